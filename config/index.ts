@@ -1,0 +1,244 @@
+/**
+ * The typed environment. Every variable FlashMart reads is read here, once, defaulted and validated;
+ * `.env.example` documents each of them. A wrong value stops start-up with a message naming the variable.
+ */
+import os from "node:os";
+import path from "node:path";
+import Validator from "fastest-validator";
+
+/**
+ * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
+ * `SERVICES` and `REQUIRED_SERVICES` pick from these and default to all of them.
+ */
+export const ALL_SERVICES = ["api"] as const;
+
+export type Mode = "embedded" | "cluster";
+export type LogFormat = "json" | "pretty";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+
+export interface AppConfig {
+	env: "development" | "production" | "test";
+	mode: Mode;
+	namespace: string;
+	nodeID: string;
+	/** NATS URL, or null for the embedded mode (no transporter). */
+	transporter: string | null;
+	/** Service names (from ALL_SERVICES) or paths to extra service files this node runs. */
+	services: string[];
+	/** Services the cluster needs before `/ready` answers 200. */
+	requiredServices: string[];
+	gateway: {
+		host: string;
+		port: number;
+		corsOrigins: string[];
+		/** Proxies whose `X-Forwarded-For` is believed (exact addresses). */
+		trustedProxies: string[];
+	};
+	requestTimeout: number;
+	shutdownTimeout: number;
+	heartbeatInterval: number;
+	heartbeatTimeout: number;
+	bulkhead: { concurrency: number; maxQueueSize: number };
+	breaker: { threshold: number; minRequestCount: number; windowTime: number; halfOpenTime: number };
+	log: { level: LogLevel; format: LogFormat };
+	metrics: { enabled: boolean; port: number };
+	dataDir: string;
+	mongoUri: string | null;
+}
+
+export class ConfigError extends Error {
+	constructor(
+		public readonly variable: string,
+		detail: string
+	) {
+		super(`Invalid environment variable ${variable}: ${detail}`);
+		this.name = "ConfigError";
+	}
+}
+
+const list = (value: string | undefined): string[] =>
+	(value ?? "")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
+
+const SCHEMA = {
+	$$strict: false,
+	NODE_ENV: { type: "enum", values: ["development", "production", "test"], default: "development" },
+	NAMESPACE: { type: "string", pattern: /^[A-Za-z0-9_-]{0,64}$/, default: "flashmart" },
+	NODE_ID: { type: "string", pattern: /^[A-Za-z0-9_.-]{1,128}$/, optional: true },
+	TRANSPORTER: { type: "string", pattern: /^nats:\/\/\S+$/, optional: true },
+	GATEWAY_HOST: { type: "string", min: 1, default: "0.0.0.0" },
+	GATEWAY_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 5921 },
+	REQUEST_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 600000,
+		default: 10000
+	},
+	SHUTDOWN_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 600000,
+		default: 10000
+	},
+	HEARTBEAT_INTERVAL: { type: "number", convert: true, integer: true, min: 1, max: 60, default: 5 },
+	HEARTBEAT_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 2,
+		max: 300,
+		default: 15
+	},
+	BULKHEAD_CONCURRENCY: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 10000,
+		default: 100
+	},
+	BULKHEAD_MAX_QUEUE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 100000,
+		default: 1000
+	},
+	BREAKER_THRESHOLD: { type: "number", convert: true, min: 0.01, max: 1, default: 0.5 },
+	BREAKER_MIN_REQUESTS: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 20
+	},
+	BREAKER_WINDOW: { type: "number", convert: true, integer: true, min: 1, max: 3600, default: 60 },
+	BREAKER_HALF_OPEN_TIME: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 600000,
+		default: 10000
+	},
+	LOG_LEVEL: {
+		type: "enum",
+		values: ["fatal", "error", "warn", "info", "debug", "trace"],
+		default: "info"
+	},
+	LOG_FORMAT: { type: "enum", values: ["json", "pretty"], optional: true },
+	METRICS_ENABLED: { type: "boolean", convert: true, default: true },
+	METRICS_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 3030 },
+	DATA_DIR: { type: "string", min: 1, default: "./data" },
+	MONGO_URI: { type: "string", pattern: /^mongodb(\+srv)?:\/\/\S+$/, optional: true }
+} as const;
+
+type Raw = {
+	NODE_ENV: AppConfig["env"];
+	NAMESPACE: string;
+	NODE_ID?: string;
+	TRANSPORTER?: string;
+	GATEWAY_HOST: string;
+	GATEWAY_PORT: number;
+	REQUEST_TIMEOUT: number;
+	SHUTDOWN_TIMEOUT: number;
+	HEARTBEAT_INTERVAL: number;
+	HEARTBEAT_TIMEOUT: number;
+	BULKHEAD_CONCURRENCY: number;
+	BULKHEAD_MAX_QUEUE: number;
+	BREAKER_THRESHOLD: number;
+	BREAKER_MIN_REQUESTS: number;
+	BREAKER_WINDOW: number;
+	BREAKER_HALF_OPEN_TIME: number;
+	LOG_LEVEL: LogLevel;
+	LOG_FORMAT?: LogFormat;
+	METRICS_ENABLED: boolean;
+	METRICS_PORT: number;
+	DATA_DIR: string;
+	MONGO_URI?: string;
+};
+
+const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
+
+/** Reads and validates `env` (default `process.env`). Throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+	// Empty strings count as unset, as they do in a compose file's `VAR=`.
+	const raw: Record<string, unknown> = {};
+	for (const key of Object.keys(SCHEMA)) {
+		if (key.startsWith("$$")) continue;
+		const value = env[key];
+		if (value !== undefined && value.trim() !== "") raw[key] = value.trim();
+	}
+	const result = check(raw);
+	if (result !== true) {
+		const first = (result as Array<{ field: string; message: string }>)[0];
+		throw new ConfigError(first.field, first.message.replace(/^The '[^']+' field/, "value"));
+	}
+	const r = raw as unknown as Raw;
+
+	const services = list(env.SERVICES);
+	for (const s of services) {
+		if (!path.isAbsolute(s) && !(ALL_SERVICES as readonly string[]).includes(s)) {
+			throw new ConfigError(
+				"SERVICES",
+				`unknown service '${s}' (known: ${ALL_SERVICES.join(", ")})`
+			);
+		}
+	}
+	const required =
+		env.REQUIRED_SERVICES === undefined ? [...ALL_SERVICES] : list(env.REQUIRED_SERVICES);
+	if (r.HEARTBEAT_TIMEOUT <= r.HEARTBEAT_INTERVAL) {
+		throw new ConfigError("HEARTBEAT_TIMEOUT", "must be greater than HEARTBEAT_INTERVAL");
+	}
+
+	const transporter = r.TRANSPORTER ?? null;
+	return {
+		env: r.NODE_ENV,
+		mode: transporter ? "cluster" : "embedded",
+		namespace: r.NAMESPACE,
+		nodeID: r.NODE_ID ?? `${os.hostname().toLowerCase()}-${process.pid}`,
+		transporter,
+		services: services.length > 0 ? services : [...ALL_SERVICES],
+		requiredServices: required,
+		gateway: {
+			host: r.GATEWAY_HOST,
+			port: r.GATEWAY_PORT,
+			corsOrigins: list(env.CORS_ORIGINS),
+			trustedProxies: list(env.TRUSTED_PROXIES)
+		},
+		requestTimeout: r.REQUEST_TIMEOUT,
+		shutdownTimeout: r.SHUTDOWN_TIMEOUT,
+		heartbeatInterval: r.HEARTBEAT_INTERVAL,
+		heartbeatTimeout: r.HEARTBEAT_TIMEOUT,
+		bulkhead: { concurrency: r.BULKHEAD_CONCURRENCY, maxQueueSize: r.BULKHEAD_MAX_QUEUE },
+		breaker: {
+			threshold: r.BREAKER_THRESHOLD,
+			minRequestCount: r.BREAKER_MIN_REQUESTS,
+			windowTime: r.BREAKER_WINDOW,
+			halfOpenTime: r.BREAKER_HALF_OPEN_TIME
+		},
+		log: {
+			level: r.LOG_LEVEL,
+			format: r.LOG_FORMAT ?? (r.NODE_ENV === "production" ? "json" : "pretty")
+		},
+		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
+		dataDir: path.resolve(r.DATA_DIR),
+		mongoUri: r.MONGO_URI ?? null
+	};
+}
+
+let cached: AppConfig | null = null;
+
+/** The process-wide configuration, read on first use. */
+export function config(): AppConfig {
+	if (!cached) cached = loadConfig();
+	return cached;
+}

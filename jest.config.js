@@ -1,0 +1,10 @@
+/** Unit tests run in-process; integration and e2e tests spawn real nodes (dist/) over a real nats-server. */
+module.exports = {
+	testEnvironment: "node",
+	roots: ["<rootDir>/test"],
+	testMatch: ["**/*.spec.ts"],
+	transform: { "^.+\\.ts$": "ts-jest" },
+	globalSetup: "<rootDir>/test/helpers/global-setup.ts",
+	testTimeout: 60000,
+	maxWorkers: 2
+};

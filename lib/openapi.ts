@@ -1,0 +1,175 @@
+/**
+ * Builds the OpenAPI 3.1 document of the whole HTTP API from the operation table in lib/http-api.ts.
+ * Decisions API.md leaves open are written down here, in the document clients read.
+ */
+import {
+	API_OPERATIONS,
+	API_ROUTE,
+	type JsonSchema,
+	OPS_OPERATIONS,
+	OPS_ROUTE,
+	type Operation
+} from "./http-api";
+
+const ERROR_SCHEMA: JsonSchema = {
+	type: "object",
+	required: ["name", "message", "code", "type", "requestId"],
+	properties: {
+		name: { type: "string", examples: ["ValidationError"] },
+		message: { type: "string" },
+		code: { type: "integer", description: "Equals the HTTP status." },
+		type: { type: "string", examples: ["VALIDATION_ERROR"] },
+		data: { description: "Details: for VALIDATION_ERROR a list of { field, type, message }." },
+		requestId: { type: "string" }
+	}
+};
+
+const STATUS_TEXT: Record<number, string> = {
+	400: "Malformed body (INVALID_REQUEST_BODY) or a missing/oversized header",
+	401: "Missing, expired or forged token (NO_TOKEN, INVALID_TOKEN), or bad credentials",
+	402: "The payment provider declined (PAYMENT_DECLINED)",
+	403: "Authenticated but not allowed (FORBIDDEN)",
+	404: "Unknown route or entity, or an entity owned by someone else (NOT_FOUND)",
+	409: "Conflict",
+	413: "Body over 1 MiB, or upload over its limit (PAYLOAD_TOO_LARGE)",
+	415: "Unsupported media type (UNSUPPORTED_MEDIA_TYPE)",
+	422: "Well-formed but invalid (VALIDATION_ERROR and others); data lists the fields",
+	429: "Too many requests (RATE_LIMIT_EXCEEDED); see Retry-After",
+	500: "Internal error (INTERNAL_ERROR); no details are given",
+	503: "A backend node is down or overloaded (SERVICE_UNAVAILABLE); safe to retry after Retry-After",
+	504: "A backend node is too slow (REQUEST_TIMEOUT)"
+};
+
+/** Statuses any operation can answer. */
+const COMMON_ERRORS = [429, 500, 503, 504];
+
+const DESCRIPTION = `FlashMart's HTTP API, served by the moleculer-web gateway.
+
+Conventions (API.md), and decisions where it is silent:
+- JSON in and out, UTF-8. Bodies over 1 MiB answer 413 whatever their Content-Type; malformed JSON answers 400
+  INVALID_REQUEST_BODY. Keys named \`__proto__\`, \`constructor\` or \`prototype\` are dropped from bodies.
+- Unknown body fields are dropped (never stored, never honoured); fields with the wrong type answer 422 with the
+  field list. Unknown query parameters are ignored.
+- Every response carries \`X-Request-Id\`. A client-sent \`X-Request-Id\` is echoed when it is 1-128 characters of
+  \`A-Z a-z 0-9 . _ : @ = + / -\`; otherwise a UUID is generated.
+- Errors: \`{ name, message, code, type, data?, requestId }\`, HTTP status = code. 5xx answers carry no details.
+  503 answers carry \`Retry-After\` (seconds).
+- Lists: \`?page=1&pageSize=20\` (pageSize 1..100) answer \`{ rows, total, page, pageSize, totalPages }\`.
+- Responses are \`Cache-Control: no-store\` unless stated otherwise.
+- Unknown paths and methods answer 404 NOT_FOUND; internal actions are never reachable over HTTP.`;
+
+function toOpenApiPath(route: string, path: string): string {
+	const full = (route === "/" ? "" : route) + path;
+	return full.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+}
+
+function operationObject(op: Operation): Record<string, unknown> {
+	const status = op.status ?? 200;
+	const params: unknown[] = [];
+	for (const m of op.path.matchAll(/:([A-Za-z0-9_]+)/g)) {
+		params.push({ name: m[1], in: "path", required: true, schema: { type: "string" } });
+	}
+	for (const [name, schema] of Object.entries(op.query ?? {})) {
+		params.push({ name, in: "query", required: false, schema });
+	}
+	for (const [name, h] of Object.entries(op.headers ?? {})) {
+		params.push({
+			name,
+			in: "header",
+			required: !!h.required,
+			description: h.description,
+			schema: h.schema
+		});
+	}
+	params.push({
+		name: "X-Request-Id",
+		in: "header",
+		required: false,
+		description: "Echoed back when sane; generated otherwise.",
+		schema: { type: "string", maxLength: 128 }
+	});
+
+	const responses: Record<string, unknown> = {
+		[String(status)]: {
+			description: op.summary,
+			headers: { "X-Request-Id": { $ref: "#/components/headers/RequestId" } },
+			...(status === 204
+				? {}
+				: {
+						content: {
+							[op.contentType ?? "application/json"]: { schema: op.response ?? {} }
+						}
+					})
+		}
+	};
+	const errors = new Set<number>([...(op.errors ?? []), ...COMMON_ERRORS]);
+	if (op.requestBody) [400, 413, 422].forEach(s => errors.add(s));
+	if (op.access !== "public") errors.add(401);
+	if (op.access === "admin") errors.add(403);
+	for (const s of [...errors].sort())
+		responses[String(s)] = { $ref: `#/components/responses/E${s}` };
+
+	return {
+		tags: [op.tag],
+		summary: op.summary,
+		operationId: op.action ?? `gateway.${op.handler}`,
+		...(op.access === "public" ? { security: [] } : { security: [{ bearerAuth: [] }] }),
+		...(op.access === "admin" ? { "x-required-role": "admin" } : {}),
+		parameters: params,
+		...(op.requestBody
+			? {
+					requestBody: {
+						required: true,
+						content: { "application/json": { schema: op.requestBody } }
+					}
+				}
+			: {}),
+		responses
+	};
+}
+
+export function buildOpenApi(version: string): Record<string, unknown> {
+	const paths: Record<string, Record<string, unknown>> = {};
+	const add = (route: string, ops: Operation[]) => {
+		for (const op of ops) {
+			if (op.handler === "docsAsset") continue;
+			const p = toOpenApiPath(route, op.path);
+			paths[p] = paths[p] ?? {};
+			paths[p][op.method.toLowerCase()] = operationObject(op);
+		}
+	};
+	add(OPS_ROUTE, OPS_OPERATIONS);
+	add(API_ROUTE, API_OPERATIONS);
+
+	const responses: Record<string, unknown> = {};
+	for (const [status, text] of Object.entries(STATUS_TEXT)) {
+		responses[`E${status}`] = {
+			description: text,
+			headers: { "X-Request-Id": { $ref: "#/components/headers/RequestId" } },
+			content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+		};
+	}
+
+	return {
+		openapi: "3.1.0",
+		info: { title: "FlashMart API", version, description: DESCRIPTION },
+		servers: [{ url: "/" }],
+		tags: [...new Set([...OPS_OPERATIONS, ...API_OPERATIONS].map(o => o.tag))].map(name => ({
+			name
+		})),
+		paths,
+		components: {
+			schemas: { Error: ERROR_SCHEMA },
+			responses,
+			headers: {
+				RequestId: {
+					description: "The request id, echoed or generated",
+					schema: { type: "string" }
+				}
+			},
+			securitySchemes: {
+				bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT (RS256, at most 15 min)" }
+			}
+		}
+	};
+}

@@ -1,0 +1,40 @@
+/**
+ * The ids of the request being served, carried through async code with AsyncLocalStorage so that every
+ * log line can name them without passing a context around. The request id itself travels between nodes
+ * as Moleculer's `ctx.requestID`; the request-context middleware opens a scope for every local action and event.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
+
+export interface RequestScope {
+	requestId?: string;
+	userId?: string;
+	orderId?: string;
+}
+
+const storage = new AsyncLocalStorage<RequestScope>();
+
+/** Runs `fn` inside a new scope. */
+export function runInScope<T>(scope: RequestScope, fn: () => T): T {
+	return storage.run(scope, fn);
+}
+
+/** The scope of the request being served, if any. */
+export function currentScope(): RequestScope | undefined {
+	return storage.getStore();
+}
+
+/** Adds ids (e.g. the order being worked on) to the current scope, so later log lines carry them. */
+export function bindToScope(ids: Partial<RequestScope>): void {
+	const scope = storage.getStore();
+	if (scope) Object.assign(scope, ids);
+}
+
+/** A request id from a client is kept only when it is a sane token: 1-128 visible, header-safe characters. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@=+/-]{1,128}$/;
+
+/** The client's request id when it is sane, else a new one. */
+export function acceptRequestId(candidate: unknown): string {
+	if (typeof candidate === "string" && SANE_REQUEST_ID.test(candidate)) return candidate;
+	return randomUUID();
+}

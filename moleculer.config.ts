@@ -1,0 +1,110 @@
+/**
+ * Broker options, and nothing else: every value comes from config/.
+ * Embedded mode (no TRANSPORTER): all services in one broker. Cluster mode: NATS, `SERVICES` picks this node's services.
+ */
+import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
+import { Errors } from "moleculer";
+import type { AppConfig } from "./config";
+import { jsonFormatter, prettyFormatter } from "./lib/logger";
+import DeadlineMiddleware from "./middlewares/deadline.middleware";
+import RequestContextMiddleware from "./middlewares/request-context.middleware";
+
+type AnyError = Error & { code?: unknown; status?: unknown; expose?: boolean; retryable?: boolean };
+
+/** A 4xx http-errors object (body-parser): its message is written for clients. */
+const isClientHttpError = (err: AnyError) =>
+	err.expose === true && typeof err.status === "number" && err.status >= 400 && err.status < 500;
+
+/**
+ * The broker's last word on an error from an action or event handler: Moleculer errors pass through; anything else
+ * (a TypeError, a driver error) is logged with its stack and replaced by a detail-free 500, so nothing internal
+ * crosses the transporter or reaches a client.
+ */
+function errorHandler(this: ServiceBroker, err: AnyError, info: unknown) {
+	if (err instanceof Errors.MoleculerError || isClientHttpError(err)) throw err;
+	const requestID = (info as { ctx?: { requestID?: string | null } }).ctx?.requestID;
+	this.logger.error("Unhandled error in a handler", { requestID }, err);
+	throw new Errors.MoleculerServerError("Internal server error", 500, "INTERNAL_ERROR");
+}
+
+export function brokerOptions(cfg: AppConfig): BrokerOptions {
+	return {
+		namespace: cfg.namespace,
+		nodeID: cfg.nodeID,
+
+		transporter: cfg.transporter
+			? {
+					type: "NATS",
+					options: {
+						url: cfg.transporter,
+						// Keep trying: a NATS restart must not take the node down for good.
+						maxReconnectAttempts: -1,
+						reconnectTimeWait: 500
+					}
+				}
+			: null,
+		serializer: "JSON",
+
+		logger: {
+			type: "Console",
+			options: {
+				level: cfg.log.level,
+				colors: cfg.log.format === "pretty" && process.stdout.isTTY,
+				formatter: cfg.log.format === "json" ? jsonFormatter : prettyFormatter
+			}
+		},
+		logLevel: cfg.log.level,
+
+		// Never wait forever: every call has a deadline, and the gateway turns it into a 504.
+		requestTimeout: cfg.requestTimeout,
+		// Off by default; an action that is safe to repeat opts in with `retryPolicy: { enabled: true }`.
+		retryPolicy: {
+			enabled: false,
+			retries: 3,
+			delay: 100,
+			maxDelay: 1000,
+			factor: 2,
+			check: (err: Error) => !!(err as MoleculerErrors.MoleculerRetryableError).retryable
+		},
+
+		heartbeatInterval: cfg.heartbeatInterval,
+		heartbeatTimeout: cfg.heartbeatTimeout,
+		// In-flight requests finish before a node stops (graceful shutdown on SIGTERM).
+		tracking: { enabled: true, shutdownTimeout: cfg.shutdownTimeout },
+		disableBalancer: false,
+		registry: { strategy: "RoundRobin", preferLocal: true },
+
+		circuitBreaker: {
+			enabled: true,
+			threshold: cfg.breaker.threshold,
+			minRequestCount: cfg.breaker.minRequestCount,
+			windowTime: cfg.breaker.windowTime,
+			halfOpenTime: cfg.breaker.halfOpenTime,
+			// Only server-side failures count; a client's 4xx says nothing about the node's health.
+			check: (err: Error) => {
+				const code = (err as AnyError).code;
+				return typeof code === "number" && code >= 500;
+			}
+		},
+		bulkhead: {
+			enabled: true,
+			concurrency: cfg.bulkhead.concurrency,
+			maxQueueSize: cfg.bulkhead.maxQueueSize
+		},
+
+		validator: true,
+		errorHandler,
+
+		metrics: {
+			enabled: cfg.metrics.enabled,
+			reporter: cfg.metrics.enabled
+				? [{ type: "Prometheus", options: { port: cfg.metrics.port, path: "/metrics" } }]
+				: []
+		},
+		tracing: { enabled: false },
+		// server.ts owns SIGINT/SIGTERM: it stops the gateway taking connections before the broker stops.
+		skipProcessEventRegistration: true,
+
+		middlewares: [RequestContextMiddleware, DeadlineMiddleware]
+	};
+}

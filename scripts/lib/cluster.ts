@@ -1,0 +1,235 @@
+/**
+ * Starting and stopping real processes on this machine: a nats-server with JetStream on a free loopback port,
+ * FlashMart nodes (dist/server.js) as child processes. Used by the tests, `npm run cluster` and `npm run bench`,
+ * so they all run the cluster the same way. Every process started here is stopped by `stopAll()`, and killed
+ * when this process exits, so a failed test leaves no orphans.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const ROOT = path.resolve(
+	__dirname,
+	"..",
+	"..",
+	fs.existsSync(path.join(__dirname, "..", "..", "package.json")) ? "" : ".."
+);
+export const SERVER_JS = path.join(ROOT, "dist", "server.js");
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+	for (const child of live) child.kill("SIGKILL");
+});
+
+/** A port nobody listens on right now, on 127.0.0.1. */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const srv = net.createServer();
+		srv.unref();
+		srv.on("error", reject);
+		srv.listen(0, "127.0.0.1", () => {
+			const { port } = srv.address() as net.AddressInfo;
+			srv.close(() => resolve(port));
+		});
+	});
+}
+
+/** A Moleculer namespace unique to this run, so runs sharing a NATS server never see each other. */
+export function uniqueNamespace(prefix = "fm"): string {
+	return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+export function tempDir(prefix: string): string {
+	return fs.mkdtempSync(path.join(os.tmpdir(), `flashmart-${prefix}-`));
+}
+
+export function findTool(name: string, candidates: string[] = []): string {
+	for (const c of candidates) if (fs.existsSync(c)) return c;
+	try {
+		return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+	} catch {
+		throw new Error(
+			`${name} is not installed: run 'bash scripts/ensure-test-tools.sh' (installs it with apt-get as root)`
+		);
+	}
+}
+
+export interface Proc {
+	name: string;
+	child: ChildProcess;
+	/** Everything the process printed so far (stdout and stderr). */
+	output(): string;
+	/** Resolves with the exit code (or the signal name) once the process has exited. */
+	exited: Promise<number | string>;
+	stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | string>;
+	kill9(): Promise<number | string>;
+}
+
+function track(name: string, child: ChildProcess, echo: boolean): Proc {
+	live.add(child);
+	let out = "";
+	const onData = (chunk: Buffer) => {
+		const text = chunk.toString();
+		out += text;
+		if (out.length > 4_000_000) out = out.slice(-2_000_000);
+		if (echo)
+			for (const line of text.split("\n")) if (line) process.stdout.write(`[${name}] ${line}\n`);
+	};
+	child.stdout?.on("data", onData);
+	child.stderr?.on("data", onData);
+	const exited = new Promise<number | string>(resolve => {
+		child.on("exit", (code, signal) => {
+			live.delete(child);
+			resolve(code ?? signal ?? -1);
+		});
+	});
+	const stop = async (signal: NodeJS.Signals = "SIGTERM", graceMs = 15000) => {
+		if (child.exitCode !== null || child.signalCode !== null) return exited;
+		child.kill(signal);
+		const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+		const result = await exited;
+		clearTimeout(timer);
+		return result;
+	};
+	return {
+		name,
+		child,
+		output: () => out,
+		exited,
+		stop,
+		kill9: () => stop("SIGKILL", 0)
+	};
+}
+
+export interface NatsServer {
+	url: string;
+	port: number;
+	monitorPort: number;
+	storeDir: string;
+	proc: Proc;
+	stop(): Promise<void>;
+	/** Starts it again on the same ports and store (a NATS restart). */
+	restart(): Promise<void>;
+}
+
+/** Starts nats-server with JetStream on free loopback ports and its own store directory. */
+export async function startNats(opts: { echo?: boolean; port?: number } = {}): Promise<NatsServer> {
+	const bin = findTool("nats-server", [
+		"/usr/sbin/nats-server",
+		"/usr/bin/nats-server",
+		"/usr/local/bin/nats-server"
+	]);
+	const port = opts.port ?? (await freePort());
+	const monitorPort = await freePort();
+	const storeDir = tempDir("nats");
+	const launch = async (): Promise<Proc> => {
+		const child = spawn(
+			bin,
+			["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir],
+			{
+				stdio: ["ignore", "pipe", "pipe"]
+			}
+		);
+		const proc = track(`nats:${port}`, child, !!opts.echo);
+		await waitForPort(port, 10000, proc);
+		return proc;
+	};
+	const server: NatsServer = {
+		url: `nats://127.0.0.1:${port}`,
+		port,
+		monitorPort,
+		storeDir,
+		proc: await launch(),
+		async stop() {
+			await server.proc.stop("SIGTERM", 5000);
+		},
+		async restart() {
+			await server.proc.stop("SIGTERM", 5000);
+			server.proc = await launch();
+		}
+	};
+	return server;
+}
+
+export async function waitForPort(port: number, timeoutMs: number, proc?: Proc): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (Date.now() < deadline) {
+		if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+			throw new Error(
+				`${proc.name} exited before listening on ${port}:\n${proc.output().slice(-3000)}`
+			);
+		}
+		const ok = await new Promise<boolean>(resolve => {
+			const sock = net.connect(port, "127.0.0.1");
+			sock.once("connect", () => {
+				sock.destroy();
+				resolve(true);
+			});
+			sock.once("error", () => resolve(false));
+		});
+		if (ok) return;
+		await sleep(50);
+	}
+	throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+export const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
+
+export interface NodeOptions {
+	/** A name for logs and output prefixes. */
+	name: string;
+	/** Environment on top of the defaults below (TRANSPORTER, SERVICES, NAMESPACE, ...). */
+	env: Record<string, string | undefined>;
+	/** Extra command-line flags for server.js. */
+	args?: string[];
+	echo?: boolean;
+}
+
+/** Starts `node dist/server.js` as a child process with the given environment. */
+export function startNode(opts: NodeOptions): Proc {
+	if (!fs.existsSync(SERVER_JS))
+		throw new Error(`${SERVER_JS} is missing: run 'npm run build' first`);
+	const env: Record<string, string> = {};
+	for (const [k, v] of Object.entries({ ...process.env, ...opts.env }))
+		if (v !== undefined) env[k] = v;
+	const child = spawn(process.execPath, [SERVER_JS, ...(opts.args ?? [])], {
+		cwd: ROOT,
+		env,
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	return track(opts.name, child, !!opts.echo);
+}
+
+/** Polls `url` until it answers `status` (default 200), or throws with the node's output. */
+export async function waitForStatus(
+	url: string,
+	opts: { status?: number; timeoutMs?: number; proc?: Proc } = {}
+): Promise<void> {
+	const want = opts.status ?? 200;
+	const deadline = Date.now() + (opts.timeoutMs ?? 20000);
+	let last = "no answer";
+	while (Date.now() < deadline) {
+		if (opts.proc && (opts.proc.child.exitCode !== null || opts.proc.child.signalCode !== null)) {
+			throw new Error(`${opts.proc.name} exited:\n${opts.proc.output().slice(-3000)}`);
+		}
+		try {
+			const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+			last = `${res.status} ${await res.text()}`;
+			if (res.status === want) return;
+		} catch (err) {
+			last = String(err);
+		}
+		await sleep(100);
+	}
+	throw new Error(
+		`${url} did not answer ${want} (last: ${last})${opts.proc ? `\n${opts.proc.output().slice(-3000)}` : ""}`
+	);
+}
+
+/** Stops every process this module started: SIGTERM, then SIGKILL after the grace period. */
+export async function stopAll(graceMs = 10000): Promise<void> {
+	await Promise.all([...live].map(child => track("stop", child, false).stop("SIGTERM", graceMs)));
+}

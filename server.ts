@@ -1,0 +1,92 @@
+/**
+ * The one entry point, used by `npm start`, `npm run dev`, `npm run repl`, the cluster script, the tests and the
+ * Docker image. Without TRANSPORTER it starts the embedded default (every service in one process); with it, one
+ * cluster node running the services named in SERVICES.
+ *
+ *   node dist/server.js            start (embedded, or a cluster node)
+ *   node dist/server.js --repl     the same, with the Moleculer REPL
+ *   node dist/server.js --hot      hot reload of service files (development)
+ *   node dist/server.js --join     a REPL-only node that joins a running cluster (no services)
+ */
+import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import { type AppConfig, ConfigError, loadConfig } from "./config";
+import { brokerOptions } from "./moleculer.config";
+
+const flags = new Set(process.argv.slice(2));
+
+function readConfig(): AppConfig {
+	try {
+		if (flags.has("--join")) {
+			// A REPL node: defaults to the local NATS and runs no services of its own.
+			process.env.TRANSPORTER ??= "nats://127.0.0.1:4222";
+			process.env.NODE_ID ??= `repl-${process.pid}`;
+			process.env.METRICS_ENABLED = "false";
+		}
+		return loadConfig();
+	} catch (err) {
+		if (err instanceof ConfigError) {
+			console.error(`FlashMart cannot start: ${err.message}`);
+			process.exit(1);
+		}
+		throw err;
+	}
+}
+
+/** Resolves a service name to its file (compiled .js, or .ts under ts-node), or keeps an absolute path. */
+function serviceFile(name: string): string {
+	return require.resolve(
+		path.isAbsolute(name) ? name : path.join(__dirname, "services", `${name}.service`)
+	);
+}
+
+async function main(): Promise<void> {
+	const cfg = readConfig();
+	const broker = new ServiceBroker({ ...brokerOptions(cfg), hotReload: flags.has("--hot") });
+
+	if (!flags.has("--join")) {
+		for (const name of cfg.services) broker.loadService(serviceFile(name));
+	}
+
+	let stoppingSince = 0;
+	const stop = async (signal: string) => {
+		if (stoppingSince > 0) {
+			// Ctrl-C under npm arrives twice at once (the terminal's and npm's forwarded copy): only a later one forces.
+			if (Date.now() - stoppingSince < 1000) return;
+			broker.logger.warn(`${signal} again: exiting without waiting for in-flight requests`);
+			process.exit(1);
+		}
+		stoppingSince = Date.now();
+		broker.logger.info(`${signal} received: finishing in-flight requests, then stopping`);
+		// Stop taking new HTTP connections first; requests already in flight finish (context tracking).
+		const api = broker.getLocalService("api") as unknown as
+			{ stopAccepting?: () => void } | undefined;
+		api?.stopAccepting?.();
+		try {
+			await broker.stop();
+			process.exit(0);
+		} catch (err) {
+			console.error("Error while stopping", err);
+			process.exit(1);
+		}
+	};
+	process.on("SIGTERM", () => void stop("SIGTERM"));
+	process.on("SIGINT", () => void stop("SIGINT"));
+
+	try {
+		await broker.start();
+	} catch (err) {
+		broker.logger.fatal("FlashMart failed to start", err);
+		await broker.stop().catch(() => undefined);
+		process.exit(1);
+	}
+	broker.logger.info(
+		`FlashMart ${cfg.mode} node '${cfg.nodeID}' started` +
+			(broker.getLocalService("api")
+				? `; gateway on http://${cfg.gateway.host}:${cfg.gateway.port}`
+				: "")
+	);
+	if (flags.has("--repl") || flags.has("--join")) await broker.repl();
+}
+
+void main();

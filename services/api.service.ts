@@ -1,0 +1,377 @@
+/**
+ * The moleculer-web gateway: the only door into FlashMart. It owns nothing persistent. It routes exactly the
+ * operations of lib/http-api.ts (everything else is 404), gives every request an id that follows it across
+ * nodes, enforces body limits, answers in the contract's error shape, and serves the operational endpoints.
+ */
+import fs from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import path from "node:path";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { config } from "../config";
+import { NotFoundError, toHttpError } from "../lib/errors";
+import {
+	API_OPERATIONS,
+	API_ROUTE,
+	OPS_OPERATIONS,
+	OPS_ROUTE,
+	type Operation
+} from "../lib/http-api";
+import { buildOpenApi } from "../lib/openapi";
+import { acceptRequestId } from "../lib/request-context";
+
+/** API.md: bodies over 1 MiB are refused with 413. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+const PKG_VERSION: string = (
+	JSON.parse(fs.readFileSync(path.join(__dirname, findUp("package.json")), "utf8")) as {
+		version: string;
+	}
+).version;
+
+/** Walks up from this file to the nearest package.json (works from the source tree and from dist/). */
+function findUp(file: string): string {
+	let rel = file;
+	for (let i = 0; i < 4; i++) {
+		if (fs.existsSync(path.join(__dirname, rel))) return rel;
+		rel = path.join("..", rel);
+	}
+	throw new Error(`${file} not found above ${__dirname}`);
+}
+
+export interface GatewayRequest extends IncomingMessage {
+	$ctx?: Context;
+	$requestId?: string;
+	$startTime?: [number, number];
+	body?: unknown;
+	query?: Record<string, unknown>;
+	$params?: Record<string, unknown>;
+}
+
+type Next = (err?: unknown) => void;
+
+type ApiSettings = ServiceSettingSchema & Record<string, unknown>;
+
+interface ApiVars {
+	/** moleculer-web's HTTP server. */
+	server: Server;
+	draining: boolean;
+	openApiDoc: string;
+}
+
+interface ApiMethods {
+	sendJson(res: ServerResponse, status: number, body: unknown): void;
+	sendContractError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+	readiness(): Promise<string[]>;
+	backendStatus(): Promise<Record<string, "up" | "down">>;
+	stopAccepting(): void;
+}
+
+type ApiThis = Service<ApiSettings> & ApiVars & ApiMethods;
+
+const SECURITY_HEADERS: Record<string, string> = {
+	"X-Content-Type-Options": "nosniff",
+	"X-Frame-Options": "DENY",
+	"Referrer-Policy": "no-referrer",
+	"Cross-Origin-Opener-Policy": "same-origin",
+	"Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+	"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+	"Cache-Control": "no-store"
+};
+
+/** The docs page loads Swagger UI from this gateway only: no inline script, no third-party origin. */
+const DOCS_CSP =
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+const SWAGGER_DIR = path.dirname(require.resolve("swagger-ui-dist/package.json"));
+const DOCS_ASSETS: Record<string, { file: string; type: string } | { body: string; type: string }> =
+	{
+		"swagger-ui.css": {
+			file: path.join(SWAGGER_DIR, "swagger-ui.css"),
+			type: "text/css; charset=utf-8"
+		},
+		"swagger-ui-bundle.js": {
+			file: path.join(SWAGGER_DIR, "swagger-ui-bundle.js"),
+			type: "application/javascript; charset=utf-8"
+		},
+		"init.js": {
+			body: 'window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui", deepLinking: true });',
+			type: "application/javascript; charset=utf-8"
+		}
+	};
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>FlashMart API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script><script src="/api/docs/init.js"></script></body></html>`;
+
+/**
+ * A route middleware that runs after the JSON body parser: refuses an oversized body whatever its Content-Type
+ * (the JSON parser only looks at JSON), and drops prototype-polluting keys before moleculer-web merges the body
+ * into the action's params.
+ */
+function bodyGuard(req: GatewayRequest, _res: ServerResponse, next: Next) {
+	const length = Number(req.headers["content-length"] ?? 0);
+	if (length > JSON_BODY_LIMIT) {
+		return next(
+			Object.assign(new Error("too large"), { type: "entity.too.large", status: 413, expose: true })
+		);
+	}
+	if (req.body !== null && typeof req.body === "object") req.body = stripDangerousKeys(req.body);
+	next();
+}
+
+const DANGEROUS_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function stripDangerousKeys(value: unknown, depth = 0): unknown {
+	if (value === null || typeof value !== "object" || depth > 32) return value;
+	if (Array.isArray(value)) return value.map(v => stripDangerousKeys(v, depth + 1));
+	const clean: Record<string, unknown> = {};
+	for (const [k, v] of Object.entries(value)) {
+		if (!DANGEROUS_KEYS.has(k)) clean[k] = stripDangerousKeys(v, depth + 1);
+	}
+	return clean;
+}
+
+/** Turns the operation table into moleculer-web aliases: actions by name, gateway handlers as functions. */
+function aliasesOf(ops: Operation[]): Record<string, unknown> {
+	const aliases: Record<string, unknown> = {};
+	for (const op of ops) {
+		const key = `${op.method} ${op.path}`;
+		if (op.action) aliases[key] = op.action;
+		else if (op.handler) {
+			const name = `handle_${op.handler}`;
+			aliases[key] = function (
+				this: Record<string, unknown>,
+				req: GatewayRequest,
+				res: ServerResponse
+			) {
+				(this[name] as (req: GatewayRequest, res: ServerResponse) => Promise<void> | void).call(
+					this,
+					req,
+					res
+				);
+			};
+		}
+	}
+	return aliases;
+}
+
+const cfg = config();
+
+const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
+	name: "api",
+	mixins: [ApiGateway as unknown as ServiceSchema],
+
+	settings: {
+		port: cfg.gateway.port,
+		ip: cfg.gateway.host,
+		// Node's own limit for receiving a whole request (slow clients); action deadlines are the broker's.
+		requestTimeout: 60_000,
+		logRequest: "debug",
+		logResponse: "debug",
+		log4XXResponses: false,
+		logRouteRegistration: "debug",
+		optimizeOrder: true,
+		qsOptions: { depth: 2, parameterLimit: 50, arrayLimit: 20, allowPrototypes: false },
+
+		/**
+		 * Runs first for every HTTP request, before moleculer-web creates the request's context: the place to settle
+		 * the request id (a sane client token or a new one) and to set the headers every answer carries, 404s included.
+		 */
+		rootCallOptions(
+			this: ApiThis,
+			options: { requestID?: string },
+			req: GatewayRequest,
+			res: ServerResponse
+		) {
+			const requestId = acceptRequestId(req.headers["x-request-id"]);
+			options.requestID = requestId;
+			req.$requestId = requestId;
+			// moleculer-web would prefer X-Correlation-Id over the sanitised id.
+			delete req.headers["x-correlation-id"];
+			res.setHeader("X-Request-Id", requestId);
+			for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+		},
+
+		cors:
+			cfg.gateway.corsOrigins.length > 0
+				? {
+						origin: cfg.gateway.corsOrigins,
+						methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+						allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+						exposedHeaders: ["X-Request-Id", "Idempotent-Replayed", "Retry-After", "Location"],
+						credentials: false,
+						maxAge: 600
+					}
+				: undefined,
+
+		routes: [
+			{
+				name: "ops",
+				path: OPS_ROUTE,
+				mappingPolicy: "restrict",
+				bodyParsers: false,
+				logging: false,
+				aliases: aliasesOf(OPS_OPERATIONS)
+			},
+			{
+				name: "api",
+				path: API_ROUTE,
+				// Only the aliases below are reachable: no `/api/<service>.<action>`, no `$node.*`.
+				mappingPolicy: "restrict",
+				autoAliases: false,
+				bodyParsers: { json: { limit: JSON_BODY_LIMIT, strict: true } },
+				use: [bodyGuard],
+				aliases: aliasesOf(API_OPERATIONS)
+			}
+		],
+
+		onError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+			this.sendContractError(req, res, err);
+		}
+	},
+
+	methods: {
+		sendJson(this: ApiThis, res: ServerResponse, status: number, body: unknown) {
+			if (res.headersSent) return;
+			const payload = JSON.stringify(body);
+			res.writeHead(status, {
+				"Content-Type": "application/json; charset=utf-8",
+				"Content-Length": Buffer.byteLength(payload)
+			});
+			res.end(payload);
+		},
+
+		/** Every error answer goes through here: the contract's shape, the request id, no internals. */
+		sendContractError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+			const httpError = toHttpError(err);
+			const requestId = req.$requestId ?? req.$ctx?.requestID ?? acceptRequestId(undefined);
+			if (httpError.code >= 500) {
+				this.logger.warn(`${req.method} ${req.url} answered ${httpError.code}`, { requestId }, err);
+				res.setHeader("Retry-After", "1");
+			}
+			this.sendJson(res, httpError.code, { ...httpError, requestId });
+		},
+
+		/** What is missing before this cluster can serve: the transporter, or required services and their stores. */
+		async readiness(this: ApiThis): Promise<string[]> {
+			const missing: string[] = [];
+			if (this.draining) missing.push("api");
+			const transit = (this.broker as unknown as { transit?: { connected: boolean } }).transit;
+			if (transit && !transit.connected) missing.push("transporter");
+			const status = await this.backendStatus();
+			for (const [name, state] of Object.entries(status)) if (state === "down") missing.push(name);
+			return missing;
+		},
+
+		/** Each required backend service: registered and answering its store health check. */
+		async backendStatus(this: ApiThis): Promise<Record<string, "up" | "down">> {
+			const registry = (
+				this.broker as unknown as {
+					registry: {
+						hasService(name: string): boolean;
+						actions: { isAvailable(name: string): boolean };
+					};
+				}
+			).registry;
+			const required = cfg.requiredServices.filter(s => s !== "api");
+			const entries = await Promise.all(
+				required.map(async name => {
+					if (!registry.hasService(name)) return [name, "down"] as const;
+					if (!registry.actions.isAvailable(`${name}.health`)) return [name, "up"] as const;
+					try {
+						await this.broker.call(`${name}.health`, {}, { timeout: 2000, retries: 0 });
+						return [name, "up"] as const;
+					} catch {
+						return [name, "down"] as const;
+					}
+				})
+			);
+			return Object.fromEntries(entries);
+		},
+
+		handle_health(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+			this.sendJson(res, 200, {
+				status: "ok",
+				uptime: Math.round(process.uptime() * 1000) / 1000,
+				version: PKG_VERSION,
+				nodeID: this.broker.nodeID
+			});
+		},
+
+		handle_live(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+			this.sendJson(res, 200, { status: "ok" });
+		},
+
+		async handle_ready(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+			try {
+				const missing = await this.readiness();
+				if (missing.length === 0) this.sendJson(res, 200, { status: "ok" });
+				else this.sendJson(res, 503, { status: "unavailable", missing });
+			} catch (err) {
+				this.sendContractError(req, res, err);
+			}
+		},
+
+		handle_metrics(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+			const metrics = (
+				this.broker as unknown as {
+					metrics: { reporter?: Array<{ generatePrometheusResponse?: () => string }> };
+				}
+			).metrics;
+			const reporter = (metrics.reporter ?? []).find(
+				r => typeof r.generatePrometheusResponse === "function"
+			);
+			const body =
+				reporter?.generatePrometheusResponse?.() ??
+				"# metrics are disabled (METRICS_ENABLED=false)\n";
+			res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+			res.end(body);
+		},
+
+		async handle_apiHealth(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+			try {
+				const services = await this.backendStatus();
+				const status = Object.values(services).every(s => s === "up") ? "ok" : "degraded";
+				this.sendJson(res, 200, { status, services });
+			} catch (err) {
+				this.sendContractError(req, res, err);
+			}
+		},
+
+		handle_openapi(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+			res.setHeader("Cache-Control", "public, max-age=300");
+			res.writeHead(200, { "Content-Type": "application/json; charset=utf-8" });
+			res.end(this.openApiDoc);
+		},
+
+		handle_docs(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+			res.setHeader("Content-Security-Policy", DOCS_CSP);
+			res.setHeader("Cache-Control", "public, max-age=300");
+			res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+			res.end(DOCS_PAGE);
+		},
+
+		handle_docsAsset(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+			const name = String((req.$params ?? {}).asset ?? "");
+			const asset = Object.hasOwn(DOCS_ASSETS, name) ? DOCS_ASSETS[name] : undefined;
+			if (!asset) return this.sendContractError(req, res, new NotFoundError("Asset"));
+			res.setHeader("Cache-Control", "public, max-age=86400");
+			res.writeHead(200, { "Content-Type": asset.type });
+			if ("body" in asset) res.end(asset.body);
+			else fs.createReadStream(asset.file).pipe(res);
+		},
+
+		/** Stop accepting connections and report not-ready; in-flight requests carry on (graceful shutdown). */
+		stopAccepting(this: ApiThis) {
+			this.draining = true;
+			if (this.server?.listening) this.server.close();
+		}
+	},
+
+	created(this: ApiThis) {
+		this.draining = false;
+		this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
+	}
+};
+
+export default ApiService;

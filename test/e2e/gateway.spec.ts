@@ -1,0 +1,262 @@
+/**
+ * The gateway's conventions and operational endpoints, over real HTTP, against the embedded default that
+ * `npm start` runs (node dist/server.js without TRANSPORTER).
+ */
+import {
+	type Proc,
+	freePort,
+	startNode,
+	stopAll,
+	tempDir,
+	waitForStatus
+} from "../../scripts/lib/cluster";
+
+type Json = Record<string, unknown>;
+
+describe("the embedded gateway", () => {
+	let node: Proc;
+	let base: string;
+
+	beforeAll(async () => {
+		const port = await freePort();
+		base = `http://127.0.0.1:${port}`;
+		node = startNode({
+			name: "embedded",
+			env: {
+				NODE_ENV: "test",
+				TRANSPORTER: undefined,
+				SERVICES: undefined,
+				REQUIRED_SERVICES: undefined,
+				GATEWAY_PORT: String(port),
+				GATEWAY_HOST: "127.0.0.1",
+				METRICS_PORT: "0",
+				CORS_ORIGINS: "https://shop.example",
+				DATA_DIR: tempDir("embedded")
+			}
+		});
+		await waitForStatus(`${base}/ready`, { proc: node, timeoutMs: 15000 });
+	});
+
+	afterAll(() => stopAll());
+
+	describe("operations", () => {
+		it("GET /health names the version, node and uptime", async () => {
+			const res = await fetch(`${base}/health`);
+			expect(res.status).toBe(200);
+			const body = (await res.json()) as Json;
+			expect(body).toMatchObject({
+				status: "ok",
+				version: expect.any(String),
+				nodeID: expect.any(String)
+			});
+			expect(body.uptime).toEqual(expect.any(Number));
+		});
+
+		it("GET /live and GET /ready answer 200 when everything is up", async () => {
+			expect((await fetch(`${base}/live`)).status).toBe(200);
+			const ready = await fetch(`${base}/ready`);
+			expect(ready.status).toBe(200);
+			expect(await ready.json()).toEqual({ status: "ok" });
+		});
+
+		it("GET /api/health gives the backend view", async () => {
+			const res = await fetch(`${base}/api/health`);
+			expect(res.status).toBe(200);
+			const body = (await res.json()) as Json;
+			expect(body.status).toBe("ok");
+			expect(typeof body.services).toBe("object");
+		});
+
+		it("GET /metrics is Prometheus text with Moleculer's metrics", async () => {
+			const res = await fetch(`${base}/metrics`);
+			expect(res.status).toBe(200);
+			expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+			const text = await res.text();
+			expect(text).toMatch(/^# TYPE moleculer_request_total counter$/m);
+			expect(text).toMatch(/^moleculer_broker_local_services_total\{/m);
+		});
+
+		it("GET /api/openapi.json is an OpenAPI 3.1 document of the whole API", async () => {
+			const res = await fetch(`${base}/api/openapi.json`);
+			expect(res.status).toBe(200);
+			const doc = (await res.json()) as {
+				openapi: string;
+				paths: Record<string, Json>;
+				components: Json;
+			};
+			expect(doc.openapi).toBe("3.1.0");
+			for (const p of [
+				"/health",
+				"/live",
+				"/ready",
+				"/metrics",
+				"/api/health",
+				"/api/openapi.json",
+				"/api/docs"
+			]) {
+				expect(doc.paths[p]?.get).toBeDefined();
+			}
+			expect(doc.components).toHaveProperty("schemas.Error");
+		});
+
+		it("GET /api/docs is a browsable page whose assets load from this gateway", async () => {
+			const page = await fetch(`${base}/api/docs`);
+			expect(page.status).toBe(200);
+			expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+			const html = await page.text();
+			for (const src of html.matchAll(/(?:src|href)="(\/api\/docs\/[^"]+)"/g)) {
+				const asset = await fetch(`${base}${src[1]}`);
+				expect(asset.status).toBe(200);
+				await asset.arrayBuffer();
+			}
+			expect((await fetch(`${base}/api/docs/..%2Fpackage.json`)).status).toBe(404);
+		});
+	});
+
+	describe("conventions", () => {
+		it("echoes a sane X-Request-Id and replaces an insane one", async () => {
+			const sane = await fetch(`${base}/health`, {
+				headers: { "X-Request-Id": "client-id_1.2:3" }
+			});
+			expect(sane.headers.get("x-request-id")).toBe("client-id_1.2:3");
+			const insane = await fetch(`${base}/health`, {
+				headers: { "X-Request-Id": "x".repeat(300) }
+			});
+			expect(insane.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+			const injected = await fetch(`${base}/health`, {
+				headers: { "X-Request-Id": "a b<script>" }
+			});
+			expect(injected.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+			const none = await fetch(`${base}/health`);
+			expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+		});
+
+		it("answers an unknown route with 404 in the contract's error shape", async () => {
+			const res = await fetch(`${base}/api/nothing-here`, {
+				headers: { "X-Request-Id": "req-404" }
+			});
+			expect(res.status).toBe(404);
+			expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+			const body = (await res.json()) as Json;
+			expect(body).toEqual({
+				name: "NotFoundError",
+				message: "Not found",
+				code: 404,
+				type: "NOT_FOUND",
+				requestId: "req-404"
+			});
+		});
+
+		it.each([
+			"/api/$node.list",
+			"/api/~node/list",
+			"/api/$node/services",
+			"/$node/list",
+			"/api/api.rest",
+			"/api/api/rest",
+			"/api/api.listAliases",
+			"/api/health.anything"
+		])("never reaches an internal action: %s is 404", async path => {
+			const res = await fetch(`${base}${path}`);
+			expect(res.status).toBe(404);
+			expect(((await res.json()) as Json).type).toBe("NOT_FOUND");
+		});
+
+		it("answers malformed JSON with 400 INVALID_REQUEST_BODY", async () => {
+			const res = await fetch(`${base}/api/health`, {
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				body: '{"email": "a@b.c",'
+			});
+			expect(res.status).toBe(400);
+			const body = (await res.json()) as Json;
+			expect(body).toMatchObject({
+				code: 400,
+				type: "INVALID_REQUEST_BODY",
+				requestId: expect.any(String)
+			});
+			expect(JSON.stringify(body)).not.toMatch(/stack|at JSON\.parse|node_modules/);
+		});
+
+		it("answers a body over 1 MiB with 413, JSON or not", async () => {
+			const big = JSON.stringify({ blob: "x".repeat(1024 * 1024) });
+			for (const type of ["application/json", "text/plain"]) {
+				const res = await fetch(`${base}/api/health`, {
+					method: "POST",
+					headers: { "Content-Type": type },
+					body: big
+				});
+				expect(res.status).toBe(413);
+				expect(((await res.json()) as Json).type).toBe("PAYLOAD_TOO_LARGE");
+			}
+		});
+
+		it("accepts a body just under 1 MiB", async () => {
+			const body = JSON.stringify({ blob: "x".repeat(1024 * 1024 - 100) });
+			const res = await fetch(`${base}/api/health`, {
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				body
+			});
+			// Parsed fine; there is no POST /api/health, so it is a 404, not a 413.
+			expect(res.status).toBe(404);
+		});
+
+		it("sets security headers on every answer, errors included", async () => {
+			for (const path of ["/health", "/api/nothing"]) {
+				const res = await fetch(`${base}${path}`);
+				expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+				expect(res.headers.get("x-frame-options")).toBe("DENY");
+				expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+				expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+			}
+		});
+
+		it("allows the configured CORS origins only", async () => {
+			const preflight = (origin: string) =>
+				fetch(`${base}/api/health`, {
+					method: "OPTIONS",
+					headers: { Origin: origin, "Access-Control-Request-Method": "GET" }
+				});
+			const allowed = await preflight("https://shop.example");
+			expect(allowed.status).toBeLessThan(300);
+			expect(allowed.headers.get("access-control-allow-origin")).toBe("https://shop.example");
+			const other = await preflight("https://evil.example");
+			expect(other.headers.get("access-control-allow-origin")).toBeNull();
+		});
+	});
+
+	it("stops with exit code 0 on Ctrl-C (SIGINT)", async () => {
+		node.child.kill("SIGINT");
+		expect(await node.exited).toBe(0);
+	});
+});
+
+describe("npm start", () => {
+	it("serves /health and /ready within 5 s and stops with exit code 0 on Ctrl-C", async () => {
+		const { spawn } = await import("node:child_process");
+		const port = await freePort();
+		// Its own process group, so SIGINT reaches npm and the node under it, as Ctrl-C in a terminal does.
+		const child = spawn("npm", ["start", "--silent"], {
+			cwd: `${__dirname}/../..`,
+			detached: true,
+			stdio: "ignore",
+			env: {
+				...process.env,
+				TRANSPORTER: "",
+				SERVICES: "",
+				GATEWAY_PORT: String(port),
+				METRICS_PORT: "0",
+				DATA_DIR: tempDir("npm-start")
+			}
+		});
+		const exited = new Promise<number | null>(resolve => child.on("exit", code => resolve(code)));
+		try {
+			await waitForStatus(`http://127.0.0.1:${port}/health`, { timeoutMs: 5000 });
+			await waitForStatus(`http://127.0.0.1:${port}/ready`, { timeoutMs: 1000 });
+		} finally {
+			process.kill(-child.pid!, "SIGINT");
+		}
+		expect(await exited).toBe(0);
+	});
+});

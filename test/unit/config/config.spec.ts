@@ -1,0 +1,69 @@
+import { ConfigError, loadConfig } from "../../../config";
+
+describe("config.loadConfig", () => {
+	it("defaults to the embedded mode on port 5921 with every service", () => {
+		const cfg = loadConfig({});
+		expect(cfg.mode).toBe("embedded");
+		expect(cfg.transporter).toBeNull();
+		expect(cfg.gateway.port).toBe(5921);
+		expect(cfg.services).toContain("api");
+		expect(cfg.requestTimeout).toBeGreaterThan(0);
+		expect(cfg.log.format).toBe("pretty");
+		expect(cfg.namespace).toBe("flashmart");
+	});
+
+	it("is a cluster node when TRANSPORTER is set, with JSON logs in production", () => {
+		const cfg = loadConfig({
+			TRANSPORTER: "nats://nats:4222",
+			NODE_ENV: "production",
+			SERVICES: "api"
+		});
+		expect(cfg.mode).toBe("cluster");
+		expect(cfg.transporter).toBe("nats://nats:4222");
+		expect(cfg.services).toEqual(["api"]);
+		expect(cfg.log.format).toBe("json");
+	});
+
+	it.each([
+		["GATEWAY_PORT", "abc"],
+		["GATEWAY_PORT", "70000"],
+		["REQUEST_TIMEOUT", "0"],
+		["TRANSPORTER", "http://localhost:4222"],
+		["LOG_LEVEL", "loud"],
+		["NODE_ENV", "staging"],
+		["MONGO_URI", "postgres://x"],
+		["METRICS_ENABLED", "perhaps"]
+	])("stops with a message naming %s when it is %p", (variable, value) => {
+		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
+		expect(() => loadConfig({ [variable]: value })).toThrow(
+			new RegExp(`^Invalid environment variable ${variable}:`)
+		);
+	});
+
+	it("refuses an unknown service name in SERVICES", () => {
+		expect(() => loadConfig({ SERVICES: "api,bogus" })).toThrow(
+			/SERVICES: unknown service 'bogus'/
+		);
+	});
+
+	it("refuses a heartbeat timeout not above the interval", () => {
+		expect(() => loadConfig({ HEARTBEAT_INTERVAL: "5", HEARTBEAT_TIMEOUT: "5" })).toThrow(
+			/HEARTBEAT_TIMEOUT/
+		);
+	});
+
+	it("treats an empty value as unset, as compose files write it", () => {
+		const cfg = loadConfig({ TRANSPORTER: "", GATEWAY_PORT: " " });
+		expect(cfg.mode).toBe("embedded");
+		expect(cfg.gateway.port).toBe(5921);
+	});
+
+	it("reads lists and converts numbers", () => {
+		const cfg = loadConfig({
+			CORS_ORIGINS: "https://a.example, https://b.example",
+			REQUEST_TIMEOUT: "2500"
+		});
+		expect(cfg.gateway.corsOrigins).toEqual(["https://a.example", "https://b.example"]);
+		expect(cfg.requestTimeout).toBe(2500);
+	});
+});

@@ -1,0 +1,64 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+describe("db.mixin on NeDB", () => {
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-db-"));
+	process.env.DATA_DIR = dataDir;
+	delete process.env.MONGO_URI;
+	// Required after DATA_DIR is set: config is read once.
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { DbMixin } =
+		require("../../../mixins/db.mixin") as typeof import("../../../mixins/db.mixin");
+
+	let seeded = 0;
+	const broker = new ServiceBroker({ logger: false });
+	broker.createService({
+		name: "things",
+		mixins: [
+			DbMixin({
+				collection: "things",
+				indexes: [{ fields: { sku: 1 }, unique: true }],
+				async seed() {
+					seeded++;
+					await this.adapter.insert({ sku: "seed-1" });
+				}
+			})
+		],
+		actions: {
+			add: {
+				params: { sku: "string" },
+				handler(ctx) {
+					return this.adapter.insert({ sku: ctx.params.sku });
+				}
+			}
+		}
+	});
+
+	beforeAll(() => broker.start());
+	afterAll(() => broker.stop());
+
+	it("seeds an empty collection once", async () => {
+		expect(seeded).toBe(1);
+		await broker.call("things.add", { sku: "a" });
+		expect(fs.existsSync(path.join(dataDir, "things.db"))).toBe(true);
+	});
+
+	it("enforces unique indexes in the store", async () => {
+		await expect(broker.call("things.add", { sku: "a" })).rejects.toThrow(/unique/i);
+	});
+
+	it("switches off moleculer-db's generated CRUD actions", async () => {
+		for (const action of ["find", "list", "get", "create", "insert", "update", "remove", "count"]) {
+			await expect(broker.call(`things.${action}`)).rejects.toMatchObject({
+				type: "SERVICE_NOT_FOUND"
+			});
+		}
+	});
+
+	it("answers its health check while the store is reachable", async () => {
+		await expect(broker.call("things.health")).resolves.toEqual({ status: "up" });
+	});
+});
