@@ -156,13 +156,13 @@ describe("a gateway and a backend node over NATS", () => {
 		await waitForStatus(`${base}/ready`, { proc: backend, timeoutMs: 20000 });
 		const inFlight = [1, 2, 3].map(() => fetch(`${base}/test/slow?ms=1500`));
 		await sleep(300);
-		const stopAt = Date.now();
 		gateway.child.kill("SIGTERM");
 		const answers = await Promise.all(inFlight);
-		console.log("answers after", Date.now() - stopAt);
 		expect(answers.map(r => r.status)).toEqual([200, 200, 200]);
 		expect(await gateway.exited).toBe(0);
-		console.log("exited after", Date.now() - stopAt);
+		// The earlier timed-out calls left nothing tracked (middlewares/deadline.middleware.ts),
+		// so the stop did not have to give up waiting for them.
+		expect(gateway.output()).not.toMatch(/GracefulStopTimeoutError/);
 		// It stopped taking new connections.
 		await expect(fetch(`${base}/health`)).rejects.toThrow();
 	});
