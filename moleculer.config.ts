@@ -7,6 +7,7 @@ import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
 import { jsonFormatter, prettyFormatter } from "./lib/logger";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
+import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
 
 type AnyError = Error & { code?: unknown; status?: unknown; expose?: boolean; retryable?: boolean };
@@ -105,6 +106,6 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 		// server.ts owns SIGINT/SIGTERM: it stops the gateway taking connections before the broker stops.
 		skipProcessEventRegistration: true,
 
-		middlewares: [RequestContextMiddleware, DeadlineMiddleware]
+		middlewares: [RequestContextMiddleware, PermissionsMiddleware, DeadlineMiddleware]
 	};
 }

@@ -10,7 +10,7 @@ import Validator from "fastest-validator";
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
  * `SERVICES` and `REQUIRED_SERVICES` pick from these and default to all of them.
  */
-export const ALL_SERVICES = ["api"] as const;
+export const ALL_SERVICES = ["api", "users"] as const;
 
 export type Mode = "embedded" | "cluster";
 export type LogFormat = "json" | "pretty";
@@ -44,6 +44,20 @@ export interface AppConfig {
 	metrics: { enabled: boolean; port: number };
 	dataDir: string;
 	mongoUri: string | null;
+	auth: {
+		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
+		privateKeyPem: string | null;
+		/** PEM; required in cluster mode on gateway nodes (derived from the private key when only that is set). */
+		publicKeyPem: string | null;
+		issuer: string;
+		audience: string;
+		accessTokenTtl: number;
+		refreshTokenTtl: number;
+		loginMaxFailures: number;
+		loginFailureWindow: number;
+		adminEmail: string | null;
+		adminPassword: string | null;
+	};
 }
 
 export class ConfigError extends Error {
@@ -138,7 +152,49 @@ const SCHEMA = {
 	METRICS_ENABLED: { type: "boolean", convert: true, default: true },
 	METRICS_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 3030 },
 	DATA_DIR: { type: "string", min: 1, default: "./data" },
-	MONGO_URI: { type: "string", pattern: /^mongodb(\+srv)?:\/\/\S+$/, optional: true }
+	MONGO_URI: { type: "string", pattern: /^mongodb(\+srv)?:\/\/\S+$/, optional: true },
+	JWT_PRIVATE_KEY: {
+		type: "string",
+		pattern: /-----BEGIN (RSA )?PRIVATE KEY-----/,
+		optional: true
+	},
+	JWT_PUBLIC_KEY: { type: "string", pattern: /-----BEGIN (RSA )?PUBLIC KEY-----/, optional: true },
+	JWT_ISSUER: { type: "string", min: 1, max: 200, default: "flashmart" },
+	JWT_AUDIENCE: { type: "string", min: 1, max: 200, default: "flashmart-api" },
+	ACCESS_TOKEN_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 10,
+		max: 900,
+		default: 900
+	},
+	REFRESH_TOKEN_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 60,
+		max: 7776000,
+		default: 2592000
+	},
+	LOGIN_MAX_FAILURES: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 1000,
+		default: 5
+	},
+	LOGIN_FAILURE_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 900
+	},
+	ADMIN_EMAIL: { type: "email", optional: true },
+	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true }
 } as const;
 
 type Raw = {
@@ -164,6 +220,16 @@ type Raw = {
 	METRICS_PORT: number;
 	DATA_DIR: string;
 	MONGO_URI?: string;
+	JWT_PRIVATE_KEY?: string;
+	JWT_PUBLIC_KEY?: string;
+	JWT_ISSUER: string;
+	JWT_AUDIENCE: string;
+	ACCESS_TOKEN_TTL: number;
+	REFRESH_TOKEN_TTL: number;
+	LOGIN_MAX_FAILURES: number;
+	LOGIN_FAILURE_WINDOW: number;
+	ADMIN_EMAIL?: string;
+	ADMIN_PASSWORD?: string;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
@@ -176,6 +242,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		if (key.startsWith("$$")) continue;
 		const value = env[key];
 		if (value !== undefined && value.trim() !== "") raw[key] = value.trim();
+	}
+	// PEM keys may arrive on one line (a .env file) with literal "\n" between lines.
+	for (const key of ["JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY"]) {
+		if (typeof raw[key] === "string") raw[key] = (raw[key] as string).replace(/\\n/g, "\n");
 	}
 	const result = check(raw);
 	if (result !== true) {
@@ -200,13 +270,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 	}
 
 	const transporter = r.TRANSPORTER ?? null;
+	const nodeServices = services.length > 0 ? services : [...ALL_SERVICES];
+	if (transporter) {
+		// The cluster mode never defaults secrets.
+		if (nodeServices.includes("users") && !r.JWT_PRIVATE_KEY) {
+			throw new ConfigError(
+				"JWT_PRIVATE_KEY",
+				"required in cluster mode on a node running the users service"
+			);
+		}
+		if (nodeServices.includes("api") && !r.JWT_PUBLIC_KEY && !r.JWT_PRIVATE_KEY) {
+			throw new ConfigError("JWT_PUBLIC_KEY", "required in cluster mode on a gateway node");
+		}
+	}
+	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
+		throw new ConfigError(
+			r.ADMIN_EMAIL ? "ADMIN_PASSWORD" : "ADMIN_EMAIL",
+			"ADMIN_EMAIL and ADMIN_PASSWORD go together"
+		);
+	}
 	return {
 		env: r.NODE_ENV,
 		mode: transporter ? "cluster" : "embedded",
 		namespace: r.NAMESPACE,
 		nodeID: r.NODE_ID ?? `${os.hostname().toLowerCase()}-${process.pid}`,
 		transporter,
-		services: services.length > 0 ? services : [...ALL_SERVICES],
+		services: nodeServices,
 		requiredServices: required,
 		gateway: {
 			host: r.GATEWAY_HOST,
@@ -231,7 +320,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		},
 		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
 		dataDir: path.resolve(r.DATA_DIR),
-		mongoUri: r.MONGO_URI ?? null
+		mongoUri: r.MONGO_URI ?? null,
+		auth: {
+			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
+			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,
+			issuer: r.JWT_ISSUER,
+			audience: r.JWT_AUDIENCE,
+			accessTokenTtl: r.ACCESS_TOKEN_TTL,
+			refreshTokenTtl: r.REFRESH_TOKEN_TTL,
+			loginMaxFailures: r.LOGIN_MAX_FAILURES,
+			loginFailureWindow: r.LOGIN_FAILURE_WINDOW,
+			adminEmail: r.ADMIN_EMAIL ? r.ADMIN_EMAIL.trim().toLowerCase() : null,
+			adminPassword: r.ADMIN_PASSWORD ?? null
+		}
 	};
 }
 

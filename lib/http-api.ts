@@ -38,6 +38,76 @@ export const API_ROUTE = "/api";
 const STR = { type: "string" } as const;
 const INT = { type: "integer" } as const;
 
+export const PAGE_QUERY: Record<string, JsonSchema> = {
+	page: { ...INT, minimum: 1, default: 1 },
+	pageSize: { ...INT, minimum: 1, maximum: 100, default: 20 }
+};
+
+const pageOf = (items: JsonSchema): JsonSchema => ({
+	type: "object",
+	required: ["rows", "total", "page", "pageSize", "totalPages"],
+	properties: {
+		rows: { type: "array", items },
+		total: INT,
+		page: INT,
+		pageSize: INT,
+		totalPages: INT
+	}
+});
+
+const EMAIL: JsonSchema = {
+	type: "string",
+	format: "email",
+	maxLength: 254,
+	description: "Trimmed and lower-cased"
+};
+const PASSWORD: JsonSchema = { type: "string", minLength: 8, maxLength: 128 };
+const NAME: JsonSchema = { type: "string", minLength: 1, maxLength: 100 };
+const ROLES: JsonSchema = {
+	type: "array",
+	items: { enum: ["customer", "admin"] },
+	minItems: 1,
+	uniqueItems: true
+};
+const USER: JsonSchema = {
+	type: "object",
+	required: ["id", "email", "name", "roles", "createdAt"],
+	properties: {
+		id: STR,
+		email: STR,
+		name: STR,
+		roles: ROLES,
+		createdAt: { type: "string", format: "date-time" }
+	}
+};
+const ADMIN_USER: JsonSchema = {
+	...USER,
+	properties: { ...(USER.properties as object), disabled: { type: "boolean" } }
+};
+const TOKEN_BUNDLE: JsonSchema = {
+	type: "object",
+	required: ["user", "accessToken", "refreshToken", "tokenType", "expiresIn"],
+	properties: {
+		user: USER,
+		accessToken: {
+			type: "string",
+			description: "JWT RS256; send as `Authorization: Bearer <accessToken>`"
+		},
+		refreshToken: { type: "string", description: "Opaque; works once (rotated on every refresh)" },
+		tokenType: { const: "Bearer" },
+		expiresIn: {
+			type: "integer",
+			description: "Seconds until the access token expires (at most 900)"
+		}
+	}
+};
+const REFRESH_BODY: JsonSchema = {
+	type: "object",
+	required: ["refreshToken"],
+	properties: { refreshToken: STR },
+	additionalProperties: false
+};
+
 /** Operational endpoints, at the root: no auth, no body. */
 export const OPS_OPERATIONS: Operation[] = [
 	{
@@ -110,6 +180,110 @@ export const API_OPERATIONS: Operation[] = [
 		}
 	},
 	{
+		method: "POST",
+		path: "/auth/register",
+		action: "users.register",
+		access: "public",
+		tag: "Accounts",
+		summary:
+			"Create a customer account and sign in. Fields other than these are ignored (never `roles`).",
+		status: 201,
+		requestBody: {
+			type: "object",
+			required: ["email", "password", "name"],
+			properties: { email: EMAIL, password: PASSWORD, name: NAME }
+		},
+		response: TOKEN_BUNDLE,
+		errors: [409]
+	},
+	{
+		method: "POST",
+		path: "/auth/login",
+		action: "users.login",
+		access: "public",
+		tag: "Accounts",
+		summary:
+			"Sign in. Unknown email, wrong password and a disabled account get the same 401 INVALID_CREDENTIALS. " +
+			"After LOGIN_MAX_FAILURES failures for one email or one client address within LOGIN_FAILURE_WINDOW: 429.",
+		requestBody: {
+			type: "object",
+			required: ["email", "password"],
+			properties: { email: EMAIL, password: { type: "string", minLength: 1, maxLength: 1024 } }
+		},
+		response: TOKEN_BUNDLE,
+		errors: [401]
+	},
+	{
+		method: "POST",
+		path: "/auth/refresh",
+		action: "users.refresh",
+		access: "public",
+		tag: "Accounts",
+		summary:
+			"New tokens for a refresh token. Each refresh token works once; presenting a used one revokes its whole " +
+			"family (401 INVALID_TOKEN). A disabled user's refresh fails at once.",
+		requestBody: REFRESH_BODY,
+		response: TOKEN_BUNDLE,
+		errors: [401]
+	},
+	{
+		method: "POST",
+		path: "/auth/logout",
+		action: "users.logout",
+		access: "public",
+		tag: "Accounts",
+		summary: "End the session of this refresh token (204 whether or not it was known).",
+		status: 204,
+		requestBody: REFRESH_BODY
+	},
+	{
+		method: "GET",
+		path: "/users/me",
+		action: "users.me",
+		access: "customer",
+		tag: "Accounts",
+		summary: "The caller's profile",
+		response: USER
+	},
+	{
+		method: "PATCH",
+		path: "/users/me",
+		action: "users.updateMe",
+		access: "customer",
+		tag: "Accounts",
+		summary:
+			"Change the caller's name and/or password. A new password needs `currentPassword` (422 naming it when " +
+			"missing or wrong) and ends every other session.",
+		requestBody: {
+			type: "object",
+			properties: { name: NAME, password: PASSWORD, currentPassword: STR }
+		},
+		response: USER
+	},
+	{
+		method: "GET",
+		path: "/users",
+		action: "users.list",
+		access: "admin",
+		tag: "Accounts",
+		summary: "Admin: all users, newest first",
+		query: PAGE_QUERY,
+		response: pageOf(ADMIN_USER)
+	},
+	{
+		method: "PATCH",
+		path: "/users/:id",
+		action: "users.update",
+		access: "admin",
+		tag: "Accounts",
+		summary:
+			"Admin: set roles and/or disable an account. A disabled user cannot sign in or refresh; access tokens " +
+			"already issued expire within 15 minutes. Admins cannot demote or disable themselves (422).",
+		requestBody: { type: "object", properties: { roles: ROLES, disabled: { type: "boolean" } } },
+		response: ADMIN_USER,
+		errors: [404]
+	},
+	{
 		method: "GET",
 		path: "/openapi.json",
 		handler: "openapi",
@@ -135,8 +309,3 @@ export const API_OPERATIONS: Operation[] = [
 		summary: "Static assets of the documentation page"
 	}
 ];
-
-export const PAGE_QUERY: Record<string, JsonSchema> = {
-	page: { ...INT, minimum: 1, default: 1 },
-	pageSize: { ...INT, minimum: 1, maximum: 100, default: 20 }
-};

@@ -24,6 +24,11 @@ export interface IndexSpec {
 export interface DbMixinOptions {
 	collection: string;
 	indexes?: IndexSpec[];
+	/**
+	 * More collections the same service owns, each its own adapter at `this.stores[name]` (same backend as the main
+	 * one), connected and indexed before the service's own `started` runs.
+	 */
+	stores?: Record<string, { collection: string; indexes?: IndexSpec[] }>;
 	/** Called once the store is connected and indexes exist, when the collection is empty. */
 	seed?: (this: DbServiceThis) => Promise<void>;
 }
@@ -49,6 +54,7 @@ export interface DbAdapter {
 
 export interface DbServiceThis {
 	adapter: DbAdapter;
+	stores: Record<string, DbAdapter>;
 	name: string;
 	logger: { info: (...args: unknown[]) => void; warn: (...args: unknown[]) => void };
 	[key: string]: unknown;
@@ -66,8 +72,11 @@ interface MongoHandle {
 	createIndex(keys: object, opts: object): Promise<string>;
 }
 
-async function createIndexes(this: DbServiceThis, indexes: IndexSpec[]): Promise<void> {
-	const adapter = this.adapter as unknown as { db?: NeDbHandle; collection?: MongoHandle };
+async function createIndexes(
+	store: DbAdapter,
+	indexes: IndexSpec[]
+): Promise<NeDbHandle | undefined> {
+	const adapter = store as unknown as { db?: NeDbHandle; collection?: MongoHandle };
 	for (const index of indexes) {
 		const opts = {
 			unique: !!index.unique,
@@ -83,11 +92,23 @@ async function createIndexes(this: DbServiceThis, indexes: IndexSpec[]): Promise
 			await adapter.db.ensureIndex({ fieldName, ...opts });
 		}
 	}
-	if (adapter.db) {
-		// NeDB's file is append-only: compact it every 10 minutes so it does not grow without bound.
-		adapter.db.setAutocompactionInterval(10 * 60 * 1000);
-		this.nedb = adapter.db;
-	}
+	// NeDB's file is append-only: compact it every 10 minutes so it does not grow without bound.
+	adapter.db?.setAutocompactionInterval(10 * 60 * 1000);
+	return adapter.db;
+}
+
+/** A moleculer-db adapter for `collection`: MongoDB when MONGO_URI is set, else a NeDB file under DATA_DIR. */
+function makeAdapter(collection: string): unknown {
+	const cfg = config();
+	if (cfg.mongoUri) return new MongoAdapter(cfg.mongoUri, { useUnifiedTopology: true });
+	fs.mkdirSync(cfg.dataDir, { recursive: true });
+	return new DbService.MemoryAdapter({ filename: path.join(cfg.dataDir, `${collection}.db`) });
+}
+
+interface ConnectableAdapter extends DbAdapter {
+	init(broker: unknown, service: unknown): void;
+	connect(): Promise<void>;
+	disconnect(): Promise<void>;
 }
 
 export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
@@ -106,7 +127,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 
 	return {
 		mixins: [DbService as unknown as ServiceSchema],
-		adapter,
+		adapter: makeAdapter(opts.collection),
 		collection: opts.collection,
 		actions: {
 			...disabled,
@@ -127,14 +148,36 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			}
 		},
 		async afterConnected(this: DbServiceThis) {
-			await createIndexes.call(this, opts.indexes ?? []);
+			this.nedbHandles = [await createIndexes(this.adapter, opts.indexes ?? [])];
 			if (opts.seed && (await this.adapter.count()) === 0) {
 				this.logger.info(`Seeding the empty '${opts.collection}' collection...`);
 				await opts.seed.call(this);
 			}
 		},
-		stopped(this: DbServiceThis) {
-			(this.nedb as NeDbHandle | undefined)?.stopAutocompaction();
+		async started(this: DbServiceThis) {
+			this.stores = {};
+			for (const [name, spec] of Object.entries(opts.stores ?? {})) {
+				const store = makeAdapter(spec.collection) as ConnectableAdapter;
+				// Mongo's adapter takes its collection name from the service schema it is given.
+				store.init(this.broker, { ...this, schema: { collection: spec.collection } });
+				await store.connect();
+				(this.nedbHandles as Array<NeDbHandle | undefined>).push(
+					await createIndexes(store, spec.indexes ?? [])
+				);
+				this.stores[name] = store;
+			}
+		},
+		async stopped(this: DbServiceThis) {
+			for (const handle of (this.nedbHandles as Array<NeDbHandle | undefined>) ?? [])
+				handle?.stopAutocompaction();
+			for (const store of Object.values(this.stores ?? {}))
+				await (store as ConnectableAdapter).disconnect();
 		}
 	} as unknown as Partial<ServiceSchema>;
+}
+
+/** Whether a store write failed on a unique index (NeDB's `uniqueViolated`, MongoDB's E11000). */
+export function isDuplicateKeyError(err: unknown): boolean {
+	const e = err as { errorType?: string; code?: number } | null;
+	return !!e && (e.errorType === "uniqueViolated" || e.code === 11000);
 }

@@ -9,8 +9,10 @@ import path from "node:path";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { config } from "../config";
-import { NotFoundError, toHttpError } from "../lib/errors";
+import { clientIp } from "../lib/client-ip";
+import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../lib/errors";
 import {
+	type Access,
 	API_OPERATIONS,
 	API_ROUTE,
 	OPS_OPERATIONS,
@@ -18,7 +20,9 @@ import {
 	type Operation
 } from "../lib/http-api";
 import { buildOpenApi } from "../lib/openapi";
-import { acceptRequestId } from "../lib/request-context";
+import { acceptRequestId, bindToScope } from "../lib/request-context";
+import { type KeyPair, loadKeys, verifyAccessToken } from "../lib/tokens";
+import type { AppMeta, AuthUser } from "../types/meta";
 
 /** API.md: bodies over 1 MiB are refused with 413. */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -54,6 +58,7 @@ type ApiSettings = ServiceSettingSchema & Record<string, unknown>;
 interface ApiVars {
 	/** moleculer-web's HTTP server. */
 	server: Server;
+	keys: KeyPair;
 	draining: boolean;
 	openApiDoc: string;
 }
@@ -64,6 +69,18 @@ interface ApiMethods {
 	readiness(): Promise<string[]>;
 	backendStatus(): Promise<Record<string, "up" | "down">>;
 	stopAccepting(): void;
+	authenticate(
+		ctx: Context<unknown, AppMeta>,
+		route: unknown,
+		req: GatewayRequest
+	): AuthUser | null;
+	authorize(
+		ctx: Context<unknown, AppMeta>,
+		route: unknown,
+		req: GatewayRequest,
+		res: ServerResponse,
+		alias: { access?: Access }
+	): void;
 }
 
 type ApiThis = Service<ApiSettings> & ApiVars & ApiMethods;
@@ -136,7 +153,8 @@ function aliasesOf(ops: Operation[]): Record<string, unknown> {
 	const aliases: Record<string, unknown> = {};
 	for (const op of ops) {
 		const key = `${op.method} ${op.path}`;
-		if (op.action) aliases[key] = op.action;
+		// The alias carries the operation's access level for `authorize`.
+		if (op.action) aliases[key] = { action: op.action, access: op.access };
 		else if (op.handler) {
 			const name = `handle_${op.handler}`;
 			aliases[key] = function (
@@ -221,7 +239,21 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				autoAliases: false,
 				bodyParsers: { json: { limit: JSON_BODY_LIMIT, strict: true } },
 				use: [bodyGuard],
-				aliases: aliasesOf(API_OPERATIONS)
+				authentication: true,
+				authorization: true,
+				aliases: aliasesOf(API_OPERATIONS),
+				onBeforeCall(
+					this: ApiThis,
+					ctx: Context<unknown, AppMeta>,
+					_route: unknown,
+					req: GatewayRequest
+				) {
+					ctx.meta.clientIp = clientIp(
+						req.socket.remoteAddress,
+						req.headers["x-forwarded-for"],
+						cfg.gateway.trustedProxies
+					);
+				}
 			}
 		],
 
@@ -245,6 +277,10 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 		sendContractError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
 			const httpError = toHttpError(err);
 			const requestId = req.$requestId ?? req.$ctx?.requestID ?? acceptRequestId(undefined);
+			const retryAfter = (httpError.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+			if (httpError.code === 429 && typeof retryAfter === "number") {
+				res.setHeader("Retry-After", String(retryAfter));
+			}
 			if (httpError.code >= 500) {
 				this.logger.warn(`${req.method} ${req.url} answered ${httpError.code}`, { requestId }, err);
 				res.setHeader("Retry-After", "1");
@@ -361,6 +397,44 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 			else fs.createReadStream(asset.file).pipe(res);
 		},
 
+		/**
+		 * moleculer-web's authentication hook: the user of a valid Bearer token, verified locally with the public key
+		 * (no call per request). No header: anonymous. A header that does not verify: 401 INVALID_TOKEN.
+		 */
+		authenticate(
+			this: ApiThis,
+			_ctx: Context<unknown, AppMeta>,
+			_route: unknown,
+			req: GatewayRequest
+		) {
+			const header = req.headers.authorization;
+			if (!header) return null;
+			const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+			const user = match ? verifyAccessToken(match[1], this.keys, cfg.auth) : null;
+			if (!user) {
+				this.broker.metrics.increment("flashmart.auth.events.total", { event: "token_rejected" });
+				throw new UnauthorizedError("INVALID_TOKEN", "Invalid or expired access token");
+			}
+			bindToScope({ userId: user.id });
+			return user;
+		},
+
+		/** moleculer-web's authorization hook: the operation's access level against the caller's roles. */
+		authorize(
+			this: ApiThis,
+			ctx: Context<unknown, AppMeta>,
+			_route: unknown,
+			_req: GatewayRequest,
+			_res: ServerResponse,
+			alias: { access?: Access }
+		) {
+			const access = alias.access ?? "public";
+			if (access === "public") return;
+			const user = ctx.meta.user;
+			if (!user) throw new UnauthorizedError("NO_TOKEN", "Authentication required");
+			if (access === "admin" && !user.roles.includes("admin")) throw new ForbiddenError();
+		},
+
 		/** Stop accepting connections and report not-ready; in-flight requests carry on (graceful shutdown). */
 		stopAccepting(this: ApiThis) {
 			this.draining = true;
@@ -370,6 +444,14 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 
 	created(this: ApiThis) {
 		this.draining = false;
+		this.keys = loadKeys(cfg);
+		this.broker.metrics.register({
+			type: "counter",
+			name: "flashmart.auth.events.total",
+			labelNames: ["event"],
+			description:
+				"Security events: logins, token rotation and revocation, role and account changes"
+		});
 		this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
 	}
 };

@@ -42,8 +42,13 @@ export function uniqueNamespace(prefix = "fm"): string {
 	return `${prefix}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
+const tempDirs = new Set<string>();
+
+/** A new directory under the system temp dir, removed by `stopAll()`. */
 export function tempDir(prefix: string): string {
-	return fs.mkdtempSync(path.join(os.tmpdir(), `flashmart-${prefix}-`));
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), `flashmart-${prefix}-`));
+	tempDirs.add(dir);
+	return dir;
 }
 
 export function findTool(name: string, candidates: string[] = []): string {
@@ -185,22 +190,42 @@ export interface NodeOptions {
 	env: Record<string, string | undefined>;
 	/** Extra command-line flags for server.js. */
 	args?: string[];
+	/** Flags for node itself (e.g. --cpu-prof). */
+	nodeArgs?: string[];
 	echo?: boolean;
+}
+
+/**
+ * Runs `node <args...>` (node flags, then a script and its arguments) from the project root, with `env` on top of
+ * this process's environment (an undefined value removes a variable).
+ */
+export function spawnNode(
+	name: string,
+	args: string[],
+	env: Record<string, string | undefined>,
+	echo = false
+): Proc {
+	const merged: Record<string, string> = {};
+	for (const [k, v] of Object.entries({ ...process.env, ...env }))
+		if (v !== undefined) merged[k] = v;
+	const child = spawn(process.execPath, args, {
+		cwd: ROOT,
+		env: merged,
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	return track(name, child, echo);
 }
 
 /** Starts `node dist/server.js` as a child process with the given environment. */
 export function startNode(opts: NodeOptions): Proc {
 	if (!fs.existsSync(SERVER_JS))
 		throw new Error(`${SERVER_JS} is missing: run 'npm run build' first`);
-	const env: Record<string, string> = {};
-	for (const [k, v] of Object.entries({ ...process.env, ...opts.env }))
-		if (v !== undefined) env[k] = v;
-	const child = spawn(process.execPath, [SERVER_JS, ...(opts.args ?? [])], {
-		cwd: ROOT,
-		env,
-		stdio: ["ignore", "pipe", "pipe"]
-	});
-	return track(opts.name, child, !!opts.echo);
+	return spawnNode(
+		opts.name,
+		[...(opts.nodeArgs ?? []), SERVER_JS, ...(opts.args ?? [])],
+		opts.env,
+		!!opts.echo
+	);
 }
 
 /** Polls `url` until it answers `status` (default 200), or throws with the node's output. */
@@ -229,7 +254,18 @@ export async function waitForStatus(
 	);
 }
 
-/** Stops every process this module started: SIGTERM, then SIGKILL after the grace period. */
+/** Stops every process this module started (SIGTERM, then SIGKILL after the grace period), removes temp dirs. */
 export async function stopAll(graceMs = 10000): Promise<void> {
-	await Promise.all([...live].map(child => track("stop", child, false).stop("SIGTERM", graceMs)));
+	await Promise.all(
+		[...live].map(async child => {
+			if (child.exitCode !== null || child.signalCode !== null) return;
+			const exited = new Promise(resolve => child.once("exit", resolve));
+			child.kill("SIGTERM");
+			const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+			await exited;
+			clearTimeout(timer);
+		})
+	);
+	for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+	tempDirs.clear();
 }

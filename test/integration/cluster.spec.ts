@@ -14,6 +14,7 @@ import {
 	uniqueNamespace,
 	waitForStatus
 } from "../../scripts/lib/cluster";
+import { makeKeyPair } from "../helpers/flashmart-cluster";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "dist", "test", "fixtures");
 const REQUEST_TIMEOUT = 3000;
@@ -26,7 +27,9 @@ describe("a gateway and a backend node over NATS", () => {
 	let backend: Proc;
 	let base: string;
 
+	const keys = makeKeyPair();
 	const commonEnv = () => ({
+		JWT_PUBLIC_KEY: keys.publicKey,
 		NODE_ENV: "test",
 		TRANSPORTER: nats.url,
 		NAMESPACE: namespace,

@@ -16,7 +16,8 @@ describe("config.loadConfig", () => {
 		const cfg = loadConfig({
 			TRANSPORTER: "nats://nats:4222",
 			NODE_ENV: "production",
-			SERVICES: "api"
+			SERVICES: "api",
+			JWT_PUBLIC_KEY: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
 		});
 		expect(cfg.mode).toBe("cluster");
 		expect(cfg.transporter).toBe("nats://nats:4222");
@@ -37,6 +38,27 @@ describe("config.loadConfig", () => {
 		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
 		expect(() => loadConfig({ [variable]: value })).toThrow(
 			new RegExp(`^Invalid environment variable ${variable}:`)
+		);
+	});
+
+	it("never defaults secrets in the cluster mode", () => {
+		expect(() => loadConfig({ TRANSPORTER: "nats://nats:4222", SERVICES: "users" })).toThrow(
+			/^Invalid environment variable JWT_PRIVATE_KEY:/
+		);
+		expect(() => loadConfig({ TRANSPORTER: "nats://nats:4222", SERVICES: "api" })).toThrow(
+			/^Invalid environment variable JWT_PUBLIC_KEY:/
+		);
+		expect(() => loadConfig({ ADMIN_EMAIL: "a@b.example" })).toThrow(/ADMIN_PASSWORD/);
+	});
+
+	it("reads a PEM key written on one line with \\n escapes", () => {
+		const cfg = loadConfig({
+			TRANSPORTER: "nats://nats:4222",
+			SERVICES: "api",
+			JWT_PUBLIC_KEY: "-----BEGIN PUBLIC KEY-----\\nMIIB\\n-----END PUBLIC KEY-----"
+		});
+		expect(cfg.auth.publicKeyPem).toBe(
+			"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
 		);
 	});
 

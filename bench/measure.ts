@@ -1,0 +1,109 @@
+/** Drives one request with autocannon: a warm-up that is thrown away, then the measured run. */
+import autocannon from "autocannon";
+import type { RequestOptions } from "./scenarios";
+
+export interface LoadOptions {
+	connections: number;
+	/** Seconds measured. */
+	duration: number;
+	/** Seconds of load before the measured run, not counted (0 for none). */
+	warmup: number;
+}
+
+export interface Measurement {
+	/** Completed responses per second (any status), the mean of autocannon's per-second samples. */
+	requestsPerSec: number;
+	/** Over every completed response, 2xx or not (as autocannon does); sub-millisecond resolution. */
+	latencyMs: { p50: number; p95: number; p99: number; mean: number; max: number };
+	/** Completed responses, any status. */
+	responses: number;
+	/** Connection errors and timeouts: requests that got no response at all. */
+	errors: number;
+	timeouts: number;
+	non2xx: number;
+	statusCodes: Record<string, number>;
+	/** Seconds the measured run actually took. */
+	duration: number;
+}
+
+let current: autocannon.Instance | null = null;
+
+/** Stops the load that is running now, if any (its run then finishes early with what it has). */
+export function stopLoad(): void {
+	current?.stop();
+}
+
+/** Warm-up, then the measured run, against `baseUrl` + `req.path`. */
+export async function measure(
+	baseUrl: string,
+	req: RequestOptions,
+	opts: LoadOptions
+): Promise<Measurement> {
+	if (opts.warmup > 0) await fire(baseUrl, req, opts.connections, opts.warmup, null);
+	const latencies: number[] = [];
+	const result = await fire(baseUrl, req, opts.connections, opts.duration, latencies);
+	const sorted = Float64Array.from(latencies).sort();
+	const statusCodes: Record<string, number> = {};
+	for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
+		statusCodes[code] = stat.count ?? 0;
+	}
+	return {
+		requestsPerSec: round(result.requests.average),
+		latencyMs: {
+			p50: round(percentile(sorted, 50)),
+			p95: round(percentile(sorted, 95)),
+			p99: round(percentile(sorted, 99)),
+			mean: round(sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0),
+			max: round(sorted.length ? sorted[sorted.length - 1] : 0)
+		},
+		responses: result.requests.total,
+		errors: result.errors,
+		timeouts: result.timeouts,
+		non2xx: result.non2xx,
+		statusCodes,
+		duration: result.duration
+	};
+}
+
+function fire(
+	baseUrl: string,
+	req: RequestOptions,
+	connections: number,
+	duration: number,
+	latencies: number[] | null
+): Promise<autocannon.Result> {
+	const headers: Record<string, string> = { ...req.headers };
+	let body: string | undefined;
+	if (typeof req.body === "string") body = req.body;
+	else if (req.body !== undefined) {
+		body = JSON.stringify(req.body);
+		if (!Object.keys(headers).some(h => h.toLowerCase() === "content-type")) {
+			headers["content-type"] = "application/json";
+		}
+	}
+	return new Promise((resolve, reject) => {
+		const instance = autocannon(
+			{ url: baseUrl + req.path, method: req.method, headers, body, connections, duration },
+			(err: Error | null, result: autocannon.Result) => {
+				current = null;
+				if (err) reject(err);
+				else resolve(result);
+			}
+		);
+		current = instance;
+		if (latencies) {
+			instance.on("response", (_client, _status, _bytes, responseTime) => {
+				latencies.push(responseTime);
+			});
+		}
+	});
+}
+
+/** Nearest-rank percentile of an ascending array; 0 when it is empty. */
+function percentile(sorted: Float64Array, p: number): number {
+	if (sorted.length === 0) return 0;
+	const rank = Math.ceil((p / 100) * sorted.length);
+	return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;

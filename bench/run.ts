@@ -1,0 +1,449 @@
+/** `npm run bench`: FlashMart's HTTP throughput and latency against a bare Moleculer baseline. */
+/*
+ * One run, all on 127.0.0.1, every process stopped at the end (also on error, SIGINT and SIGTERM):
+ *   1. a nats-server of its own (scripts/lib/cluster.ts);
+ *   2. the baseline: a bare moleculer-web gateway calling an `echo.hello` action on a second node
+ *      over that NATS (bench/baseline/), Moleculer defaults throughout, its own namespace;
+ *   3. FlashMart as a cluster: a gateway node (`api`) plus one node per other service of
+ *      ALL_SERVICES, built from dist/, `NODE_ENV=production`, another namespace;
+ *   4. every scenario of bench/scenarios.ts whose services exist (the others are reported as
+ *      skipped), each with autocannon: a warm-up that is not counted, then the measured run.
+ * Results: a table on stdout, bench/results/latest.json and bench/results/latest.md.
+ *
+ *   --duration <s>      seconds measured per row (default 10)
+ *   --warmup <s>        seconds of uncounted load before each row (default 2)
+ *   --connections <n>   concurrent connections (default 50)
+ *   --scenario <text>   only the scenarios whose name contains <text> (the baseline always runs)
+ *   --quick             3 s measured after 1 s of warm-up, for smoke tests
+ *   --profile           start the FlashMart gateway node as
+ *                         node --cpu-prof --cpu-prof-dir=bench/results/profiles dist/server.js
+ *                       (cwd: the project root); when it stops at the end of the run it writes
+ *                         bench/results/profiles/CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile
+ *                       covering the node's whole life, start-up included; open it in Chrome
+ *                       DevTools (Performance panel) or speedscope. The run prints the file's path.
+ * Exit code 0 once the run completes, whatever the speed; 1 when something could not start or a row
+ * could not be measured (no response at all, a node died, a scenario's setup failed); 2 for a usage
+ * error.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ALL_SERVICES } from "../config";
+import {
+	type NatsServer,
+	type Proc,
+	ROOT,
+	SERVER_JS,
+	freePort,
+	spawnNode,
+	startNats,
+	startNode,
+	stopAll,
+	tempDir,
+	uniqueNamespace,
+	waitForStatus
+} from "../scripts/lib/cluster";
+import { whileAlive } from "./child";
+import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
+import { type BenchReport, type RowResult, markdown, textTable } from "./report";
+import { type RequestOptions, SCENARIOS, type Scenario, resolveRequest } from "./scenarios";
+
+const RESULTS_DIR = path.join(ROOT, "bench", "results");
+/** Relative to ROOT, the working directory of every FlashMart node (startNode). */
+const PROFILE_DIR = path.join("bench", "results", "profiles");
+const BASELINE_NAME = "baseline: bare gateway + echo";
+const START_TIMEOUT_MS = 60_000;
+const SETUP_TIMEOUT_MS = 30_000;
+
+interface Cli {
+	duration: number;
+	warmup: number;
+	connections: number;
+	filter: string | null;
+	profile: boolean;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `usage: npm run bench -- [options]
+  --duration <s>      seconds measured per row (default 10)
+  --warmup <s>        seconds of load before each row, not counted (default 2)
+  --connections <n>   concurrent connections (default 50)
+  --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
+  --quick             3 s measured after 1 s of warm-up (smoke test)
+  --profile           CPU-profile the FlashMart gateway node into ${PROFILE_DIR}/`;
+
+function parseArgs(argv: string[]): Cli {
+	const given: Partial<Cli> = {};
+	let quick = false;
+	for (let i = 0; i < argv.length; i++) {
+		const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+		const value = (): string => {
+			const v = inline ?? argv[++i];
+			if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
+			return v;
+		};
+		const number = (min: number, integer: boolean): number => {
+			const raw = value();
+			const n = Number(raw);
+			if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+				throw new UsageError(
+					`${flag} wants ${integer ? "an integer" : "a number"} >= ${min}, not '${raw}'`
+				);
+			}
+			return n;
+		};
+		switch (flag) {
+			case "--duration":
+				given.duration = number(1, true);
+				break;
+			case "--warmup":
+				given.warmup = number(0, true);
+				break;
+			case "--connections":
+				given.connections = number(1, true);
+				break;
+			case "--scenario":
+				given.filter = value();
+				break;
+			case "--quick":
+				quick = true;
+				break;
+			case "--profile":
+				given.profile = true;
+				break;
+			case "--help":
+			case "-h":
+				throw new UsageError("");
+			default:
+				throw new UsageError(`unknown option '${argv[i]}'`);
+		}
+	}
+	return {
+		duration: given.duration ?? (quick ? 3 : 10),
+		warmup: given.warmup ?? (quick ? 1 : 2),
+		connections: given.connections ?? 50,
+		filter: given.filter ?? null,
+		profile: given.profile ?? false
+	};
+}
+
+const startedAt = Date.now();
+const progress = (message: string) =>
+	process.stderr.write(
+		`[bench ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)}s] ${message}\n`
+	);
+
+// Everything this run started, for cleanup().
+const started: Proc[] = [];
+const tempDirs: string[] = [];
+let nats: NatsServer | null = null;
+let cleaning: Promise<void> | null = null;
+let interrupted = false;
+
+/** Stops the load, every node (gracefully: a profiled gateway writes its profile), then NATS. */
+function cleanup(): Promise<void> {
+	cleaning ??= (async () => {
+		stopLoad();
+		await Promise.all(started.map(proc => proc.stop("SIGTERM", 10_000)));
+		if (nats) tempDirs.push(nats.storeDir);
+		await nats?.stop();
+		await stopAll(5_000);
+		for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+	})();
+	return cleaning;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+	process.on(signal, () => {
+		// A second signal does not wait: the exit handlers SIGKILL what is left.
+		if (interrupted) process.exit(130);
+		interrupted = true;
+		progress(`${signal}: stopping everything (again to force)`);
+		void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+	});
+}
+
+interface Target {
+	url: string;
+	procs: Proc[];
+}
+
+/** The bare gateway and echo nodes, answering `GET /echo`. */
+async function startBaseline(natsUrl: string): Promise<Target> {
+	const port = await freePort();
+	const env = {
+		BENCH_NATS_URL: natsUrl,
+		BENCH_NAMESPACE: uniqueNamespace("bench-base"),
+		BENCH_PORT: String(port)
+	};
+	const script = (name: string) => path.join(__dirname, "baseline", `${name}.js`);
+	const echo = spawnNode("baseline-echo", [script("echo")], env);
+	started.push(echo);
+	const gateway = spawnNode("baseline-gateway", [script("gateway")], env);
+	started.push(gateway);
+	const url = `http://127.0.0.1:${port}`;
+	await whileAlive([echo, gateway], waitForStatus(`${url}/echo`, { timeoutMs: START_TIMEOUT_MS }));
+	return { url, procs: [gateway, echo] };
+}
+
+/** FlashMart: a gateway node plus one node per other service, ready (`GET /ready` 200). */
+async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Promise<Target> {
+	const namespace = uniqueNamespace("bench");
+	const port = await freePort();
+	// The cluster mode never defaults secrets: a throw-away RS256 pair for this run. As in
+	// production the gateway only verifies tokens (public key); backends also get the private key.
+	const keys = generateKeyPairSync("rsa", {
+		modulusLength: 2048,
+		publicKeyEncoding: { type: "spki", format: "pem" },
+		privateKeyEncoding: { type: "pkcs8", format: "pem" }
+	});
+	const common = {
+		TRANSPORTER: natsUrl,
+		NAMESPACE: namespace,
+		NODE_ENV: "production",
+		LOG_FORMAT: "json",
+		LOG_LEVEL: "warn",
+		METRICS_PORT: "0",
+		// Spelled out so that a value in the caller's environment cannot change what "ready" means.
+		REQUIRED_SERVICES: services.join(","),
+		JWT_PUBLIC_KEY: keys.publicKey
+	};
+	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
+		const dataDir = tempDir(`bench-${service}`);
+		tempDirs.push(dataDir);
+		const name = `flashmart-${service}`;
+		const env = {
+			...common,
+			NODE_ID: `${namespace}-${service}`,
+			SERVICES: service,
+			DATA_DIR: dataDir,
+			...extra
+		};
+		// Node 20 refuses --cpu-prof in NODE_OPTIONS, and startNode() has no place for node flags.
+		const proc =
+			nodeFlags.length > 0
+				? spawnNode(name, [...nodeFlags, SERVER_JS], env)
+				: startNode({ name, env });
+		started.push(proc);
+		return proc;
+	};
+	if (!fs.existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run 'npm run build'`);
+	if (cli.profile) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
+	const gateway = node(
+		"api",
+		{ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(port) },
+		cli.profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []
+	);
+	const backends = services
+		.filter(s => s !== "api")
+		.map(s => node(s, { JWT_PRIVATE_KEY: keys.privateKey }));
+	const url = `http://127.0.0.1:${port}`;
+	const procs = [gateway, ...backends];
+	await whileAlive(procs, waitForStatus(`${url}/ready`, { timeoutMs: START_TIMEOUT_MS }));
+	return { url, procs };
+}
+
+function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+	});
+	return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Measures one row; a failure (setup, a node exiting, no response at all) makes a failed row. */
+async function measureRow(
+	base: Pick<RowResult, "name" | "method" | "path">,
+	target: Target,
+	request: () => Promise<RequestOptions>,
+	load: LoadOptions,
+	baseline: Measurement | undefined
+): Promise<RowResult> {
+	progress(`${base.name}: ${load.warmup} s warm-up, ${load.duration} s measured`);
+	try {
+		const req = await whileAlive(target.procs, request());
+		const m = await whileAlive(target.procs, measure(target.url, req, load));
+		if (m.responses === 0) {
+			return {
+				...base,
+				status: "failed",
+				reason: `no response at all (${m.errors} connection errors, ${m.timeouts} timeouts)`,
+				measurement: m,
+				ratio: null
+			};
+		}
+		const ratio =
+			baseline && baseline.requestsPerSec > 0 ? m.requestsPerSec / baseline.requestsPerSec : null;
+		return {
+			...base,
+			status: "measured",
+			measurement: m,
+			ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000
+		};
+	} catch (err) {
+		stopLoad();
+		return {
+			...base,
+			status: "failed",
+			reason: err instanceof Error ? err.message : String(err),
+			ratio: null
+		};
+	}
+}
+
+/** Scenarios chosen by `--scenario`, each either runnable or skipped for a missing service. */
+function plan(cli: Cli, services: string[]): Array<{ scenario: Scenario; missing: string[] }> {
+	const filter = cli.filter?.toLowerCase();
+	return SCENARIOS.filter(s => !filter || s.name.toLowerCase().includes(filter)).map(scenario => ({
+		scenario,
+		missing: scenario.requires.filter(r => !services.includes(r))
+	}));
+}
+
+function listProfiles(since: number): string[] {
+	const dir = path.join(ROOT, PROFILE_DIR);
+	if (!fs.existsSync(dir)) return [];
+	return fs
+		.readdirSync(dir)
+		.filter(f => f.endsWith(".cpuprofile") && fs.statSync(path.join(dir, f)).mtimeMs >= since)
+		.map(f => path.join(PROFILE_DIR, f));
+}
+
+async function main(): Promise<number> {
+	let cli: Cli;
+	try {
+		cli = parseArgs(process.argv.slice(2));
+	} catch (err) {
+		if (!(err instanceof UsageError)) throw err;
+		if (err.message) console.error(`bench: ${err.message}`);
+		console.error(USAGE);
+		return err.message ? 2 : 0;
+	}
+	const services: string[] = [...ALL_SERVICES];
+	const chosen = plan(cli, services);
+	if (chosen.length === 0) {
+		console.error(`bench: no scenario name contains '${cli.filter}'`);
+		console.error(`scenarios: ${SCENARIOS.map(s => s.name).join(", ")}`);
+		return 2;
+	}
+	const load: LoadOptions = {
+		connections: cli.connections,
+		duration: cli.duration,
+		warmup: cli.warmup
+	};
+	progress(
+		`${cli.connections} connections, ${cli.warmup} s warm-up + ${cli.duration} s per row; ` +
+			`services: ${services.join(", ")}`
+	);
+
+	try {
+		nats = await startNats();
+		progress(
+			`nats-server on ${nats.url}; starting the baseline and ${services.length} FlashMart node(s)`
+		);
+		const [baselineTarget, flashmart] = await Promise.all([
+			startBaseline(nats.url),
+			startFlashMart(nats.url, services, cli)
+		]);
+		progress(`baseline on ${baselineTarget.url}, FlashMart gateway on ${flashmart.url}: ready`);
+
+		const baseline = await measureRow(
+			{ name: BASELINE_NAME, method: "GET", path: "/echo" },
+			baselineTarget,
+			async () => ({ method: "GET", path: "/echo", headers: {} }),
+			load,
+			undefined
+		);
+		if (baseline.measurement) baseline.ratio = 1;
+		// The baseline is done: its idle nodes should not share the two cores with FlashMart's runs.
+		await Promise.all(baselineTarget.procs.map(p => p.stop()));
+
+		const rows: RowResult[] = [];
+		for (const { scenario, missing } of chosen) {
+			const base = { name: scenario.name, method: scenario.method, path: scenario.path };
+			if (missing.length > 0) {
+				rows.push({
+					...base,
+					status: "skipped",
+					reason: `needs ${missing.join(", ")}`,
+					ratio: null
+				});
+				continue;
+			}
+			if (interrupted) break;
+			const request = async () => {
+				const fromSetup = scenario.setup
+					? await withTimeout(scenario.setup(flashmart.url), SETUP_TIMEOUT_MS, "setup")
+					: {};
+				return resolveRequest(scenario, fromSetup);
+			};
+			rows.push(await measureRow(base, flashmart, request, load, baseline.measurement));
+		}
+		if (interrupted) return 130;
+
+		progress("stopping the cluster");
+		await cleanup();
+
+		const report: BenchReport = {
+			date: new Date(startedAt).toISOString(),
+			node: process.version,
+			platform: `${os.platform()} ${os.arch()}`,
+			cpus: os.cpus().length,
+			cpuModel: os.cpus()[0]?.model.trim() ?? "unknown",
+			connections: cli.connections,
+			duration: cli.duration,
+			warmup: cli.warmup,
+			services,
+			baseline,
+			scenarios: rows,
+			profiles: cli.profile ? listProfiles(startedAt) : []
+		};
+		fs.mkdirSync(RESULTS_DIR, { recursive: true });
+		fs.writeFileSync(
+			path.join(RESULTS_DIR, "latest.json"),
+			`${JSON.stringify(report, null, "\t")}\n`
+		);
+		fs.writeFileSync(path.join(RESULTS_DIR, "latest.md"), markdown(report));
+
+		const all = [baseline, ...rows];
+		process.stdout.write(`\n${textTable(report)}\n\n`);
+		for (const row of all) {
+			const m = row.measurement;
+			if (row.status === "failed") process.stdout.write(`${row.name} failed:\n${row.reason}\n\n`);
+			else if (m && m.non2xx > 0) {
+				const codes = Object.entries(m.statusCodes)
+					.map(([code, n]) => `${code}: ${n}`)
+					.join(", ");
+				process.stdout.write(`note: ${row.name} had non-2xx answers (${codes})\n`);
+			}
+		}
+		for (const file of report.profiles) {
+			process.stdout.write(`CPU profile of the gateway: ${file}\n`);
+		}
+		if (cli.profile && report.profiles.length === 0) {
+			process.stdout.write(`note: --profile wrote no .cpuprofile under ${PROFILE_DIR}\n`);
+		}
+		process.stdout.write(
+			`results: ${path.relative(process.cwd(), path.join(RESULTS_DIR, "latest.json"))}, ` +
+				`${path.relative(process.cwd(), path.join(RESULTS_DIR, "latest.md"))}\n`
+		);
+		return all.some(r => r.status === "failed") ? 1 : 0;
+	} catch (err) {
+		// Interrupted while starting: the nodes' exits are ours, not a failure to report.
+		if (interrupted) return 130;
+		console.error(`bench: could not run: ${err instanceof Error ? err.message : String(err)}`);
+		return 1;
+	} finally {
+		await cleanup();
+	}
+}
+
+main().then(
+	code => process.exit(code),
+	(err: unknown) => {
+		console.error(err);
+		void cleanup().finally(() => process.exit(1));
+	}
+);
