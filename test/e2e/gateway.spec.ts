@@ -202,6 +202,28 @@ describe("the embedded gateway", () => {
 			expect(res.status).toBe(404);
 		});
 
+		it("never lets __proto__ or constructor keys grant anything (mass assignment)", async () => {
+			const body =
+				'{"email":"proto-' +
+				Date.now() +
+				'@example.com","password":"password-123","name":"P",' +
+				'"__proto__":{"roles":["admin"],"disabled":false},"constructor":{"prototype":{"roles":["admin"]}},' +
+				'"roles":["admin"]}';
+			const res = await fetch(`${base}/api/auth/register`, {
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				body
+			});
+			expect(res.status).toBe(201);
+			const bundle = (await res.json()) as { user: { roles: string[] }; accessToken: string };
+			expect(bundle.user.roles).toEqual(["customer"]);
+			const admin = await fetch(`${base}/api/users`, {
+				headers: { Authorization: `Bearer ${bundle.accessToken}` }
+			});
+			expect(admin.status).toBe(403);
+			expect(({} as Record<string, unknown>).roles).toBeUndefined();
+		});
+
 		it("sets security headers on every answer, errors included", async () => {
 			for (const path of ["/health", "/api/nothing"]) {
 				const res = await fetch(`${base}${path}`);
