@@ -17,12 +17,23 @@ const isClientHttpError = (err: AnyError) =>
 	err.expose === true && typeof err.status === "number" && err.status >= 400 && err.status < 500;
 
 /**
+ * A Moleculer error, local or rebuilt from the transporter. Custom error classes do not survive the transporter
+ * (the receiving node rebuilds a plain error), so this looks at the shape (`code` + `type`), not at `instanceof`.
+ */
+const isMoleculerShaped = (err: AnyError) =>
+	err instanceof Errors.MoleculerError ||
+	(typeof err.code === "number" &&
+		err.code >= 400 &&
+		err.code < 600 &&
+		typeof (err as { type?: unknown }).type === "string");
+
+/**
  * The broker's last word on an error from an action or event handler: Moleculer errors pass through; anything else
  * (a TypeError, a driver error) is logged with its stack and replaced by a detail-free 500, so nothing internal
  * crosses the transporter or reaches a client.
  */
 function errorHandler(this: ServiceBroker, err: AnyError, info: unknown) {
-	if (err instanceof Errors.MoleculerError || isClientHttpError(err)) throw err;
+	if (isMoleculerShaped(err) || isClientHttpError(err)) throw err;
 	const requestID = (info as { ctx?: { requestID?: string | null } }).ctx?.requestID;
 	this.logger.error("Unhandled error in a handler", { requestID }, err);
 	throw new Errors.MoleculerServerError("Internal server error", 500, "INTERNAL_ERROR");
@@ -92,6 +103,16 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 			concurrency: cfg.bulkhead.concurrency,
 			maxQueueSize: cfg.bulkhead.maxQueueSize
 		},
+
+		// Read caches: per process in the embedded mode, Redis (shared by every node) when CACHER is a redis:// URL.
+		cacher:
+			cfg.cacher.type === "redis"
+				? ({
+						type: "Redis",
+						// ioredis takes a URL string; Moleculer's typings only know its options object.
+						options: { redis: cfg.cacher.url as never, prefix: `${cfg.namespace}-cache`, ttl: 300 }
+					} as BrokerOptions["cacher"])
+				: { type: "Memory", options: { ttl: 300 } },
 
 		validator: true,
 		errorHandler,

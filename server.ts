@@ -23,7 +23,7 @@ function readConfig(): AppConfig {
 			process.env.NODE_ID ??= `repl-${process.pid}`;
 			process.env.METRICS_ENABLED = "false";
 		}
-		return loadConfig();
+		return loadConfig(process.env, { withoutServices: flags.has("--join") });
 	} catch (err) {
 		if (err instanceof ConfigError) {
 			console.error(`FlashMart cannot start: ${err.message}`);

@@ -10,7 +10,7 @@ import Validator from "fastest-validator";
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
  * `SERVICES` and `REQUIRED_SERVICES` pick from these and default to all of them.
  */
-export const ALL_SERVICES = ["api", "users"] as const;
+export const ALL_SERVICES = ["api", "users", "products", "inventory"] as const;
 
 export type Mode = "embedded" | "cluster";
 export type LogFormat = "json" | "pretty";
@@ -44,6 +44,28 @@ export interface AppConfig {
 	metrics: { enabled: boolean; port: number };
 	dataDir: string;
 	mongoUri: string | null;
+	/** Moleculer cacher: in-process memory, or Redis shared by every node (`redis://...`). */
+	cacher: { type: "memory" } | { type: "redis"; url: string };
+	objectStore: {
+		/** null: the embedded mode starts its own S3 server on loopback, files under DATA_DIR/s3. */
+		endpoint: string | null;
+		port: number;
+		useSSL: boolean;
+		accessKey: string;
+		secretKey: string;
+		bucket: string;
+		region: string;
+	};
+	catalog: {
+		/** Seed the demo catalog into an empty store at start (embedded default: on). */
+		seedDemo: boolean;
+		/** Cache lifetime of catalog reads in seconds (invalidated on every change anyway). */
+		cacheTtl: number;
+	};
+	inventory: {
+		/** `inventory.low` is emitted when available stock falls below this. */
+		lowStockThreshold: number;
+	};
 	auth: {
 		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
 		privateKeyPem: string | null;
@@ -194,6 +216,31 @@ const SCHEMA = {
 		default: 900
 	},
 	ADMIN_EMAIL: { type: "email", optional: true },
+	CACHER: { type: "string", pattern: /^(memory|rediss?:\/\/\S+)$/, default: "memory" },
+	MINIO_ENDPOINT: { type: "string", pattern: /^[A-Za-z0-9.-]+$/, optional: true },
+	MINIO_PORT: { type: "number", convert: true, integer: true, min: 1, max: 65535, default: 9000 },
+	MINIO_USE_SSL: { type: "boolean", convert: true, default: false },
+	MINIO_ACCESS_KEY: { type: "string", min: 3, max: 128, optional: true },
+	MINIO_SECRET_KEY: { type: "string", min: 8, max: 128, optional: true },
+	MINIO_BUCKET: { type: "string", pattern: /^[a-z0-9][a-z0-9.-]{2,62}$/, default: "ecommerce" },
+	MINIO_REGION: { type: "string", min: 1, max: 64, default: "us-east-1" },
+	SEED_DEMO: { type: "boolean", convert: true, optional: true },
+	CATALOG_CACHE_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 300
+	},
+	LOW_STOCK_THRESHOLD: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 1000000,
+		default: 5
+	},
 	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true }
 } as const;
 
@@ -230,12 +277,26 @@ type Raw = {
 	LOGIN_FAILURE_WINDOW: number;
 	ADMIN_EMAIL?: string;
 	ADMIN_PASSWORD?: string;
+	CACHER: string;
+	MINIO_ENDPOINT?: string;
+	MINIO_PORT: number;
+	MINIO_USE_SSL: boolean;
+	MINIO_ACCESS_KEY?: string;
+	MINIO_SECRET_KEY?: string;
+	MINIO_BUCKET: string;
+	MINIO_REGION: string;
+	SEED_DEMO?: boolean;
+	CATALOG_CACHE_TTL: number;
+	LOW_STOCK_THRESHOLD: number;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
 
 /** Reads and validates `env` (default `process.env`). Throws ConfigError naming the first bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadConfig(
+	env: NodeJS.ProcessEnv = process.env,
+	opts: { withoutServices?: boolean } = {}
+): AppConfig {
 	// Empty strings count as unset, as they do in a compose file's `VAR=`.
 	const raw: Record<string, unknown> = {};
 	for (const key of Object.keys(SCHEMA)) {
@@ -270,7 +331,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 	}
 
 	const transporter = r.TRANSPORTER ?? null;
-	const nodeServices = services.length > 0 ? services : [...ALL_SERVICES];
+	// A REPL or seed node joins a cluster without running services (and so needs none of their secrets).
+	const nodeServices = opts.withoutServices
+		? []
+		: services.length > 0
+			? services
+			: [...ALL_SERVICES];
 	if (transporter) {
 		// The cluster mode never defaults secrets.
 		if (nodeServices.includes("users") && !r.JWT_PRIVATE_KEY) {
@@ -282,6 +348,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		if (nodeServices.includes("api") && !r.JWT_PUBLIC_KEY && !r.JWT_PRIVATE_KEY) {
 			throw new ConfigError("JWT_PUBLIC_KEY", "required in cluster mode on a gateway node");
 		}
+	}
+	if (r.MINIO_ENDPOINT && (!r.MINIO_ACCESS_KEY || !r.MINIO_SECRET_KEY)) {
+		throw new ConfigError(
+			r.MINIO_ACCESS_KEY ? "MINIO_SECRET_KEY" : "MINIO_ACCESS_KEY",
+			"required with MINIO_ENDPOINT"
+		);
+	}
+	if (transporter && nodeServices.includes("media") && !r.MINIO_ENDPOINT) {
+		throw new ConfigError(
+			"MINIO_ENDPOINT",
+			"required in cluster mode on a node running the media service"
+		);
 	}
 	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
 		throw new ConfigError(
@@ -321,6 +399,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
 		dataDir: path.resolve(r.DATA_DIR),
 		mongoUri: r.MONGO_URI ?? null,
+		cacher: r.CACHER === "memory" ? { type: "memory" } : { type: "redis", url: r.CACHER },
+		objectStore: {
+			endpoint: r.MINIO_ENDPOINT ?? null,
+			port: r.MINIO_PORT,
+			useSSL: r.MINIO_USE_SSL,
+			accessKey: r.MINIO_ACCESS_KEY ?? "",
+			secretKey: r.MINIO_SECRET_KEY ?? "",
+			bucket: r.MINIO_BUCKET,
+			region: r.MINIO_REGION
+		},
+		catalog: {
+			seedDemo: r.SEED_DEMO ?? !transporter,
+			cacheTtl: r.CATALOG_CACHE_TTL
+		},
+		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
 		auth: {
 			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
 			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,

@@ -16,7 +16,15 @@ export interface Operation {
 	/** The action called, or the name of a gateway handler for operational endpoints. */
 	action?: string;
 	handler?:
-		"health" | "live" | "ready" | "metrics" | "apiHealth" | "openapi" | "docs" | "docsAsset";
+		| "health"
+		| "live"
+		| "ready"
+		| "metrics"
+		| "apiHealth"
+		| "openapi"
+		| "docs"
+		| "docsAsset"
+		| "upload";
 	access: Access;
 	tag: string;
 	summary: string;
@@ -101,6 +109,43 @@ const TOKEN_BUNDLE: JsonSchema = {
 		}
 	}
 };
+const MONEY: JsonSchema = { type: "integer", minimum: 0, description: "Minor units (cents)" };
+const CURRENCY: JsonSchema = {
+	type: "string",
+	pattern: "^[A-Z]{3}$",
+	default: "USD",
+	description: "ISO-4217"
+};
+const IMAGE: JsonSchema = {
+	type: "object",
+	required: ["id", "url"],
+	properties: { id: STR, url: { type: "string", description: "Fetchable without a token" } }
+};
+const PRODUCT: JsonSchema = {
+	type: "object",
+	required: ["id", "sku", "slug", "name", "price", "currency", "category", "images", "available"],
+	properties: {
+		id: STR,
+		sku: STR,
+		slug: STR,
+		name: STR,
+		description: STR,
+		price: MONEY,
+		currency: CURRENCY,
+		category: STR,
+		images: { type: "array", items: IMAGE },
+		available: { type: "integer", description: "Units that can be bought now" },
+		createdAt: { type: "string", format: "date-time" },
+		updatedAt: { type: "string", format: "date-time" }
+	}
+};
+const SKU: JsonSchema = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" };
+const STOCK_LEVEL: JsonSchema = {
+	type: "object",
+	required: ["productId", "onHand", "reserved", "available"],
+	properties: { productId: STR, onHand: INT, reserved: INT, available: INT }
+};
+
 const REFRESH_BODY: JsonSchema = {
 	type: "object",
 	required: ["refreshToken"],
@@ -282,6 +327,163 @@ export const API_OPERATIONS: Operation[] = [
 		requestBody: { type: "object", properties: { roles: ROLES, disabled: { type: "boolean" } } },
 		response: ADMIN_USER,
 		errors: [404]
+	},
+	{
+		method: "GET",
+		path: "/products",
+		action: "products.list",
+		access: "public",
+		tag: "Catalog",
+		summary:
+			"Products on sale (archived ones never appear). `q` searches name, description and sku (plain text, not a " +
+			"pattern); prices in minor units. Only these parameters exist; any other is ignored.",
+		query: {
+			q: { type: "string", maxLength: 100 },
+			category: { type: "string", maxLength: 64 },
+			minPrice: { ...INT, minimum: 0 },
+			maxPrice: { ...INT, minimum: 0 },
+			inStock: { type: "boolean" },
+			sort: { enum: ["price", "-price", "name", "-createdAt"], default: "-createdAt" },
+			...PAGE_QUERY
+		},
+		response: pageOf(PRODUCT)
+	},
+	{
+		method: "GET",
+		path: "/products/:idOrSlug",
+		action: "products.get",
+		access: "public",
+		tag: "Catalog",
+		summary: "One product by id or slug (archived products answer 404)",
+		response: PRODUCT,
+		errors: [404]
+	},
+	{
+		method: "GET",
+		path: "/categories",
+		action: "products.categories",
+		access: "public",
+		tag: "Catalog",
+		summary: "Categories with the number of products on sale in each, by name",
+		response: {
+			type: "array",
+			items: { type: "object", required: ["name", "count"], properties: { name: STR, count: INT } }
+		}
+	},
+	{
+		method: "POST",
+		path: "/products",
+		action: "products.create",
+		access: "admin",
+		tag: "Catalog",
+		summary:
+			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand.",
+		status: 201,
+		requestBody: {
+			type: "object",
+			required: ["sku", "name", "price", "category"],
+			properties: {
+				sku: SKU,
+				name: { type: "string", minLength: 1, maxLength: 200 },
+				description: { type: "string", maxLength: 5000 },
+				price: MONEY,
+				currency: CURRENCY,
+				category: { type: "string", minLength: 1, maxLength: 64 },
+				stock: { ...INT, minimum: 0 }
+			}
+		},
+		response: PRODUCT,
+		errors: [409]
+	},
+	{
+		method: "PATCH",
+		path: "/products/:id",
+		action: "products.update",
+		access: "admin",
+		tag: "Catalog",
+		summary: "Admin: change a product (name, description, price, currency, category, sku)",
+		requestBody: {
+			type: "object",
+			properties: {
+				sku: SKU,
+				name: { type: "string", minLength: 1, maxLength: 200 },
+				description: { type: "string", maxLength: 5000 },
+				price: MONEY,
+				currency: CURRENCY,
+				category: { type: "string", minLength: 1, maxLength: 64 }
+			}
+		},
+		response: PRODUCT,
+		errors: [404, 409]
+	},
+	{
+		method: "DELETE",
+		path: "/products/:id",
+		action: "products.archive",
+		access: "admin",
+		tag: "Catalog",
+		summary: "Admin: archive a product: gone from listings and reads, kept for existing orders",
+		status: 204,
+		errors: [404]
+	},
+	{
+		method: "POST",
+		path: "/products/:id/images",
+		handler: "upload",
+		access: "admin",
+		tag: "Catalog",
+		summary:
+			"Admin: add an image, as multipart/form-data field `file` or as the raw body. JPEG, PNG, WebP or GIF " +
+			"(decided by the bytes), at most 5 MiB.",
+		status: 201,
+		response: IMAGE,
+		errors: [404, 413, 415]
+	},
+	{
+		method: "DELETE",
+		path: "/products/:id/images/:imageId",
+		action: "media.remove",
+		access: "admin",
+		tag: "Catalog",
+		summary: "Admin: remove an image",
+		status: 204,
+		errors: [404]
+	},
+	{
+		method: "GET",
+		path: "/images/:imageId",
+		action: "media.get",
+		access: "public",
+		tag: "Catalog",
+		summary:
+			"An image's bytes, with its content type and long-lived cache headers (no token needed)",
+		contentType: "image/*",
+		errors: [404]
+	},
+	{
+		method: "GET",
+		path: "/inventory/:productId",
+		action: "inventory.get",
+		access: "admin",
+		tag: "Inventory",
+		summary: "Admin: stock of a product; available = onHand - reserved",
+		response: STOCK_LEVEL,
+		errors: [404]
+	},
+	{
+		method: "PUT",
+		path: "/inventory/:productId",
+		action: "inventory.set",
+		access: "admin",
+		tag: "Inventory",
+		summary: "Admin: set the units on hand; 409 if that would drop below the units reserved",
+		requestBody: {
+			type: "object",
+			required: ["onHand"],
+			properties: { onHand: { ...INT, minimum: 0 } }
+		},
+		response: STOCK_LEVEL,
+		errors: [404, 409]
 	},
 	{
 		method: "GET",

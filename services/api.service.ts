@@ -148,25 +148,23 @@ function stripDangerousKeys(value: unknown, depth = 0): unknown {
 	return clean;
 }
 
-/** Turns the operation table into moleculer-web aliases: actions by name, gateway handlers as functions. */
+/**
+ * Turns the operation table into moleculer-web aliases: actions by name, gateway handlers (`handle_<name>` methods)
+ * as functions. Each alias carries its operation's access level for `authorize`.
+ */
 function aliasesOf(ops: Operation[]): Record<string, unknown> {
 	const aliases: Record<string, unknown> = {};
 	for (const op of ops) {
 		const key = `${op.method} ${op.path}`;
-		// The alias carries the operation's access level for `authorize`.
 		if (op.action) aliases[key] = { action: op.action, access: op.access };
 		else if (op.handler) {
 			const name = `handle_${op.handler}`;
-			aliases[key] = function (
-				this: Record<string, unknown>,
-				req: GatewayRequest,
-				res: ServerResponse
-			) {
-				(this[name] as (req: GatewayRequest, res: ServerResponse) => Promise<void> | void).call(
-					this,
-					req,
-					res
-				);
+			aliases[key] = {
+				access: op.access,
+				handler(this: Record<string, unknown>, req: GatewayRequest, res: ServerResponse) {
+					const handle = this[name] as (req: GatewayRequest, res: ServerResponse) => unknown;
+					return handle.call(this, req, res);
+				}
 			};
 		}
 	}

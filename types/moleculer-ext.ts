@@ -14,4 +14,8 @@ export type Role = "customer" | "admin";
  */
 export type Permission = "authenticated" | Role[];
 
-export type AppAction<TThis> = ActionSchema<TThis> & { permissions?: Permission };
+export type AppAction<TThis> = ActionSchema<TThis> & {
+	permissions?: Permission;
+	/** Moleculer honours a per-action timeout (ms); 0.15's typings omit it. */
+	timeout?: number;
+};

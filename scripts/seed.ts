@@ -1,0 +1,44 @@
+/**
+ * `npm run seed`: loads the demo catalog (lib/demo-catalog.ts: 240 products over 10 categories, with stock).
+ * With TRANSPORTER set it joins that cluster and asks its products service; without, it runs the products and
+ * inventory services on the embedded store under DATA_DIR (stop `npm start` first: NeDB files have one writer).
+ * Idempotent: products whose sku exists are left alone. Progress goes to the console.
+ */
+import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import { ConfigError, loadConfig } from "../config";
+import { brokerOptions } from "../moleculer.config";
+
+async function main(): Promise<void> {
+	process.env.SEED_DEMO = "false";
+	process.env.METRICS_ENABLED = "false";
+	process.env.NODE_ID ??= `seed-${process.pid}`;
+	const cfg = loadConfig(process.env, { withoutServices: !!process.env.TRANSPORTER });
+	const broker = new ServiceBroker(brokerOptions(cfg));
+	if (!cfg.transporter) {
+		for (const name of ["inventory", "products"]) {
+			broker.loadService(
+				require.resolve(path.join(__dirname, "..", "services", `${name}.service`))
+			);
+		}
+	}
+	await broker.start();
+	try {
+		console.log(
+			`Seeding the demo catalog (${cfg.transporter ? `cluster ${cfg.namespace}` : cfg.dataDir})...`
+		);
+		await broker.waitForServices(["products", "inventory"], 30_000);
+		const result = (await broker.call("products.seedDemo", {}, { timeout: 120_000 })) as {
+			created: number;
+			existing: number;
+		};
+		console.log(`Done: ${result.created} products created, ${result.existing} already there.`);
+	} finally {
+		await broker.stop();
+	}
+}
+
+main().catch(err => {
+	console.error(err instanceof ConfigError ? `Cannot seed: ${err.message}` : err);
+	process.exit(1);
+});

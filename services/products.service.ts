@@ -1,0 +1,535 @@
+/**
+ * The catalog: products and their categories. Public reads (list with exactly API.md's filters, get by id or slug,
+ * categories) are cached with Moleculer's cacher and invalidated on every change, here and on every other node;
+ * `available` comes from the inventory owner, one call per page. Admins create, change and archive products.
+ * The only writer of the `products` collection.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { config } from "../config";
+import { type DemoProduct, demoCatalog } from "../lib/demo-catalog";
+import { ConflictError, NotFoundError } from "../lib/errors";
+import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
+import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import type { AppMeta } from "../types/meta";
+import type { AppAction } from "../types/moleculer-ext";
+
+export interface ProductImage {
+	id: string;
+	url: string;
+}
+
+interface ProductDoc {
+	_id: string;
+	sku: string;
+	slug: string;
+	name: string;
+	description: string;
+	price: number;
+	currency: string;
+	category: string;
+	images: ProductImage[];
+	archived: boolean;
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface Product {
+	id: string;
+	sku: string;
+	slug: string;
+	name: string;
+	description: string;
+	price: number;
+	currency: string;
+	category: string;
+	images: ProductImage[];
+	available: number;
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** What other services (carts, orders) need of a product, archived ones included. */
+export interface ProductSummary {
+	id: string;
+	sku: string;
+	name: string;
+	price: number;
+	currency: string;
+	archived: boolean;
+}
+
+interface ListParams {
+	q?: string;
+	category?: string;
+	minPrice?: number;
+	maxPrice?: number;
+	inStock?: boolean;
+	sort: "price" | "-price" | "name" | "-createdAt";
+	page: number;
+	pageSize: number;
+}
+interface GetParams {
+	idOrSlug: string;
+}
+interface IdParams {
+	id: string;
+}
+interface CreateParams {
+	sku: string;
+	name: string;
+	description?: string;
+	price: number;
+	currency: string;
+	category: string;
+	stock?: number;
+}
+type UpdateParams = IdParams & Partial<Omit<CreateParams, "stock">>;
+interface ImageParams {
+	id: string;
+	image: ProductImage;
+}
+interface RemoveImageParams {
+	id: string;
+	imageId: string;
+}
+interface SummariesParams {
+	ids: string[];
+}
+
+interface ProductsMethods {
+	toProduct(doc: ProductDoc, available: number): Product;
+	withAvailability(ctx: Context, docs: ProductDoc[]): Promise<Product[]>;
+	findLive(idOrSlug: string): Promise<ProductDoc | null>;
+	insertProduct(ctx: Context, params: CreateParams): Promise<ProductDoc>;
+	invalidate(ctx: Context): Promise<void>;
+	seedDemo(ctx?: Context): Promise<{ created: number; existing: number }>;
+}
+
+type ProductsThis = Service & DbServiceThis & ProductsMethods;
+
+const ID = { type: "string", min: 1, max: 64 } as const;
+const SKU = { type: "string", pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
+const NAME = { type: "string", trim: true, min: 1, max: 200 } as const;
+const DESCRIPTION = { type: "string", trim: true, max: 5000 } as const;
+/** Integer minor units: a float price is 422, never rounded. */
+const PRICE = { type: "number", integer: true, min: 0, max: 100_000_000, convert: false } as const;
+const CURRENCY = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
+const CATEGORY = {
+	type: "string",
+	trim: true,
+	lowercase: true,
+	min: 1,
+	max: 64,
+	pattern: /^[a-z0-9][a-z0-9 &'-]*$/
+} as const;
+
+/** `q` is plain text: every regex metacharacter is escaped, so no pattern (and no regex bomb) reaches the store. */
+function escapeRegExp(text: string): string {
+	return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+}
+
+function slugify(name: string): string {
+	const slug = name
+		.normalize("NFKD")
+		.replace(/[\u0300-\u036f]/g, "")
+		.toLowerCase()
+		.replace(/[^a-z0-9]+/g, "-")
+		.replace(/^-+|-+$/g, "")
+		.slice(0, 80);
+	return slug || "product";
+}
+
+const cfg = config();
+const CACHE = { ttl: cfg.catalog.cacheTtl };
+
+const actions = {
+	/** Products on sale, filtered, sorted and paged exactly as API.md says. */
+	list: {
+		cache: {
+			...CACHE,
+			keys: ["q", "category", "minPrice", "maxPrice", "inStock", "sort", "page", "pageSize"]
+		},
+		params: {
+			$$strict: "remove",
+			q: { type: "string", trim: true, max: 100, optional: true },
+			category: { ...CATEGORY, optional: true },
+			minPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
+			maxPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
+			inStock: { type: "boolean", convert: true, optional: true },
+			sort: {
+				type: "enum",
+				values: ["price", "-price", "name", "-createdAt"],
+				default: "-createdAt"
+			},
+			...PAGE_PARAMS
+		},
+		async handler(this: ProductsThis, ctx: Context<ListParams>): Promise<Page<Product>> {
+			const { q, category, minPrice, maxPrice, inStock, sort, page, pageSize } = ctx.params;
+			const query: Record<string, unknown> = { archived: false };
+			if (category) query.category = category;
+			if (minPrice !== undefined || maxPrice !== undefined) {
+				query.price = {
+					...(minPrice !== undefined ? { $gte: minPrice } : {}),
+					...(maxPrice !== undefined ? { $lte: maxPrice } : {})
+				};
+			}
+			if (q) {
+				const pattern = new RegExp(escapeRegExp(q), "i");
+				query.$or = [
+					{ name: { $regex: pattern } },
+					{ description: { $regex: pattern } },
+					{ sku: { $regex: pattern } }
+				];
+			}
+			if (inStock) query._id = { $in: (await ctx.call("inventory.inStock", {})) as string[] };
+
+			const [docs, total] = await Promise.all([
+				this.adapter.find({ query, sort: [sort, "_id"], ...pageWindow(page, pageSize) }),
+				this.adapter.count({ query })
+			]);
+			return pageOf(await this.withAvailability(ctx, docs as ProductDoc[]), total, page, pageSize);
+		}
+	},
+
+	/** One product on sale, by id or slug. */
+	get: {
+		cache: { ...CACHE, keys: ["idOrSlug"] },
+		params: { $$strict: "remove", idOrSlug: { type: "string", min: 1, max: 100 } },
+		async handler(this: ProductsThis, ctx: Context<GetParams>): Promise<Product> {
+			const doc = await this.findLive(ctx.params.idOrSlug);
+			if (!doc) throw new NotFoundError("Product");
+			return (await this.withAvailability(ctx, [doc]))[0];
+		}
+	},
+
+	/** Categories with the number of products on sale in each. */
+	categories: {
+		cache: { ...CACHE, keys: [] },
+		params: { $$strict: "remove" },
+		async handler(this: ProductsThis): Promise<Array<{ name: string; count: number }>> {
+			const docs = (await this.adapter.find({ query: { archived: false } })) as ProductDoc[];
+			const counts = new Map<string, number>();
+			for (const d of docs) counts.set(d.category, (counts.get(d.category) ?? 0) + 1);
+			return [...counts.entries()]
+				.map(([name, count]) => ({ name, count }))
+				.sort((a, b) => a.name.localeCompare(b.name));
+		}
+	},
+
+	/** Admin: creates a product (and its stock record). */
+	create: {
+		permissions: ["admin"],
+		params: {
+			$$strict: "remove",
+			sku: SKU,
+			name: NAME,
+			description: { ...DESCRIPTION, optional: true },
+			price: PRICE,
+			currency: { ...CURRENCY, default: "USD" },
+			category: CATEGORY,
+			stock: {
+				type: "number",
+				integer: true,
+				min: 0,
+				max: 10_000_000,
+				convert: false,
+				optional: true
+			}
+		},
+		async handler(this: ProductsThis, ctx: Context<CreateParams, AppMeta>): Promise<Product> {
+			const doc = await this.insertProduct(ctx, ctx.params);
+			ctx.meta.$statusCode = 201;
+			ctx.meta.$location = `/api/products/${doc._id}`;
+			return (await this.withAvailability(ctx, [doc]))[0];
+		}
+	},
+
+	/** Admin: changes a product's fields (the slug stays, so links keep working). */
+	update: {
+		permissions: ["admin"],
+		params: {
+			$$strict: "remove",
+			id: ID,
+			sku: { ...SKU, optional: true },
+			name: { ...NAME, optional: true },
+			description: { ...DESCRIPTION, optional: true },
+			price: { ...PRICE, optional: true },
+			currency: { ...CURRENCY, optional: true },
+			category: { ...CATEGORY, optional: true }
+		},
+		async handler(this: ProductsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Product> {
+			const { id, ...changes } = ctx.params;
+			const doc = (await this.adapter.findById(id)) as ProductDoc | null;
+			if (!doc || doc.archived) throw new NotFoundError("Product");
+			let updated: ProductDoc;
+			try {
+				updated = (await this.adapter.updateById(id, {
+					$set: { ...changes, updatedAt: new Date().toISOString() }
+				})) as ProductDoc;
+			} catch (err) {
+				if (isDuplicateKeyError(err))
+					throw new ConflictError("SKU_TAKEN", "Another product has this sku", { field: "sku" });
+				throw err;
+			}
+			await this.invalidate(ctx);
+			return (await this.withAvailability(ctx, [updated]))[0];
+		}
+	},
+
+	/** Admin: archives a product: gone from listings and reads, kept for existing orders. */
+	archive: {
+		permissions: ["admin"],
+		params: { $$strict: "remove", id: ID },
+		async handler(this: ProductsThis, ctx: Context<IdParams, AppMeta>): Promise<null> {
+			const archived = await this.adapter.updateMany(
+				{ _id: ctx.params.id, archived: false },
+				{ $set: { archived: true, updatedAt: new Date().toISOString() } }
+			);
+			if (archived !== 1) throw new NotFoundError("Product");
+			await this.invalidate(ctx);
+			ctx.meta.$statusCode = 204;
+			return null;
+		}
+	},
+
+	/** Internal: whether a product exists and is on sale (404 otherwise). */
+	exists: {
+		params: { $$strict: "remove", id: ID },
+		async handler(this: ProductsThis, ctx: Context<IdParams>): Promise<true> {
+			if (!(await this.findLive(ctx.params.id))) throw new NotFoundError("Product");
+			return true;
+		}
+	},
+
+	/** Internal: what carts and orders need of some products, archived ones included (unknown ids are absent). */
+	summaries: {
+		params: { $$strict: "remove", ids: { type: "array", items: ID, max: 500 } },
+		async handler(
+			this: ProductsThis,
+			ctx: Context<SummariesParams>
+		): Promise<Record<string, ProductSummary>> {
+			const docs = (await this.adapter.find({
+				query: { _id: { $in: [...new Set(ctx.params.ids)] } }
+			})) as ProductDoc[];
+			return Object.fromEntries(
+				docs.map(d => [
+					d._id,
+					{
+						id: d._id,
+						sku: d.sku,
+						name: d.name,
+						price: d.price,
+						currency: d.currency,
+						archived: d.archived
+					}
+				])
+			);
+		}
+	},
+
+	/** Internal (media): lists an uploaded image on a product on sale. */
+	addImage: {
+		params: {
+			$$strict: "remove",
+			id: ID,
+			image: {
+				type: "object",
+				strict: "remove",
+				props: { id: ID, url: { type: "string", min: 1, max: 500 } }
+			}
+		},
+		async handler(this: ProductsThis, ctx: Context<ImageParams>): Promise<ProductImage> {
+			const added = await this.adapter.updateMany(
+				{ _id: ctx.params.id, archived: false },
+				{ $push: { images: ctx.params.image }, $set: { updatedAt: new Date().toISOString() } }
+			);
+			if (added !== 1) throw new NotFoundError("Product");
+			await this.invalidate(ctx);
+			return ctx.params.image;
+		}
+	},
+
+	/** Internal (media): takes an image off a product; 404 when it is not that product's. */
+	removeImage: {
+		params: { $$strict: "remove", id: ID, imageId: ID },
+		async handler(this: ProductsThis, ctx: Context<RemoveImageParams>): Promise<true> {
+			const removed = await this.adapter.updateMany(
+				{ _id: ctx.params.id, "images.id": ctx.params.imageId },
+				{
+					$pull: { images: { id: ctx.params.imageId } },
+					$set: { updatedAt: new Date().toISOString() }
+				}
+			);
+			if (removed !== 1) throw new NotFoundError("Image");
+			await this.invalidate(ctx);
+			return true;
+		}
+	},
+
+	/** Internal (npm run seed): adds the demo catalog's products that are not there yet; idempotent. */
+	seedDemo: {
+		params: { $$strict: "remove" },
+		timeout: 120_000,
+		async handler(
+			this: ProductsThis,
+			ctx: Context
+		): Promise<{ created: number; existing: number }> {
+			return this.seedDemo(ctx);
+		}
+	}
+} satisfies Record<string, AppAction<ProductsThis>>;
+
+const ProductsService: ServiceSchema<ServiceSettingSchema, ProductsMethods, DbServiceThis> = {
+	name: "products",
+	mixins: [
+		DbMixin({
+			collection: "products",
+			indexes: [
+				{ fields: { sku: 1 }, unique: true },
+				{ fields: { slug: 1 }, unique: true },
+				{ fields: { category: 1, archived: 1, price: 1 } },
+				{ fields: { archived: 1, createdAt: -1 } },
+				{ fields: { price: 1 } }
+			]
+		})
+	],
+	actions,
+
+	events: {
+		/** Stock changed somewhere: cached reads carry `available`, so they go. */
+		"inventory.changed"(this: ProductsThis) {
+			return this.broker.cacher?.clean("products.**");
+		},
+		/** Another products node changed the catalog: drop this node's cached reads too. */
+		"products.cache.clean"(this: ProductsThis) {
+			return this.broker.cacher?.clean("products.**");
+		}
+	},
+
+	methods: {
+		toProduct(doc: ProductDoc, available: number): Product {
+			return {
+				id: doc._id,
+				sku: doc.sku,
+				slug: doc.slug,
+				name: doc.name,
+				description: doc.description,
+				price: doc.price,
+				currency: doc.currency,
+				category: doc.category,
+				images: doc.images ?? [],
+				available,
+				createdAt: doc.createdAt,
+				updatedAt: doc.updatedAt
+			};
+		},
+
+		/** One inventory call for the whole page. */
+		async withAvailability(
+			this: ProductsThis,
+			ctx: Context,
+			docs: ProductDoc[]
+		): Promise<Product[]> {
+			if (docs.length === 0) return [];
+			const available = await ctx.call<Record<string, number>, { productIds: string[] }>(
+				"inventory.availability",
+				{ productIds: docs.map(d => d._id) }
+			);
+			return docs.map(d => this.toProduct(d, available[d._id] ?? 0));
+		},
+
+		async findLive(this: ProductsThis, idOrSlug: string): Promise<ProductDoc | null> {
+			const doc = ((await this.adapter.findOne({ _id: idOrSlug })) ??
+				(await this.adapter.findOne({ slug: idOrSlug }))) as ProductDoc | null;
+			return doc && !doc.archived ? doc : null;
+		},
+
+		/** Inserts with a unique slug made from the name, then creates its stock record. */
+		async insertProduct(
+			this: ProductsThis,
+			ctx: Context,
+			params: CreateParams
+		): Promise<ProductDoc> {
+			const base = slugify(params.name);
+			const now = new Date().toISOString();
+			let doc: ProductDoc | null = null;
+			for (let n = 1; !doc; n++) {
+				const slug = n === 1 ? base : `${base}-${n}`;
+				try {
+					doc = (await this.adapter.insert({
+						sku: params.sku,
+						slug,
+						name: params.name,
+						description: params.description ?? "",
+						price: params.price,
+						currency: params.currency ?? "USD",
+						category: params.category,
+						images: [],
+						archived: false,
+						createdAt: now,
+						updatedAt: now
+					})) as ProductDoc;
+				} catch (err) {
+					if (!isDuplicateKeyError(err)) throw err;
+					if (await this.adapter.findOne({ sku: params.sku })) {
+						throw new ConflictError("SKU_TAKEN", "A product with this sku already exists", {
+							field: "sku"
+						});
+					}
+					if (n > 50)
+						throw new ConflictError("SLUG_TAKEN", "Could not make a unique slug", {
+							field: "name"
+						});
+				}
+			}
+			await ctx.call("inventory.init", { productId: doc._id, onHand: params.stock ?? 0 });
+			await this.invalidate(ctx);
+			return doc;
+		},
+
+		/** Drops cached catalog reads here at once (read-after-write), and on every other node. */
+		async invalidate(this: ProductsThis, ctx: Context): Promise<void> {
+			await this.broker.cacher?.clean("products.**");
+			ctx.broadcast("products.cache.clean", {});
+		},
+
+		async seedDemo(
+			this: ProductsThis,
+			ctx?: Context
+		): Promise<{ created: number; existing: number }> {
+			const context =
+				ctx ?? (this.broker.ContextFactory.create(this.broker, null as never, {}, {}) as Context);
+			let created = 0;
+			let existing = 0;
+			for (const p of demoCatalog() as DemoProduct[]) {
+				if (await this.adapter.findOne({ sku: p.sku })) {
+					existing++;
+					continue;
+				}
+				try {
+					await this.insertProduct(context, p);
+					created++;
+				} catch (err) {
+					if ((err as { type?: string }).type !== "SKU_TAKEN") throw err;
+					existing++;
+				}
+				if ((created + existing) % 40 === 0) {
+					this.logger.info(
+						`Demo catalog: ${created + existing} products checked, ${created} created`
+					);
+				}
+			}
+			this.logger.info(`Demo catalog ready: ${created} created, ${existing} already there`);
+			return { created, existing };
+		}
+	},
+
+	async started(this: ProductsThis) {
+		if (!cfg.catalog.seedDemo || (await this.adapter.count()) > 0) return;
+		// Seeding needs the inventory owner for stock records; in the embedded mode it starts alongside.
+		await this.broker.waitForServices(["inventory"], 30_000);
+		await this.seedDemo();
+	}
+};
+
+export default ProductsService;
