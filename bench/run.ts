@@ -208,7 +208,9 @@ async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Pr
 		METRICS_PORT: "0",
 		// Spelled out so that a value in the caller's environment cannot change what "ready" means.
 		REQUIRED_SERVICES: services.join(","),
-		JWT_PUBLIC_KEY: keys.publicKey
+		JWT_PUBLIC_KEY: keys.publicKey,
+		// The catalog scenarios read the demo catalog.
+		SEED_DEMO: "true"
 	};
 	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
 		const dataDir = tempDir(`bench-${service}`);
@@ -221,11 +223,8 @@ async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Pr
 			DATA_DIR: dataDir,
 			...extra
 		};
-		// Node 20 refuses --cpu-prof in NODE_OPTIONS, and startNode() has no place for node flags.
-		const proc =
-			nodeFlags.length > 0
-				? spawnNode(name, [...nodeFlags, SERVER_JS], env)
-				: startNode({ name, env });
+		// Node 20 refuses --cpu-prof in NODE_OPTIONS: node flags go on the command line.
+		const proc = startNode({ name, env, nodeArgs: nodeFlags });
 		started.push(proc);
 		return proc;
 	};

@@ -32,6 +32,15 @@ export interface Scenario {
 	setup?: (baseUrl: string) => Promise<Partial<RequestOptions>>;
 }
 
+/** A product of the seeded demo catalog, for the reads below. */
+async function someProduct(baseUrl: string): Promise<{ id: string; category: string }> {
+	const res = await fetch(`${baseUrl}/api/products?pageSize=1&sort=name`);
+	const page = (await res.json()) as { rows: Array<{ id: string; category: string }> };
+	if (res.status !== 200 || page.rows.length === 0)
+		throw new Error("no product to read: is the catalog seeded?");
+	return page.rows[0];
+}
+
 export const SCENARIOS: Scenario[] = [
 	{
 		// Answered by the gateway itself: HTTP handling and moleculer-web routing, no NATS hop.
@@ -47,6 +56,32 @@ export const SCENARIOS: Scenario[] = [
 		method: "GET",
 		path: "/api/health",
 		requires: ["api"]
+	},
+	{
+		// A cached read: gateway, one NATS round trip to products, answered from its cacher.
+		name: "product by id /api/products/:id",
+		method: "GET",
+		path: "/api/products/:id",
+		requires: ["api", "products", "inventory"],
+		async setup(baseUrl) {
+			return { path: `/api/products/${(await someProduct(baseUrl)).id}` };
+		}
+	},
+	{
+		// A page of one category (cached), with availability for the page in one inventory call.
+		name: "product list /api/products?category=&page=",
+		method: "GET",
+		path: "/api/products",
+		requires: ["api", "products", "inventory"],
+		async setup(baseUrl) {
+			return { path: `/api/products?category=${(await someProduct(baseUrl)).category}&page=1` };
+		}
+	},
+	{
+		name: "categories /api/categories",
+		method: "GET",
+		path: "/api/categories",
+		requires: ["api", "products"]
 	},
 	{
 		// The access token is verified at the gateway with the public key (no call for it), then one
