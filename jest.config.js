@@ -6,5 +6,6 @@ module.exports = {
 	transform: { "^.+\\.ts$": "ts-jest" },
 	globalSetup: "<rootDir>/test/helpers/global-setup.ts",
 	testTimeout: 60000,
-	maxWorkers: 2
+	// Integration suites each run a whole cluster: one file at a time on a 2-core machine.
+	maxWorkers: 1
 };

@@ -10,7 +10,7 @@ import Validator from "fastest-validator";
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
  * `SERVICES` and `REQUIRED_SERVICES` pick from these and default to all of them.
  */
-export const ALL_SERVICES = ["api", "users", "products", "inventory"] as const;
+export const ALL_SERVICES = ["api", "users", "products", "inventory", "carts", "orders"] as const;
 
 export type Mode = "embedded" | "cluster";
 export type LogFormat = "json" | "pretty";
@@ -65,6 +65,12 @@ export interface AppConfig {
 	inventory: {
 		/** `inventory.low` is emitted when available stock falls below this. */
 		lowStockThreshold: number;
+	};
+	orders: {
+		/** An unpaid order expires this many seconds after checkout and its stock is released. */
+		ttl: number;
+		/** How often (ms) each orders node sweeps for expired orders and abandoned reservations. */
+		sweepInterval: number;
 	};
 	auth: {
 		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
@@ -241,8 +247,26 @@ const SCHEMA = {
 		max: 1000000,
 		default: 5
 	},
+	ORDER_TTL: { type: "number", convert: true, integer: true, min: 1, max: 604800, default: 900 },
+	ORDER_SWEEP_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 3600000,
+		default: 5000
+	},
 	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true }
 } as const;
+
+/** Every environment variable FlashMart reads (each is documented in .env.example). */
+export const ENV_VARIABLES: readonly string[] = [
+	...Object.keys(SCHEMA).filter(k => !k.startsWith("$$")),
+	"SERVICES",
+	"REQUIRED_SERVICES",
+	"CORS_ORIGINS",
+	"TRUSTED_PROXIES"
+];
 
 type Raw = {
 	NODE_ENV: AppConfig["env"];
@@ -288,6 +312,8 @@ type Raw = {
 	SEED_DEMO?: boolean;
 	CATALOG_CACHE_TTL: number;
 	LOW_STOCK_THRESHOLD: number;
+	ORDER_TTL: number;
+	ORDER_SWEEP_INTERVAL: number;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
@@ -414,6 +440,7 @@ export function loadConfig(
 			cacheTtl: r.CATALOG_CACHE_TTL
 		},
 		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
+		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
 		auth: {
 			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
 			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,

@@ -146,6 +146,91 @@ const STOCK_LEVEL: JsonSchema = {
 	properties: { productId: STR, onHand: INT, reserved: INT, available: INT }
 };
 
+const QUANTITY: JsonSchema = { type: "integer", minimum: 1, maximum: 99 };
+const CART: JsonSchema = {
+	type: "object",
+	required: ["items", "subtotal", "currency"],
+	properties: {
+		items: {
+			type: "array",
+			items: {
+				type: "object",
+				required: ["productId", "name", "unitPrice", "quantity", "lineTotal"],
+				properties: {
+					productId: STR,
+					name: STR,
+					unitPrice: MONEY,
+					quantity: QUANTITY,
+					lineTotal: MONEY
+				}
+			}
+		},
+		subtotal: MONEY,
+		currency: CURRENCY
+	}
+};
+
+const ORDER_STATUS: JsonSchema = {
+	enum: ["pending_payment", "paid", "shipped", "delivered", "cancelled", "expired", "refunded"]
+};
+const ADDRESS: JsonSchema = {
+	type: "object",
+	required: ["name", "line1", "city", "postalCode", "country"],
+	properties: {
+		name: { type: "string", minLength: 1, maxLength: 100 },
+		line1: { type: "string", minLength: 1, maxLength: 200 },
+		line2: { type: "string", maxLength: 200 },
+		city: { type: "string", minLength: 1, maxLength: 100 },
+		postalCode: { type: "string", pattern: "^[A-Za-z0-9 -]{1,20}$" },
+		country: {
+			type: "string",
+			pattern: "^[A-Za-z]{2}$",
+			description: "ISO-3166 alpha-2, upper-cased"
+		}
+	}
+};
+const ORDER: JsonSchema = {
+	type: "object",
+	required: ["id", "status", "items", "subtotal", "total", "currency", "expiresAt", "createdAt"],
+	properties: {
+		id: STR,
+		userId: STR,
+		status: ORDER_STATUS,
+		items: {
+			type: "array",
+			items: {
+				type: "object",
+				properties: {
+					productId: STR,
+					sku: STR,
+					name: STR,
+					unitPrice: MONEY,
+					quantity: QUANTITY,
+					lineTotal: MONEY
+				}
+			}
+		},
+		subtotal: MONEY,
+		total: MONEY,
+		currency: CURRENCY,
+		shippingAddress: ADDRESS,
+		expiresAt: { type: "string", format: "date-time" },
+		createdAt: { type: "string", format: "date-time" },
+		updatedAt: { type: "string", format: "date-time" },
+		payment: { type: "object", properties: { id: STR, status: STR, amount: MONEY } }
+	}
+};
+const IDEMPOTENCY_HEADER = {
+	"Idempotency-Key": {
+		required: true,
+		description:
+			"1-255 visible characters, scoped per user, kept 24 h. Same key + same body: the same answer with " +
+			"`Idempotent-Replayed: true`; same key + another body: 422 IDEMPOTENCY_KEY_REUSED; while the first is " +
+			"running: 409 IDEMPOTENCY_KEY_IN_USE. Missing or malformed: 400 IDEMPOTENCY_KEY_REQUIRED.",
+		schema: { type: "string", minLength: 1, maxLength: 255 }
+	}
+};
+
 const REFRESH_BODY: JsonSchema = {
 	type: "object",
 	required: ["refreshToken"],
@@ -483,6 +568,139 @@ export const API_OPERATIONS: Operation[] = [
 			properties: { onHand: { ...INT, minimum: 0 } }
 		},
 		response: STOCK_LEVEL,
+		errors: [404, 409]
+	},
+	{
+		method: "GET",
+		path: "/cart",
+		action: "carts.get",
+		access: "customer",
+		tag: "Cart",
+		summary:
+			"The caller's cart at current catalog prices. Lines of products archived since they were added are dropped.",
+		response: CART
+	},
+	{
+		method: "POST",
+		path: "/cart/items",
+		action: "carts.add",
+		access: "customer",
+		tag: "Cart",
+		summary:
+			"Add units of a product (to its existing line if any; a line holds 1..99 units, more is 422). " +
+			"Unknown or archived product: 404. A product in another currency than the cart's: 422 CURRENCY_MISMATCH.",
+		requestBody: {
+			type: "object",
+			required: ["productId", "quantity"],
+			properties: { productId: STR, quantity: QUANTITY }
+		},
+		response: CART,
+		errors: [404]
+	},
+	{
+		method: "PATCH",
+		path: "/cart/items/:productId",
+		action: "carts.update",
+		access: "customer",
+		tag: "Cart",
+		summary: "Set the quantity of a line (404 when the product is not in the cart)",
+		requestBody: { type: "object", required: ["quantity"], properties: { quantity: QUANTITY } },
+		response: CART,
+		errors: [404]
+	},
+	{
+		method: "DELETE",
+		path: "/cart/items/:productId",
+		action: "carts.remove",
+		access: "customer",
+		tag: "Cart",
+		summary: "Remove a line (404 when the product is not in the cart)",
+		response: CART,
+		errors: [404]
+	},
+	{
+		method: "DELETE",
+		path: "/cart",
+		action: "carts.clear",
+		access: "customer",
+		tag: "Cart",
+		summary: "Empty the cart",
+		status: 204
+	},
+	{
+		method: "POST",
+		path: "/orders",
+		action: "orders.create",
+		access: "customer",
+		tag: "Orders",
+		summary:
+			"Checkout: an order from the cart at current prices, stock reserved for every line (all or nothing: 409 " +
+			"OUT_OF_STOCK lists the short lines), the cart emptied. Unpaid orders expire at `expiresAt` and their stock " +
+			"goes back. An empty cart is 422 EMPTY_CART.",
+		status: 201,
+		headers: IDEMPOTENCY_HEADER,
+		requestBody: {
+			type: "object",
+			required: ["shippingAddress"],
+			properties: { shippingAddress: ADDRESS }
+		},
+		response: ORDER,
+		errors: [400, 409, 422]
+	},
+	{
+		method: "GET",
+		path: "/orders",
+		action: "orders.list",
+		access: "customer",
+		tag: "Orders",
+		summary:
+			"The caller's orders, newest first; an admin sees everyone's, or one user's with `userId`",
+		query: {
+			...PAGE_QUERY,
+			userId: { type: "string", description: "Admin only; ignored for customers" }
+		},
+		response: pageOf(ORDER)
+	},
+	{
+		method: "GET",
+		path: "/orders/:id",
+		action: "orders.get",
+		access: "customer",
+		tag: "Orders",
+		summary: "One of the caller's orders (someone else's is 404); an admin sees any",
+		response: ORDER,
+		errors: [404]
+	},
+	{
+		method: "POST",
+		path: "/orders/:id/cancel",
+		action: "orders.cancel",
+		access: "customer",
+		tag: "Orders",
+		summary:
+			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one is refunded. " +
+			"Any other state: 409 INVALID_ORDER_STATE.",
+		response: ORDER,
+		errors: [404, 409]
+	},
+	{
+		method: "POST",
+		path: "/orders/:id/ship",
+		action: "orders.ship",
+		access: "admin",
+		tag: "Orders",
+		summary: "Admin: a paid order is shipped (otherwise 409 INVALID_ORDER_STATE)",
+		response: ORDER,
+		errors: [404, 409]
+	},
+	{
+		method: "POST",
+		path: "/orders/:id/deliver",
+		action: "orders.deliver",
+		access: "admin",
+		tag: "Orders",
+		summary: "Admin: a shipped order is delivered (otherwise 409 INVALID_ORDER_STATE)",
+		response: ORDER,
 		errors: [404, 409]
 	},
 	{

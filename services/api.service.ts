@@ -246,6 +246,8 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 					_route: unknown,
 					req: GatewayRequest
 				) {
+					const key = req.headers["idempotency-key"];
+					if (typeof key === "string") ctx.meta.idempotencyKey = key;
 					ctx.meta.clientIp = clientIp(
 						req.socket.remoteAddress,
 						req.headers["x-forwarded-for"],

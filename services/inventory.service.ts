@@ -11,13 +11,26 @@ import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.m
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 
+/**
+ * One product's stock. `holds` maps an order id to the units reserved for it: a reservation lives in the same
+ * document as the counters it changes, so taking, releasing and selling a line are each one atomic conditional
+ * update, and each is idempotent per order (a retried call finds the hold already there, or already gone).
+ */
 interface StockDoc {
 	_id: string;
 	productId: string;
 	onHand: number;
 	reserved: number;
 	available: number;
+	/** Units sold: committed reservations. Never more than the units ever put on hand. */
+	sold: number;
+	holds?: Record<string, number>;
 	updatedAt: string;
+}
+
+export interface StockLine {
+	productId: string;
+	quantity: number;
 }
 
 export interface StockLevel {
@@ -37,15 +50,41 @@ interface SetParams {
 interface AvailabilityParams {
 	productIds: string[];
 }
+interface OrderLinesParams {
+	orderId: string;
+	lines: StockLine[];
+}
+interface ShortLine {
+	productId: string;
+	requested: number;
+	available: number;
+}
 
 interface InventoryMethods {
 	findStock(productId: string): Promise<StockDoc | null>;
+	takeLine(orderId: string, line: StockLine): Promise<boolean>;
+	releaseLines(orderId: string, lines: StockLine[]): Promise<number>;
 	changed(productIds: string[], ctx: Context): Promise<void>;
 }
 
 type InventoryThis = Service & DbServiceThis & InventoryMethods;
 
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
+/** Order ids become field names (`holds.<orderId>`): no dots, no dollar signs. */
+const ORDER_ID = { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } as const;
+const LINES = {
+	type: "array",
+	min: 1,
+	max: 100,
+	items: {
+		type: "object",
+		strict: "remove",
+		props: {
+			productId: PRODUCT_ID,
+			quantity: { type: "number", integer: true, min: 1, max: 10_000 }
+		}
+	}
+} as const;
 const QUANTITY_ON_HAND = {
 	type: "number",
 	integer: true,
@@ -57,6 +96,15 @@ const QUANTITY_ON_HAND = {
 const MAX_SET_ATTEMPTS = 10;
 
 const cfg = config();
+
+/** One line per product (two lines of the same product in one order become one). */
+function mergeLines(lines: StockLine[]): StockLine[] {
+	const byProduct = new Map<string, number>();
+	for (const l of lines) byProduct.set(l.productId, (byProduct.get(l.productId) ?? 0) + l.quantity);
+	return [...byProduct.entries()]
+		.sort(([a], [b]) => a.localeCompare(b))
+		.map(([productId, quantity]) => ({ productId, quantity }));
+}
 
 function levelOf(doc: StockDoc): StockLevel {
 	return {
@@ -124,6 +172,105 @@ const actions = {
 		}
 	},
 
+	/**
+	 * Internal (orders): reserves every line of an order, all or nothing. Each line is one conditional update
+	 * (`available >= quantity` and no hold of this order yet, in the filter); when a line is short, the lines already
+	 * taken are released before answering 409 OUT_OF_STOCK with the short lines. Retrying with the same order id
+	 * takes nothing twice. Never retried blindly by the broker.
+	 */
+	reserve: {
+		params: { $$strict: "remove", orderId: ORDER_ID, lines: LINES },
+		async handler(
+			this: InventoryThis,
+			ctx: Context<OrderLinesParams>
+		): Promise<{ orderId: string; lines: StockLine[] }> {
+			const { orderId } = ctx.params;
+			const lines = mergeLines(ctx.params.lines);
+			const short: ShortLine[] = [];
+			for (const line of lines) {
+				if (!(await this.takeLine(orderId, line))) {
+					const doc = await this.findStock(line.productId);
+					short.push({
+						productId: line.productId,
+						requested: line.quantity,
+						available: doc?.available ?? 0
+					});
+				}
+			}
+			if (short.length > 0) {
+				await this.releaseLines(orderId, lines);
+				this.broker.metrics.increment("flashmart.reservation.failures.total", {
+					reason: "out_of_stock"
+				});
+				throw new ConflictError("OUT_OF_STOCK", "Not enough stock for some lines", {
+					lines: short
+				});
+			}
+			await this.changed(
+				lines.map(l => l.productId),
+				ctx
+			);
+			return { orderId, lines };
+		}
+	},
+
+	/** Internal (orders): gives an order's reserved units back. Idempotent: a second call changes nothing. */
+	release: {
+		params: { $$strict: "remove", orderId: ORDER_ID, lines: LINES },
+		async handler(
+			this: InventoryThis,
+			ctx: Context<OrderLinesParams>
+		): Promise<{ released: number }> {
+			const lines = mergeLines(ctx.params.lines);
+			const released = await this.releaseLines(ctx.params.orderId, lines);
+			if (released > 0)
+				await this.changed(
+					lines.map(l => l.productId),
+					ctx
+				);
+			return { released };
+		}
+	},
+
+	/** Internal (orders, when paid): turns an order's reserved units into sold ones. Idempotent. */
+	commit: {
+		params: { $$strict: "remove", orderId: ORDER_ID, lines: LINES },
+		async handler(
+			this: InventoryThis,
+			ctx: Context<OrderLinesParams>
+		): Promise<{ committed: number }> {
+			const { orderId } = ctx.params;
+			let committed = 0;
+			for (const line of mergeLines(ctx.params.lines)) {
+				const hold = `holds.${orderId}`;
+				committed += await this.adapter.updateMany(
+					{ productId: line.productId, [hold]: line.quantity },
+					{
+						$inc: { reserved: -line.quantity, onHand: -line.quantity, sold: line.quantity },
+						$unset: { [hold]: true },
+						$set: { updatedAt: new Date().toISOString() }
+					}
+				);
+			}
+			return { committed };
+		}
+	},
+
+	/** Internal (orders' sweeper): every order id holding stock, to find holds whose order is gone. */
+	holders: {
+		params: { $$strict: "remove" },
+		async handler(this: InventoryThis): Promise<Record<string, StockLine[]>> {
+			const docs = (await this.adapter.find({ query: {} })) as StockDoc[];
+			const out: Record<string, StockLine[]> = {};
+			for (const doc of docs) {
+				for (const [orderId, quantity] of Object.entries(doc.holds ?? {})) {
+					(out[orderId] ??= []).push({ productId: doc.productId, quantity });
+				}
+			}
+			return out;
+		}
+	},
+
 	/** Internal: creates the stock record of a new product (idempotent). */
 	init: {
 		params: { $$strict: "remove", productId: PRODUCT_ID, onHand: QUANTITY_ON_HAND },
@@ -135,6 +282,8 @@ const actions = {
 					onHand,
 					reserved: 0,
 					available: onHand,
+					sold: 0,
+					holds: {},
 					updatedAt: new Date().toISOString()
 				});
 				await this.changed([productId], ctx);
@@ -173,6 +322,14 @@ const actions = {
 
 const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis> = {
 	name: "inventory",
+	created(this: InventoryThis) {
+		this.broker.metrics.register({
+			type: "counter",
+			name: "flashmart.reservation.failures.total",
+			labelNames: ["reason"],
+			description: "Checkouts refused for lack of stock"
+		});
+	},
 	mixins: [
 		DbMixin({
 			collection: "stock",
@@ -184,6 +341,45 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, Db
 	methods: {
 		async findStock(this: InventoryThis, productId: string): Promise<StockDoc | null> {
 			return (await this.adapter.findOne({ productId })) as StockDoc | null;
+		},
+
+		/** Takes one line for an order; true when it is held (now or by an earlier try of the same order). */
+		async takeLine(this: InventoryThis, orderId: string, line: StockLine): Promise<boolean> {
+			const hold = `holds.${orderId}`;
+			const taken = await this.adapter.updateMany(
+				{
+					productId: line.productId,
+					available: { $gte: line.quantity },
+					[hold]: { $exists: false }
+				},
+				{
+					$inc: { available: -line.quantity, reserved: line.quantity },
+					$set: { [hold]: line.quantity, updatedAt: new Date().toISOString() }
+				}
+			);
+			if (taken === 1) return true;
+			return (
+				(await this.adapter.count({
+					query: { productId: line.productId, [hold]: line.quantity }
+				})) === 1
+			);
+		},
+
+		/** Releases whatever this order holds of these lines; answers how many lines it released. */
+		async releaseLines(this: InventoryThis, orderId: string, lines: StockLine[]): Promise<number> {
+			const hold = `holds.${orderId}`;
+			let released = 0;
+			for (const line of lines) {
+				released += await this.adapter.updateMany(
+					{ productId: line.productId, [hold]: line.quantity },
+					{
+						$inc: { available: line.quantity, reserved: -line.quantity },
+						$unset: { [hold]: true },
+						$set: { updatedAt: new Date().toISOString() }
+					}
+				);
+			}
+			return released;
 		},
 
 		/**

@@ -10,6 +10,8 @@ export interface AppMeta {
 	user?: AuthUser | null;
 	/** The client's address as the gateway saw it (after trusted-proxy handling). */
 	clientIp?: string;
+	/** The request's `Idempotency-Key` header, passed on by the gateway (validated by the idempotency mixin). */
+	idempotencyKey?: string;
 	/** HTTP response controls understood by moleculer-web. */
 	$statusCode?: number;
 	$responseHeaders?: Record<string, string>;

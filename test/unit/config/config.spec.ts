@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig } from "../../../config";
+import fs from "node:fs";
+import path from "node:path";
+import { ConfigError, ENV_VARIABLES, loadConfig } from "../../../config";
 
 describe("config.loadConfig", () => {
 	it("defaults to the embedded mode on port 5921 with every service", () => {
@@ -80,6 +82,13 @@ describe("config.loadConfig", () => {
 		expect(cfg.gateway.port).toBe(5921);
 	});
 
+	it("gives every number it reads a default", () => {
+		const cfg = loadConfig({});
+		expect(cfg.orders).toEqual({ ttl: 900, sweepInterval: 5000 });
+		expect(cfg.inventory.lowStockThreshold).toBe(5);
+		expect(cfg.catalog.cacheTtl).toBe(300);
+	});
+
 	it("reads lists and converts numbers", () => {
 		const cfg = loadConfig({
 			CORS_ORIGINS: "https://a.example, https://b.example",
@@ -87,5 +96,11 @@ describe("config.loadConfig", () => {
 		});
 		expect(cfg.gateway.corsOrigins).toEqual(["https://a.example", "https://b.example"]);
 		expect(cfg.requestTimeout).toBe(2500);
+	});
+
+	it("has every variable it reads documented in .env.example", () => {
+		const example = fs.readFileSync(path.join(__dirname, "..", "..", "..", ".env.example"), "utf8");
+		const documented = new Set([...example.matchAll(/^([A-Z0-9_]+)=/gm)].map(m => m[1]));
+		expect(ENV_VARIABLES.filter(v => !documented.has(v))).toEqual([]);
 	});
 });

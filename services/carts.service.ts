@@ -1,0 +1,385 @@
+/**
+ * Shopping carts: one per user, priced at every answer from the catalog's current prices (one `products.summaries`
+ * call), never from anything a client sent. Lines of products archived (or gone) since they were added drop out of
+ * every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
+ * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
+ * The only writer of the `carts` collection.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import {
+	NotFoundError,
+	ServiceUnavailableError,
+	UnauthorizedError,
+	UnprocessableError
+} from "../lib/errors";
+import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import type { AppMeta } from "../types/meta";
+import type { AppAction } from "../types/moleculer-ext";
+import type { ProductSummary } from "./products.service";
+
+/** A line as stored: never a price. */
+interface CartLine {
+	productId: string;
+	quantity: number;
+}
+
+/** A cart as stored. */
+interface CartDoc {
+	_id: string;
+	userId: string;
+	items: CartLine[];
+	/** Bumped by every write; writes are conditional on the version they read. */
+	version: number;
+	updatedAt: string;
+}
+
+export interface CartItem {
+	productId: string;
+	name: string;
+	unitPrice: number;
+	quantity: number;
+	lineTotal: number;
+}
+
+/** What clients see (API.md "Cart"). */
+export interface Cart {
+	items: CartItem[];
+	subtotal: number;
+	currency: string;
+}
+
+/** What checkout needs: the lines with their skus, and the version the orders service clears at. */
+export interface CheckoutView {
+	items: Array<CartItem & { sku: string }>;
+	subtotal: number;
+	currency: string;
+	version: number;
+}
+
+type Summaries = Record<string, ProductSummary>;
+
+/** The lines a client sees: of live products, in the cart's currency (that of its first live line). */
+interface LiveCart {
+	lines: Array<{ line: CartLine; product: ProductSummary }>;
+	currency: string | null;
+}
+
+interface AddParams {
+	productId: string;
+	quantity: number;
+}
+type UpdateParams = AddParams;
+interface RemoveParams {
+	productId: string;
+}
+interface ClearIfVersionParams {
+	version: number;
+}
+
+/** Computes the lines to store from the cart as the client sees it; throws to refuse the change. */
+type Change = (live: LiveCart, summaries: Summaries) => CartLine[];
+
+interface CartsMethods {
+	ownerOf(ctx: Context<unknown, AppMeta>): string;
+	findCart(userId: string): Promise<CartDoc | null>;
+	summaries(ctx: Context, ids: string[]): Promise<Summaries>;
+	change(ctx: Context<unknown, AppMeta>, productIds: string[], compute: Change): Promise<Cart>;
+}
+
+type CartsThis = Service & DbServiceThis & CartsMethods;
+
+const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
+const MAX_QUANTITY = 99;
+/** Units of one product in a cart: an integer 1..99; "2" and 1.5 are 422, never converted or rounded. */
+const QUANTITY = {
+	type: "number",
+	integer: true,
+	min: 1,
+	max: MAX_QUANTITY,
+	convert: false
+} as const;
+/** Distinct products in one cart: bounds the document and the pricing call. */
+const MAX_LINES = 100;
+/** Optimistic retries of a write racing other writes to the same cart before giving up with 503. */
+const MAX_ATTEMPTS = 10;
+/** The currency of a cart with no lines. */
+const DEFAULT_CURRENCY = "USD";
+
+const emptyCart = (): Cart => ({ items: [], subtotal: 0, currency: DEFAULT_CURRENCY });
+
+function liveCart(items: CartLine[], summaries: Summaries): LiveCart {
+	let currency: string | null = null;
+	const lines: LiveCart["lines"] = [];
+	for (const line of items) {
+		const product = summaries[line.productId];
+		if (!product || product.archived) continue;
+		currency ??= product.currency;
+		// A product whose currency an admin changed after it was added cannot be summed with the rest.
+		if (product.currency === currency) lines.push({ line, product });
+	}
+	return { lines, currency };
+}
+
+function toCart(live: LiveCart): Cart {
+	const items = live.lines.map(({ line, product }) => ({
+		productId: line.productId,
+		name: product.name,
+		unitPrice: product.price,
+		quantity: line.quantity,
+		lineTotal: product.price * line.quantity
+	}));
+	return {
+		items,
+		subtotal: items.reduce((sum, i) => sum + i.lineTotal, 0),
+		currency: live.currency ?? DEFAULT_CURRENCY
+	};
+}
+
+function notInCart(): NotFoundError {
+	return new NotFoundError("Cart item");
+}
+
+function tooMany(quantity: number, inCart: number): UnprocessableError {
+	return new UnprocessableError(
+		"VALIDATION_ERROR",
+		`A cart line holds at most ${MAX_QUANTITY} units`,
+		[
+			{
+				field: "quantity",
+				type: "numberMax",
+				message: `A line holds at most ${MAX_QUANTITY} units; ${inCart} already in the cart, ${quantity} more asked`
+			}
+		]
+	);
+}
+
+const pause = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+const actions = {
+	/** The caller's cart at current catalog prices. */
+	get: {
+		permissions: "authenticated",
+		params: { $$strict: "remove" },
+		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<Cart> {
+			const doc = await this.findCart(this.ownerOf(ctx));
+			if (!doc || doc.items.length === 0) return emptyCart();
+			const summaries = await this.summaries(
+				ctx,
+				doc.items.map(l => l.productId)
+			);
+			return toCart(liveCart(doc.items, summaries));
+		}
+	},
+
+	/** Adds units of a product on sale, to its existing line if any (a line holds 1..99 units). */
+	add: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", productId: PRODUCT_ID, quantity: QUANTITY },
+		async handler(this: CartsThis, ctx: Context<AddParams, AppMeta>): Promise<Cart> {
+			const { productId, quantity } = ctx.params;
+			return this.change(ctx, [productId], (live, summaries) => {
+				const product = summaries[productId];
+				if (!product || product.archived) throw new NotFoundError("Product");
+				if (live.currency !== null && product.currency !== live.currency) {
+					throw new UnprocessableError(
+						"CURRENCY_MISMATCH",
+						`The cart is in ${live.currency}; this product is priced in ${product.currency}`,
+						[
+							{
+								field: "productId",
+								type: "currency",
+								message: "A cart holds products of one currency",
+								expected: live.currency,
+								actual: product.currency
+							}
+						]
+					);
+				}
+				const lines = live.lines.map(l => l.line);
+				const existing = lines.find(l => l.productId === productId);
+				if (!existing) {
+					if (lines.length >= MAX_LINES) {
+						throw new UnprocessableError(
+							"VALIDATION_ERROR",
+							`A cart holds at most ${MAX_LINES} different products`,
+							[
+								{
+									field: "productId",
+									type: "cartFull",
+									message: `A cart holds at most ${MAX_LINES} different products`
+								}
+							]
+						);
+					}
+					return [...lines, { productId, quantity }];
+				}
+				if (existing.quantity + quantity > MAX_QUANTITY) throw tooMany(quantity, existing.quantity);
+				return lines.map(l =>
+					l === existing ? { productId, quantity: l.quantity + quantity } : l
+				);
+			});
+		}
+	},
+
+	/** Sets the units of a line (404 when the product is not in the cart). */
+	update: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", productId: PRODUCT_ID, quantity: QUANTITY },
+		async handler(this: CartsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Cart> {
+			const { productId, quantity } = ctx.params;
+			return this.change(ctx, [], live => {
+				const lines = live.lines.map(l => l.line);
+				if (!lines.some(l => l.productId === productId)) throw notInCart();
+				return lines.map(l => (l.productId === productId ? { productId, quantity } : l));
+			});
+		}
+	},
+
+	/** Removes a line (404 when the product is not in the cart). */
+	remove: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", productId: PRODUCT_ID },
+		async handler(this: CartsThis, ctx: Context<RemoveParams, AppMeta>): Promise<Cart> {
+			const { productId } = ctx.params;
+			return this.change(ctx, [], live => {
+				const lines = live.lines.map(l => l.line);
+				if (!lines.some(l => l.productId === productId)) throw notInCart();
+				return lines.filter(l => l.productId !== productId);
+			});
+		}
+	},
+
+	/** Empties the caller's cart (204). */
+	clear: {
+		permissions: "authenticated",
+		params: { $$strict: "remove" },
+		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<null> {
+			// One unconditional write: no read, and the version still moves so a racing checkout does not clear twice.
+			await this.adapter.updateMany(
+				{ userId: this.ownerOf(ctx) },
+				{ $set: { items: [], updatedAt: new Date().toISOString() }, $inc: { version: 1 } }
+			);
+			ctx.meta.$statusCode = 204;
+			return null;
+		}
+	},
+
+	/** Internal (orders, with the customer's meta): the cart priced for checkout, with skus and its version. */
+	checkoutView: {
+		params: { $$strict: "remove" },
+		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<CheckoutView> {
+			const doc = await this.findCart(this.ownerOf(ctx));
+			const version = doc?.version ?? 0;
+			if (!doc || doc.items.length === 0) return { ...emptyCart(), items: [], version };
+			const live = liveCart(
+				doc.items,
+				await this.summaries(
+					ctx,
+					doc.items.map(l => l.productId)
+				)
+			);
+			const cart = toCart(live);
+			return {
+				items: cart.items.map((item, i) => ({ ...item, sku: live.lines[i].product.sku })),
+				subtotal: cart.subtotal,
+				currency: cart.currency,
+				version
+			};
+		}
+	},
+
+	/** Internal (orders): empties the caller's cart only if it is still at `version` (later additions survive). */
+	clearIfVersion: {
+		params: {
+			$$strict: "remove",
+			version: { type: "number", integer: true, min: 0, convert: false }
+		},
+		async handler(
+			this: CartsThis,
+			ctx: Context<ClearIfVersionParams, AppMeta>
+		): Promise<{ cleared: boolean }> {
+			const cleared = await this.adapter.updateMany(
+				{ userId: this.ownerOf(ctx), version: ctx.params.version },
+				{ $set: { items: [], updatedAt: new Date().toISOString() }, $inc: { version: 1 } }
+			);
+			return { cleared: cleared === 1 };
+		}
+	}
+} satisfies Record<string, AppAction<CartsThis>>;
+
+const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceThis> = {
+	name: "carts",
+	mixins: [DbMixin({ collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] })],
+	actions,
+
+	methods: {
+		/** The owner is always the verified caller, never a parameter. */
+		ownerOf(ctx: Context<unknown, AppMeta>): string {
+			const id = ctx.meta.user?.id;
+			if (!id) throw new UnauthorizedError("NO_TOKEN", "Authentication required");
+			return id;
+		},
+
+		async findCart(this: CartsThis, userId: string): Promise<CartDoc | null> {
+			return (await this.adapter.findOne({ userId })) as CartDoc | null;
+		},
+
+		/** One catalog call for every product of an answer (unknown ids are absent). */
+		async summaries(ctx: Context, ids: string[]): Promise<Summaries> {
+			if (ids.length === 0) return {};
+			return ctx.call<Summaries, { ids: string[] }>("products.summaries", {
+				ids: [...new Set(ids)]
+			});
+		},
+
+		/**
+		 * Reads the cart, lets `compute` decide its new lines from the live view, and writes them conditionally on the
+		 * version read (inserting a first cart; the unique userId index settles two racing inserts). A lost race reads
+		 * again; products already priced are not asked for again. Answers the new cart, priced.
+		 */
+		async change(
+			this: CartsThis,
+			ctx: Context<unknown, AppMeta>,
+			productIds: string[],
+			compute: Change
+		): Promise<Cart> {
+			const userId = this.ownerOf(ctx);
+			const summaries: Summaries = {};
+			const asked = new Set<string>();
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				if (attempt > 1) await pause(Math.random() * 2 * attempt);
+				const doc = await this.findCart(userId);
+				const stored = doc?.items ?? [];
+				const missing = [...new Set([...stored.map(l => l.productId), ...productIds])].filter(
+					id => !asked.has(id)
+				);
+				if (missing.length > 0) {
+					Object.assign(summaries, await this.summaries(ctx, missing));
+					for (const id of missing) asked.add(id);
+				}
+
+				const next = compute(liveCart(stored, summaries), summaries);
+				const answer = toCart(liveCart(next, summaries));
+				const updatedAt = new Date().toISOString();
+				if (!doc) {
+					if (next.length === 0) return answer;
+					try {
+						await this.adapter.insert({ userId, items: next, version: 1, updatedAt });
+						return answer;
+					} catch (err) {
+						if (!isDuplicateKeyError(err)) throw err;
+						continue;
+					}
+				}
+				const written = await this.adapter.updateMany(
+					{ userId, version: doc.version },
+					{ $set: { items: next, version: doc.version + 1, updatedAt } }
+				);
+				if (written === 1) return answer;
+			}
+			throw new ServiceUnavailableError("The cart is changing too fast, please retry");
+		}
+	}
+};
+
+export default CartsService;
