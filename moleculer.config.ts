@@ -56,6 +56,8 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 				}
 			: null,
 		serializer: "JSON",
+		// Stream chunks (image uploads) well below NATS's 1 MiB max payload, even after JSON-encoding binary data.
+		transit: { maxChunkSize: 64 * 1024 },
 
 		logger: {
 			type: "Console",

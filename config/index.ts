@@ -10,7 +10,15 @@ import Validator from "fastest-validator";
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
  * `SERVICES` and `REQUIRED_SERVICES` pick from these and default to all of them.
  */
-export const ALL_SERVICES = ["api", "users", "products", "inventory", "carts", "orders"] as const;
+export const ALL_SERVICES = [
+	"api",
+	"users",
+	"products",
+	"media",
+	"inventory",
+	"carts",
+	"orders"
+] as const;
 
 export type Mode = "embedded" | "cluster";
 export type LogFormat = "json" | "pretty";

@@ -31,6 +31,8 @@ export interface Operation {
 	/** Success status code. */
 	status?: number;
 	requestBody?: JsonSchema;
+	/** A request body that is not JSON: content type → schema (e.g. an upload). */
+	requestContent?: Record<string, JsonSchema>;
 	query?: Record<string, JsonSchema>;
 	headers?: Record<string, { schema: JsonSchema; required?: boolean; description: string }>;
 	response?: JsonSchema;
@@ -516,6 +518,18 @@ export const API_OPERATIONS: Operation[] = [
 		path: "/products/:id/images",
 		handler: "upload",
 		access: "admin",
+		requestContent: {
+			"multipart/form-data": {
+				type: "object",
+				required: ["file"],
+				properties: { file: { type: "string", contentMediaType: "application/octet-stream" } }
+			},
+			"image/*": {
+				type: "string",
+				contentMediaType: "image/*",
+				description: "The raw image as the body"
+			}
+		},
 		tag: "Catalog",
 		summary:
 			"Admin: add an image, as multipart/form-data field `file` or as the raw body. JPEG, PNG, WebP or GIF " +

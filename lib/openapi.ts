@@ -124,6 +124,16 @@ function operationObject(op: Operation): Record<string, unknown> {
 					}
 				}
 			: {}),
+		...(op.requestContent
+			? {
+					requestBody: {
+						required: true,
+						content: Object.fromEntries(
+							Object.entries(op.requestContent).map(([type, schema]) => [type, { schema }])
+						)
+					}
+				}
+			: {}),
 		responses
 	};
 }

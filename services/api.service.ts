@@ -22,6 +22,7 @@ import {
 import { buildOpenApi } from "../lib/openapi";
 import { acceptRequestId, bindToScope } from "../lib/request-context";
 import { type KeyPair, loadKeys, verifyAccessToken } from "../lib/tokens";
+import { UploadMixin } from "../mixins/upload.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 
 /** API.md: bodies over 1 MiB are refused with 413. */
@@ -173,9 +174,20 @@ function aliasesOf(ops: Operation[]): Record<string, unknown> {
 
 const cfg = config();
 
+/** Hands the backend what it may need of the HTTP request: the idempotency key and the believed client address. */
+function passRequestMeta(ctx: Context<unknown, AppMeta>, _route: unknown, req: GatewayRequest) {
+	const key = req.headers["idempotency-key"];
+	if (typeof key === "string") ctx.meta.idempotencyKey = key;
+	ctx.meta.clientIp = clientIp(
+		req.socket.remoteAddress,
+		req.headers["x-forwarded-for"],
+		cfg.gateway.trustedProxies
+	);
+}
+
 const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 	name: "api",
-	mixins: [ApiGateway as unknown as ServiceSchema],
+	mixins: [ApiGateway as unknown as ServiceSchema, UploadMixin()],
 
 	settings: {
 		port: cfg.gateway.port,
@@ -239,21 +251,21 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				use: [bodyGuard],
 				authentication: true,
 				authorization: true,
-				aliases: aliasesOf(API_OPERATIONS),
-				onBeforeCall(
-					this: ApiThis,
-					ctx: Context<unknown, AppMeta>,
-					_route: unknown,
-					req: GatewayRequest
-				) {
-					const key = req.headers["idempotency-key"];
-					if (typeof key === "string") ctx.meta.idempotencyKey = key;
-					ctx.meta.clientIp = clientIp(
-						req.socket.remoteAddress,
-						req.headers["x-forwarded-for"],
-						cfg.gateway.trustedProxies
-					);
-				}
+				aliases: aliasesOf(API_OPERATIONS.filter(op => op.handler !== "upload")),
+				onBeforeCall: passRequestMeta
+			},
+			{
+				// Image uploads stream their body (up to 5 MiB) to the media service: no JSON parser, no 1 MiB guard.
+				// After the `api` route, which stays the fallback that answers unknown /api paths.
+				name: "uploads",
+				path: API_ROUTE,
+				mappingPolicy: "restrict",
+				autoAliases: false,
+				bodyParsers: false,
+				authentication: true,
+				authorization: true,
+				aliases: aliasesOf(API_OPERATIONS.filter(op => op.handler === "upload")),
+				onBeforeCall: passRequestMeta
 			}
 		],
 
