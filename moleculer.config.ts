@@ -7,6 +7,7 @@ import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
 import { jsonFormatter, prettyFormatter } from "./lib/logger";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
+import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
 
@@ -129,6 +130,11 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 		// server.ts owns SIGINT/SIGTERM: it stops the gateway taking connections before the broker stops.
 		skipProcessEventRegistration: true,
 
-		middlewares: [RequestContextMiddleware, PermissionsMiddleware, DeadlineMiddleware]
+		middlewares: [
+			RequestContextMiddleware,
+			PermissionsMiddleware,
+			DeadlineMiddleware,
+			BusinessMetricsMiddleware
+		]
 	};
 }

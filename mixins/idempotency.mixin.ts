@@ -14,6 +14,7 @@ import { config } from "../config";
 import { BadRequestError, ConflictError, UnprocessableError } from "../lib/errors";
 import type { AppMeta } from "../types/meta";
 import type { Service, ServiceSchema } from "moleculer";
+import { METRIC } from "../middlewares/business-metrics.middleware";
 import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "./db.mixin";
 
 export interface IdempotencyRecord {
@@ -134,7 +135,7 @@ export async function idempotent<T>(
 			);
 		}
 		if (existing.state === "done" && existing.response) {
-			this.broker.metrics.increment("flashmart.idempotent.replays.total", { scope: opts.scope });
+			this.broker.metrics.increment(METRIC.IDEMPOTENT_REPLAYS, { scope: opts.scope });
 			ctx.meta.$statusCode = existing.response.status;
 			ctx.meta.$responseHeaders = { ...ctx.meta.$responseHeaders, "Idempotent-Replayed": "true" };
 			return existing.response.body as T;
@@ -171,17 +172,7 @@ export async function idempotent<T>(
 	}
 }
 
-/** The mixin: `this.idempotent(ctx, opts, run)` in the service, and the replay counter registered. */
+/** The mixin: `this.idempotent(ctx, opts, run)` in the service. */
 export const IdempotencyMixin: Partial<ServiceSchema> = {
-	methods: { idempotent: idempotent as never },
-	created(this: Service) {
-		if (!this.broker.metrics.getMetric("flashmart.idempotent.replays.total")) {
-			this.broker.metrics.register({
-				type: "counter",
-				name: "flashmart.idempotent.replays.total",
-				labelNames: ["scope"],
-				description: "Requests answered from a stored idempotent response"
-			});
-		}
-	}
+	methods: { idempotent: idempotent as never }
 };

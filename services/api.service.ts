@@ -22,6 +22,7 @@ import {
 import { buildOpenApi } from "../lib/openapi";
 import { acceptRequestId, bindToScope } from "../lib/request-context";
 import { type KeyPair, loadKeys, verifyAccessToken } from "../lib/tokens";
+import { METRIC } from "../middlewares/business-metrics.middleware";
 import { UploadMixin } from "../mixins/upload.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 
@@ -424,7 +425,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 			const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
 			const user = match ? verifyAccessToken(match[1], this.keys, cfg.auth) : null;
 			if (!user) {
-				this.broker.metrics.increment("flashmart.auth.events.total", { event: "token_rejected" });
+				this.broker.metrics.increment(METRIC.AUTH_EVENTS, { event: "token_rejected" });
 				throw new UnauthorizedError("INVALID_TOKEN", "Invalid or expired access token");
 			}
 			bindToScope({ userId: user.id });
@@ -457,13 +458,6 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 	created(this: ApiThis) {
 		this.draining = false;
 		this.keys = loadKeys(cfg);
-		this.broker.metrics.register({
-			type: "counter",
-			name: "flashmart.auth.events.total",
-			labelNames: ["event"],
-			description:
-				"Security events: logins, token rotation and revocation, role and account changes"
-		});
 		this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
 	}
 };

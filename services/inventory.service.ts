@@ -7,6 +7,7 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import { randomUUID } from "node:crypto";
 import { config } from "../config";
 import { ConflictError, NotFoundError } from "../lib/errors";
+import { METRIC } from "../middlewares/business-metrics.middleware";
 import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -199,7 +200,7 @@ const actions = {
 			}
 			if (short.length > 0) {
 				await this.releaseLines(orderId, lines);
-				this.broker.metrics.increment("flashmart.reservation.failures.total", {
+				this.broker.metrics.increment(METRIC.RESERVATION_FAILURES, {
 					reason: "out_of_stock"
 				});
 				throw new ConflictError("OUT_OF_STOCK", "Not enough stock for some lines", {
@@ -322,14 +323,6 @@ const actions = {
 
 const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis> = {
 	name: "inventory",
-	created(this: InventoryThis) {
-		this.broker.metrics.register({
-			type: "counter",
-			name: "flashmart.reservation.failures.total",
-			labelNames: ["reason"],
-			description: "Checkouts refused for lack of stock"
-		});
-	},
 	mixins: [
 		DbMixin({
 			collection: "stock",

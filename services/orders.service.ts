@@ -17,6 +17,7 @@ import {
 } from "../lib/order-state";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
 import { bindToScope } from "../lib/request-context";
+import { METRIC } from "../middlewares/business-metrics.middleware";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { IDEMPOTENCY_STORE, IdempotencyMixin, type idempotent } from "../mixins/idempotency.mixin";
 import type { AppMeta } from "../types/meta";
@@ -141,6 +142,18 @@ const cfg = config();
 /** A checkout still `reserving` after this long was abandoned (its node died): the sweeper gives its stock back. */
 const ABANDONED_AFTER_MS = cfg.requestTimeout * 3;
 
+/** An admin action that moves an order to `to` (409 INVALID_ORDER_STATE from any state the table forbids). */
+function adminTransition(to: OrderStatus): AppAction<OrdersThis> {
+	return {
+		permissions: ["admin"],
+		params: { $$strict: "remove", id: ID },
+		async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
+			const doc = await this.findVisible(ctx, ctx.params.id);
+			return this.toOrder(await this.transition(ctx, doc, to));
+		}
+	};
+}
+
 const actions = {
 	/** Checkout: builds an order from the caller's cart, reserves its stock, empties the cart. */
 	create: {
@@ -225,7 +238,7 @@ const actions = {
 							currency: doc.currency,
 							occurredAt: new Date().toISOString()
 						});
-						this.broker.metrics.increment("flashmart.orders.total", { status: "pending_payment" });
+						this.broker.metrics.increment(METRIC.ORDERS, { status: "pending_payment" });
 					}
 					if (fresh.status === "reserving" || fresh.status === "rejected") {
 						throw new UnprocessableError(
@@ -239,7 +252,7 @@ const actions = {
 			ctx.meta.$statusCode = 201;
 			ctx.meta.$location = `/api/orders/${order.id}`;
 			this.broker.metrics.observe(
-				"flashmart.checkout.duration.seconds",
+				METRIC.CHECKOUT_DURATION,
 				Number(process.hrtime.bigint() - started) / 1e9
 			);
 			return order;
@@ -297,24 +310,10 @@ const actions = {
 	},
 
 	/** Admin: a paid order leaves the warehouse. */
-	ship: {
-		permissions: ["admin"],
-		params: { $$strict: "remove", id: ID },
-		async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
-			const doc = await this.findVisible(ctx, ctx.params.id);
-			return this.toOrder(await this.transition(ctx, doc, "shipped"));
-		}
-	},
+	ship: adminTransition("shipped"),
 
 	/** Admin: a shipped order arrived. */
-	deliver: {
-		permissions: ["admin"],
-		params: { $$strict: "remove", id: ID },
-		async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
-			const doc = await this.findVisible(ctx, ctx.params.id);
-			return this.toOrder(await this.transition(ctx, doc, "delivered"));
-		}
-	},
+	deliver: adminTransition("delivered"),
 
 	/**
 	 * Internal (payments): moves an order along the state machine, with the expected current status in the update
@@ -441,7 +440,7 @@ const OrdersService: ServiceSchema<
 				to,
 				occurredAt: at
 			});
-			this.broker.metrics.increment("flashmart.orders.total", { status: to });
+			this.broker.metrics.increment(METRIC.ORDERS, { status: to });
 			return (await this.adapter.findById(doc._id)) as OrderDoc;
 		},
 
@@ -507,25 +506,6 @@ const OrdersService: ServiceSchema<
 				this.sweeping = false;
 			}
 		}
-	},
-
-	created(this: OrdersThis) {
-		const metrics = this.broker.metrics;
-		if (!metrics.getMetric("flashmart.orders.total")) {
-			metrics.register({
-				type: "counter",
-				name: "flashmart.orders.total",
-				labelNames: ["status"],
-				description: "Orders entering each status"
-			});
-		}
-		metrics.register({
-			type: "histogram",
-			name: "flashmart.checkout.duration.seconds",
-			description: "Checkout latency, from request to order",
-			buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-			unit: "seconds"
-		});
 	},
 
 	started(this: OrdersThis) {

@@ -29,6 +29,7 @@ import {
 	type DbServiceThis,
 	isDuplicateKeyError
 } from "../mixins/db.mixin";
+import { METRIC } from "../middlewares/business-metrics.middleware";
 import type { AppMeta, AuthUser } from "../types/meta";
 import type { AppAction, Role } from "../types/moleculer-ext";
 
@@ -536,7 +537,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceT
 		/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
 		audit(this: UsersThis, event: AuthEvent, fields: Record<string, unknown> = {}) {
 			this.logger.info(`audit: ${event}`, { audit: event, ...fields });
-			this.broker.metrics.increment("flashmart.auth.events.total", { event });
+			this.broker.metrics.increment(METRIC.AUTH_EVENTS, { event });
 		},
 
 		/**
@@ -587,13 +588,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceT
 	created(this: UsersThis) {
 		this.auth = cfg.auth;
 		this.keys = loadKeys(cfg);
-		this.broker.metrics.register({
-			type: "counter",
-			name: "flashmart.auth.events.total",
-			labelNames: ["event"],
-			description:
-				"Security events: logins, token rotation and revocation, role and account changes"
-		});
 	},
 
 	async started(this: UsersThis) {

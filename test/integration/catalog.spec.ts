@@ -420,3 +420,48 @@ describe("catalog over a cluster", () => {
 		});
 	});
 });
+
+describe("catalog with the shared Redis cache (CACHER=redis://)", () => {
+	let cluster: TestCluster;
+	let admin: string;
+
+	beforeAll(async () => {
+		cluster = await startCluster({
+			services: ["users", "inventory", "products"],
+			gateways: 2,
+			env: {
+				ADMIN_EMAIL: ADMIN.email,
+				ADMIN_PASSWORD: ADMIN.password,
+				CACHER: "redis://127.0.0.1:6379"
+			}
+		});
+		admin = (await api(cluster.base, "POST", "/api/auth/login", { body: ADMIN })).body.accessToken;
+	}, 90_000);
+	afterAll(() => cluster?.stop());
+
+	it("caches reads in Redis and shows a price change on the next read through another gateway", async () => {
+		const [gw0, gw1] = cluster.gateways;
+		const created = await api(gw0, "POST", "/api/products", {
+			token: admin,
+			body: {
+				sku: `REDIS-${Date.now()}`,
+				name: "Redis Lamp",
+				price: 700,
+				category: "testing",
+				stock: 2
+			}
+		});
+		expect(created.status).toBe(201);
+		const id = created.body.id as string;
+		expect((await api(gw1, "GET", `/api/products/${id}`)).body.price).toBe(700);
+		// The read went through the shared cache: its key is in Redis under this run's namespace.
+		const { redisKeys } = await import("../helpers/redis-keys");
+		const keys = await redisKeys(`${cluster.namespace}-cache*products.get*`);
+		expect(keys.length).toBeGreaterThan(0);
+		expect(
+			(await api(gw0, "PATCH", `/api/products/${id}`, { token: admin, body: { price: 900 } }))
+				.status
+		).toBe(200);
+		expect((await api(gw1, "GET", `/api/products/${id}`)).body.price).toBe(900);
+	});
+});

@@ -4,7 +4,9 @@ import path from "node:path";
 
 describe("db.mixin on NeDB", () => {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-db-"));
+	const saved = { DATA_DIR: process.env.DATA_DIR, MONGO_URI: process.env.MONGO_URI };
 	process.env.DATA_DIR = dataDir;
+	// This suite checks NeDB specifics (the file); store-contract.spec.ts covers MongoDB.
 	delete process.env.MONGO_URI;
 	// Required after DATA_DIR is set: config is read once.
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -38,7 +40,12 @@ describe("db.mixin on NeDB", () => {
 	});
 
 	beforeAll(() => broker.start());
-	afterAll(() => broker.stop());
+	afterAll(async () => {
+		await broker.stop();
+		Object.assign(process.env, saved);
+		if (saved.DATA_DIR === undefined) delete process.env.DATA_DIR;
+		if (saved.MONGO_URI === undefined) delete process.env.MONGO_URI;
+	});
 
 	it("seeds an empty collection once", async () => {
 		expect(seeded).toBe(1);

@@ -6,6 +6,7 @@ import type { DbAdapter } from "../../../mixins/db.mixin";
 import type { ProductSummary } from "../../../services/products.service";
 
 describe("carts service (in-process, NeDB, a stub catalog)", () => {
+	const saved = { DATA_DIR: process.env.DATA_DIR, MONGO_URI: process.env.MONGO_URI };
 	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-carts-"));
 	delete process.env.MONGO_URI;
 	// Required after DATA_DIR is set: config is read once.
@@ -55,7 +56,13 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 		broker.call(`carts.${action}`, params, opts) as Promise<any>;
 
 	beforeAll(() => broker.start());
-	afterAll(() => broker.stop());
+	afterAll(async () => {
+		await broker.stop();
+		for (const [k, v] of Object.entries(saved)) {
+			if (v === undefined) delete process.env[k];
+			else process.env[k] = v;
+		}
+	});
 	beforeEach(() => {
 		summaryCalls.length = 0;
 		jest.restoreAllMocks();

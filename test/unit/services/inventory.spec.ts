@@ -1,0 +1,145 @@
+/**
+ * The inventory service in an in-process broker on NeDB: reservations all or nothing, release and commit idempotent,
+ * onHand never below reserved, and `inventory.low` when available stock falls below the threshold.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+describe("inventory", () => {
+	const saved = {
+		DATA_DIR: process.env.DATA_DIR,
+		LOW_STOCK_THRESHOLD: process.env.LOW_STOCK_THRESHOLD
+	};
+	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-inventory-"));
+	process.env.LOW_STOCK_THRESHOLD = "3";
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const InventoryService = require("../../../services/inventory.service").default;
+
+	const lowEvents: Array<{ productId: string; available: number }> = [];
+	const broker = new ServiceBroker({ logger: false });
+	broker.createService(InventoryService);
+	broker.createService({
+		name: "listener",
+		events: {
+			"inventory.low": (ctx: { params: { productId: string; available: number } }) =>
+				void lowEvents.push(ctx.params)
+		} as never
+	});
+	const admin = { meta: { user: { id: "a", email: "a@x.example", roles: ["admin"] } } };
+	const level = (productId: string) => broker.call("inventory.get", { productId }, admin);
+
+	beforeAll(async () => {
+		await broker.start();
+		await broker.call("inventory.init", { productId: "p1", onHand: 10 });
+		await broker.call("inventory.init", { productId: "p2", onHand: 2 });
+	});
+	afterAll(async () => {
+		await broker.stop();
+		for (const [k, v] of Object.entries(saved)) {
+			if (v === undefined) delete process.env[k];
+			else process.env[k] = v;
+		}
+	});
+
+	describe("inventory.reserve", () => {
+		it("takes every line or none, and names the short lines", async () => {
+			const err = await broker
+				.call("inventory.reserve", {
+					orderId: "o1",
+					lines: [
+						{ productId: "p1", quantity: 4 },
+						{ productId: "p2", quantity: 5 }
+					]
+				})
+				.catch((e: { code: number; type: string; data: { lines: unknown } }) => e);
+			expect(err).toMatchObject({ code: 409, type: "OUT_OF_STOCK" });
+			expect((err as { data: { lines: unknown } }).data.lines).toEqual([
+				{ productId: "p2", requested: 5, available: 2 }
+			]);
+			expect(await level("p1")).toEqual({
+				productId: "p1",
+				onHand: 10,
+				reserved: 0,
+				available: 10
+			});
+		});
+
+		it("takes nothing twice for the same order id", async () => {
+			const lines = [{ productId: "p1", quantity: 4 }];
+			await broker.call("inventory.reserve", { orderId: "o2", lines });
+			await broker.call("inventory.reserve", { orderId: "o2", lines });
+			expect(await level("p1")).toMatchObject({ reserved: 4, available: 6 });
+		});
+
+		it("refuses order ids that could address another field", async () => {
+			const err = await broker
+				.call("inventory.reserve", { orderId: "o.$x", lines: [{ productId: "p1", quantity: 1 }] })
+				.catch(e => e);
+			expect(err).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
+		});
+	});
+
+	describe("inventory.release and inventory.commit", () => {
+		it("releases once: a second release changes nothing", async () => {
+			const lines = [{ productId: "p1", quantity: 2 }];
+			await broker.call("inventory.reserve", { orderId: "o3", lines });
+			expect(await broker.call("inventory.release", { orderId: "o3", lines })).toEqual({
+				released: 1
+			});
+			expect(await broker.call("inventory.release", { orderId: "o3", lines })).toEqual({
+				released: 0
+			});
+			expect(await level("p1")).toMatchObject({ reserved: 4, available: 6 });
+		});
+
+		it("commits once: reserved units become sold and leave onHand", async () => {
+			const lines = [{ productId: "p1", quantity: 4 }];
+			expect(await broker.call("inventory.commit", { orderId: "o2", lines })).toEqual({
+				committed: 1
+			});
+			expect(await broker.call("inventory.commit", { orderId: "o2", lines })).toEqual({
+				committed: 0
+			});
+			expect(await level("p1")).toEqual({ productId: "p1", onHand: 6, reserved: 0, available: 6 });
+		});
+	});
+
+	describe("inventory.set", () => {
+		it("refuses to put onHand below the units reserved (409)", async () => {
+			await broker.call("inventory.reserve", {
+				orderId: "o4",
+				lines: [{ productId: "p1", quantity: 5 }]
+			});
+			const err = await broker
+				.call("inventory.set", { productId: "p1", onHand: 4 }, admin)
+				.catch(e => e);
+			expect(err).toMatchObject({ code: 409, type: "STOCK_BELOW_RESERVED" });
+			expect(await broker.call("inventory.set", { productId: "p1", onHand: 5 }, admin)).toEqual({
+				productId: "p1",
+				onHand: 5,
+				reserved: 5,
+				available: 0
+			});
+		});
+	});
+
+	describe("inventory.low", () => {
+		it("is emitted when available stock falls below the threshold", async () => {
+			await broker.call("inventory.reserve", {
+				orderId: "o5",
+				lines: [{ productId: "p2", quantity: 1 }]
+			});
+			await new Promise(resolve => setTimeout(resolve, 20));
+			expect(lowEvents).toContainEqual(expect.objectContaining({ productId: "p2", available: 1 }));
+			const event = lowEvents.find(e => e.productId === "p2") as unknown as Record<string, unknown>;
+			expect(event).toMatchObject({
+				eventId: expect.any(String),
+				occurredAt: expect.any(String),
+				threshold: 3
+			});
+		});
+	});
+});
