@@ -1,13 +1,18 @@
 /**
  * `npm run cluster`: a local multi-process cluster on this machine for demos and tests: a nats-server (JetStream,
- * free port unless NATS_PORT is set), the gateway node, and one node per backend service, each with its own
- * DATA_DIR under ./data/cluster/<service>. Output is prefixed per node; Ctrl-C stops every process cleanly.
+ * a free port unless NATS_PORT is set), an S3 server for the media node (as MinIO would be), the gateway node and one
+ * node per backend service, each with its own DATA_DIR under ./data/cluster/<service>. The cluster mode never
+ * defaults secrets, so this script makes a JWT key pair for the run and an admin password unless ADMIN_EMAIL and
+ * ADMIN_PASSWORD are set. Output is prefixed per node; Ctrl-C stops every process cleanly.
  */
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { ALL_SERVICES } from "../config";
+import { startEmbeddedS3 } from "../lib/object-store";
 import {
 	ROOT,
 	type Proc,
+	makeKeyPair,
 	startNats,
 	startNode,
 	stopAll,
@@ -16,15 +21,20 @@ import {
 } from "./lib/cluster";
 
 async function main(): Promise<void> {
+	const dataRoot = path.join(ROOT, "data", "cluster");
 	const nats = await startNats({
-		echo: false,
 		port: process.env.NATS_PORT ? Number(process.env.NATS_PORT) : undefined
 	});
+	const s3 = await startEmbeddedS3({ directory: path.join(dataRoot, "s3") });
 	const namespace = process.env.NAMESPACE ?? uniqueNamespace("cluster");
 	const port = process.env.GATEWAY_PORT ?? "5921";
+	const keys = makeKeyPair();
+	const adminEmail = process.env.ADMIN_EMAIL ?? "admin@flashmart.local";
+	const adminPassword = process.env.ADMIN_PASSWORD ?? randomBytes(12).toString("base64url");
 	console.log(
 		`nats-server on ${nats.url} (monitoring http://127.0.0.1:${nats.monitorPort}), namespace '${namespace}'`
 	);
+	console.log(`S3 server on http://127.0.0.1:${s3.port} for the media node`);
 
 	const nodes: Proc[] = [];
 	let metricsPort = Number(process.env.METRICS_PORT_BASE ?? 3031);
@@ -40,7 +50,16 @@ async function main(): Promise<void> {
 					SERVICES: service,
 					GATEWAY_PORT: port,
 					METRICS_PORT: String(metricsPort++),
-					DATA_DIR: path.join(ROOT, "data", "cluster", service)
+					DATA_DIR: path.join(dataRoot, service),
+					JWT_PUBLIC_KEY: keys.publicKey,
+					JWT_PRIVATE_KEY: service === "users" ? keys.privateKey : undefined,
+					ADMIN_EMAIL: adminEmail,
+					ADMIN_PASSWORD: adminPassword,
+					SEED_DEMO: process.env.SEED_DEMO ?? "true",
+					MINIO_ENDPOINT: s3.endpoint,
+					MINIO_PORT: String(s3.port),
+					MINIO_ACCESS_KEY: s3.accessKey,
+					MINIO_SECRET_KEY: s3.secretKey
 				}
 			})
 		);
@@ -53,6 +72,7 @@ async function main(): Promise<void> {
 		console.log("Stopping the cluster...");
 		await Promise.all(nodes.map(n => n.stop("SIGTERM", 15000)));
 		await nats.stop();
+		await s3.close();
 		await stopAll();
 		process.exit(code);
 	};
@@ -64,6 +84,9 @@ async function main(): Promise<void> {
 	await waitForStatus(`http://127.0.0.1:${port}/ready`, { timeoutMs: 60000 });
 	console.log(
 		`Cluster ready: http://127.0.0.1:${port} (${ALL_SERVICES.length} nodes). Ctrl-C stops it.`
+	);
+	console.log(
+		`Admin: ${adminEmail} / ${process.env.ADMIN_PASSWORD ? "(from ADMIN_PASSWORD)" : adminPassword}`
 	);
 	console.log(`Join it with a REPL: TRANSPORTER=${nats.url} NAMESPACE=${namespace} npm run repl`);
 }

@@ -5,7 +5,7 @@
  * when this process exits, so a failed test leaves no orphans.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -34,6 +34,15 @@ export function freePort(): Promise<number> {
 			const { port } = srv.address() as net.AddressInfo;
 			srv.close(() => resolve(port));
 		});
+	});
+}
+
+/** A throw-away RS256 key pair (PEM) for a local cluster: the cluster mode never defaults secrets. */
+export function makeKeyPair(): { privateKey: string; publicKey: string } {
+	return generateKeyPairSync("rsa", {
+		modulusLength: 2048,
+		publicKeyEncoding: { type: "spki", format: "pem" },
+		privateKeyEncoding: { type: "pkcs8", format: "pem" }
 	});
 }
 
@@ -135,7 +144,10 @@ export async function startNats(opts: { echo?: boolean; port?: number } = {}): P
 			bin,
 			["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir],
 			{
-				stdio: ["ignore", "pipe", "pipe"]
+				stdio: ["ignore", "pipe", "pipe"],
+				// Its own process group: a Ctrl-C in the terminal reaches the nodes, which then disconnect cleanly,
+				// and the script stops the server last.
+				detached: true
 			}
 		);
 		const proc = track(`nats:${port}`, child, !!opts.echo);

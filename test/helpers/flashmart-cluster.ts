@@ -3,11 +3,11 @@
  * each a separate process with its own DATA_DIR, a namespace per run, and a JWT key pair made for the run
  * (the cluster mode never defaults secrets).
  */
-import { generateKeyPairSync } from "node:crypto";
 import {
 	type NatsServer,
 	type Proc,
 	freePort,
+	makeKeyPair,
 	startNats,
 	startNode,
 	stopAll,
@@ -15,6 +15,8 @@ import {
 	uniqueNamespace,
 	waitForStatus
 } from "../../scripts/lib/cluster";
+
+export { makeKeyPair };
 
 export interface ClusterOptions {
 	/** Backend services, one node each (e.g. ["users"]). */
@@ -39,14 +41,6 @@ export interface TestCluster {
 	/** Starts (again) the node of a service, e.g. after kill9. */
 	startService(name: string): Promise<Proc>;
 	stop(): Promise<void>;
-}
-
-export function makeKeyPair(): { privateKey: string; publicKey: string } {
-	return generateKeyPairSync("rsa", {
-		modulusLength: 2048,
-		publicKeyEncoding: { type: "spki", format: "pem" },
-		privateKeyEncoding: { type: "pkcs8", format: "pem" }
-	});
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
