@@ -8,16 +8,10 @@ import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { type Readable, Transform } from "node:stream";
 import { Client } from "minio";
+import type { AppConfig } from "../config";
 
-export interface ObjectStoreOptions {
-	endpoint: string;
-	port: number;
-	useSSL: boolean;
-	accessKey: string;
-	secretKey: string;
-	bucket: string;
-	region: string;
-}
+/** Where the bucket is: config's object store settings, with the endpoint settled (MinIO's or the embedded one). */
+export type ObjectStoreOptions = Omit<AppConfig["objectStore"], "endpoint"> & { endpoint: string };
 
 /**
  * Bytes cross the transporter in pieces at most this big. The JSON serializer writes a Buffer as an array of numbers
