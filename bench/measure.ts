@@ -83,7 +83,15 @@ function fire(
 	}
 	return new Promise((resolve, reject) => {
 		const instance = autocannon(
-			{ url: baseUrl + req.path, method: req.method, headers, body, connections, duration },
+			{
+				url: baseUrl + req.path,
+				method: req.method,
+				headers,
+				body,
+				connections,
+				duration,
+				...(req.sequence ? { requests: req.sequence } : {})
+			},
 			(err: Error | null, result: autocannon.Result) => {
 				current = null;
 				if (err) reject(err);

@@ -25,17 +25,18 @@
  * could not be measured (no response at all, a node died, a scenario's setup failed); 2 for a usage
  * error.
  */
-import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ALL_SERVICES } from "../config";
+import { type EmbeddedS3, startEmbeddedS3 } from "../lib/object-store";
 import {
 	type NatsServer,
 	type Proc,
 	ROOT,
 	SERVER_JS,
 	freePort,
+	makeKeyPair,
 	spawnNode,
 	startNats,
 	startNode,
@@ -47,7 +48,13 @@ import {
 import { whileAlive } from "./child";
 import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
 import { type BenchReport, type RowResult, markdown, textTable } from "./report";
-import { type RequestOptions, SCENARIOS, type Scenario, resolveRequest } from "./scenarios";
+import {
+	BENCH_ADMIN,
+	type RequestOptions,
+	SCENARIOS,
+	type Scenario,
+	resolveRequest
+} from "./scenarios";
 
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
 /** Relative to ROOT, the working directory of every FlashMart node (startNode). */
@@ -139,6 +146,7 @@ const progress = (message: string) =>
 const started: Proc[] = [];
 const tempDirs: string[] = [];
 let nats: NatsServer | null = null;
+let s3: EmbeddedS3 | null = null;
 let cleaning: Promise<void> | null = null;
 let interrupted = false;
 
@@ -149,6 +157,7 @@ function cleanup(): Promise<void> {
 		await Promise.all(started.map(proc => proc.stop("SIGTERM", 10_000)));
 		if (nats) tempDirs.push(nats.storeDir);
 		await nats?.stop();
+		await s3?.close();
 		await stopAll(5_000);
 		for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 	})();
@@ -194,11 +203,11 @@ async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Pr
 	const port = await freePort();
 	// The cluster mode never defaults secrets: a throw-away RS256 pair for this run. As in
 	// production the gateway only verifies tokens (public key); backends also get the private key.
-	const keys = generateKeyPairSync("rsa", {
-		modulusLength: 2048,
-		publicKeyEncoding: { type: "spki", format: "pem" },
-		privateKeyEncoding: { type: "pkcs8", format: "pem" }
-	});
+	const keys = makeKeyPair();
+	// The media node needs an object store, as MinIO would be in production.
+	const s3Dir = tempDir("bench-s3");
+	tempDirs.push(s3Dir);
+	s3 = await startEmbeddedS3({ directory: s3Dir });
 	const common = {
 		TRANSPORTER: natsUrl,
 		NAMESPACE: namespace,
@@ -210,7 +219,14 @@ async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Pr
 		REQUIRED_SERVICES: services.join(","),
 		JWT_PUBLIC_KEY: keys.publicKey,
 		// The catalog scenarios read the demo catalog.
-		SEED_DEMO: "true"
+		SEED_DEMO: "true",
+		MINIO_ENDPOINT: s3.endpoint,
+		MINIO_PORT: String(s3.port),
+		MINIO_ACCESS_KEY: s3.accessKey,
+		MINIO_SECRET_KEY: s3.secretKey,
+		// The checkout scenarios create their own products as admin.
+		ADMIN_EMAIL: BENCH_ADMIN.email,
+		ADMIN_PASSWORD: BENCH_ADMIN.password
 	};
 	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
 		const dataDir = tempDir(`bench-${service}`);
