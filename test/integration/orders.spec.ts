@@ -332,6 +332,25 @@ describe("orders", () => {
 			);
 		});
 
+		it("keeps onHand from dropping below the units reserved (409 STOCK_BELOW_RESERVED)", async () => {
+			const { token } = await s.customer();
+			const product = await s.product(4);
+			await s.addToCart(token, product, 3);
+			expect((await s.checkout(token)).status).toBe(201);
+			const admin = await s.admin();
+			const below = await api(s.base, "PUT", `/api/inventory/${product}`, {
+				token: admin,
+				body: { onHand: 2 }
+			});
+			expectError(below, 409, "STOCK_BELOW_RESERVED");
+			expect(await s.stock(product)).toMatchObject({ onHand: 4, reserved: 3, available: 1 });
+			const atReserved = await api(s.base, "PUT", `/api/inventory/${product}`, {
+				token: admin,
+				body: { onHand: 3 }
+			});
+			expect(atReserved.body).toEqual({ productId: product, onHand: 3, reserved: 3, available: 0 });
+		});
+
 		it("refuses transitions that do not exist, and admin routes to customers", async () => {
 			const { token } = await s.customer();
 			await s.addToCart(token, await s.product(4), 1);
