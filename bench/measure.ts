@@ -42,26 +42,31 @@ export async function measure(
 	if (opts.warmup > 0) await fire(baseUrl, req, opts.connections, opts.warmup, null);
 	const latencies: number[] = [];
 	const result = await fire(baseUrl, req, opts.connections, opts.duration, latencies);
-	const sorted = Float64Array.from(latencies).sort();
 	const statusCodes: Record<string, number> = {};
 	for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
 		statusCodes[code] = stat.count ?? 0;
 	}
 	return {
 		requestsPerSec: round(result.requests.average),
-		latencyMs: {
-			p50: round(percentile(sorted, 50)),
-			p95: round(percentile(sorted, 95)),
-			p99: round(percentile(sorted, 99)),
-			mean: round(sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0),
-			max: round(sorted.length ? sorted[sorted.length - 1] : 0)
-		},
+		latencyMs: latencySummary(latencies),
 		responses: result.requests.total,
 		errors: result.errors,
 		timeouts: result.timeouts,
 		non2xx: result.non2xx,
 		statusCodes,
 		duration: result.duration
+	};
+}
+
+/** p50/p95/p99 (nearest rank), mean and max of latencies in ms; zeros when there are none. */
+export function latencySummary(latencies: number[]): Measurement["latencyMs"] {
+	const sorted = Float64Array.from(latencies).sort();
+	return {
+		p50: round(percentile(sorted, 50)),
+		p95: round(percentile(sorted, 95)),
+		p99: round(percentile(sorted, 99)),
+		mean: round(sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : 0),
+		max: round(sorted.length ? sorted[sorted.length - 1] : 0)
 	};
 }
 
@@ -81,6 +86,8 @@ function fire(
 			headers["content-type"] = "application/json";
 		}
 	}
+	const perConnection = req.connectionHeaders?.length ? req.connectionHeaders : null;
+	let nextClient = 0;
 	return new Promise((resolve, reject) => {
 		const instance = autocannon(
 			{
@@ -90,7 +97,13 @@ function fire(
 				body,
 				connections,
 				duration,
-				...(req.sequence ? { requests: req.sequence } : {})
+				// Connection i sends its own headers (e.g. its own customer's token) on top of the common ones.
+				...(perConnection
+					? {
+							setupClient: (client: autocannon.Client) =>
+								client.setHeaders(perConnection[nextClient++ % perConnection.length])
+						}
+					: {})
 			},
 			(err: Error | null, result: autocannon.Result) => {
 				current = null;
@@ -114,4 +127,4 @@ function percentile(sorted: Float64Array, p: number): number {
 	return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
+export const round = (n: number) => Math.round(n * 100) / 100;

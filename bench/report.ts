@@ -1,17 +1,41 @@
 /** The benchmark's results: their shape (latest.json) and their tables (stdout, latest.md). */
+import type { FlowMeasurement } from "./flow";
 import type { Measurement } from "./measure";
-import type { HttpMethod } from "./scenarios";
+import type { FlowCheck, HttpMethod } from "./scenarios";
+
+/** Log lines of warn level and above that FlashMart's nodes printed during a row, grouped. */
+export interface LogGroup {
+	node: string;
+	level: string;
+	message: string;
+	count: number;
+}
 
 export interface RowResult {
 	name: string;
-	method: HttpMethod;
+	/** A request scenario (autocannon) or a flow (bench/flow.ts); absent on old results: a request. */
+	kind?: "request" | "flow";
+	/** A flow's is "FLOW", its path the steps' (`POST /api/cart/items -> POST /api/orders`). */
+	method: HttpMethod | "FLOW";
 	path: string;
 	status: "measured" | "skipped" | "failed";
 	/** Why it was skipped or failed. */
 	reason?: string;
+	/** A flow's: every step's responses together (`requestsPerSec` = steps per second). */
 	measurement?: Measurement;
-	/** This row's req/s over the baseline's (same run); null when either is missing. */
+	/** A flow's iterations and per-step measurements (their pooled measurement is `measurement`). */
+	flow?: Omit<FlowMeasurement, "total">;
+	/** What the words "iterations" stand for in a flow's notes (e.g. "purchases"). */
+	unit?: string;
+	/** A flow's check of what the run left behind; `ok: false` makes the bench exit 1. */
+	check?: FlowCheck;
+	/**
+	 * This row's req/s over the baseline's (same run); null when either is missing. For a flow: its steps/s (every
+	 * HTTP request of its iterations) over the baseline's req/s.
+	 */
 	ratio: number | null;
+	/** Warn-and-above log lines of FlashMart's nodes from this row's setup to its end (the most frequent first). */
+	logs?: LogGroup[];
 }
 
 export interface BenchReport {
@@ -21,6 +45,8 @@ export interface BenchReport {
 	cpus: number;
 	cpuModel: string;
 	connections: number;
+	/** Virtual users of the flows: `connections`, at most 50. */
+	virtualUsers: number;
 	/** Seconds measured per row. */
 	duration: number;
 	/** Seconds of warm-up before each measured run, not counted. */
@@ -47,33 +73,70 @@ const HEADER = [
 /** Columns right-aligned in the text table. */
 const NUMERIC = new Set([1, 2, 3, 4, 5, 6, 7]);
 
-/** A row's note in the tables: why it was skipped, or the first line of why it failed. */
+/** A row's note in the tables: why it was skipped, the first line of why it failed, a flow's rates. */
 function note(row: RowResult): string {
 	const reason = (row.reason ?? "").split("\n")[0];
 	if (row.status === "skipped") return `skipped (${reason})`;
 	const short = reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;
 	if (row.status === "failed") return `failed: ${short}`;
+	if (row.flow) {
+		const f = row.flow;
+		const parts = [
+			`flow, ${f.virtualUsers} VUs: ${f.iterationsPerSec.toFixed(1)} ${row.unit ?? "iterations"}/s`,
+			"req/s = steps/s, ratio on steps/s"
+		];
+		if (row.check) parts.push(row.check.ok ? firstWords(row.check.summary) : "CHECK FAILED");
+		return parts.join("; ");
+	}
 	return "";
 }
 
-function cells(row: RowResult): string[] {
-	const m = row.measurement;
-	if (!m) return [row.name, "-", "-", "-", "-", "-", "-", "-", note(row)];
+/** "0 oversell: ..." → "0 oversell". */
+const firstWords = (summary: string) => summary.split(":")[0];
+
+function cells(name: string, m: Measurement | undefined, ratio: string, text: string): string[] {
+	if (!m) return [name, "-", "-", "-", "-", "-", "-", ratio, text];
 	return [
-		row.name,
+		name,
 		m.requestsPerSec.toFixed(0),
 		m.latencyMs.p50.toFixed(2),
 		m.latencyMs.p95.toFixed(2),
 		m.latencyMs.p99.toFixed(2),
 		String(m.errors),
 		String(m.non2xx),
-		row.ratio === null ? "-" : row.ratio.toFixed(2),
-		note(row)
+		ratio,
+		text
 	];
 }
 
+/** One line per row; a measured flow adds one per step, then one for its whole iterations. */
+function rowLines(row: RowResult): string[][] {
+	const ratio = row.ratio === null ? "-" : row.ratio.toFixed(2);
+	const lines = [cells(row.name, row.measurement, ratio, note(row))];
+	if (row.flow) {
+		row.flow.steps.forEach((step, i) => {
+			lines.push(cells(`  ${i + 1}. ${step.name} ${step.method} ${step.path}`, step, "-", ""));
+		});
+		const f = row.flow;
+		lines.push([
+			`  = whole ${singular(row.unit)} (${f.completed} ok of ${f.iterations})`,
+			f.iterationsPerSec.toFixed(1),
+			f.iterationLatencyMs.p50.toFixed(2),
+			f.iterationLatencyMs.p95.toFixed(2),
+			f.iterationLatencyMs.p99.toFixed(2),
+			"",
+			"",
+			"-",
+			`${row.unit ?? "iterations"}/s; latency of all steps back to back`
+		]);
+	}
+	return lines;
+}
+
+const singular = (unit = "iterations") => unit.replace(/s$/, "");
+
 function rows(report: BenchReport): string[][] {
-	return [report.baseline, ...report.scenarios].map(cells);
+	return [report.baseline, ...report.scenarios].flatMap(rowLines);
 }
 
 /** A plain-text table for the terminal. */
@@ -89,6 +152,41 @@ export function textTable(report: BenchReport): string {
 	return [line(HEADER), rule, ...all.slice(1).map(line)].join("\n");
 }
 
+/** "201: 120, 503: 2" */
+export function statusBreakdown(m: Measurement): string {
+	return Object.entries(m.statusCodes)
+		.map(([code, n]) => `${code}: ${n}`)
+		.join(", ");
+}
+
+/**
+ * What deserves a line under the table, for each row: non-2xx answers with their statuses, requests without an
+ * answer, a flow's check, the nodes' warn/error log lines. Plain text; `markdown` formats the same facts.
+ */
+export function findings(row: RowResult): string[] {
+	const out: string[] = [];
+	const answers = (label: string, m: Measurement) => {
+		if (m.non2xx > 0) out.push(`${label} had non-2xx answers (${statusBreakdown(m)})`);
+		if (m.errors > 0)
+			out.push(`${label}: ${m.errors} request(s) without an answer (${m.timeouts} timeouts)`);
+	};
+	if (row.flow) row.flow.steps.forEach(s => answers(`${row.name} / ${s.name}`, s));
+	else if (row.measurement) answers(row.name, row.measurement);
+	if (row.check) {
+		out.push(`${row.name}: ${row.check.summary}`);
+		for (const d of row.check.details) out.push(`  ${d}`);
+	}
+	if (row.logs && row.logs.length > 0) {
+		const total = row.logs.reduce((n, g) => n + g.count, 0);
+		out.push(`${row.name}: ${total} warn/error log line(s) on FlashMart's nodes:`);
+		for (const g of row.logs.slice(0, 8)) {
+			out.push(`  ${g.count} x [${g.node}] ${g.level}: ${g.message}`);
+		}
+		if (row.logs.length > 8) out.push(`  ... ${row.logs.length - 8} more kinds (latest.json)`);
+	}
+	return out;
+}
+
 /** The run as a markdown document: what was run, on what, and the table. */
 export function markdown(report: BenchReport): string {
 	const escape = (c: string) => c.replace(/\|/g, "\\|");
@@ -96,16 +194,24 @@ export function markdown(report: BenchReport): string {
 		"# FlashMart benchmark",
 		"",
 		`${report.date} · Node ${report.node} · ${report.platform} · ${report.cpus} CPU ` +
-			`(${report.cpuModel}) · ${report.connections} connections · ${report.duration} s measured ` +
-			`after ${report.warmup} s warm-up · services: ${report.services.join(", ")}`,
+			`(${report.cpuModel}) · ${report.connections} connections (flows: ${report.virtualUsers} virtual users) · ` +
+			`${report.duration} s measured after ${report.warmup} s warm-up · services: ${report.services.join(", ")}`,
 		"",
 		"`ratio` = req/s of the row / req/s of the baseline (a bare moleculer-web gateway calling an " +
 			"echo action over the same NATS, measured in the same run). Latency is over every response.",
+		"",
+		"A **flow** runs a sequence of requests per iteration with one virtual user per connection (closed loop). " +
+			"Its first line pools every step: req/s = steps/s, and its ratio is steps/s / baseline req/s. The numbered " +
+			"lines are its steps; the `=` line is whole iterations (iterations/s, latency of all steps back to back).",
 		"",
 		`| ${HEADER.join(" | ")} |`,
 		`|${HEADER.map((_, i) => (NUMERIC.has(i) ? " ---: " : " --- ")).join("|")}|`,
 		...rows(report).map(r => `| ${r.map(escape).join(" | ")} |`)
 	];
+	const notes = [report.baseline, ...report.scenarios].flatMap(findings);
+	if (notes.length > 0) {
+		out.push("", "## Findings", "", "```", ...notes, "```");
+	}
 	if (report.profiles.length > 0) {
 		out.push(
 			"",

@@ -7,12 +7,18 @@
  *   3. FlashMart as a cluster: a gateway node (`api`) plus one node per other service of
  *      ALL_SERVICES, built from dist/, `NODE_ENV=production`, another namespace;
  *   4. every scenario of bench/scenarios.ts whose services exist (the others are reported as
- *      skipped), each with autocannon: a warm-up that is not counted, then the measured run.
- * Results: a table on stdout, bench/results/latest.json and bench/results/latest.md.
+ *      skipped): a warm-up that is not counted, then the measured run. A request scenario runs
+ *      with autocannon; a flow (a sequence of requests per iteration, e.g. add to cart then check
+ *      out) with bench/flow.ts's virtual users, then its check of what the run left behind (the
+ *      checkout flow: no unit oversold, every reservation accounted for).
+ * Results: a table on stdout, then what deserves a note (non-2xx answers by status, requests
+ * without an answer, the flows' checks, the warn/error log lines FlashMart's nodes printed during
+ * each row), bench/results/latest.json and bench/results/latest.md.
  *
  *   --duration <s>      seconds measured per row (default 10)
  *   --warmup <s>        seconds of uncounted load before each row (default 2)
- *   --connections <n>   concurrent connections (default 50)
+ *   --connections <n>   concurrent connections (default 50); a flow runs that many virtual
+ *                       users, at most 50
  *   --scenario <text>   only the scenarios whose name contains <text> (the baseline always runs)
  *   --quick             3 s measured after 1 s of warm-up, for smoke tests
  *   --profile           start the FlashMart gateway node as
@@ -22,8 +28,8 @@
  *                       covering the node's whole life, start-up included; open it in Chrome
  *                       DevTools (Performance panel) or speedscope. The run prints the file's path.
  * Exit code 0 once the run completes, whatever the speed; 1 when something could not start or a row
- * could not be measured (no response at all, a node died, a scenario's setup failed); 2 for a usage
- * error.
+ * could not be measured (no response at all, a node died, a scenario's setup failed), or a flow's
+ * check found a discrepancy (e.g. stock reserved that no checkout accounts for); 2 for a usage error.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -46,13 +52,24 @@ import {
 	waitForStatus
 } from "../scripts/lib/cluster";
 import { whileAlive } from "./child";
+import { runFlow, stopFlow } from "./flow";
 import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
-import { type BenchReport, type RowResult, markdown, textTable } from "./report";
+import {
+	type BenchReport,
+	type LogGroup,
+	type RowResult,
+	findings,
+	markdown,
+	textTable
+} from "./report";
 import {
 	BENCH_ADMIN,
+	type FlowCheck,
+	type FlowScenario,
 	type RequestOptions,
 	SCENARIOS,
 	type Scenario,
+	isFlow,
 	resolveRequest
 } from "./scenarios";
 
@@ -61,7 +78,12 @@ const RESULTS_DIR = path.join(ROOT, "bench", "results");
 const PROFILE_DIR = path.join("bench", "results", "profiles");
 const BASELINE_NAME = "baseline: bare gateway + echo";
 const START_TIMEOUT_MS = 60_000;
-const SETUP_TIMEOUT_MS = 30_000;
+/** A setup registers up to 100 customers (~200 ms of scrypt each, 4 at a time). */
+const SETUP_TIMEOUT_MS = 60_000;
+/** A flow's check may replay checkouts of unknown outcome for 30 s, then reads the stock. */
+const VERIFY_TIMEOUT_MS = 60_000;
+/** Virtual users of a flow: --connections, at most this many. */
+const MAX_VIRTUAL_USERS = 50;
 
 interface Cli {
 	duration: number;
@@ -76,7 +98,7 @@ class UsageError extends Error {}
 const USAGE = `usage: npm run bench -- [options]
   --duration <s>      seconds measured per row (default 10)
   --warmup <s>        seconds of load before each row, not counted (default 2)
-  --connections <n>   concurrent connections (default 50)
+  --connections <n>   concurrent connections (default 50); flows: as many virtual users, at most ${MAX_VIRTUAL_USERS}
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test)
   --profile           CPU-profile the FlashMart gateway node into ${PROFILE_DIR}/`;
@@ -154,6 +176,7 @@ let interrupted = false;
 function cleanup(): Promise<void> {
 	cleaning ??= (async () => {
 		stopLoad();
+		stopFlow();
 		await Promise.all(started.map(proc => proc.stop("SIGTERM", 10_000)));
 		if (nats) tempDirs.push(nats.storeDir);
 		await nats?.stop();
@@ -308,6 +331,141 @@ async function measureRow(
 	}
 }
 
+/** What a row says of its scenario, measured or not. */
+function rowBase(
+	scenario: Scenario
+): Pick<RowResult, "name" | "kind" | "method" | "path" | "unit"> {
+	if (!isFlow(scenario))
+		return { name: scenario.name, method: scenario.method, path: scenario.path };
+	return {
+		name: scenario.name,
+		kind: "flow",
+		method: "FLOW",
+		path: scenario.steps.map(s => `${s.method} ${s.path}`).join(" -> "),
+		...(scenario.unit ? { unit: scenario.unit } : {})
+	};
+}
+
+/** Runs a flow and its check; a failure (setup, a node exiting, no response at all, the check) makes a failed row. */
+async function measureFlowRow(
+	scenario: FlowScenario,
+	target: Target,
+	cli: Cli,
+	baseline: Measurement | undefined
+): Promise<RowResult> {
+	const virtualUsers = Math.min(cli.connections, MAX_VIRTUAL_USERS);
+	const base = rowBase(scenario);
+	progress(
+		`${scenario.name}: setup, then ${virtualUsers} virtual users, ${cli.warmup} s warm-up, ${cli.duration} s measured`
+	);
+	try {
+		const flow = await whileAlive(
+			target.procs,
+			withTimeout(
+				scenario.setup(target.url, { concurrency: virtualUsers }),
+				SETUP_TIMEOUT_MS,
+				"setup"
+			)
+		);
+		const f = await whileAlive(
+			target.procs,
+			runFlow(target.url, scenario.steps, flow, {
+				virtualUsers,
+				duration: cli.duration,
+				warmup: cli.warmup
+			})
+		);
+		const { total: m, ...flowOnly } = f;
+		let check: FlowCheck | undefined;
+		if (flow.verify) {
+			// A check that cannot run fails the run, but the measurement stays.
+			check = await whileAlive(
+				target.procs,
+				withTimeout(flow.verify(), VERIFY_TIMEOUT_MS, "the check after the flow")
+			).catch((err: unknown) => ({
+				ok: false,
+				summary: `the check could not run: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`,
+				details: []
+			}));
+		}
+		if (m.responses === 0) {
+			return {
+				...base,
+				status: "failed",
+				reason: `no response at all (${m.errors} requests without an answer, ${m.timeouts} timeouts)`,
+				measurement: m,
+				flow: flowOnly,
+				check,
+				ratio: null
+			};
+		}
+		const ratio =
+			baseline && baseline.requestsPerSec > 0 ? m.requestsPerSec / baseline.requestsPerSec : null;
+		return {
+			...base,
+			status: "measured",
+			measurement: m,
+			flow: flowOnly,
+			check,
+			ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000
+		};
+	} catch (err) {
+		stopFlow();
+		return {
+			...base,
+			status: "failed",
+			reason: err instanceof Error ? err.message : String(err),
+			ratio: null
+		};
+	}
+}
+
+/** Where each process's output is now, to read what it prints from here on (`newLogLines`). */
+function outputMarks(procs: Proc[]): Map<Proc, string> {
+	// The tail, not an offset: the captured output is trimmed when it grows large.
+	return new Map(procs.map(p => [p, p.output().slice(-200)]));
+}
+
+/**
+ * The warn-and-above lines the processes printed since `marks` (LOG_LEVEL is warn: every JSON line), grouped by
+ * node, level and message, the most frequent first. Lines that are not JSON (a crash's stack) count as they are.
+ */
+function newLogLines(marks: Map<Proc, string>): LogGroup[] {
+	const groups = new Map<string, LogGroup>();
+	for (const [proc, mark] of marks) {
+		const all = proc.output();
+		const at = mark ? all.lastIndexOf(mark) : 0;
+		const text = at >= 0 ? all.slice(at + mark.length) : all;
+		for (const raw of text.split("\n")) {
+			const line = raw.trim();
+			if (!line) continue;
+			let level = "output";
+			let message = line;
+			try {
+				const entry = JSON.parse(line) as Record<string, unknown>;
+				level = String(entry.level ?? "?");
+				const error = entry.error as { type?: string; message?: string } | undefined;
+				message = String(entry.message ?? entry.msg ?? line);
+				if (error?.message && !message.includes(error.message)) message += ` (${error.message})`;
+			} catch {
+				// Not JSON: the line itself.
+			}
+			if (!["warn", "error", "fatal", "output"].includes(level)) continue;
+			message = message.replace(/\s+/g, " ").trim();
+			// Ids and numbers vary from line to line: group on the message without them.
+			const shape = message
+				.replace(/[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{24,}/gi, "<id>")
+				.replace(/\d+/g, "N")
+				.slice(0, 300);
+			const key = `${proc.name}\0${level}\0${shape}`;
+			const group = groups.get(key);
+			if (group) group.count++;
+			else groups.set(key, { node: proc.name, level, message: message.slice(0, 300), count: 1 });
+		}
+	}
+	return [...groups.values()].sort((a, b) => b.count - a.count);
+}
+
 /** Scenarios chosen by `--scenario`, each either runnable or skipped for a missing service. */
 function plan(cli: Cli, services: string[]): Array<{ scenario: Scenario; missing: string[] }> {
 	const filter = cli.filter?.toLowerCase();
@@ -377,7 +535,7 @@ async function main(): Promise<number> {
 
 		const rows: RowResult[] = [];
 		for (const { scenario, missing } of chosen) {
-			const base = { name: scenario.name, method: scenario.method, path: scenario.path };
+			const base = rowBase(scenario);
 			if (missing.length > 0) {
 				rows.push({
 					...base,
@@ -388,13 +546,26 @@ async function main(): Promise<number> {
 				continue;
 			}
 			if (interrupted) break;
-			const request = async () => {
-				const fromSetup = scenario.setup
-					? await withTimeout(scenario.setup(flashmart.url), SETUP_TIMEOUT_MS, "setup")
-					: {};
-				return resolveRequest(scenario, fromSetup);
-			};
-			rows.push(await measureRow(base, flashmart, request, load, baseline.measurement));
+			const marks = outputMarks(flashmart.procs);
+			let row: RowResult;
+			if (isFlow(scenario)) {
+				row = await measureFlowRow(scenario, flashmart, cli, baseline.measurement);
+			} else {
+				const request = async () => {
+					const fromSetup = scenario.setup
+						? await withTimeout(
+								scenario.setup(flashmart.url, { concurrency: cli.connections }),
+								SETUP_TIMEOUT_MS,
+								"setup"
+							)
+						: {};
+					return resolveRequest(scenario, fromSetup);
+				};
+				row = await measureRow(base, flashmart, request, load, baseline.measurement);
+			}
+			const logs = newLogLines(marks);
+			if (logs.length > 0) row.logs = logs;
+			rows.push(row);
 		}
 		if (interrupted) return 130;
 
@@ -408,6 +579,7 @@ async function main(): Promise<number> {
 			cpus: os.cpus().length,
 			cpuModel: os.cpus()[0]?.model.trim() ?? "unknown",
 			connections: cli.connections,
+			virtualUsers: Math.min(cli.connections, MAX_VIRTUAL_USERS),
 			duration: cli.duration,
 			warmup: cli.warmup,
 			services,
@@ -425,13 +597,9 @@ async function main(): Promise<number> {
 		const all = [baseline, ...rows];
 		process.stdout.write(`\n${textTable(report)}\n\n`);
 		for (const row of all) {
-			const m = row.measurement;
 			if (row.status === "failed") process.stdout.write(`${row.name} failed:\n${row.reason}\n\n`);
-			else if (m && m.non2xx > 0) {
-				const codes = Object.entries(m.statusCodes)
-					.map(([code, n]) => `${code}: ${n}`)
-					.join(", ");
-				process.stdout.write(`note: ${row.name} had non-2xx answers (${codes})\n`);
+			for (const line of findings(row)) {
+				process.stdout.write(line.startsWith(" ") ? `${line}\n` : `note: ${line}\n`);
 			}
 		}
 		for (const file of report.profiles) {
@@ -444,7 +612,7 @@ async function main(): Promise<number> {
 			`results: ${path.relative(process.cwd(), path.join(RESULTS_DIR, "latest.json"))}, ` +
 				`${path.relative(process.cwd(), path.join(RESULTS_DIR, "latest.md"))}\n`
 		);
-		return all.some(r => r.status === "failed") ? 1 : 0;
+		return all.some(r => r.status === "failed" || r.check?.ok === false) ? 1 : 0;
 	} catch (err) {
 		// Interrupted while starting: the nodes' exits are ours, not a failure to report.
 		if (interrupted) return 130;

@@ -1,4 +1,9 @@
-/** The benchmark scenarios: one HTTP request (or a short sequence) each, driven against a running FlashMart gateway. */
+/**
+ * The benchmark scenarios, driven against a running FlashMart gateway. Two kinds:
+ *   - a request scenario: one HTTP request that autocannon repeats on every connection;
+ *   - a flow: a sequence of HTTP steps per iteration (add to cart, then check out), each built from what came
+ *     before, run by bench/flow.ts with C virtual users in a closed loop; latencies are per step.
+ */
 import { randomUUID } from "node:crypto";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -15,28 +20,103 @@ export interface RequestOptions {
 	/** A string is sent as is; anything else as JSON (with `Content-Type: application/json`). */
 	body?: string | JsonValue;
 	/**
-	 * Instead of one request: a sequence each connection runs in a loop (autocannon's `requests`), e.g. add to cart
-	 * then check out. Latencies are per request; iterations per second = requests per second / length.
+	 * Headers of one connection each, on top of `headers`: connection i sends entry i (modulo the length), e.g.
+	 * its own customer's `Authorization`, so that concurrent connections do not all write the same cart.
 	 */
-	sequence?: import("autocannon").Request[];
+	connectionHeaders?: Array<Record<string, string>>;
 }
 
-export interface Scenario {
+/** What a setup knows of the row it prepares. */
+export interface SetupContext {
+	/** Concurrent connections (a request scenario) or virtual users (a flow) the row runs with. */
+	concurrency: number;
+}
+
+interface ScenarioBase {
 	/** Unique; `--scenario <text>` runs the scenarios whose name contains the text. */
 	name: string;
+	/** Services (from ALL_SERVICES) the scenario needs; reported as skipped while one is missing. */
+	requires: string[];
+}
+
+export interface RequestScenario extends ScenarioBase {
+	kind?: "request";
 	method: HttpMethod;
 	path: string;
 	headers?: Record<string, string>;
 	body?: string | JsonValue;
-	/** Services (from ALL_SERVICES) the scenario needs; reported as skipped while one is missing. */
-	requires: string[];
 	/**
 	 * Runs once against the started cluster, before the warm-up (register a user, create a product,
 	 * ...). What it returns overrides the declared request; its headers are merged over the declared
 	 * ones (e.g. `{ headers: { Authorization: "Bearer ..." } }`).
 	 */
-	setup?: (baseUrl: string) => Promise<Partial<RequestOptions>>;
+	setup?: (baseUrl: string, ctx: SetupContext) => Promise<Partial<RequestOptions>>;
 }
+
+/** One step of a flow, as the reports name it. */
+export interface FlowStep {
+	name: string;
+	method: HttpMethod;
+	/** The route, for the reports (e.g. `/api/cart/items/:productId`). */
+	path: string;
+	/** The statuses that let the iteration go on; any other answer (or none) ends the iteration there. */
+	expect: number[];
+}
+
+/** A request of a flow step, as sent. A body is sent as JSON. */
+export interface FlowRequest {
+	method: HttpMethod;
+	path: string;
+	headers?: Record<string, string>;
+	body?: JsonValue;
+}
+
+/** An answer to a flow step: the status and the body (parsed when it is JSON, else the text). */
+export interface FlowResponse {
+	status: number;
+	body: unknown;
+}
+
+/** What a flow's `verify` found after the run. */
+export interface FlowCheck {
+	ok: boolean;
+	/** One line, e.g. `0 oversell (...)`. */
+	summary: string;
+	/** The discrepancies, or what was checked. */
+	details: string[];
+}
+
+/** A prepared flow: builds every request, sees every answer, checks what the run left behind. */
+export interface Flow {
+	/**
+	 * Step `step` of the current iteration of virtual user `vu` (0..C-1). A virtual user runs one iteration at a
+	 * time; `state` is new for each iteration and shared by its steps.
+	 */
+	request(vu: number, step: number, state: Record<string, unknown>): FlowRequest;
+	/** Every answer, warm-up included; `null` when none came (connection error, client timeout). */
+	onResponse?(
+		vu: number,
+		step: number,
+		state: Record<string, unknown>,
+		req: FlowRequest,
+		res: FlowResponse | null
+	): void;
+	/** Runs once every iteration has finished (warm-up and measured). `ok: false` makes the bench exit 1. */
+	verify?(): Promise<FlowCheck>;
+}
+
+export interface FlowScenario extends ScenarioBase {
+	kind: "flow";
+	steps: FlowStep[];
+	/** What an iteration is, in the plural, for the reports (default "iterations"): e.g. "purchases". */
+	unit?: string;
+	/** Runs once against the started cluster, before the warm-up; `ctx.concurrency` virtual users will run. */
+	setup(baseUrl: string, ctx: SetupContext): Promise<Flow>;
+}
+
+export type Scenario = RequestScenario | FlowScenario;
+
+export const isFlow = (s: Scenario): s is FlowScenario => s.kind === "flow";
 
 /** The admin the bench's FlashMart cluster is started with (bench/run.ts). */
 export const BENCH_ADMIN = {
@@ -44,31 +124,75 @@ export const BENCH_ADMIN = {
 	password: "bench-admin-password-1"
 };
 
-async function post(baseUrl: string, path: string, body: unknown, token?: string): Promise<any> {
+interface Answer {
+	status: number;
+	/** Parsed JSON, or the text when it is not JSON. */
+	body: any;
+}
+
+/** One request of a setup or a check (global fetch: undici keeps the connections alive). */
+async function send(
+	baseUrl: string,
+	method: HttpMethod,
+	path: string,
+	opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {}
+): Promise<Answer> {
 	const res = await fetch(`${baseUrl}${path}`, {
-		method: "POST",
+		method,
 		headers: {
-			"Content-Type": "application/json",
-			...(token ? { Authorization: `Bearer ${token}` } : {})
+			...(opts.body !== undefined ? { "Content-Type": "application/json" } : {}),
+			...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),
+			...opts.headers
 		},
-		body: JSON.stringify(body)
+		body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+		signal: AbortSignal.timeout(20_000)
 	});
-	if (res.status >= 300) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
-	return res.json();
+	const text = await res.text();
+	let body: unknown = text;
+	try {
+		body = JSON.parse(text);
+	} catch {
+		// Not JSON: the text.
+	}
+	return { status: res.status, body };
+}
+
+/** `send`, answering the body when the status is `want`, else throwing with what came instead. */
+async function call(
+	baseUrl: string,
+	method: HttpMethod,
+	path: string,
+	want: number,
+	opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {}
+): Promise<any> {
+	const res = await send(baseUrl, method, path, opts);
+	if (res.status !== want) {
+		const text = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
+		throw new Error(
+			`${method} ${path} answered ${res.status} (not ${want}): ${text.slice(0, 300)}`
+		);
+	}
+	return res.body;
+}
+
+async function login(
+	baseUrl: string,
+	account: { email: string; password: string }
+): Promise<string> {
+	return (await call(baseUrl, "POST", "/api/auth/login", 200, { body: account })).accessToken;
 }
 
 /** A new customer's access token. Registration costs ~200 ms of scrypt by design: callers make them 4 at a time. */
 async function newCustomer(baseUrl: string): Promise<string> {
-	const email = `bench-${randomUUID()}@example.com`;
-	return (
-		await post(baseUrl, "/api/auth/register", {
-			email,
-			password: "bench-password-1",
-			name: "Bench"
-		})
-	).accessToken;
+	const body = {
+		email: `bench-${randomUUID()}@example.com`,
+		password: "bench-password-1",
+		name: "Bench"
+	};
+	return (await call(baseUrl, "POST", "/api/auth/register", 201, { body })).accessToken;
 }
 
+/** `n` new customers' access tokens, registered at most 4 at a time. */
 async function customers(baseUrl: string, n: number): Promise<string[]> {
 	const tokens: string[] = [];
 	while (tokens.length < n) {
@@ -81,22 +205,46 @@ async function customers(baseUrl: string, n: number): Promise<string[]> {
 	return tokens;
 }
 
-/** Products with practically endless stock, created as admin, so a checkout run never sells out. */
-async function plentifulProducts(baseUrl: string, n: number): Promise<string[]> {
-	const admin = (await post(baseUrl, "/api/auth/login", BENCH_ADMIN)).accessToken;
+/** Products with plenty of stock, created as admin, so a checkout run never sells out. */
+async function plentifulProducts(
+	baseUrl: string,
+	adminToken: string,
+	n: number,
+	stock: number
+): Promise<string[]> {
 	const ids: string[] = [];
 	for (let i = 0; i < n; i++) {
 		const body = {
-			sku: `BENCH-${randomUUID().slice(0, 8)}`,
-			name: `Bench Item ${i}`,
+			sku: `BENCH-${randomUUID().slice(0, 8).toUpperCase()}`,
+			name: `Bench Item ${i} ${randomUUID().slice(0, 8)}`,
 			price: 1999,
 			category: "bench",
-			stock: 10_000_000
+			stock
 		};
-		ids.push((await post(baseUrl, "/api/products", body, admin)).id);
+		ids.push((await call(baseUrl, "POST", "/api/products", 201, { body, token: adminToken })).id);
 	}
 	return ids;
 }
+
+/** A product of the seeded demo catalog, for the reads below. */
+async function someProduct(baseUrl: string): Promise<{ id: string; category: string }> {
+	const page = await call(baseUrl, "GET", "/api/products?pageSize=1&sort=name", 200);
+	if (page.rows.length === 0) throw new Error("no product to read: is the catalog seeded?");
+	return page.rows[0];
+}
+
+/** A product that can be bought now. */
+async function productInStock(baseUrl: string): Promise<string> {
+	const page = await call(baseUrl, "GET", "/api/products?inStock=true&pageSize=1", 200);
+	if (page.rows.length === 0) throw new Error("no product in stock: is the catalog seeded?");
+	return page.rows[0].id;
+}
+
+/**
+ * Customers of the cart-write scenario: one per connection, at most this many (more connections share them,
+ * connection i writing customer i modulo this): registration costs ~200 ms of scrypt each.
+ */
+const MAX_CART_CUSTOMERS = 100;
 
 const SHIPPING = {
 	name: "Bench",
@@ -105,16 +253,147 @@ const SHIPPING = {
 	postalCode: "12345",
 	country: "US"
 };
-/** More users than connections: each connection keeps its own user, so carts never collide. */
-const CHECKOUT_USERS = 60;
+/** Products the checkout flow spreads its purchases over, and the stock each is created with. */
+const CHECKOUT_PRODUCTS = 4;
+const CHECKOUT_STOCK = 1_000_000;
+/** How long the check after a checkout flow keeps replaying the checkouts that got no clear answer. */
+const REPLAY_BUDGET_MS = 30_000;
 
-/** A product of the seeded demo catalog, for the reads below. */
-async function someProduct(baseUrl: string): Promise<{ id: string; category: string }> {
-	const res = await fetch(`${baseUrl}/api/products?pageSize=1&sort=name`);
-	const page = (await res.json()) as { rows: Array<{ id: string; category: string }> };
-	if (res.status !== 200 || page.rows.length === 0)
-		throw new Error("no product to read: is the catalog seeded?");
-	return page.rows[0];
+interface PlacedOrder {
+	items: Array<{ productId: string; quantity: number }>;
+}
+
+const isOrder = (body: unknown): body is PlacedOrder =>
+	!!body && typeof body === "object" && Array.isArray((body as PlacedOrder).items);
+
+/**
+ * The checkout flow. Each virtual user is its own customer (registered here, never two of its requests at once);
+ * an iteration adds one unit of one of a few products created for the run (round-robin) to the cart, then checks
+ * out under a fresh Idempotency-Key, which reserves the stock and empties the cart. Every 201 is counted per
+ * product (warm-up included): the orders stay `pending_payment`, so afterwards each product's `reserved` must
+ * equal the units those orders hold. A checkout that got no clear answer (no response, a timeout, a 5xx) may or
+ * may not have reserved: `verify` first replays it with the same key, as a client would, to learn which.
+ */
+async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Promise<Flow> {
+	const products = await plentifulProducts(
+		baseUrl,
+		await login(baseUrl, BENCH_ADMIN),
+		CHECKOUT_PRODUCTS,
+		CHECKOUT_STOCK
+	);
+	const tokens = await customers(baseUrl, concurrency);
+	const placed = new Map(products.map(id => [id, { orders: 0, units: 0 }]));
+	const record = (order: PlacedOrder) => {
+		for (const item of order.items) {
+			const count = placed.get(item.productId);
+			if (count) {
+				count.orders++;
+				count.units += item.quantity;
+			}
+		}
+	};
+	const unclear: Array<{ token: string; key: string }> = [];
+	const body = { shippingAddress: SHIPPING };
+	let next = 0;
+	return {
+		request(vu, step, state) {
+			const auth = { authorization: `Bearer ${tokens[vu]}` };
+			if (step === 0) {
+				state.product = products[next++ % products.length];
+				return {
+					method: "POST",
+					path: "/api/cart/items",
+					headers: auth,
+					body: { productId: state.product as string, quantity: 1 }
+				};
+			}
+			state.key = randomUUID();
+			return {
+				method: "POST",
+				path: "/api/orders",
+				headers: { ...auth, "idempotency-key": state.key as string },
+				body
+			};
+		},
+		onResponse(vu, step, state, _req, res) {
+			if (step !== 1) return;
+			if (res?.status === 201 && isOrder(res.body)) record(res.body);
+			else if (!res || res.status >= 500 || res.status === 201) {
+				unclear.push({ token: tokens[vu], key: state.key as string });
+			}
+		},
+		async verify() {
+			// 1. The checkouts of unknown outcome: the same key and body again, until an answer says which.
+			let replayedPlaced = 0;
+			let replayedNone = 0;
+			const unresolved: string[] = [];
+			const until = Date.now() + REPLAY_BUDGET_MS;
+			for (const { token, key } of unclear) {
+				for (;;) {
+					const res = await send(baseUrl, "POST", "/api/orders", {
+						body,
+						token,
+						headers: { "idempotency-key": key }
+					}).catch(() => null);
+					if (res?.status === 201 && isOrder(res.body)) {
+						record(res.body);
+						replayedPlaced++;
+						break;
+					}
+					const retry = !res || res.status >= 500 || res.body?.type === "IDEMPOTENCY_KEY_IN_USE";
+					if (!retry) {
+						replayedNone++;
+						break;
+					}
+					if (Date.now() > until) {
+						unresolved.push(`${key}: last answer ${res ? res.status : "none"}`);
+						break;
+					}
+					await new Promise(resolve => setTimeout(resolve, 500));
+				}
+			}
+			// 2. Each product's stock as the inventory owner has it.
+			const admin = await login(baseUrl, BENCH_ADMIN);
+			const details: string[] = [];
+			let ok = unresolved.length === 0;
+			let orders = 0;
+			let units = 0;
+			for (const id of products) {
+				const stock = await call(baseUrl, "GET", `/api/inventory/${id}`, 200, { token: admin });
+				const want = placed.get(id)!;
+				orders += want.orders;
+				units += want.units;
+				const wrong: string[] = [];
+				if (!(stock.available >= 0)) wrong.push(`available ${stock.available} < 0`);
+				if (stock.available !== stock.onHand - stock.reserved)
+					wrong.push("available != onHand - reserved");
+				if (stock.reserved !== want.units)
+					wrong.push(`reserved ${stock.reserved} != ${want.units} units checked out`);
+				if (stock.onHand !== CHECKOUT_STOCK)
+					wrong.push(`onHand ${stock.onHand} != ${CHECKOUT_STOCK} (nothing was paid)`);
+				if (wrong.length > 0) ok = false;
+				details.push(
+					`${id}: onHand ${stock.onHand}, reserved ${stock.reserved}, available ${stock.available}; ` +
+						`${want.orders} checkouts (201) of ${want.units} units` +
+						(wrong.length > 0 ? ` -- DISCREPANCY: ${wrong.join("; ")}` : "")
+				);
+			}
+			if (unclear.length > 0) {
+				details.push(
+					`${unclear.length} checkout(s) got no clear answer during the run; replayed with their key: ` +
+						`${replayedPlaced} had placed (or now placed) an order, ${replayedNone} had not` +
+						(unresolved.length > 0 ? `, ${unresolved.length} still unknown` : "")
+				);
+				for (const u of unresolved) details.push(`unresolved checkout ${u}`);
+			}
+			const summary = ok
+				? `0 oversell: ${products.length} products, reserved = units of the ${orders} checkouts ` +
+					`answered 201 (warm-up included), available >= 0`
+				: `DISCREPANCY: stock does not match the ${orders} checkouts answered 201 (${units} units)` +
+					(unresolved.length > 0 ? `; ${unresolved.length} checkout(s) of unknown outcome` : "");
+			return { ok, summary, details };
+		}
+	};
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -160,89 +439,44 @@ export const SCENARIOS: Scenario[] = [
 		requires: ["api", "products"]
 	},
 	{
-		// A cart write: read the cart, price it from the catalog (one call), conditional write. Each connection is its
-		// own customer (one cart per user: 50 connections on one cart would only measure write conflicts). PATCH sets
-		// the quantity, so a line never reaches the 99-unit limit that repeated POSTs would.
+		// A cart write: read the cart, price it from the catalog (one call), conditional write. The product is put
+		// in the cart once, then PATCH sets its quantity: repeated POSTs would hit the 99-units-per-line limit.
+		// Each connection is its own customer (connectionHeaders): one cart per user, and 50 connections on one
+		// cart would measure the optimistic-write retries of a single document rather than a cart write.
 		name: "add to cart /api/cart/items",
 		method: "PATCH",
 		path: "/api/cart/items/:productId",
+		body: { quantity: 1 },
 		requires: ["api", "users", "products", "inventory", "carts"],
-		async setup(baseUrl) {
-			const { id } = await someProduct(baseUrl);
-			const tokens = await customers(baseUrl, CHECKOUT_USERS);
+		async setup(baseUrl, { concurrency }) {
+			const productId = await productInStock(baseUrl);
+			const tokens = await customers(baseUrl, Math.min(concurrency, MAX_CART_CUSTOMERS));
 			await Promise.all(
-				tokens.map(t => post(baseUrl, "/api/cart/items", { productId: id, quantity: 1 }, t))
+				tokens.map(token =>
+					call(baseUrl, "POST", "/api/cart/items", 200, {
+						body: { productId, quantity: 1 },
+						token
+					})
+				)
 			);
-			let next = 0;
 			return {
-				sequence: [
-					{
-						method: "PATCH",
-						path: `/api/cart/items/${id}`,
-						setupRequest: (req, context) => {
-							const ctx = context as { token?: string };
-							ctx.token ??= tokens[next++ % tokens.length];
-							return {
-								...req,
-								headers: {
-									"content-type": "application/json",
-									authorization: `Bearer ${ctx.token}`
-								},
-								body: JSON.stringify({ quantity: 1 })
-							};
-						}
-					}
-				]
+				path: `/api/cart/items/${productId}`,
+				connectionHeaders: tokens.map(t => ({ authorization: `Bearer ${t}` }))
 			};
 		}
 	},
 	{
-		// One purchase = 2 requests per connection, in a loop: add a unit to the cart, then check out (reserve the
-		// stock, write the order, empty the cart) under a fresh Idempotency-Key. Each connection is its own customer.
-		name: "checkout flow (add to cart + POST /api/orders)",
-		method: "POST",
-		path: "/api/orders",
+		// One purchase per iteration: add a unit to the cart, then check out (server-side pricing, an all-or-nothing
+		// stock reservation, the order written, the cart emptied). Checked afterwards: no unit oversold or lost.
+		kind: "flow",
+		name: "checkout flow (cart item + POST /api/orders)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders"],
-		async setup(baseUrl) {
-			const products = await plentifulProducts(baseUrl, 3);
-			const tokens = await customers(baseUrl, CHECKOUT_USERS);
-			let next = 0;
-			type Ctx = { token?: string; product?: string };
-			const auth = (context: Ctx) => {
-				if (!context.token) {
-					context.token = tokens[next % tokens.length];
-					context.product = products[next % products.length];
-					next++;
-				}
-				return `Bearer ${context.token}`;
-			};
-			return {
-				sequence: [
-					{
-						method: "POST",
-						path: "/api/cart/items",
-						setupRequest: (req, context) => ({
-							...req,
-							headers: { "content-type": "application/json", authorization: auth(context as Ctx) },
-							body: JSON.stringify({ productId: (context as Ctx).product, quantity: 1 })
-						})
-					},
-					{
-						method: "POST",
-						path: "/api/orders",
-						setupRequest: (req, context) => ({
-							...req,
-							headers: {
-								"content-type": "application/json",
-								authorization: auth(context as Ctx),
-								"idempotency-key": randomUUID()
-							},
-							body: JSON.stringify({ shippingAddress: SHIPPING })
-						})
-					}
-				]
-			};
-		}
+		unit: "purchases",
+		steps: [
+			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
+			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
+		],
+		setup: checkoutFlow
 	},
 	{
 		// The access token is verified at the gateway with the public key (no call for it), then one
@@ -252,25 +486,14 @@ export const SCENARIOS: Scenario[] = [
 		path: "/api/users/me",
 		requires: ["api", "users"],
 		async setup(baseUrl) {
-			const res = await fetch(`${baseUrl}/api/auth/register`, {
-				method: "POST",
-				headers: { "Content-Type": "application/json" },
-				body: JSON.stringify({
-					email: `bench-${Date.now()}@example.com`,
-					password: "bench-password-1",
-					name: "Bench"
-				})
-			});
-			if (res.status !== 201) throw new Error(`register answered ${res.status}`);
-			const { accessToken } = (await res.json()) as { accessToken: string };
-			return { headers: { Authorization: `Bearer ${accessToken}` } };
+			return { headers: { Authorization: `Bearer ${await newCustomer(baseUrl)}` } };
 		}
 	}
 ];
 
 /** The declared request with the setup's result applied. */
 export function resolveRequest(
-	scenario: Scenario,
+	scenario: RequestScenario,
 	fromSetup: Partial<RequestOptions> = {}
 ): RequestOptions {
 	return {
@@ -278,6 +501,6 @@ export function resolveRequest(
 		path: fromSetup.path ?? scenario.path,
 		headers: { ...scenario.headers, ...fromSetup.headers },
 		body: fromSetup.body ?? scenario.body,
-		sequence: fromSetup.sequence
+		connectionHeaders: fromSetup.connectionHeaders
 	};
 }
