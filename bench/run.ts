@@ -312,13 +312,11 @@ async function measureRow(
 				ratio: null
 			};
 		}
-		const ratio =
-			baseline && baseline.requestsPerSec > 0 ? m.requestsPerSec / baseline.requestsPerSec : null;
 		return {
 			...base,
 			status: "measured",
 			measurement: m,
-			ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000
+			ratio: ratioTo(baseline, m)
 		};
 	} catch (err) {
 		stopLoad();
@@ -329,6 +327,12 @@ async function measureRow(
 			ratio: null
 		};
 	}
+}
+
+/** Requests per second relative to the baseline measured in the same run (3 decimals), or null without one. */
+function ratioTo(baseline: Measurement | undefined, m: Measurement): number | null {
+	if (!baseline || baseline.requestsPerSec <= 0) return null;
+	return Math.round((m.requestsPerSec / baseline.requestsPerSec) * 1000) / 1000;
 }
 
 /** What a row says of its scenario, measured or not. */
@@ -399,15 +403,13 @@ async function measureFlowRow(
 				ratio: null
 			};
 		}
-		const ratio =
-			baseline && baseline.requestsPerSec > 0 ? m.requestsPerSec / baseline.requestsPerSec : null;
 		return {
 			...base,
 			status: "measured",
 			measurement: m,
 			flow: flowOnly,
 			check,
-			ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000
+			ratio: ratioTo(baseline, m)
 		};
 	} catch (err) {
 		stopFlow();
