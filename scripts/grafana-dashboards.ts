@@ -790,27 +790,18 @@ export function dashboardDir(): string {
 	return path.join(__dirname, ...up, "monitoring", "grafana", "dashboards");
 }
 
-/**
- * File name → JSON text, exactly as committed: pretty-printed by the repository's Prettier config, so
- * `prettier --check` and the generator agree.
- */
-export async function renderDashboards(): Promise<Map<string, string>> {
-	const prettier = await import("prettier");
-	const options = { ...(await prettier.resolveConfig(dashboardDir())), parser: "json" };
-	const out = new Map<string, string>();
-	for (const d of DASHBOARDS) {
-		out.set(`${d.uid}.json`, await prettier.format(JSON.stringify(toGrafana(d)), options));
-	}
-	return out;
+/** File name → JSON text, exactly as committed (generated files: .prettierignore leaves them as written here). */
+export function renderDashboards(): Map<string, string> {
+	return new Map(
+		DASHBOARDS.map(d => [`${d.uid}.json`, `${JSON.stringify(toGrafana(d), null, "\t")}\n`])
+	);
 }
 
 if (require.main === module) {
-	void (async () => {
-		const dir = dashboardDir();
-		fs.mkdirSync(dir, { recursive: true });
-		for (const [file, text] of await renderDashboards()) {
-			fs.writeFileSync(path.join(dir, file), text);
-			console.log(`wrote ${path.relative(process.cwd(), path.join(dir, file))}`);
-		}
-	})();
+	const dir = dashboardDir();
+	fs.mkdirSync(dir, { recursive: true });
+	for (const [file, text] of renderDashboards()) {
+		fs.writeFileSync(path.join(dir, file), text);
+		console.log(`wrote ${path.relative(process.cwd(), path.join(dir, file))}`);
+	}
 }
