@@ -162,7 +162,9 @@ export class LogShipper {
 		if (this.buffer.length > 0) {
 			this.drop(this.buffer.length);
 		}
-		await this.client.close().catch(() => undefined);
+		// The client's close waits for a request still in flight: not past the deadline.
+		const closing = this.client.close().catch(() => undefined);
+		if (!this.sending) await closing;
 	}
 
 	private async withDeadline(p: Promise<void>, deadline: number): Promise<void> {
