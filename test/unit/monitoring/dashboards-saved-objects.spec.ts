@@ -99,9 +99,11 @@ const DASHBOARD_SCHEMA = {
 
 const SAVED_OBJECT_SCHEMA = {
 	type: "object",
-	required: ["id", "type", "attributes", "references"],
+	required: ["id", "type", "attributes", "references", "migrationVersion"],
 	properties: {
 		id: { type: "string", pattern: "^[a-z0-9-]+$" },
+		// The version the attributes are written for: Kibana migrates them up from it on import.
+		migrationVersion: { type: "object", minProperties: 1 },
 		type: { enum: ["index-pattern", "search", "dashboard", "visualization", "lens"] },
 		attributes: { type: "object", required: ["title"] },
 		references: {
