@@ -7,6 +7,7 @@ import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
 import type { LogShipper } from "./lib/log-shipper";
 import { FlashMartLogger } from "./lib/logger";
+import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
@@ -129,7 +130,13 @@ export function brokerOptions(
 		metrics: {
 			enabled: cfg.metrics.enabled,
 			reporter: cfg.metrics.enabled
-				? [{ type: "Prometheus", options: { port: cfg.metrics.port, path: "/metrics" } }]
+				? [
+						// An instance: Moleculer's resolver takes it as it is (its typings only know names).
+						new FlashMartPrometheusReporter({
+							port: cfg.metrics.port,
+							path: "/metrics"
+						}) as never
+					]
 				: []
 		},
 		tracing: { enabled: false },

@@ -81,17 +81,23 @@ export function logRecord(
 ): Record<string, unknown> {
 	const { message, fields } = messageOf(args);
 	const scope = currentScope();
-	return {
+	const record: Record<string, unknown> = {
 		"@timestamp": new Date().toISOString(),
 		level,
 		message,
 		service: bindings.svc ?? bindings.mod,
-		nodeID: bindings.nodeID,
-		...fields,
-		...(scope?.requestId ? { requestId: scope.requestId } : {}),
-		...(scope?.userId ? { userId: scope.userId } : {}),
-		...(scope?.orderId ? { orderId: scope.orderId } : {})
+		nodeID: bindings.nodeID
 	};
+	for (const key in fields) {
+		// A logged object never overwrites the line's own fields (Moleculer logs `{ nodeID }` of remote nodes):
+		// such values are kept under `args`.
+		if (key in record) ((record.args ??= {}) as Record<string, unknown>)[key] = fields[key];
+		else record[key] = fields[key];
+	}
+	if (scope?.requestId) record.requestId = scope.requestId;
+	if (scope?.userId) record.userId = scope.userId;
+	if (scope?.orderId) record.orderId = scope.orderId;
+	return record;
 }
 
 type Formatter = (type: string, args: unknown[], bindings: LoggerBindings) => string[];

@@ -2,8 +2,10 @@
  * The gateway's HTTP metrics over real HTTP, against the embedded default (node dist/server.js): requests of each
  * kind, then the Prometheus text of the gateway's /metrics and of its own METRICS_PORT.
  */
+import { spawnSync } from "node:child_process";
 import {
 	type Proc,
+	findTool,
 	freePort,
 	startNode,
 	stopAll,
@@ -32,6 +34,20 @@ function samples(text: string, prefix: string): Sample[] {
 	}
 	return out;
 }
+
+const DURATION_BOUNDS = [
+	"0.005",
+	"0.01",
+	"0.025",
+	"0.05",
+	"0.1",
+	"0.25",
+	"0.5",
+	"1",
+	"2.5",
+	"5",
+	"10"
+];
 
 const count = (all: Sample[], method: string, route: string, status: string) =>
 	all.find(
@@ -111,6 +127,34 @@ describe("gateway HTTP metrics", () => {
 			s => s.labels.route === "unmatched" && s.labels.le === "+Inf"
 		);
 		expect(unmatched?.value).toBe(2);
+	});
+
+	it("prints standard histograms: ascending bounds, +Inf, _sum and _count", async () => {
+		const text = await (await fetch(`${base}/metrics`)).text();
+		const route = (s: Sample) => s.labels.route === "/api/products/:idOrSlug";
+		const bounds = samples(text, "http_request_duration_seconds_bucket")
+			.filter(route)
+			.map(b => b.labels.le);
+		expect(bounds).toEqual([...DURATION_BOUNDS, "+Inf"]);
+		expect(samples(text, "http_request_duration_seconds_count").find(route)?.value).toBe(3);
+		expect(samples(text, "http_request_duration_seconds_sum").find(route)?.value).toBeGreaterThan(
+			0
+		);
+	});
+
+	it("is valid Prometheus text for promtool, and our families have no lint problem but Moleculer's nodeID label", async () => {
+		const promtool = findTool("promtool");
+		for (const url of [`${base}/metrics`, `${metricsBase}/metrics`]) {
+			const text = await (await fetch(url)).text();
+			const checked = spawnSync(promtool, ["check", "metrics"], { input: text, encoding: "utf8" });
+			const report = `${checked.stdout}${checked.stderr}`;
+			expect(report).not.toMatch(/error while linting|parse error|text format parsing/i);
+			const ours = report
+				.split("\n")
+				.filter(l => /^(http_|flashmart_)/.test(l))
+				.filter(l => !/label names should be written in 'snake_case'/.test(l));
+			expect(ours).toEqual([]);
+		}
 	});
 
 	it("puts no raw id or path in any label, on 5921 and on METRICS_PORT alike", async () => {

@@ -18,6 +18,8 @@ export interface EsStandIn {
 	docs: StoredDoc[];
 	/** Raw bodies of every request received, in order. */
 	bodies: string[];
+	/** Documents indexed (answered), stored or not. */
+	received: number;
 	templates: Map<string, unknown>;
 	/** `_bulk` requests received, answered or not. */
 	bulkRequests: number;
@@ -56,9 +58,11 @@ function parseBulk(
 	return { docs, items };
 }
 
+/** `store: false` only counts documents (a sink for long runs: the bench). */
 export async function startEsStandIn(
-	opts: { port?: number; delayMs?: number } = {}
+	opts: { port?: number; delayMs?: number; store?: boolean } = {}
 ): Promise<EsStandIn> {
+	const store = opts.store ?? true;
 	let pending = 0;
 	const held = new Set<NodeJS.Timeout>();
 	const state: EsStandIn = {
@@ -66,6 +70,7 @@ export async function startEsStandIn(
 		port: 0,
 		docs: [],
 		bodies: [],
+		received: 0,
 		templates: new Map(),
 		bulkRequests: 0,
 		pending: () => pending,
@@ -106,7 +111,7 @@ export async function startEsStandIn(
 			const body = Buffer.concat(chunks).toString("utf8");
 			const url = new URL(req.url ?? "/", "http://stand-in");
 			const parts = url.pathname.split("/").filter(Boolean);
-			state.bodies.push(body);
+			if (store) state.bodies.push(body);
 			try {
 				if (req.method === "PUT" && parts[0] === "_index_template" && parts[1]) {
 					state.templates.set(parts[1], JSON.parse(body));
@@ -117,9 +122,10 @@ export async function startEsStandIn(
 					state.bulkRequests++;
 					const { docs, items } = parseBulk(body, bulkAt === 1 ? parts[0] : undefined);
 					// Stored when answered: a held request has not been "indexed" yet.
-					return answer(res, 200, { took: 1, errors: false, items }, () =>
-						state.docs.push(...docs)
-					);
+					return answer(res, 200, { took: 1, errors: false, items }, () => {
+						state.received += docs.length;
+						if (store) state.docs.push(...docs);
+					});
 				}
 				if (req.method === "GET" && parts.length === 0) {
 					return answer(
