@@ -6,6 +6,7 @@ import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "mo
 import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
 import { jsonFormatter, prettyFormatter } from "./lib/logger";
+import { eventsMiddleware } from "./lib/events";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
@@ -134,7 +135,9 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 			RequestContextMiddleware,
 			PermissionsMiddleware,
 			DeadlineMiddleware,
-			BusinessMetricsMiddleware
+			BusinessMetricsMiddleware,
+			// Durable events: JetStream on the transporter's NATS, or in-process in the embedded mode.
+			eventsMiddleware(cfg)
 		]
 	};
 }

@@ -59,6 +59,22 @@ export class ServiceUnavailableError extends MoleculerRetryableError {
 	}
 }
 
+/** The payment provider declined the charge (API.md: 402 PAYMENT_DECLINED); `data.declineCode` says why. */
+export class PaymentDeclinedError extends MoleculerClientError {
+	constructor(declineCode: string) {
+		super("The payment was declined", 402, "PAYMENT_DECLINED", { declineCode });
+		this.name = "PaymentDeclinedError";
+	}
+}
+
+/** A dependency took too long and the outcome is unknown; a retry (same Idempotency-Key) finds out. */
+export class GatewayTimeoutError extends MoleculerRetryableError {
+	constructor(message = "The request timed out, please retry", data?: unknown) {
+		super(message, 504, "REQUEST_TIMEOUT", data);
+		this.name = "RequestTimeoutError";
+	}
+}
+
 /** What a client sees. */
 export interface HttpError {
 	name: string;
