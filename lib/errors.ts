@@ -71,7 +71,9 @@ export class PaymentDeclinedError extends MoleculerClientError {
 export class GatewayTimeoutError extends MoleculerRetryableError {
 	constructor(message = "The request timed out, please retry", data?: unknown) {
 		super(message, 504, "REQUEST_TIMEOUT", data);
-		this.name = "RequestTimeoutError";
+		// Not "RequestTimeoutError": the transporter rebuilds errors by name, and Moleculer's class of that name
+		// cannot be rebuilt from this error's fields (the answer would be lost). Clients see the contract's name.
+		this.name = "GatewayTimeoutError";
 	}
 }
 

@@ -27,6 +27,7 @@ export interface ChargeRequest {
 export interface ProviderCharge {
 	id: string;
 	key: string;
+	reference: string;
 	status: "succeeded" | "declined";
 	amount: number;
 	currency: string;
@@ -37,6 +38,7 @@ export interface ProviderCharge {
 export interface ProviderRefund {
 	id: string;
 	key: string;
+	reference: string;
 	chargeId: string;
 	amount: number;
 	status: "succeeded";
@@ -107,6 +109,7 @@ export const SIMULATED_LEDGER_STORE: { collection: string; indexes: IndexSpec[] 
 const toCharge = (d: LedgerDoc): ProviderCharge => ({
 	id: d._id,
 	key: d.key,
+	reference: d.reference,
 	status: d.status,
 	amount: d.amount,
 	currency: d.currency!,
@@ -176,9 +179,9 @@ export class SimulatedProvider implements PaymentProvider {
 		return this.toRefund(doc);
 	}
 
-	/** The ledger's entries (charges, then refunds) for one reference: what the provider would bill for it. */
-	async entries(reference: string): Promise<Array<ProviderCharge | ProviderRefund>> {
-		const docs = (await this.ledger.find({ query: { reference } })) as LedgerDoc[];
+	/** The ledger's entries (charges and refunds) for one reference, or all: what the provider would bill. */
+	async entries(reference?: string): Promise<Array<ProviderCharge | ProviderRefund>> {
+		const docs = (await this.ledger.find({ query: reference ? { reference } : {} })) as LedgerDoc[];
 		return docs
 			.sort((a, b) => a.createdAt.localeCompare(b.createdAt))
 			.map(d => (d.kind === "charge" ? toCharge(d) : this.toRefund(d)));
@@ -188,6 +191,7 @@ export class SimulatedProvider implements PaymentProvider {
 		return {
 			id: d._id,
 			key: d.key,
+			reference: d.reference,
 			chargeId: d.chargeId!,
 			amount: d.amount,
 			status: "succeeded",

@@ -379,6 +379,7 @@ const actions = {
 					const payment = await ctx.call<Payment, object>(
 						"payments.charge",
 						{
+							operationId,
 							orderId: doc._id,
 							userId: doc.userId,
 							amount: doc.total,

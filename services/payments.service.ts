@@ -54,6 +54,8 @@ interface PaymentDoc {
 	lockedUntil: number;
 	/** When the current attempt last went to the provider (ms). */
 	attemptedAt?: number;
+	/** The pay operation (idempotency key's operation id) that claimed the current attempt. */
+	operationId?: string;
 	chargeId?: string;
 	declineCode?: string;
 	refund?: { id: string; amount: number; at: string; reason: string };
@@ -73,6 +75,8 @@ export interface Payment {
 }
 
 interface ChargeParams {
+	/** The pay request's operation id: the same for every retry with one Idempotency-Key. */
+	operationId: string;
 	orderId: string;
 	userId: string;
 	amount: number;
@@ -130,13 +134,15 @@ const eventFields = (doc: PaymentDoc) => ({
 
 const actions = {
 	/**
-	 * Internal (orders.pay): charges the order's amount once. Answers the succeeded payment (also when it had already
-	 * succeeded: a duplicate never charges again); 402 PAYMENT_DECLINED; 504 when the provider's outcome is unknown
-	 * (a retry settles it without charging twice); 409 INVALID_ORDER_STATE while another attempt runs or after a refund.
+	 * Internal (orders.pay): charges the order's amount once. Answers the succeeded payment (also to a retry of the
+	 * operation that paid: it never charges again); 402 PAYMENT_DECLINED; 504 when the provider's outcome is unknown
+	 * (a retry settles it without charging twice); 409 INVALID_ORDER_STATE while another attempt runs, once another
+	 * operation paid, or after a refund.
 	 */
 	charge: {
 		params: {
 			$$strict: "remove",
+			operationId: ORDER_ID,
 			orderId: ORDER_ID,
 			userId: ORDER_ID,
 			amount: { type: "number", integer: true, min: 1 },
@@ -145,7 +151,7 @@ const actions = {
 		},
 		timeout: cfg.payments.providerTimeout + 3000,
 		async handler(this: PaymentsThis, ctx: Context<ChargeParams>): Promise<Payment> {
-			const { orderId, userId, amount, currency, paymentToken } = ctx.params;
+			const { operationId, orderId, userId, amount, currency, paymentToken } = ctx.params;
 			bindToScope({ orderId });
 			let doc = await this.findPayment(orderId);
 			if (!doc) {
@@ -168,7 +174,12 @@ const actions = {
 				}
 				doc = (await this.findPayment(orderId))!;
 			}
-			if (doc.status === "succeeded") return this.toPayment(doc);
+			if (doc.status === "succeeded") {
+				if (doc.operationId === operationId) return this.toPayment(doc);
+				throw new ConflictError("INVALID_ORDER_STATE", "This order is paid", {
+					payment: "succeeded"
+				});
+			}
 			if (doc.status === "refunding" || doc.status === "refunded") {
 				throw new ConflictError("INVALID_ORDER_STATE", "This order's payment was refunded", {
 					payment: doc.status
@@ -185,7 +196,13 @@ const actions = {
 			const claimed = await this.move(
 				doc,
 				{ status: doc.status, attempt: doc.attempt, lockedUntil: doc.lockedUntil },
-				{ status: "processing", attempt, lockedUntil: now + LEASE_MS, attemptedAt: now }
+				{
+					status: "processing",
+					attempt,
+					lockedUntil: now + LEASE_MS,
+					attemptedAt: now,
+					operationId
+				}
 			);
 			if (!claimed) {
 				throw new ConflictError("INVALID_ORDER_STATE", "A payment for this order is in progress", {
@@ -298,10 +315,10 @@ const actions = {
 		}
 	},
 
-	/** Internal (operators, tests): what the simulated provider's ledger holds for an order: charges and refunds. */
+	/** Internal (operators, tests): the simulated provider's ledger (charges and refunds), for one order or all. */
 	ledger: {
-		params: { $$strict: "remove", orderId: ORDER_ID },
-		async handler(this: PaymentsThis, ctx: Context<OrderIdParams>) {
+		params: { $$strict: "remove", orderId: { ...ORDER_ID, optional: true } },
+		async handler(this: PaymentsThis, ctx: Context<Partial<OrderIdParams>>) {
 			return this.simulated.entries(ctx.params.orderId);
 		}
 	},
