@@ -25,6 +25,26 @@ export function expectError(res: Res, status: number, type: string) {
 	expect(res.body).toMatchObject({ code: status, requestId: expect.any(String) });
 }
 
+/** Polls `check` until it returns a truthy value, which it answers (or throws after `timeoutMs`). */
+export async function eventually<T>(
+	check: () => Promise<T>,
+	timeoutMs = 15000
+): Promise<NonNullable<T>> {
+	const deadline = Date.now() + timeoutMs;
+	let last: unknown;
+	while (Date.now() < deadline) {
+		try {
+			const value = await check();
+			if (value) return value as NonNullable<T>;
+			last = value;
+		} catch (err) {
+			last = err;
+		}
+		await new Promise(resolve => setTimeout(resolve, 100));
+	}
+	throw new Error(`Condition not met within ${timeoutMs} ms (last: ${String(last)})`);
+}
+
 let seq = 0;
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${Date.now()}-${seq++}`;
 
@@ -67,11 +87,10 @@ export function shop(cluster: TestCluster) {
 			return res.body.id;
 		},
 		async addToCart(token: string, productId: string, quantity: number): Promise<void> {
-			const res = await api(base, "POST", "/api/cart/items", {
-				token,
-				body: { productId, quantity }
-			});
-			expect(res.status).toBe(200);
+			expect((await this.addToCartRaw(token, productId, quantity)).status).toBe(200);
+		},
+		addToCartRaw(token: string, productId: string, quantity: number): Promise<Res> {
+			return api(base, "POST", "/api/cart/items", { token, body: { productId, quantity } });
 		},
 		checkout(
 			token: string,

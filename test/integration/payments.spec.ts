@@ -6,26 +6,17 @@
  */
 import { freePort, sleep } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
-import { ADMIN, type Probe, expectError, shop, startProbe, unique } from "../helpers/shop";
+import {
+	ADMIN,
+	type Probe,
+	eventually,
+	expectError,
+	shop,
+	startProbe,
+	unique
+} from "../helpers/shop";
 
 const SERVICES = ["users", "products", "inventory", "carts", "orders", "payments", "notifications"];
-
-/** Polls `check` until it returns a truthy value (or throws after `timeoutMs`). */
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 15000): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	let last: unknown;
-	while (Date.now() < deadline) {
-		try {
-			const value = await check();
-			if (value) return value;
-			last = value;
-		} catch (err) {
-			last = err;
-		}
-		await sleep(100);
-	}
-	throw new Error(`Condition not met within ${timeoutMs} ms (last: ${String(last)})`);
-}
 
 const charges = (ledger: any[]) => ledger.filter(e => e.id.startsWith("ch_"));
 const succeededCharges = (ledger: any[]) => charges(ledger).filter(e => e.status === "succeeded");
