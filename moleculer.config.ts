@@ -5,6 +5,7 @@
 import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
+import { eventsMiddleware } from "./lib/events";
 import type { LogShipper } from "./lib/log-shipper";
 import { FlashMartLogger } from "./lib/logger";
 import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
@@ -148,7 +149,9 @@ export function brokerOptions(
 			PermissionsMiddleware,
 			DeadlineMiddleware,
 			BusinessMetricsMiddleware,
-			LogShippingMiddleware(opts.logShipper ?? null)
+			LogShippingMiddleware(opts.logShipper ?? null),
+			// Durable events: JetStream on the transporter's NATS, or in-process in the embedded mode.
+			eventsMiddleware(cfg)
 		]
 	};
 }

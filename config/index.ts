@@ -17,7 +17,9 @@ export const ALL_SERVICES = [
 	"media",
 	"inventory",
 	"carts",
-	"orders"
+	"orders",
+	"payments",
+	"notifications"
 ] as const;
 
 export type Mode = "embedded" | "cluster";
@@ -82,6 +84,25 @@ export interface AppConfig {
 		/** How often (ms) each orders node sweeps for expired orders and abandoned reservations. */
 		sweepInterval: number;
 	};
+	payments: {
+		/** How long (ms) the payment provider may take before the charge's outcome counts as unknown (504). */
+		providerTimeout: number;
+		/** How often (ms) each payments node settles charges whose outcome was unknown. */
+		reconcileInterval: number;
+	};
+	events: {
+		/** How often (ms) each node relays its outbox (events written but not yet published). */
+		relayInterval: number;
+		/** Deliveries of one message a consumer may fail before it is dead-lettered. */
+		maxRetries: number;
+		/** How long (ms) a delivered message may stay unacknowledged before it is delivered again. */
+		ackWait: number;
+		/** How long (s) the event stream keeps messages. */
+		retention: number;
+		/** Test hook: the node kills itself (SIGKILL) right before publishing an event of this name. */
+		crashBeforePublish: string | null;
+	};
+	notifications: { sender: "log" };
 	auth: {
 		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
 		privateKeyPem: string | null;
@@ -320,7 +341,57 @@ const SCHEMA = {
 		max: 3600000,
 		default: 5000
 	},
-	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true }
+	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true },
+	PAYMENT_PROVIDER_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 600000,
+		default: 5000
+	},
+	PAYMENT_RECONCILE_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 3600000,
+		default: 5000
+	},
+	OUTBOX_RELAY_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 50,
+		max: 3600000,
+		default: 1000
+	},
+	EVENT_MAX_RETRIES: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 1000,
+		default: 5
+	},
+	EVENT_ACK_WAIT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1000,
+		max: 3600000,
+		default: 10000
+	},
+	EVENT_RETENTION: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 60,
+		max: 31536000,
+		default: 604800
+	},
+	NOTIFICATION_SENDER: { type: "enum", values: ["log"], default: "log" },
+	TEST_CRASH_BEFORE_PUBLISH: { type: "string", pattern: /^[a-z]+\.[a-z]+$/, optional: true }
 } as const;
 
 /** Every environment variable FlashMart reads (each is documented in .env.example). */
@@ -386,6 +457,14 @@ type Raw = {
 	LOW_STOCK_THRESHOLD: number;
 	ORDER_TTL: number;
 	ORDER_SWEEP_INTERVAL: number;
+	PAYMENT_PROVIDER_TIMEOUT: number;
+	PAYMENT_RECONCILE_INTERVAL: number;
+	OUTBOX_RELAY_INTERVAL: number;
+	EVENT_MAX_RETRIES: number;
+	EVENT_ACK_WAIT: number;
+	EVENT_RETENTION: number;
+	NOTIFICATION_SENDER: "log";
+	TEST_CRASH_BEFORE_PUBLISH?: string;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
@@ -539,6 +618,18 @@ export function loadConfig(
 		},
 		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
 		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
+		payments: {
+			providerTimeout: r.PAYMENT_PROVIDER_TIMEOUT,
+			reconcileInterval: r.PAYMENT_RECONCILE_INTERVAL
+		},
+		events: {
+			relayInterval: r.OUTBOX_RELAY_INTERVAL,
+			maxRetries: r.EVENT_MAX_RETRIES,
+			ackWait: r.EVENT_ACK_WAIT,
+			retention: r.EVENT_RETENTION,
+			crashBeforePublish: r.TEST_CRASH_BEFORE_PUBLISH ?? null
+		},
+		notifications: { sender: r.NOTIFICATION_SENDER },
 		auth: {
 			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
 			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,
