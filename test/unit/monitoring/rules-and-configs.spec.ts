@@ -128,8 +128,10 @@ describe("prometheus config and rules", () => {
 		}
 	});
 
-	it("has a promtool unit test that shows every alert firing", () => {
-		const tests = readYaml<{ tests: Array<{ alert_rule_test?: any[] }> }>(RULE_TESTS_FILE).tests;
+	it("has a promtool unit test that shows every alert firing and every recorded series", () => {
+		const tests = readYaml<{
+			tests: Array<{ alert_rule_test?: any[]; promql_expr_test?: Array<{ expr: string }> }>;
+		}>(RULE_TESTS_FILE).tests;
 		const firing = new Set(
 			tests
 				.flatMap(t => t.alert_rule_test ?? [])
@@ -137,6 +139,14 @@ describe("prometheus config and rules", () => {
 				.map(t => t.alertname)
 		);
 		expect(alerts.map(a => a.alert).filter(a => !firing.has(a))).toEqual([]);
+		const queried = tests.flatMap(t => t.promql_expr_test ?? []).map(t => t.expr);
+		const records = allRules().filter(r => r.record);
+		expect(records.length).toBeGreaterThan(0);
+		expect(
+			records
+				.map(r => r.record!)
+				.filter(r => !queried.some(expr => expr.split(/[^\w:]/).includes(r)))
+		).toEqual([]);
 	});
 });
 
