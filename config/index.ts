@@ -52,6 +52,8 @@ export interface AppConfig {
 	breaker: { threshold: number; minRequestCount: number; windowTime: number; halfOpenTime: number };
 	log: { level: LogLevel; format: LogFormat };
 	metrics: { enabled: boolean; port: number };
+	/** Log shipping to Elasticsearch; null when ELASTICSEARCH_URL is unset (console only). */
+	logShipping: LogShippingConfig | null;
 	dataDir: string;
 	mongoUri: string | null;
 	/** Moleculer cacher: in-process memory, or Redis shared by every node (`redis://...`). */
@@ -115,6 +117,20 @@ export interface AppConfig {
 		adminEmail: string | null;
 		adminPassword: string | null;
 	};
+}
+
+export interface LogShippingConfig {
+	/** Elasticsearch node URL(s), comma-separated in ELASTICSEARCH_URL. */
+	nodes: string[];
+	auth: { apiKey: string } | { username: string; password: string } | null;
+	/** Lines per `_bulk` request. */
+	batchSize: number;
+	/** ms between flushes of a partial batch. */
+	flushInterval: number;
+	/** Lines held in memory at most; past it the oldest are dropped (and counted). */
+	maxBuffer: number;
+	/** ms before a request to Elasticsearch counts as failed. */
+	requestTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -208,6 +224,46 @@ const SCHEMA = {
 	LOG_FORMAT: { type: "enum", values: ["json", "pretty"], optional: true },
 	METRICS_ENABLED: { type: "boolean", convert: true, default: true },
 	METRICS_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 3030 },
+	ELASTICSEARCH_URL: {
+		type: "string",
+		pattern: /^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*$/,
+		optional: true
+	},
+	ELASTICSEARCH_USERNAME: { type: "string", min: 1, max: 256, optional: true },
+	ELASTICSEARCH_PASSWORD: { type: "string", min: 1, max: 1024, optional: true },
+	ELASTICSEARCH_API_KEY: { type: "string", min: 1, max: 1024, optional: true },
+	ELASTICSEARCH_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 300000,
+		default: 10000
+	},
+	LOG_SHIP_BATCH_SIZE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 10000,
+		default: 500
+	},
+	LOG_SHIP_FLUSH_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 10,
+		max: 600000,
+		default: 1000
+	},
+	LOG_SHIP_MAX_BUFFER: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 1000000,
+		default: 10000
+	},
 	DATA_DIR: { type: "string", min: 1, default: "./data" },
 	MONGO_URI: { type: "string", pattern: /^mongodb(\+srv)?:\/\/\S+$/, optional: true },
 	JWT_PRIVATE_KEY: {
@@ -368,6 +424,14 @@ type Raw = {
 	LOG_FORMAT?: LogFormat;
 	METRICS_ENABLED: boolean;
 	METRICS_PORT: number;
+	ELASTICSEARCH_URL?: string;
+	ELASTICSEARCH_USERNAME?: string;
+	ELASTICSEARCH_PASSWORD?: string;
+	ELASTICSEARCH_API_KEY?: string;
+	ELASTICSEARCH_TIMEOUT: number;
+	LOG_SHIP_BATCH_SIZE: number;
+	LOG_SHIP_FLUSH_INTERVAL: number;
+	LOG_SHIP_MAX_BUFFER: number;
 	DATA_DIR: string;
 	MONGO_URI?: string;
 	JWT_PRIVATE_KEY?: string;
@@ -474,6 +538,18 @@ export function loadConfig(
 			"required in cluster mode on a node running the media service"
 		);
 	}
+	if (!!r.ELASTICSEARCH_USERNAME !== !!r.ELASTICSEARCH_PASSWORD) {
+		throw new ConfigError(
+			r.ELASTICSEARCH_USERNAME ? "ELASTICSEARCH_PASSWORD" : "ELASTICSEARCH_USERNAME",
+			"ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together"
+		);
+	}
+	if (r.ELASTICSEARCH_API_KEY && r.ELASTICSEARCH_USERNAME) {
+		throw new ConfigError(
+			"ELASTICSEARCH_API_KEY",
+			"give either an API key or a username and password, not both"
+		);
+	}
 	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
 		throw new ConfigError(
 			r.ADMIN_EMAIL ? "ADMIN_PASSWORD" : "ADMIN_EMAIL",
@@ -510,6 +586,20 @@ export function loadConfig(
 			format: r.LOG_FORMAT ?? (r.NODE_ENV === "production" ? "json" : "pretty")
 		},
 		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
+		logShipping: r.ELASTICSEARCH_URL
+			? {
+					nodes: list(r.ELASTICSEARCH_URL),
+					auth: r.ELASTICSEARCH_API_KEY
+						? { apiKey: r.ELASTICSEARCH_API_KEY }
+						: r.ELASTICSEARCH_USERNAME && r.ELASTICSEARCH_PASSWORD
+							? { username: r.ELASTICSEARCH_USERNAME, password: r.ELASTICSEARCH_PASSWORD }
+							: null,
+					batchSize: r.LOG_SHIP_BATCH_SIZE,
+					flushInterval: r.LOG_SHIP_FLUSH_INTERVAL,
+					maxBuffer: r.LOG_SHIP_MAX_BUFFER,
+					requestTimeout: r.ELASTICSEARCH_TIMEOUT
+				}
+			: null,
 		dataDir: path.resolve(r.DATA_DIR),
 		mongoUri: r.MONGO_URI ?? null,
 		cacher: r.CACHER === "memory" ? { type: "memory" } : { type: "redis", url: r.CACHER },

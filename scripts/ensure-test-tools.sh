@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Makes sure the system tools the tests run for real are installed: nats-server (JetStream).
+# Makes sure the system tools the tests run for real are installed: nats-server (JetStream), promtool.
 # Installs what is missing with apt-get when running as root; otherwise stops with a message naming the tool.
 set -euo pipefail
 
 declare -A PACKAGE_OF=(
 	[nats-server]=nats-server
+	[promtool]=prometheus
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
