@@ -5,6 +5,7 @@ set -euo pipefail
 
 declare -A PACKAGE_OF=(
 	[nats-server]=nats-server
+	[shellcheck]=shellcheck
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
