@@ -5,8 +5,12 @@
 import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
 import type { AppConfig } from "./config";
-import { jsonFormatter, prettyFormatter } from "./lib/logger";
+import { eventsMiddleware } from "./lib/events";
+import type { LogShipper } from "./lib/log-shipper";
+import { FlashMartLogger } from "./lib/logger";
+import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
+import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
@@ -40,7 +44,14 @@ function errorHandler(this: ServiceBroker, err: AnyError, info: unknown) {
 	throw new Errors.MoleculerServerError("Internal server error", 500, "INTERNAL_ERROR");
 }
 
-export function brokerOptions(cfg: AppConfig): BrokerOptions {
+/**
+ * `logShipper`: where every log record goes besides the console (server.ts makes one when ELASTICSEARCH_URL is
+ * set, and flushes it after the broker has stopped).
+ */
+export function brokerOptions(
+	cfg: AppConfig,
+	opts: { logShipper?: LogShipper | null } = {}
+): BrokerOptions {
 	return {
 		namespace: cfg.namespace,
 		nodeID: cfg.nodeID,
@@ -60,14 +71,11 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 		// Stream chunks (image uploads) well below NATS's 1 MiB max payload, even after JSON-encoding binary data.
 		transit: { maxChunkSize: 64 * 1024 },
 
-		logger: {
-			type: "Console",
-			options: {
-				level: cfg.log.level,
-				colors: cfg.log.format === "pretty" && process.stdout.isTTY,
-				formatter: cfg.log.format === "json" ? jsonFormatter : prettyFormatter
-			}
-		},
+		logger: new FlashMartLogger({
+			level: cfg.log.level,
+			format: cfg.log.format,
+			sink: opts.logShipper ?? null
+		}) as unknown as BrokerOptions["logger"],
 		logLevel: cfg.log.level,
 
 		// Never wait forever: every call has a deadline, and the gateway turns it into a 504.
@@ -123,7 +131,13 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 		metrics: {
 			enabled: cfg.metrics.enabled,
 			reporter: cfg.metrics.enabled
-				? [{ type: "Prometheus", options: { port: cfg.metrics.port, path: "/metrics" } }]
+				? [
+						// An instance: Moleculer's resolver takes it as it is (its typings only know names).
+						new FlashMartPrometheusReporter({
+							port: cfg.metrics.port,
+							path: "/metrics"
+						}) as never
+					]
 				: []
 		},
 		tracing: { enabled: false },
@@ -134,7 +148,10 @@ export function brokerOptions(cfg: AppConfig): BrokerOptions {
 			RequestContextMiddleware,
 			PermissionsMiddleware,
 			DeadlineMiddleware,
-			BusinessMetricsMiddleware
+			BusinessMetricsMiddleware,
+			LogShippingMiddleware(opts.logShipper ?? null),
+			// Durable events: JetStream on the transporter's NATS, or in-process in the embedded mode.
+			eventsMiddleware(cfg)
 		]
 	};
 }

@@ -11,9 +11,12 @@
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
+import { LogShipper } from "./lib/log-shipper";
 import { brokerOptions } from "./moleculer.config";
 
 const flags = new Set(process.argv.slice(2));
+/** How long a stopping node keeps trying to ship its last log lines. */
+const LOG_FLUSH_TIMEOUT_MS = 5000;
 
 function readConfig(): AppConfig {
 	try {
@@ -42,7 +45,11 @@ function serviceFile(name: string): string {
 
 async function main(): Promise<void> {
 	const cfg = readConfig();
-	const broker = new ServiceBroker({ ...brokerOptions(cfg), hotReload: flags.has("--hot") });
+	const logShipper = cfg.logShipping ? new LogShipper(cfg.logShipping) : null;
+	const broker = new ServiceBroker({
+		...brokerOptions(cfg, { logShipper }),
+		hotReload: flags.has("--hot")
+	});
 
 	if (!flags.has("--join")) {
 		for (const name of cfg.services) broker.loadService(serviceFile(name));
@@ -62,13 +69,16 @@ async function main(): Promise<void> {
 		const api = broker.getLocalService("api") as unknown as
 			{ stopAccepting?: () => void } | undefined;
 		api?.stopAccepting?.();
+		let code = 0;
 		try {
 			await broker.stop();
-			process.exit(0);
 		} catch (err) {
 			console.error("Error while stopping", err);
-			process.exit(1);
+			code = 1;
 		}
+		// Last: the lines of the shutdown itself are shipped too (within a deadline; Elasticsearch may be down).
+		await logShipper?.close(LOG_FLUSH_TIMEOUT_MS);
+		process.exit(code);
 	};
 	process.on("SIGTERM", () => void stop("SIGTERM"));
 	process.on("SIGINT", () => void stop("SIGINT"));
@@ -78,6 +88,7 @@ async function main(): Promise<void> {
 	} catch (err) {
 		broker.logger.fatal("FlashMart failed to start", err);
 		await broker.stop().catch(() => undefined);
+		await logShipper?.close(LOG_FLUSH_TIMEOUT_MS);
 		process.exit(1);
 	}
 	broker.logger.info(

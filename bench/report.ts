@@ -57,6 +57,31 @@ export interface BenchReport {
 	scenarios: RowResult[];
 	/** .cpuprofile files of the gateway node written by this run (`--profile`). */
 	profiles: string[];
+	/** `--observability`: the product read with metrics + log shipping on over off. */
+	observability?: ObservabilityOverhead;
+}
+
+export interface ObservabilityOverhead {
+	scenario: string;
+	/** LOG_LEVEL of both clusters. */
+	logLevel: string;
+	offRequestsPerSec: number;
+	onRequestsPerSec: number;
+	/** on / off req/s (3 decimals): 0.9 means observability costs 10 % of the throughput. */
+	ratio: number;
+	/** Log lines the stand-in sink indexed during the "on" cluster's life. */
+	linesShipped: number;
+}
+
+/** One line saying what observability costs. */
+export function observabilityLine(o: ObservabilityOverhead): string {
+	const cost = Math.round((1 - o.ratio) * 1000) / 10;
+	return (
+		`observability overhead (${o.scenario}, LOG_LEVEL=${o.logLevel}): on/off = ${o.ratio} ` +
+		`(${o.onRequestsPerSec.toFixed(0)} vs ${o.offRequestsPerSec.toFixed(0)} req/s, ` +
+		`${cost >= 0 ? `${cost} % less` : `${-cost} % more`} throughput with metrics + log shipping; ` +
+		`${o.linesShipped} log lines shipped)`
+	);
 }
 
 const HEADER = [
@@ -208,6 +233,7 @@ export function markdown(report: BenchReport): string {
 		`|${HEADER.map((_, i) => (NUMERIC.has(i) ? " ---: " : " --- ")).join("|")}|`,
 		...rows(report).map(r => `| ${r.map(escape).join(" | ")} |`)
 	];
+	if (report.observability) out.push("", `**${observabilityLine(report.observability)}**`);
 	const notes = [report.baseline, ...report.scenarios].flatMap(findings);
 	if (notes.length > 0) {
 		out.push("", "## Findings", "", "```", ...notes, "```");

@@ -21,6 +21,11 @@
  *                       users, at most 50
  *   --scenario <text>   only the scenarios whose name contains <text> (the baseline always runs)
  *   --quick             3 s measured after 1 s of warm-up, for smoke tests
+ *   --observability     instead of the scenarios: product by id on two FlashMart clusters, one after the
+ *                       other, with metrics and log shipping off (METRICS_ENABLED=false, no
+ *                       ELASTICSEARCH_URL) and on (Prometheus reporter and gateway HTTP metrics, every
+ *                       node shipping its logs to an Elasticsearch stand-in the bench starts on
+ *                       loopback); both at LOG_LEVEL=info; reports on/off req/s as the overhead ratio
  *   --profile           start the FlashMart gateway node as
  *                         node --cpu-prof --cpu-prof-dir=bench/results/profiles dist/server.js
  *                       (cwd: the project root); when it stops at the end of the run it writes
@@ -51,15 +56,18 @@ import {
 	uniqueNamespace,
 	waitForStatus
 } from "../scripts/lib/cluster";
+import { type EsStandIn, startEsStandIn } from "../test/helpers/es-stand-in";
 import { whileAlive } from "./child";
 import { runFlow, stopFlow } from "./flow";
 import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
 import {
 	type BenchReport,
 	type LogGroup,
+	type ObservabilityOverhead,
 	type RowResult,
 	findings,
 	markdown,
+	observabilityLine,
 	textTable
 } from "./report";
 import {
@@ -91,6 +99,7 @@ interface Cli {
 	connections: number;
 	filter: string | null;
 	profile: boolean;
+	observability: boolean;
 }
 
 class UsageError extends Error {}
@@ -101,6 +110,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections <n>   concurrent connections (default 50); flows: as many virtual users, at most ${MAX_VIRTUAL_USERS}
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test)
+  --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
   --profile           CPU-profile the FlashMart gateway node into ${PROFILE_DIR}/`;
 
 function parseArgs(argv: string[]): Cli {
@@ -142,6 +152,9 @@ function parseArgs(argv: string[]): Cli {
 			case "--profile":
 				given.profile = true;
 				break;
+			case "--observability":
+				given.observability = true;
+				break;
 			case "--help":
 			case "-h":
 				throw new UsageError("");
@@ -154,7 +167,8 @@ function parseArgs(argv: string[]): Cli {
 		warmup: given.warmup ?? (quick ? 1 : 2),
 		connections: given.connections ?? 50,
 		filter: given.filter ?? null,
-		profile: given.profile ?? false
+		profile: given.profile ?? false,
+		observability: given.observability ?? false
 	};
 }
 
@@ -169,6 +183,7 @@ const started: Proc[] = [];
 const tempDirs: string[] = [];
 let nats: NatsServer | null = null;
 let s3: EmbeddedS3 | null = null;
+let sink: EsStandIn | null = null;
 let cleaning: Promise<void> | null = null;
 let interrupted = false;
 
@@ -181,6 +196,7 @@ function cleanup(): Promise<void> {
 		if (nats) tempDirs.push(nats.storeDir);
 		await nats?.stop();
 		await s3?.close();
+		await sink?.close();
 		await stopAll(5_000);
 		for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 	})();
@@ -220,17 +236,27 @@ async function startBaseline(natsUrl: string): Promise<Target> {
 	return { url, procs: [gateway, echo] };
 }
 
-/** FlashMart: a gateway node plus one node per other service, ready (`GET /ready` 200). */
-async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Promise<Target> {
+/**
+ * FlashMart: a gateway node plus one node per other service, ready (`GET /ready` 200). `env` goes on top of the
+ * bench's environment of every node (the observability rows switch metrics and log shipping with it).
+ */
+async function startFlashMart(
+	natsUrl: string,
+	services: string[],
+	cli: Cli,
+	env: Record<string, string> = {}
+): Promise<Target> {
 	const namespace = uniqueNamespace("bench");
 	const port = await freePort();
 	// The cluster mode never defaults secrets: a throw-away RS256 pair for this run. As in
 	// production the gateway only verifies tokens (public key); backends also get the private key.
 	const keys = makeKeyPair();
 	// The media node needs an object store, as MinIO would be in production.
-	const s3Dir = tempDir("bench-s3");
-	tempDirs.push(s3Dir);
-	s3 = await startEmbeddedS3({ directory: s3Dir });
+	if (!s3) {
+		const s3Dir = tempDir("bench-s3");
+		tempDirs.push(s3Dir);
+		s3 = await startEmbeddedS3({ directory: s3Dir });
+	}
 	const common = {
 		TRANSPORTER: natsUrl,
 		NAMESPACE: namespace,
@@ -249,7 +275,8 @@ async function startFlashMart(natsUrl: string, services: string[], cli: Cli): Pr
 		MINIO_SECRET_KEY: s3.secretKey,
 		// The checkout scenarios create their own products as admin.
 		ADMIN_EMAIL: BENCH_ADMIN.email,
-		ADMIN_PASSWORD: BENCH_ADMIN.password
+		ADMIN_PASSWORD: BENCH_ADMIN.password,
+		...env
 	};
 	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
 		const dataDir = tempDir(`bench-${service}`);
@@ -468,6 +495,76 @@ function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 	return [...groups.values()].sort((a, b) => b.count - a.count);
 }
 
+/** The product read measured by `--observability`. */
+const OBSERVED_SCENARIO = "product by id /api/products/:id";
+
+/**
+ * `--observability`: the product read on a cluster with metrics and log shipping off, then on a fresh one with
+ * both on (logs shipped to a stand-in sink on loopback), one cluster at a time so they never share the cores.
+ * The same LOG_LEVEL (info, the production default) in both: the difference is the reporter, the HTTP metrics and
+ * the shipping.
+ */
+async function measureObservability(
+	natsUrl: string,
+	services: string[],
+	cli: Cli,
+	load: LoadOptions,
+	baseline: Measurement | undefined
+): Promise<{ rows: RowResult[]; overhead: ObservabilityOverhead | null }> {
+	const scenario = SCENARIOS.find(s => s.name === OBSERVED_SCENARIO);
+	if (!scenario || isFlow(scenario)) throw new Error(`no request scenario '${OBSERVED_SCENARIO}'`);
+	sink = await startEsStandIn({ store: false });
+	const logLevel = "info";
+	const variants: Array<{ label: string; env: Record<string, string> }> = [
+		{
+			label: "observability off",
+			// Empty is unset (config/): whatever the caller's environment says.
+			env: { METRICS_ENABLED: "false", LOG_LEVEL: logLevel, ELASTICSEARCH_URL: "" }
+		},
+		{
+			label: "observability on: metrics + log shipping",
+			env: { METRICS_ENABLED: "true", LOG_LEVEL: logLevel, ELASTICSEARCH_URL: sink.url }
+		}
+	];
+	const rows: RowResult[] = [];
+	for (const variant of variants) {
+		if (interrupted) break;
+		progress(`starting FlashMart with ${variant.label}`);
+		const target = await startFlashMart(natsUrl, services, cli, variant.env);
+		const marks = outputMarks(target.procs);
+		const request = async () =>
+			resolveRequest(
+				scenario,
+				scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
+			);
+		const row = await measureRow(
+			{ ...rowBase(scenario), name: `${scenario.name} [${variant.label}]` },
+			target,
+			request,
+			load,
+			baseline
+		);
+		const logs = newLogLines(marks);
+		if (logs.length > 0) row.logs = logs;
+		rows.push(row);
+		// Stopped before the next starts: the nodes flush their last lines to the sink as they stop.
+		await Promise.all(target.procs.map(p => p.stop("SIGTERM", 10_000)));
+	}
+	const [off, on] = rows.map(r => (r.status === "measured" ? r.measurement : undefined));
+	const overhead =
+		off && on && off.requestsPerSec > 0
+			? {
+					scenario: OBSERVED_SCENARIO,
+					logLevel,
+					offRequestsPerSec: off.requestsPerSec,
+					onRequestsPerSec: on.requestsPerSec,
+					ratio: Math.round((on.requestsPerSec / off.requestsPerSec) * 1000) / 1000,
+					linesShipped: sink.received
+				}
+			: null;
+	return { rows, overhead };
+}
+
 /** Scenarios chosen by `--scenario`, each either runnable or skipped for a missing service. */
 function plan(cli: Cli, services: string[]): Array<{ scenario: Scenario; missing: string[] }> {
 	const filter = cli.filter?.toLowerCase();
@@ -497,8 +594,8 @@ async function main(): Promise<number> {
 		return err.message ? 2 : 0;
 	}
 	const services: string[] = [...ALL_SERVICES];
-	const chosen = plan(cli, services);
-	if (chosen.length === 0) {
+	const chosen = cli.observability ? [] : plan(cli, services);
+	if (!cli.observability && chosen.length === 0) {
 		console.error(`bench: no scenario name contains '${cli.filter}'`);
 		console.error(`scenarios: ${SCENARIOS.map(s => s.name).join(", ")}`);
 		return 2;
@@ -518,11 +615,17 @@ async function main(): Promise<number> {
 		progress(
 			`nats-server on ${nats.url}; starting the baseline and ${services.length} FlashMart node(s)`
 		);
+		const natsUrl = nats.url;
 		const [baselineTarget, flashmart] = await Promise.all([
-			startBaseline(nats.url),
-			startFlashMart(nats.url, services, cli)
+			startBaseline(natsUrl),
+			// --observability starts its own clusters, one at a time, after the baseline.
+			cli.observability ? null : startFlashMart(natsUrl, services, cli)
 		]);
-		progress(`baseline on ${baselineTarget.url}, FlashMart gateway on ${flashmart.url}: ready`);
+		progress(
+			`baseline on ${baselineTarget.url}` +
+				(flashmart ? `, FlashMart gateway on ${flashmart.url}` : "") +
+				": ready"
+		);
 
 		const baseline = await measureRow(
 			{ name: BASELINE_NAME, method: "GET", path: "/echo" },
@@ -536,7 +639,20 @@ async function main(): Promise<number> {
 		await Promise.all(baselineTarget.procs.map(p => p.stop()));
 
 		const rows: RowResult[] = [];
+		let observability: ObservabilityOverhead | null = null;
+		if (cli.observability) {
+			const measured = await measureObservability(
+				natsUrl,
+				services,
+				cli,
+				load,
+				baseline.measurement
+			);
+			rows.push(...measured.rows);
+			observability = measured.overhead;
+		}
 		for (const { scenario, missing } of chosen) {
+			if (!flashmart) break;
 			const base = rowBase(scenario);
 			if (missing.length > 0) {
 				rows.push({
@@ -587,7 +703,8 @@ async function main(): Promise<number> {
 			services,
 			baseline,
 			scenarios: rows,
-			profiles: cli.profile ? listProfiles(startedAt) : []
+			profiles: cli.profile ? listProfiles(startedAt) : [],
+			...(observability ? { observability } : {})
 		};
 		fs.mkdirSync(RESULTS_DIR, { recursive: true });
 		fs.writeFileSync(
@@ -603,6 +720,13 @@ async function main(): Promise<number> {
 			for (const line of findings(row)) {
 				process.stdout.write(line.startsWith(" ") ? `${line}\n` : `note: ${line}\n`);
 			}
+		}
+		if (report.observability) {
+			process.stdout.write(`${observabilityLine(report.observability)}\n`);
+		} else if (cli.observability) {
+			process.stdout.write(
+				"note: the observability overhead could not be measured (a row failed)\n"
+			);
 		}
 		for (const file of report.profiles) {
 			process.stdout.write(`CPU profile of the gateway: ${file}\n`);

@@ -17,7 +17,9 @@ export const ALL_SERVICES = [
 	"media",
 	"inventory",
 	"carts",
-	"orders"
+	"orders",
+	"payments",
+	"notifications"
 ] as const;
 
 export type Mode = "embedded" | "cluster";
@@ -50,6 +52,8 @@ export interface AppConfig {
 	breaker: { threshold: number; minRequestCount: number; windowTime: number; halfOpenTime: number };
 	log: { level: LogLevel; format: LogFormat };
 	metrics: { enabled: boolean; port: number };
+	/** Log shipping to Elasticsearch; null when ELASTICSEARCH_URL is unset (console only). */
+	logShipping: LogShippingConfig | null;
 	dataDir: string;
 	mongoUri: string | null;
 	/** Moleculer cacher: in-process memory, or Redis shared by every node (`redis://...`). */
@@ -80,6 +84,25 @@ export interface AppConfig {
 		/** How often (ms) each orders node sweeps for expired orders and abandoned reservations. */
 		sweepInterval: number;
 	};
+	payments: {
+		/** How long (ms) the payment provider may take before the charge's outcome counts as unknown (504). */
+		providerTimeout: number;
+		/** How often (ms) each payments node settles charges whose outcome was unknown. */
+		reconcileInterval: number;
+	};
+	events: {
+		/** How often (ms) each node relays its outbox (events written but not yet published). */
+		relayInterval: number;
+		/** Deliveries of one message a consumer may fail before it is dead-lettered. */
+		maxRetries: number;
+		/** How long (ms) a delivered message may stay unacknowledged before it is delivered again. */
+		ackWait: number;
+		/** How long (s) the event stream keeps messages. */
+		retention: number;
+		/** Test hook: the node kills itself (SIGKILL) right before publishing an event of this name. */
+		crashBeforePublish: string | null;
+	};
+	notifications: { sender: "log" };
 	auth: {
 		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
 		privateKeyPem: string | null;
@@ -94,6 +117,20 @@ export interface AppConfig {
 		adminEmail: string | null;
 		adminPassword: string | null;
 	};
+}
+
+export interface LogShippingConfig {
+	/** Elasticsearch node URL(s), comma-separated in ELASTICSEARCH_URL. */
+	nodes: string[];
+	auth: { apiKey: string } | { username: string; password: string } | null;
+	/** Lines per `_bulk` request. */
+	batchSize: number;
+	/** ms between flushes of a partial batch. */
+	flushInterval: number;
+	/** Lines held in memory at most; past it the oldest are dropped (and counted). */
+	maxBuffer: number;
+	/** ms before a request to Elasticsearch counts as failed. */
+	requestTimeout: number;
 }
 
 export class ConfigError extends Error {
@@ -187,6 +224,46 @@ const SCHEMA = {
 	LOG_FORMAT: { type: "enum", values: ["json", "pretty"], optional: true },
 	METRICS_ENABLED: { type: "boolean", convert: true, default: true },
 	METRICS_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 3030 },
+	ELASTICSEARCH_URL: {
+		type: "string",
+		pattern: /^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+)*$/,
+		optional: true
+	},
+	ELASTICSEARCH_USERNAME: { type: "string", min: 1, max: 256, optional: true },
+	ELASTICSEARCH_PASSWORD: { type: "string", min: 1, max: 1024, optional: true },
+	ELASTICSEARCH_API_KEY: { type: "string", min: 1, max: 1024, optional: true },
+	ELASTICSEARCH_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 300000,
+		default: 10000
+	},
+	LOG_SHIP_BATCH_SIZE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 10000,
+		default: 500
+	},
+	LOG_SHIP_FLUSH_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 10,
+		max: 600000,
+		default: 1000
+	},
+	LOG_SHIP_MAX_BUFFER: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 1000000,
+		default: 10000
+	},
 	DATA_DIR: { type: "string", min: 1, default: "./data" },
 	MONGO_URI: { type: "string", pattern: /^mongodb(\+srv)?:\/\/\S+$/, optional: true },
 	JWT_PRIVATE_KEY: {
@@ -264,7 +341,57 @@ const SCHEMA = {
 		max: 3600000,
 		default: 5000
 	},
-	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true }
+	ADMIN_PASSWORD: { type: "string", min: 8, max: 128, optional: true },
+	PAYMENT_PROVIDER_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 600000,
+		default: 5000
+	},
+	PAYMENT_RECONCILE_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 3600000,
+		default: 5000
+	},
+	OUTBOX_RELAY_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 50,
+		max: 3600000,
+		default: 1000
+	},
+	EVENT_MAX_RETRIES: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 1000,
+		default: 5
+	},
+	EVENT_ACK_WAIT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1000,
+		max: 3600000,
+		default: 10000
+	},
+	EVENT_RETENTION: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 60,
+		max: 31536000,
+		default: 604800
+	},
+	NOTIFICATION_SENDER: { type: "enum", values: ["log"], default: "log" },
+	TEST_CRASH_BEFORE_PUBLISH: { type: "string", pattern: /^[a-z]+\.[a-z]+$/, optional: true }
 } as const;
 
 /** Every environment variable FlashMart reads (each is documented in .env.example). */
@@ -297,6 +424,14 @@ type Raw = {
 	LOG_FORMAT?: LogFormat;
 	METRICS_ENABLED: boolean;
 	METRICS_PORT: number;
+	ELASTICSEARCH_URL?: string;
+	ELASTICSEARCH_USERNAME?: string;
+	ELASTICSEARCH_PASSWORD?: string;
+	ELASTICSEARCH_API_KEY?: string;
+	ELASTICSEARCH_TIMEOUT: number;
+	LOG_SHIP_BATCH_SIZE: number;
+	LOG_SHIP_FLUSH_INTERVAL: number;
+	LOG_SHIP_MAX_BUFFER: number;
 	DATA_DIR: string;
 	MONGO_URI?: string;
 	JWT_PRIVATE_KEY?: string;
@@ -322,6 +457,14 @@ type Raw = {
 	LOW_STOCK_THRESHOLD: number;
 	ORDER_TTL: number;
 	ORDER_SWEEP_INTERVAL: number;
+	PAYMENT_PROVIDER_TIMEOUT: number;
+	PAYMENT_RECONCILE_INTERVAL: number;
+	OUTBOX_RELAY_INTERVAL: number;
+	EVENT_MAX_RETRIES: number;
+	EVENT_ACK_WAIT: number;
+	EVENT_RETENTION: number;
+	NOTIFICATION_SENDER: "log";
+	TEST_CRASH_BEFORE_PUBLISH?: string;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
@@ -395,6 +538,18 @@ export function loadConfig(
 			"required in cluster mode on a node running the media service"
 		);
 	}
+	if (!!r.ELASTICSEARCH_USERNAME !== !!r.ELASTICSEARCH_PASSWORD) {
+		throw new ConfigError(
+			r.ELASTICSEARCH_USERNAME ? "ELASTICSEARCH_PASSWORD" : "ELASTICSEARCH_USERNAME",
+			"ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together"
+		);
+	}
+	if (r.ELASTICSEARCH_API_KEY && r.ELASTICSEARCH_USERNAME) {
+		throw new ConfigError(
+			"ELASTICSEARCH_API_KEY",
+			"give either an API key or a username and password, not both"
+		);
+	}
 	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
 		throw new ConfigError(
 			r.ADMIN_EMAIL ? "ADMIN_PASSWORD" : "ADMIN_EMAIL",
@@ -431,6 +586,20 @@ export function loadConfig(
 			format: r.LOG_FORMAT ?? (r.NODE_ENV === "production" ? "json" : "pretty")
 		},
 		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
+		logShipping: r.ELASTICSEARCH_URL
+			? {
+					nodes: list(r.ELASTICSEARCH_URL),
+					auth: r.ELASTICSEARCH_API_KEY
+						? { apiKey: r.ELASTICSEARCH_API_KEY }
+						: r.ELASTICSEARCH_USERNAME && r.ELASTICSEARCH_PASSWORD
+							? { username: r.ELASTICSEARCH_USERNAME, password: r.ELASTICSEARCH_PASSWORD }
+							: null,
+					batchSize: r.LOG_SHIP_BATCH_SIZE,
+					flushInterval: r.LOG_SHIP_FLUSH_INTERVAL,
+					maxBuffer: r.LOG_SHIP_MAX_BUFFER,
+					requestTimeout: r.ELASTICSEARCH_TIMEOUT
+				}
+			: null,
 		dataDir: path.resolve(r.DATA_DIR),
 		mongoUri: r.MONGO_URI ?? null,
 		cacher: r.CACHER === "memory" ? { type: "memory" } : { type: "redis", url: r.CACHER },
@@ -449,6 +618,18 @@ export function loadConfig(
 		},
 		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
 		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
+		payments: {
+			providerTimeout: r.PAYMENT_PROVIDER_TIMEOUT,
+			reconcileInterval: r.PAYMENT_RECONCILE_INTERVAL
+		},
+		events: {
+			relayInterval: r.OUTBOX_RELAY_INTERVAL,
+			maxRetries: r.EVENT_MAX_RETRIES,
+			ackWait: r.EVENT_ACK_WAIT,
+			retention: r.EVENT_RETENTION,
+			crashBeforePublish: r.TEST_CRASH_BEFORE_PUBLISH ?? null
+		},
+		notifications: { sender: r.NOTIFICATION_SENDER },
 		auth: {
 			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
 			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,

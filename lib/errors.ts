@@ -59,6 +59,24 @@ export class ServiceUnavailableError extends MoleculerRetryableError {
 	}
 }
 
+/** The payment provider declined the charge (API.md: 402 PAYMENT_DECLINED); `data.declineCode` says why. */
+export class PaymentDeclinedError extends MoleculerClientError {
+	constructor(declineCode: string) {
+		super("The payment was declined", 402, "PAYMENT_DECLINED", { declineCode });
+		this.name = "PaymentDeclinedError";
+	}
+}
+
+/** A dependency took too long and the outcome is unknown; a retry (same Idempotency-Key) finds out. */
+export class GatewayTimeoutError extends MoleculerRetryableError {
+	constructor(message = "The request timed out, please retry", data?: unknown) {
+		super(message, 504, "REQUEST_TIMEOUT", data);
+		// Not "RequestTimeoutError": the transporter rebuilds errors by name, and Moleculer's class of that name
+		// cannot be rebuilt from this error's fields (the answer would be lost). Clients see the contract's name.
+		this.name = "GatewayTimeoutError";
+	}
+}
+
 /** What a client sees. */
 export interface HttpError {
 	name: string;

@@ -219,7 +219,11 @@ const ORDER: JsonSchema = {
 		expiresAt: { type: "string", format: "date-time" },
 		createdAt: { type: "string", format: "date-time" },
 		updatedAt: { type: "string", format: "date-time" },
-		payment: { type: "object", properties: { id: STR, status: STR, amount: MONEY } }
+		payment: {
+			type: "object",
+			description: "Present once paid: `status` is `succeeded`, or `refunded` after a refund",
+			properties: { id: STR, status: { enum: ["succeeded", "refunded"] }, amount: MONEY }
+		}
 	}
 };
 const IDEMPOTENCY_HEADER = {
@@ -687,13 +691,40 @@ export const API_OPERATIONS: Operation[] = [
 	},
 	{
 		method: "POST",
+		path: "/orders/:id/pay",
+		action: "orders.pay",
+		access: "customer",
+		tag: "Orders",
+		summary:
+			"Pay a `pending_payment` order once: 200 with `status: paid` and `payment`, its stock sold. The charge is " +
+			"keyed by order at the provider, so no retry ever charges twice. Declined: 402 PAYMENT_DECLINED " +
+			"(`data.declineCode`; pay again with another token and a new key). Provider silent: 504, and a retry " +
+			"with the same key settles the same charge. Not pending (paid, expired, cancelled, refunded), past " +
+			"`expiresAt`, or another payment of it in progress: 409 INVALID_ORDER_STATE; if a charge went through " +
+			"for an order that meanwhile expired or was cancelled, it is refunded. A retry with the same key of the " +
+			"request that paid answers the order. Test tokens: tok_visa, tok_chargeDeclined, " +
+			"tok_insufficientFunds, tok_timeout.",
+		headers: IDEMPOTENCY_HEADER,
+		requestBody: {
+			type: "object",
+			required: ["paymentToken"],
+			properties: {
+				paymentToken: { type: "string", minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_]+$" }
+			}
+		},
+		response: ORDER,
+		errors: [400, 402, 404, 409, 422]
+	},
+	{
+		method: "POST",
 		path: "/orders/:id/cancel",
 		action: "orders.cancel",
 		access: "customer",
 		tag: "Orders",
 		summary:
-			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one is refunded. " +
-			"Any other state: 409 INVALID_ORDER_STATE.",
+			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one becomes " +
+			"`refunded` (the charge refunded in full, `payment.status: refunded`, its units back in stock). Any " +
+			"other state: 409 INVALID_ORDER_STATE.",
 		response: ORDER,
 		errors: [404, 409]
 	},
@@ -703,7 +734,8 @@ export const API_OPERATIONS: Operation[] = [
 		action: "orders.ship",
 		access: "admin",
 		tag: "Orders",
-		summary: "Admin: a paid order is shipped (otherwise 409 INVALID_ORDER_STATE)",
+		summary:
+			"Admin: a paid order is shipped (otherwise, or once its refund has begun, 409 INVALID_ORDER_STATE)",
 		response: ORDER,
 		errors: [404, 409]
 	},

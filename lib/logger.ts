@@ -4,6 +4,7 @@
  * line for developers that still names the request. Secrets never reach either.
  */
 import { inspect } from "node:util";
+import { Loggers } from "moleculer";
 import { currentScope } from "./request-context";
 
 export interface LoggerBindings {
@@ -14,15 +15,23 @@ export interface LoggerBindings {
 	ver?: string | number;
 }
 
-/** Keys whose values are secrets: passwords, tokens, card tokens, authorization headers, cookies. */
+/**
+ * Keys whose values are secrets: passwords, tokens (access, refresh, and card tokens such as `paymentToken`),
+ * authorization headers, cookies, keys.
+ */
 const SECRET_KEY =
 	/pass(word)?|secret|token|authorization|cookie|api[-_]?key|private[-_]?key|hash/i;
 const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
 const JWT_LIKE = /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g;
+/** Card tokens of the payment provider (`tok_visa`) found inside a text rather than under a key. */
+const CARD_TOKEN = /\btok_[A-Za-z0-9_]+/g;
 const REDACTED = "[REDACTED]";
 
 function redactString(s: string): string {
-	return s.replace(BEARER, `$1${REDACTED}`).replace(JWT_LIKE, REDACTED);
+	return s
+		.replace(BEARER, `$1${REDACTED}`)
+		.replace(JWT_LIKE, REDACTED)
+		.replace(CARD_TOKEN, REDACTED);
 }
 
 /** A JSON-safe copy of `value` with secrets replaced, bounded in depth. */
@@ -72,17 +81,23 @@ export function logRecord(
 ): Record<string, unknown> {
 	const { message, fields } = messageOf(args);
 	const scope = currentScope();
-	return {
+	const record: Record<string, unknown> = {
 		"@timestamp": new Date().toISOString(),
 		level,
 		message,
 		service: bindings.svc ?? bindings.mod,
-		nodeID: bindings.nodeID,
-		...fields,
-		...(scope?.requestId ? { requestId: scope.requestId } : {}),
-		...(scope?.userId ? { userId: scope.userId } : {}),
-		...(scope?.orderId ? { orderId: scope.orderId } : {})
+		nodeID: bindings.nodeID
 	};
+	for (const key in fields) {
+		// A logged object never overwrites the line's own fields (Moleculer logs `{ nodeID }` of remote nodes):
+		// such values are kept under `args`.
+		if (key in record) ((record.args ??= {}) as Record<string, unknown>)[key] = fields[key];
+		else record[key] = fields[key];
+	}
+	if (scope?.requestId) record.requestId = scope.requestId;
+	if (scope?.userId) record.userId = scope.userId;
+	if (scope?.orderId) record.orderId = scope.orderId;
+	return record;
 }
 
 type Formatter = (type: string, args: unknown[], bindings: LoggerBindings) => string[];
@@ -104,3 +119,56 @@ export const prettyFormatter: Formatter = (type, args, bindings) => {
 		`[${time}] ${type.toUpperCase().padEnd(5)} ${bindings.svc ?? bindings.mod}${req}: ${message}${extra}`
 	];
 };
+
+/** Where a logger sends each record besides the console (the Elasticsearch shipper). */
+export interface RecordSink {
+	push(record: Record<string, unknown>): void;
+}
+
+export interface FlashMartLoggerOptions {
+	level: Loggers.LogLevels;
+	format: "json" | "pretty";
+	/** Receives every record printed, already redacted; null: console only. */
+	sink?: RecordSink | null;
+}
+
+type LogHandler = (type: string, args: unknown[]) => void;
+
+/**
+ * FlashMart's Moleculer logger: one record per log call, printed to the console (a JSON line, or a readable line for
+ * developers) and handed to the sink when there is one, so the console and Elasticsearch get the same fields.
+ */
+export class FlashMartLogger extends Loggers.Base<{ level?: Loggers.LogLevels }> {
+	private readonly format: "json" | "pretty";
+	private readonly sink: RecordSink | null;
+
+	constructor(opts: FlashMartLoggerOptions) {
+		super({ level: opts.level });
+		this.format = opts.format;
+		this.sink = opts.sink ?? null;
+	}
+
+	override getLogHandler(bindings: LoggerBindings): LogHandler | null {
+		const level = bindings ? this.getLogLevel(bindings.mod) : null;
+		if (!level) return null;
+		const maxIdx = LEVELS.indexOf(level);
+		const { format, sink } = this;
+		return (type, args) => {
+			if (LEVELS.indexOf(type) > maxIdx) return;
+			let line: string;
+			if (format === "json") {
+				const record = logRecord(type, args, bindings);
+				line = JSON.stringify(record);
+				sink?.push(record);
+			} else {
+				line = prettyFormatter(type, args, bindings)[0];
+				if (sink) sink.push(logRecord(type, args, bindings));
+			}
+			if (type === "fatal" || type === "error") console.error(line);
+			else if (type === "warn") console.warn(line);
+			else console.log(line);
+		};
+	}
+}
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];

@@ -9,7 +9,13 @@ export const METRIC = {
 	RESERVATION_FAILURES: "flashmart.reservation.failures.total",
 	ORDERS: "flashmart.orders.total",
 	CHECKOUT_DURATION: "flashmart.checkout.duration.seconds",
-	IDEMPOTENT_REPLAYS: "flashmart.idempotent.replays.total"
+	IDEMPOTENT_REPLAYS: "flashmart.idempotent.replays.total",
+	PAYMENTS: "flashmart.payments.total",
+	PAYMENT_DURATION: "flashmart.payment.duration.seconds",
+	REVENUE: "flashmart.revenue.minor_units.total",
+	INVENTORY_LOW: "flashmart.inventory.low.total",
+	EVENTS_PUBLISHED: "flashmart.events.published.total",
+	EVENTS_DEAD_LETTERED: "flashmart.events.dead_lettered.total"
 } as const;
 
 const DEFINITIONS = [
@@ -43,6 +49,42 @@ const DEFINITIONS = [
 		name: METRIC.IDEMPOTENT_REPLAYS,
 		labelNames: ["scope"],
 		description: "Requests answered from a stored idempotent response"
+	},
+	{
+		type: "counter",
+		name: METRIC.PAYMENTS,
+		labelNames: ["outcome"],
+		description: "Payment outcomes: succeeded, declined, timeout (outcome unknown), error, refunded"
+	},
+	{
+		type: "histogram",
+		name: METRIC.PAYMENT_DURATION,
+		description: "Time the payment provider took to answer a charge",
+		unit: "seconds",
+		buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+	},
+	{
+		type: "counter",
+		name: METRIC.REVENUE,
+		labelNames: ["currency"],
+		description: "Money charged, in minor units (refunds not subtracted; see payments refunded)"
+	},
+	{
+		type: "counter",
+		name: METRIC.INVENTORY_LOW,
+		description: "Times a product's available stock fell below LOW_STOCK_THRESHOLD"
+	},
+	{
+		type: "counter",
+		name: METRIC.EVENTS_PUBLISHED,
+		labelNames: ["event"],
+		description: "Durable events relayed from an outbox to the event stream"
+	},
+	{
+		type: "counter",
+		name: METRIC.EVENTS_DEAD_LETTERED,
+		labelNames: ["channel"],
+		description: "Events a consumer failed too many times, moved to the dead-letter destination"
 	}
 ] as const;
 

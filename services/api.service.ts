@@ -11,6 +11,7 @@ import ApiGateway from "moleculer-web";
 import { config } from "../config";
 import { clientIp } from "../lib/client-ip";
 import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../lib/errors";
+import { type HttpMetrics, NO_HTTP_METRICS, createHttpMetrics } from "../lib/http-metrics";
 import {
 	type Access,
 	API_OPERATIONS,
@@ -51,6 +52,9 @@ export interface GatewayRequest extends IncomingMessage {
 	body?: unknown;
 	query?: Record<string, unknown>;
 	$params?: Record<string, unknown>;
+	/** The moleculer-web alias the request matched, if any; `metricRoute` is set by `aliasesOf`. */
+	$alias?: { metricRoute?: string; fullPath?: string };
+	originalUrl?: string;
 }
 
 type Next = (err?: unknown) => void;
@@ -63,9 +67,13 @@ interface ApiVars {
 	keys: KeyPair;
 	draining: boolean;
 	openApiDoc: string;
+	httpMetrics: HttpMetrics;
 }
 
 interface ApiMethods {
+	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
+	errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+	recordHttp(req: GatewayRequest, res: ServerResponse, started: number): void;
 	sendJson(res: ServerResponse, status: number, body: unknown): void;
 	sendContractError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
 	readiness(): Promise<string[]>;
@@ -152,17 +160,21 @@ function stripDangerousKeys(value: unknown, depth = 0): unknown {
 
 /**
  * Turns the operation table into moleculer-web aliases: actions by name, gateway handlers (`handle_<name>` methods)
- * as functions. Each alias carries its operation's access level for `authorize`.
+ * as functions. Each alias carries its operation's access level for `authorize` and its path template (route path
+ * included) for the `route` label of the HTTP metrics.
  */
-function aliasesOf(ops: Operation[]): Record<string, unknown> {
+function aliasesOf(routePath: string, ops: Operation[]): Record<string, unknown> {
 	const aliases: Record<string, unknown> = {};
+	const prefix = routePath === "/" ? "" : routePath;
 	for (const op of ops) {
 		const key = `${op.method} ${op.path}`;
-		if (op.action) aliases[key] = { action: op.action, access: op.access };
+		const metricRoute = prefix + op.path;
+		if (op.action) aliases[key] = { action: op.action, access: op.access, metricRoute };
 		else if (op.handler) {
 			const name = `handle_${op.handler}`;
 			aliases[key] = {
 				access: op.access,
+				metricRoute,
 				handler(this: Record<string, unknown>, req: GatewayRequest, res: ServerResponse) {
 					const handle = this[name] as (req: GatewayRequest, res: ServerResponse) => unknown;
 					return handle.call(this, req, res);
@@ -174,6 +186,21 @@ function aliasesOf(ops: Operation[]): Record<string, unknown> {
 }
 
 const cfg = config();
+
+/** The parts of moleculer-web's gateway this service calls into. */
+interface GatewayInternals {
+	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
+	sendError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+}
+const gatewayHttpHandler = (ApiGateway as unknown as { methods: GatewayInternals }).methods
+	.httpHandler;
+
+/** What a warning says about an expected 5xx: the error's name, type and message, no stack. */
+function causeOf(err: unknown): Record<string, unknown> | undefined {
+	if (err === null || typeof err !== "object") return undefined;
+	const e = err as { name?: unknown; type?: unknown; message?: unknown };
+	return { name: e.name, type: e.type, message: e.message };
+}
 
 /** Hands the backend what it may need of the HTTP request: the idempotency key and the believed client address. */
 function passRequestMeta(ctx: Context<unknown, AppMeta>, _route: unknown, req: GatewayRequest) {
@@ -240,7 +267,7 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				mappingPolicy: "restrict",
 				bodyParsers: false,
 				logging: false,
-				aliases: aliasesOf(OPS_OPERATIONS)
+				aliases: aliasesOf(OPS_ROUTE, OPS_OPERATIONS)
 			},
 			{
 				name: "api",
@@ -252,7 +279,10 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				use: [bodyGuard],
 				authentication: true,
 				authorization: true,
-				aliases: aliasesOf(API_OPERATIONS.filter(op => op.handler !== "upload")),
+				aliases: aliasesOf(
+					API_ROUTE,
+					API_OPERATIONS.filter(op => op.handler !== "upload")
+				),
 				onBeforeCall: passRequestMeta
 			},
 			{
@@ -265,7 +295,10 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				bodyParsers: false,
 				authentication: true,
 				authorization: true,
-				aliases: aliasesOf(API_OPERATIONS.filter(op => op.handler === "upload")),
+				aliases: aliasesOf(
+					API_ROUTE,
+					API_OPERATIONS.filter(op => op.handler === "upload")
+				),
 				onBeforeCall: passRequestMeta
 			}
 		],
@@ -276,6 +309,32 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 	},
 
 	methods: {
+		/**
+		 * moleculer-web's entry point for every HTTP request, wrapped to count it and time it once it is answered.
+		 * Almost every answer is complete when the handler settles; a streamed one is recorded when it closes.
+		 */
+		async httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: Next) {
+			const started = performance.now();
+			await gatewayHttpHandler.call(this, req, res, next);
+			if (res.writableEnded) this.recordHttp(req, res, started);
+			else res.once("close", () => this.recordHttp(req, res, started));
+		},
+
+		/** Counts and times one answered request under its operation's template (routes added later: their alias path). */
+		recordHttp(this: ApiThis, req: GatewayRequest, res: ServerResponse, started: number) {
+			const alias = req.$alias;
+			const route = alias ? (alias.metricRoute ?? alias.fullPath) : undefined;
+			this.httpMetrics.record(req.method ?? "", route, res.statusCode, started);
+		},
+
+		/**
+		 * Replaces moleculer-web's error handler, which logs every non-4xx error at error level with its stack, before
+		 * `sendContractError` logs it once more: that one line per error, at the right level, is enough.
+		 */
+		errorHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+			(this as unknown as GatewayInternals).sendError(req, res, err);
+		},
+
 		sendJson(this: ApiThis, res: ServerResponse, status: number, body: unknown) {
 			if (res.headersSent) return;
 			const payload = JSON.stringify(body);
@@ -295,7 +354,11 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 				res.setHeader("Retry-After", String(retryAfter));
 			}
 			if (httpError.code >= 500) {
-				this.logger.warn(`${req.method} ${req.url} answered ${httpError.code}`, { requestId }, err);
+				const what = `${req.method} ${req.originalUrl ?? req.url} answered ${httpError.code} ${httpError.type}`;
+				// 503 and 504 are expected answers (a node down, a deadline passed): a warning without a stack.
+				// Anything else is a defect somewhere and keeps its stack.
+				if (httpError.code === 500) this.logger.error(what, { requestId }, err);
+				else this.logger.warn(what, { requestId, cause: causeOf(err) });
 				res.setHeader("Retry-After", "1");
 			}
 			this.sendJson(res, httpError.code, { ...httpError, requestId });
@@ -457,6 +520,9 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 
 	created(this: ApiThis) {
 		this.draining = false;
+		this.httpMetrics = this.broker.isMetricsEnabled()
+			? createHttpMetrics(this.broker.metrics)
+			: NO_HTTP_METRICS;
 		this.keys = loadKeys(cfg);
 		this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
 	}

@@ -4,11 +4,11 @@
  * moment on NeDB and on MongoDB alike. The only writer of the `stock` collection.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { randomUUID } from "node:crypto";
 import { config } from "../config";
 import { ConflictError, NotFoundError } from "../lib/errors";
 import { METRIC } from "../middlewares/business-metrics.middleware";
 import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import { OUTBOX_INDEX, OutboxMixin, outboxEvent, withEvents } from "../mixins/outbox.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 
@@ -26,6 +26,10 @@ interface StockDoc {
 	/** Units sold: committed reservations. Never more than the units ever put on hand. */
 	sold: number;
 	holds?: Record<string, number>;
+	/** Units of a refunded order put back on the shelf, by order id: makes the return idempotent. */
+	returns?: Record<string, number>;
+	/** Set when inventory.low was written for the current dip below the threshold; cleared when stock recovers. */
+	lowNotified?: boolean;
 	updatedAt: string;
 }
 
@@ -66,9 +70,15 @@ interface InventoryMethods {
 	takeLine(orderId: string, line: StockLine): Promise<boolean>;
 	releaseLines(orderId: string, lines: StockLine[]): Promise<number>;
 	changed(productIds: string[], ctx: Context): Promise<void>;
+	checkLow(productIds?: string[]): Promise<void>;
+	relayOutbox(id?: string): Promise<number>;
 }
 
-type InventoryThis = Service & DbServiceThis & InventoryMethods;
+interface InventoryVars {
+	lowTimer?: NodeJS.Timeout;
+}
+
+type InventoryThis = Service & DbServiceThis & InventoryMethods & InventoryVars;
 
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
 /** Order ids become field names (`holds.<orderId>`): no dots, no dollar signs. */
@@ -257,6 +267,38 @@ const actions = {
 		}
 	},
 
+	/**
+	 * Internal (orders, refunds): puts a refunded order's sold units back on hand. Idempotent per order and line
+	 * (the return is recorded in the same write); orders commits first, so only units that were sold come back.
+	 */
+	restock: {
+		params: { $$strict: "remove", orderId: ORDER_ID, lines: LINES },
+		async handler(
+			this: InventoryThis,
+			ctx: Context<OrderLinesParams>
+		): Promise<{ restocked: number }> {
+			const { orderId } = ctx.params;
+			const lines = mergeLines(ctx.params.lines);
+			const returned = `returns.${orderId}`;
+			let restocked = 0;
+			for (const line of lines) {
+				restocked += await this.adapter.updateMany(
+					{ productId: line.productId, [returned]: { $exists: false } },
+					{
+						$inc: { onHand: line.quantity, available: line.quantity, sold: -line.quantity },
+						$set: { [returned]: line.quantity, updatedAt: new Date().toISOString() }
+					}
+				);
+			}
+			if (restocked > 0)
+				await this.changed(
+					lines.map(l => l.productId),
+					ctx
+				);
+			return { restocked };
+		}
+	},
+
 	/** Internal (orders' sweeper): every order id holding stock, to find holds whose order is gone. */
 	holders: {
 		params: { $$strict: "remove" },
@@ -321,13 +363,22 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<InventoryThis>>;
 
-const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis> = {
+const InventoryService: ServiceSchema<
+	ServiceSettingSchema,
+	InventoryMethods,
+	DbServiceThis & InventoryVars
+> = {
 	name: "inventory",
 	mixins: [
 		DbMixin({
 			collection: "stock",
-			indexes: [{ fields: { productId: 1 }, unique: true }, { fields: { available: 1 } }]
-		})
+			indexes: [
+				{ fields: { productId: 1 }, unique: true },
+				{ fields: { available: 1 } },
+				OUTBOX_INDEX
+			]
+		}),
+		OutboxMixin
 	],
 	actions,
 
@@ -376,26 +427,59 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, Db
 		},
 
 		/**
-		 * After any stock change: tell every node (catalog caches carry `available`), and emit `inventory.low` for
+		 * After any stock change: tell every node (catalog caches carry `available`), and write `inventory.low` for
 		 * products whose available stock fell below the threshold.
 		 */
 		async changed(this: InventoryThis, productIds: string[], ctx: Context): Promise<void> {
 			ctx.broadcast("inventory.changed", { productIds });
-			const docs = (await this.adapter.find({
-				query: { productId: { $in: productIds } }
+			await this.checkLow(productIds);
+		},
+
+		/**
+		 * `inventory.low` once per dip below LOW_STOCK_THRESHOLD: the flag and the event are one conditional write
+		 * (the outbox), so concurrent changes write it once; the flag clears when the stock recovers. Also run on a
+		 * timer, which catches a dip whose check a crash interrupted.
+		 */
+		async checkLow(this: InventoryThis, productIds?: string[]): Promise<void> {
+			const threshold = cfg.inventory.lowStockThreshold;
+			const scope = productIds ? { productId: { $in: productIds } } : {};
+			await this.adapter.updateMany(
+				{ ...scope, lowNotified: true, available: { $gte: threshold } },
+				{ $set: { lowNotified: false } }
+			);
+			const dipped = (await this.adapter.find({
+				query: { ...scope, available: { $lt: threshold }, lowNotified: { $ne: true } },
+				limit: 500
 			})) as StockDoc[];
-			for (const doc of docs) {
-				if (doc.available < cfg.inventory.lowStockThreshold) {
-					ctx.emit("inventory.low", {
-						eventId: randomUUID(),
-						productId: doc.productId,
-						available: doc.available,
-						threshold: cfg.inventory.lowStockThreshold,
-						occurredAt: new Date().toISOString()
-					});
+			for (const doc of dipped) {
+				const won = await this.adapter.updateMany(
+					{ _id: doc._id, available: { $lt: threshold }, lowNotified: { $ne: true } },
+					withEvents({ $set: { lowNotified: true } }, [
+						outboxEvent("inventory.low", {
+							productId: doc.productId,
+							available: doc.available,
+							threshold
+						})
+					])
+				);
+				if (won === 1) {
+					this.broker.metrics.increment(METRIC.INVENTORY_LOW);
+					void this.relayOutbox(doc._id).catch(() => undefined);
 				}
 			}
 		}
+	},
+
+	started(this: InventoryThis) {
+		this.lowTimer = setInterval(
+			() => void this.checkLow().catch(() => undefined),
+			cfg.orders.sweepInterval
+		);
+		this.lowTimer.unref();
+	},
+
+	stopped(this: InventoryThis) {
+		if (this.lowTimer) clearInterval(this.lowTimer);
 	}
 };
 

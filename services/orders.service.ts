@@ -1,10 +1,11 @@
 /**
  * Orders: checkout from the cart with server-side prices and an all-or-nothing stock reservation, idempotent by
- * `Idempotency-Key`; the state machine of lib/order-state.ts through one `transition`; cancellation; and a sweeper,
- * safe on any number of orders nodes, that expires unpaid orders and gives back the stock of abandoned checkouts.
+ * `Idempotency-Key`; payment through the payments service (same key mechanism); the state machine of
+ * lib/order-state.ts through one `transition`, which writes the order's event in the same write (the outbox);
+ * cancellation with refunds; fulfilment; and a sweeper, safe on any number of orders nodes, that expires unpaid
+ * orders and finishes every stock movement a crash left half done (release, sell, return).
  * The only writer of the `orders` and `idempotency_keys` collections.
  */
-import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../config";
 import { ConflictError, NotFoundError, UnprocessableError } from "../lib/errors";
@@ -20,8 +21,16 @@ import { bindToScope } from "../lib/request-context";
 import { METRIC } from "../middlewares/business-metrics.middleware";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { IDEMPOTENCY_STORE, IdempotencyMixin, type idempotent } from "../mixins/idempotency.mixin";
+import {
+	OUTBOX_INDEX,
+	OutboxMixin,
+	type OutboxEntry,
+	outboxEvent,
+	withEvents
+} from "../mixins/outbox.mixin";
+import type { Payment } from "./payments.service";
 import type { AppMeta } from "../types/meta";
-import type { AppAction } from "../types/moleculer-ext";
+import type { AppAction, WithChannels } from "../types/moleculer-ext";
 
 export interface OrderItem {
 	productId: string;
@@ -58,7 +67,19 @@ interface OrderDoc {
 	stockReleased: boolean;
 	/** Set once the order's reserved stock was sold (paid). */
 	stockCommitted: boolean;
-	payment?: { id: string; status: string; amount: number };
+	/** Set once a refunded order's stock went back on the shelf. */
+	stockReturned?: boolean;
+	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
+	refundRequested?: boolean;
+	/** Idempotency operations that tried to pay this order: their retries answer the order once it is paid. */
+	payAttempts?: string[];
+	payment?: OrderPayment;
+}
+
+interface OrderPayment {
+	id: string;
+	status: string;
+	amount: number;
 }
 
 export interface Order {
@@ -73,7 +94,7 @@ export interface Order {
 	expiresAt: string;
 	createdAt: string;
 	updatedAt: string;
-	payment?: { id: string; status: string; amount: number };
+	payment?: OrderPayment;
 }
 
 interface CheckoutView {
@@ -89,16 +110,14 @@ interface CreateParams {
 interface IdParams {
 	id: string;
 }
+interface PayParams {
+	id: string;
+	paymentToken: string;
+}
 interface ListParams {
 	page: number;
 	pageSize: number;
 	userId?: string;
-}
-interface TransitionParams {
-	id: string;
-	to: OrderStatus;
-	from?: OrderStatus;
-	set?: Partial<OrderDoc>;
 }
 
 interface OrdersMethods {
@@ -108,11 +127,16 @@ interface OrdersMethods {
 		ctx: Context,
 		doc: OrderDoc,
 		to: OrderStatus,
-		set?: Partial<OrderDoc>
+		set?: Partial<OrderDoc>,
+		guard?: Record<string, unknown>
 	): Promise<OrderDoc>;
+	markPaid(ctx: Context, orderId: string, payment: Payment): Promise<OrderDoc>;
+	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
+	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
 	releaseStock(ctx: Context, doc: OrderDoc): Promise<void>;
 	sweep(): Promise<void>;
 	idempotent: typeof idempotent;
+	relayOutbox(id?: string): Promise<number>;
 }
 
 interface OrdersVars {
@@ -142,14 +166,41 @@ const cfg = config();
 /** A checkout still `reserving` after this long was abandoned (its node died): the sweeper gives its stock back. */
 const ABANDONED_AFTER_MS = cfg.requestTimeout * 3;
 
-/** An admin action that moves an order to `to` (409 INVALID_ORDER_STATE from any state the table forbids). */
+/** The event of an order entering `status` (API.md "Events"): ids, amounts and, on creation, the lines. */
+function orderEvent(doc: OrderDoc, status: OrderStatus, from?: string): OutboxEntry {
+	return outboxEvent(EVENT_OF[status], {
+		orderId: doc._id,
+		userId: doc.userId,
+		status,
+		...(from ? { from } : {}),
+		total: doc.total,
+		currency: doc.currency,
+		...(status === "pending_payment"
+			? { items: doc.items.map(i => ({ productId: i.productId, quantity: i.quantity })) }
+			: {})
+	});
+}
+
+/** Stock lines of an order, as inventory takes them. */
+const linesOf = (doc: OrderDoc) =>
+	doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
+
+/** How long a paid order's refund may stay half done before the sweeper finishes it. */
+const REFUND_STALE_MS = cfg.payments.providerTimeout * 2;
+
+/**
+ * An admin action that moves an order to `to` (409 INVALID_ORDER_STATE from any state the table forbids, and for
+ * shipping an order whose refund has begun).
+ */
 function adminTransition(to: OrderStatus): AppAction<OrdersThis> {
 	return {
 		permissions: ["admin"],
 		params: { $$strict: "remove", id: ID },
 		async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
 			const doc = await this.findVisible(ctx, ctx.params.id);
-			return this.toOrder(await this.transition(ctx, doc, to));
+			bindToScope({ orderId: doc._id });
+			const guard = to === "shipped" ? { refundRequested: { $ne: true } } : undefined;
+			return this.toOrder(await this.transition(ctx, doc, to, {}, guard));
 		}
 	};
 }
@@ -218,26 +269,23 @@ const actions = {
 						}
 						throw err;
 					}
+					const at = new Date().toISOString();
 					const placed = await this.adapter.updateMany(
 						{ _id: doc._id, status: "reserving" },
-						{
-							$set: { status: "pending_payment", updatedAt: new Date().toISOString() },
-							$push: { history: { status: "pending_payment", at: new Date().toISOString() } }
-						}
+						withEvents(
+							{
+								$set: { status: "pending_payment", updatedAt: at },
+								$push: { history: { status: "pending_payment", at } }
+							},
+							[orderEvent(doc, "pending_payment")]
+						)
 					);
 					const fresh = (await this.adapter.findById(doc._id)) as OrderDoc;
 					if (placed === 1) {
+						void this.relayOutbox(doc._id).catch(() => undefined);
 						await ctx
 							.call("carts.clearIfVersion", { version: cart.version })
 							.catch(err => this.logger.warn("Could not empty the cart after checkout", err));
-						ctx.emit(EVENT_OF.pending_payment, {
-							eventId: randomUUID(),
-							orderId: doc._id,
-							userId: doc.userId,
-							total: doc.total,
-							currency: doc.currency,
-							occurredAt: new Date().toISOString()
-						});
 						this.broker.metrics.increment(METRIC.ORDERS, { status: "pending_payment" });
 					}
 					if (fresh.status === "reserving" || fresh.status === "rejected") {
@@ -292,19 +340,76 @@ const actions = {
 		}
 	},
 
-	/** Cancels an unpaid order (its stock goes back). Paid orders are refunded through payments. */
+	/**
+	 * Pays a pending order (API.md), with an Idempotency-Key like checkout: one charge through payments, then the
+	 * order is `paid` and its stock sold. 409 INVALID_ORDER_STATE when the order is not pending_payment or its time
+	 * ran out. A charge that went through for an order that meanwhile expired or was cancelled is refunded (409).
+	 * A retry of the request that paid (same key, its answer lost to a timeout) answers the order.
+	 */
+	pay: {
+		permissions: "authenticated",
+		params: {
+			$$strict: "remove",
+			id: ID,
+			paymentToken: { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_]+$/ }
+		},
+		timeout: cfg.payments.providerTimeout + 8000,
+		async handler(this: OrdersThis, ctx: Context<PayParams, AppMeta>): Promise<Order> {
+			return this.idempotent(
+				ctx,
+				{ scope: "orders.pay", body: ctx.params, status: 200 },
+				async operationId => {
+					const doc = await this.findVisible(ctx, ctx.params.id);
+					bindToScope({ orderId: doc._id });
+					if (doc.status !== "pending_payment") {
+						if (doc.payment && doc.payAttempts?.includes(operationId)) return this.toOrder(doc);
+						assertTransition(doc.status as OrderStatus, "paid");
+					}
+					if (Date.parse(doc.expiresAt) <= Date.now()) {
+						throw new ConflictError("INVALID_ORDER_STATE", "The order expired before payment", {
+							status: "expired"
+						});
+					}
+					if (!doc.payAttempts?.includes(operationId)) {
+						await this.adapter.updateMany(
+							{ _id: doc._id },
+							{ $push: { payAttempts: operationId } }
+						);
+					}
+					const payment = await ctx.call<Payment, object>(
+						"payments.charge",
+						{
+							operationId,
+							orderId: doc._id,
+							userId: doc.userId,
+							amount: doc.total,
+							currency: doc.currency,
+							paymentToken: ctx.params.paymentToken
+						},
+						{ retries: 0 }
+					);
+					return this.toOrder(await this.markPaid(ctx, doc._id, payment));
+				}
+			);
+		}
+	},
+
+	/**
+	 * Cancels an order: an unpaid one becomes `cancelled` (its stock goes back); a paid, unshipped one is refunded
+	 * through payments and becomes `refunded` (its stock goes back on the shelf).
+	 */
 	cancel: {
 		permissions: "authenticated",
 		params: { $$strict: "remove", id: ID },
+		timeout: cfg.payments.providerTimeout + 8000,
 		async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
 			const doc = await this.findVisible(ctx, ctx.params.id);
 			bindToScope({ orderId: doc._id });
 			if (doc.status === "paid") {
-				// A paid, unshipped order is refunded by the payments owner, which then moves it to `refunded`.
-				return (await ctx.call("payments.refund", { orderId: doc._id })) as Order;
+				return this.toOrder(await this.refundPaid(ctx, doc, "cancelled by the customer"));
 			}
 			const cancelled = await this.transition(ctx, doc, "cancelled");
-			await this.releaseStock(ctx, cancelled);
+			await this.settleStock(ctx, cancelled);
 			return this.toOrder((await this.adapter.findById(doc._id)) as OrderDoc);
 		}
 	},
@@ -313,47 +418,12 @@ const actions = {
 	ship: adminTransition("shipped"),
 
 	/** Admin: a shipped order arrived. */
-	deliver: adminTransition("delivered"),
-
-	/**
-	 * Internal (payments): moves an order along the state machine, with the expected current status in the update
-	 * filter, and answers the order. 409 INVALID_ORDER_STATE when the move is not allowed or lost a race.
-	 */
-	transition: {
-		params: {
-			$$strict: "remove",
-			id: ID,
-			to: { type: "enum", values: [...ORDER_STATES] },
-			from: { type: "enum", values: [...ORDER_STATES], optional: true },
-			set: { type: "object", optional: true }
-		},
-		async handler(this: OrdersThis, ctx: Context<TransitionParams>): Promise<Order> {
-			const doc = (await this.adapter.findById(ctx.params.id)) as OrderDoc | null;
-			if (!doc || !VISIBLE.includes(doc.status as OrderStatus)) throw new NotFoundError("Order");
-			if (ctx.params.from && doc.status !== ctx.params.from) {
-				throw new ConflictError(
-					"INVALID_ORDER_STATE",
-					`The order is ${doc.status}, not ${ctx.params.from}`,
-					{
-						status: doc.status
-					}
-				);
-			}
-			const moved = await this.transition(ctx, doc, ctx.params.to, ctx.params.set);
-			if (ctx.params.to === "paid") {
-				const lines = moved.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
-				await ctx.call("inventory.commit", { orderId: moved._id, lines });
-				await this.adapter.updateMany({ _id: moved._id }, { $set: { stockCommitted: true } });
-			}
-			return this.toOrder(moved);
-		}
-	}
+	deliver: adminTransition("delivered")
 } satisfies Record<string, AppAction<OrdersThis>>;
 
-const OrdersService: ServiceSchema<
-	ServiceSettingSchema,
-	OrdersMethods,
-	DbServiceThis & OrdersVars
+const OrdersService: WithChannels<
+	ServiceSchema<ServiceSettingSchema, OrdersMethods, DbServiceThis & OrdersVars>,
+	OrdersThis
 > = {
 	name: "orders",
 	mixins: [
@@ -362,13 +432,37 @@ const OrdersService: ServiceSchema<
 			indexes: [
 				{ fields: { userId: 1, createdAt: -1 } },
 				{ fields: { status: 1, expiresAt: 1 } },
-				{ fields: { createdAt: -1 } }
+				{ fields: { createdAt: -1 } },
+				OUTBOX_INDEX
 			],
 			stores: { idempotency: IDEMPOTENCY_STORE }
 		}),
-		IdempotencyMixin
+		IdempotencyMixin,
+		OutboxMixin
 	],
 	actions,
+
+	// Durable: a payment that succeeded while its pay request died (timeout, crash) still reaches its order.
+	channels: {
+		"payments.succeeded": {
+			group: "orders",
+			async handler(
+				this: OrdersThis,
+				ctx: Context<{ orderId: string; paymentId: string; amount: number }>
+			) {
+				const { orderId, paymentId, amount } = ctx.params;
+				bindToScope({ orderId });
+				try {
+					await this.markPaid(ctx, orderId, { id: paymentId, amount } as Payment);
+				} catch (err) {
+					const type = (err as { type?: string }).type;
+					// Refunded because the order had expired or was cancelled, or an order this store never had.
+					if (type === "INVALID_ORDER_STATE" || type === "NOT_FOUND") return;
+					throw err; // redelivered later
+				}
+			}
+		}
+	},
 
 	methods: {
 		toOrder(doc: OrderDoc): Order {
@@ -408,52 +502,174 @@ const OrdersService: ServiceSchema<
 		},
 
 		/**
-		 * The one way an order's status changes: checked against the transitions table, written with the current status
-		 * in the filter (of two racing transitions one wins, the other gets 409), then the event is emitted.
+		 * The one way an order's status changes: checked against the transitions table and written with the current
+		 * status (and `guard`) in the filter, so of two racing transitions one wins and the other gets 409. The order's
+		 * event is part of the same write (the outbox) and relayed right after.
 		 */
 		async transition(
 			this: OrdersThis,
-			ctx: Context,
+			_ctx: Context,
 			doc: OrderDoc,
 			to: OrderStatus,
-			set: Partial<OrderDoc> = {}
+			set: Partial<OrderDoc> = {},
+			guard: Record<string, unknown> = {}
 		) {
 			const from = doc.status as OrderStatus;
 			assertTransition(from, to);
 			const at = new Date().toISOString();
 			const moved = await this.adapter.updateMany(
-				{ _id: doc._id, status: from },
-				{ $set: { ...set, status: to, updatedAt: at }, $push: { history: { status: to, at } } }
+				{ _id: doc._id, status: from, ...guard },
+				withEvents(
+					{ $set: { ...set, status: to, updatedAt: at }, $push: { history: { status: to, at } } },
+					[orderEvent(doc, to, from)]
+				)
 			);
 			if (moved !== 1) {
 				const now = (await this.adapter.findById(doc._id)) as OrderDoc;
 				assertTransition(now.status as OrderStatus, to);
-				throw new ConflictError("INVALID_ORDER_STATE", "The order changed meanwhile", {
-					status: now.status
-				});
+				throw new ConflictError(
+					"INVALID_ORDER_STATE",
+					now.status === from
+						? "A refund of this order is in progress"
+						: "The order changed meanwhile",
+					{ status: now.status }
+				);
 			}
-			ctx.emit(EVENT_OF[to], {
-				eventId: randomUUID(),
-				orderId: doc._id,
-				userId: doc.userId,
-				from,
-				to,
-				occurredAt: at
-			});
+			void this.relayOutbox(doc._id).catch(() => undefined);
 			this.broker.metrics.increment(METRIC.ORDERS, { status: to });
 			return (await this.adapter.findById(doc._id)) as OrderDoc;
 		},
 
+		/**
+		 * Records a succeeded payment on its order (from pay, or from the payments.succeeded event, whichever comes
+		 * first; the second changes nothing): pending_payment becomes paid and the stock is sold. If the order can no
+		 * longer be paid (it expired or was cancelled while the charge ran), the charge is refunded and this is a 409.
+		 */
+		async markPaid(
+			this: OrdersThis,
+			ctx: Context,
+			orderId: string,
+			payment: Payment
+		): Promise<OrderDoc> {
+			for (let attempt = 0; attempt < 3; attempt++) {
+				const doc = (await this.adapter.findById(orderId)) as OrderDoc | null;
+				if (!doc) throw new NotFoundError("Order");
+				if (doc.payment?.id === payment.id) return doc;
+				if (doc.status !== "pending_payment") {
+					this.logger.warn(`A payment completed for an order that is ${doc.status}: refunding it`);
+					await ctx.call("payments.refund", {
+						orderId,
+						reason: `the order was ${doc.status} before the payment completed`
+					});
+					throw new ConflictError(
+						"INVALID_ORDER_STATE",
+						`The order is ${doc.status}; the payment was refunded`,
+						{ status: doc.status, refunded: true }
+					);
+				}
+				try {
+					const paid = await this.transition(ctx, doc, "paid", {
+						payment: { id: payment.id, status: "succeeded", amount: payment.amount }
+					});
+					await this.settleStock(ctx, paid).catch(err =>
+						this.logger.warn("Stock not sold yet; the sweeper finishes it", err)
+					);
+					return (await this.adapter.findById(orderId)) as OrderDoc;
+				} catch (err) {
+					if ((err as { type?: string }).type !== "INVALID_ORDER_STATE") throw err;
+					// Lost a race (expiry, cancel, or the other path paid it): look again.
+				}
+			}
+			throw new ConflictError("INVALID_ORDER_STATE", "The order keeps changing, please retry");
+		},
+
+		/**
+		 * Refunds a paid order: marks it (so it can no longer ship), refunds the charge through payments, moves it to
+		 * `refunded` and puts its stock back. Every step is idempotent; the sweeper finishes a refund a crash interrupted.
+		 */
+		async refundPaid(
+			this: OrdersThis,
+			ctx: Context,
+			doc: OrderDoc,
+			reason: string
+		): Promise<OrderDoc> {
+			if (!doc.refundRequested) {
+				await this.adapter.updateMany(
+					{ _id: doc._id, status: "paid" },
+					{ $set: { refundRequested: true, updatedAt: new Date().toISOString() } }
+				);
+				const now = (await this.adapter.findById(doc._id)) as OrderDoc;
+				if (now.status !== "paid" && now.status !== "refunded") {
+					assertTransition(now.status as OrderStatus, "refunded"); // shipped meanwhile: 409
+				}
+			}
+			const payment = await ctx.call<Payment, object>("payments.refund", {
+				orderId: doc._id,
+				reason
+			});
+			let current = (await this.adapter.findById(doc._id)) as OrderDoc;
+			if (current.status === "paid") {
+				try {
+					current = await this.transition(ctx, current, "refunded", {
+						payment: { id: payment.id, status: "refunded", amount: payment.amount }
+					});
+				} catch (err) {
+					if ((err as { type?: string }).type !== "INVALID_ORDER_STATE") throw err;
+					current = (await this.adapter.findById(doc._id)) as OrderDoc;
+				}
+			}
+			await this.settleStock(ctx, current).catch(err =>
+				this.logger.warn("Stock not returned yet; the sweeper finishes it", err)
+			);
+			return (await this.adapter.findById(doc._id)) as OrderDoc;
+		},
+
+		/**
+		 * Makes the stock match the order's status (idempotent; inventory keys every movement by order id): paid and
+		 * later → reserved units sold; cancelled, expired, rejected → reserved units released; refunded → sold, then
+		 * back on the shelf.
+		 */
+		async settleStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
+			const lines = linesOf(doc);
+			const set = (fields: Partial<OrderDoc>) =>
+				this.adapter.updateMany({ _id: doc._id }, { $set: fields });
+			switch (doc.status) {
+				case "paid":
+				case "shipped":
+				case "delivered":
+					if (doc.stockCommitted) return;
+					await ctx.call("inventory.commit", { orderId: doc._id, lines });
+					await set({ stockCommitted: true });
+					return;
+				case "refunded":
+					if (doc.stockReturned) return;
+					// Sold first (a no-op if it was), so exactly what was sold comes back on the shelf.
+					await ctx.call("inventory.commit", { orderId: doc._id, lines });
+					await set({ stockCommitted: true });
+					await ctx.call("inventory.restock", { orderId: doc._id, lines });
+					await set({ stockReturned: true });
+					return;
+				case "cancelled":
+				case "expired":
+				case "rejected":
+					if (doc.stockReleased) return;
+					await this.releaseStock(ctx, doc);
+					return;
+				default:
+					return;
+			}
+		},
+
 		/** Gives an order's reserved units back (idempotent) and records that it did. */
 		async releaseStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
-			const lines = doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
-			await ctx.call("inventory.release", { orderId: doc._id, lines });
+			await ctx.call("inventory.release", { orderId: doc._id, lines: linesOf(doc) });
 			await this.adapter.updateMany({ _id: doc._id }, { $set: { stockReleased: true } });
 		},
 
 		/**
-		 * Expires unpaid orders past `expiresAt`, gives back the stock of cancelled, expired and abandoned checkouts,
-		 * and releases holds whose order does not exist. Safe on many nodes: every claim is a conditional update.
+		 * Expires unpaid orders past `expiresAt`, finishes stock movements (release, sell, return) and refunds that a
+		 * crash left half done, and releases holds whose order does not exist. Safe on many nodes: every claim is a
+		 * conditional update and every movement is idempotent.
 		 */
 		async sweep(this: OrdersThis): Promise<void> {
 			// Nothing to do until the stock owner is there (e.g. while the cluster starts).
@@ -478,11 +694,41 @@ const OrdersService: ServiceSchema<
 					{ status: "reserving", createdAt: { $lte: abandonedBefore } },
 					{ $set: { status: "rejected", updatedAt: now } }
 				);
-				const toRelease = (await this.adapter.find({
-					query: { status: { $in: ["expired", "cancelled", "rejected"] }, stockReleased: false },
-					limit: 200
-				})) as OrderDoc[];
-				for (const doc of toRelease) await this.releaseStock(ctx, doc);
+				// Stock movements a crash or an outage left undone: release, sell, put back.
+				const unsettled = (
+					await Promise.all([
+						this.adapter.find({
+							query: {
+								status: { $in: ["expired", "cancelled", "rejected"] },
+								stockReleased: false
+							},
+							limit: 200
+						}),
+						this.adapter.find({
+							query: { status: { $in: ["paid", "shipped", "delivered"] }, stockCommitted: false },
+							limit: 200
+						}),
+						this.adapter.find({
+							query: { status: "refunded", stockReturned: { $ne: true } },
+							limit: 200
+						})
+					])
+				).flat() as OrderDoc[];
+				for (const doc of unsettled) await this.settleStock(ctx, doc);
+
+				// Refunds a crash interrupted (the order was marked, the refund or the move to refunded did not happen).
+				if (this.broker.registry.hasService("payments", null as never)) {
+					const staleBefore = new Date(Date.now() - REFUND_STALE_MS).toISOString();
+					const stuck = (await this.adapter.find({
+						query: { status: "paid", refundRequested: true, updatedAt: { $lte: staleBefore } },
+						limit: 50
+					})) as OrderDoc[];
+					for (const doc of stuck) {
+						await this.refundPaid(ctx, doc, "cancelled by the customer").catch(err =>
+							this.logger.warn("Refund still not finished", err)
+						);
+					}
+				}
 
 				// Holds of orders this store does not know (never written, or gone) are given back.
 				const holders = (await ctx.call("inventory.holders", {})) as Record<

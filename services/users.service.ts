@@ -30,6 +30,7 @@ import {
 	isDuplicateKeyError
 } from "../mixins/db.mixin";
 import { METRIC } from "../middlewares/business-metrics.middleware";
+import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 import type { AppAction, Role } from "../types/moleculer-ext";
 
@@ -133,6 +134,7 @@ interface UsersMethods {
 	audit(event: AuthEvent, fields?: Record<string, unknown>): void;
 	bootstrapAdmin(): Promise<void>;
 	findByEmail(email: string): Promise<UserDoc | null>;
+	relayOutbox(id?: string): Promise<number>;
 }
 
 interface UsersVars {
@@ -168,16 +170,22 @@ const actions = {
 		params: { $$strict: "remove", email: EMAIL, password: PASSWORD, name: NAME },
 		async handler(this: UsersThis, ctx: Context<RegisterParams, AppMeta>): Promise<TokenBundle> {
 			const now = new Date().toISOString();
+			const _id = randomUUID().replace(/-/g, "");
 			let doc: UserDoc;
 			try {
+				// The account and its users.registered event are one write (the outbox).
 				doc = (await this.adapter.insert({
+					_id,
 					email: ctx.params.email,
 					name: ctx.params.name,
 					passwordHash: await hashPassword(ctx.params.password),
 					roles: [ROLE_CUSTOMER],
 					disabled: false,
 					createdAt: now,
-					updatedAt: now
+					updatedAt: now,
+					...outboxFields([
+						outboxEvent("users.registered", { userId: _id, email: ctx.params.email })
+					])
 				})) as UserDoc;
 			} catch (err) {
 				if (isDuplicateKeyError(err)) {
@@ -189,11 +197,7 @@ const actions = {
 			}
 			bindToScope({ userId: doc._id });
 			this.audit("registered", { userId: doc._id });
-			ctx.emit("users.registered", {
-				eventId: randomUUID(),
-				userId: doc._id,
-				occurredAt: now
-			});
+			void this.relayOutbox(doc._id).catch(() => undefined);
 			ctx.meta.$statusCode = 201;
 			ctx.meta.$location = "/api/users/me";
 			return this.issueBundle(doc);
@@ -410,7 +414,11 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceT
 	mixins: [
 		DbMixin({
 			collection: "users",
-			indexes: [{ fields: { email: 1 }, unique: true }, { fields: { createdAt: -1 } }],
+			indexes: [
+				{ fields: { email: 1 }, unique: true },
+				{ fields: { createdAt: -1 } },
+				OUTBOX_INDEX
+			],
 			stores: {
 				tokens: {
 					collection: "refresh_tokens",
@@ -429,7 +437,8 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceT
 					]
 				}
 			}
-		})
+		}),
+		OutboxMixin
 	],
 	actions,
 

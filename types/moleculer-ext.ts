@@ -3,7 +3,7 @@
  * `export =` namespace that module augmentation cannot reach, so services type their actions with `AppAction`
  * (`const actions = {...} satisfies Record<string, AppAction<XxxThis>>`).
  */
-import type { ActionSchema } from "moleculer";
+import type { ActionSchema, Context } from "moleculer";
 
 export type Role = "customer" | "admin";
 
@@ -18,4 +18,21 @@ export type AppAction<TThis> = ActionSchema<TThis> & {
 	permissions?: Permission;
 	/** Moleculer honours a per-action timeout (ms); 0.15's typings omit it. */
 	timeout?: number;
+};
+
+/**
+ * A durable event consumer (@moleculer/channels with `context: true`, see lib/events.ts): the handler gets a Context
+ * whose params are the event's payload; throwing makes the message come again (then the dead-letter destination).
+ */
+export interface AppChannel<TThis, TPayload = Record<string, unknown>> {
+	/** Consumer group: each group gets every message once (default: the service name). */
+	group?: string;
+	maxInFlight?: number;
+	maxRetries?: number;
+	handler(this: TThis, ctx: Context<TPayload>): Promise<void>;
+}
+
+/** A service schema with durable event consumers (Moleculer's typings do not know the channels middleware). */
+export type WithChannels<TSchema, TThis> = TSchema & {
+	channels?: Record<string, AppChannel<TThis, any>>;
 };

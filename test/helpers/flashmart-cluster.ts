@@ -38,8 +38,8 @@ export interface TestCluster {
 	nodes: Map<string, Proc>;
 	gatewayProcs: Proc[];
 	keys: { privateKey: string; publicKey: string };
-	/** Starts (again) the node of a service, e.g. after kill9. */
-	startService(name: string): Promise<Proc>;
+	/** Starts (again) the node of a service, e.g. after kill9, with `env` on top of its usual environment. */
+	startService(name: string, env?: Record<string, string>): Promise<Proc>;
 	stop(): Promise<void>;
 }
 
@@ -65,13 +65,14 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 	const dataDirs = new Map<string, string>();
 	const nodes = new Map<string, Proc>();
 
-	const startService = async (name: string): Promise<Proc> => {
+	const startService = async (name: string, env: Record<string, string> = {}): Promise<Proc> => {
 		if (!dataDirs.has(name)) dataDirs.set(name, tempDir(name));
 		const proc = startNode({
 			name,
 			env: {
 				...common,
 				...opts.envFor?.[name],
+				...env,
 				NODE_ID: `${name}-${Date.now()}`,
 				SERVICES: name,
 				DATA_DIR: dataDirs.get(name)

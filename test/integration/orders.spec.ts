@@ -3,108 +3,10 @@
  * concurrency, expiry and crashes, over real HTTP through a multi-process cluster on a real nats-server.
  */
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
+import { ADDRESS, ADMIN, type Res, expectError, heldByOrders, shop, unique } from "../helpers/shop";
 import { sleep } from "../../scripts/lib/cluster";
 
-const ADMIN = { email: "orders-admin@flashmart.test", password: "orders-admin-pw" };
-const ADDRESS = {
-	name: "Ada Lovelace",
-	line1: "1 Analytical St",
-	city: "London",
-	postalCode: "N1 9GU",
-	country: "gb"
-};
 const SERVICES = ["users", "inventory", "products", "carts", "orders"];
-
-type Res = { status: number; headers: Headers; body: any };
-
-function expectError(res: Res, status: number, type: string) {
-	expect({ status: res.status, type: res.body?.type }).toEqual({ status, type });
-	expect(res.body).toMatchObject({ code: status, requestId: expect.any(String) });
-}
-
-let seq = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${Date.now()}-${seq++}`;
-
-/** Helpers bound to one cluster. */
-function shop(cluster: TestCluster) {
-	const base = cluster.base;
-	let adminToken = "";
-	return {
-		base,
-		async admin(): Promise<string> {
-			if (!adminToken)
-				adminToken = (await api(base, "POST", "/api/auth/login", { body: ADMIN })).body.accessToken;
-			return adminToken;
-		},
-		async customer(): Promise<{ token: string; id: string }> {
-			const res = await api(base, "POST", "/api/auth/register", {
-				body: { email: `${unique("buyer")}@example.com`, password: "buyer-password", name: "Buyer" }
-			});
-			expect(res.status).toBe(201);
-			return { token: res.body.accessToken, id: res.body.user.id };
-		},
-		/** Registers `n` buyers, 4 at a time: each costs a deliberate ~200 ms of scrypt on the users node. */
-		async customers(n: number): Promise<Array<{ token: string; id: string }>> {
-			const out: Array<{ token: string; id: string }> = [];
-			while (out.length < n) {
-				out.push(
-					...(await Promise.all(
-						Array.from({ length: Math.min(4, n - out.length) }, () => this.customer())
-					))
-				);
-			}
-			return out;
-		},
-		async product(stock: number, price = 1000): Promise<string> {
-			const res = await api(base, "POST", "/api/products", {
-				token: await this.admin(),
-				body: { sku: unique("ORD"), name: "Order Test Item", price, category: "testing", stock }
-			});
-			expect(res.status).toBe(201);
-			return res.body.id;
-		},
-		async addToCart(token: string, productId: string, quantity: number): Promise<void> {
-			const res = await api(base, "POST", "/api/cart/items", {
-				token,
-				body: { productId, quantity }
-			});
-			expect(res.status).toBe(200);
-		},
-		checkout(
-			token: string,
-			key = unique("key"),
-			body: unknown = { shippingAddress: ADDRESS }
-		): Promise<Res> {
-			return api(base, "POST", "/api/orders", { token, body, headers: { "Idempotency-Key": key } });
-		},
-		async stock(
-			productId: string
-		): Promise<{ onHand: number; reserved: number; available: number }> {
-			return (await api(base, "GET", `/api/inventory/${productId}`, { token: await this.admin() }))
-				.body;
-		},
-		async allOrders(): Promise<any[]> {
-			const rows: any[] = [];
-			for (let page = 1; ; page++) {
-				const res = await api(base, "GET", `/api/orders?page=${page}&pageSize=100`, {
-					token: await this.admin()
-				});
-				rows.push(...res.body.rows);
-				if (page >= res.body.totalPages) return rows;
-			}
-		}
-	};
-}
-
-/** Reserved units per product, by the orders that should hold them (awaiting payment). */
-function heldByOrders(orders: any[]): Map<string, number> {
-	const held = new Map<string, number>();
-	for (const o of orders.filter(o => o.status === "pending_payment")) {
-		for (const item of o.items)
-			held.set(item.productId, (held.get(item.productId) ?? 0) + item.quantity);
-	}
-	return held;
-}
 
 describe("orders", () => {
 	let cluster: TestCluster;

@@ -377,8 +377,9 @@ describe("monitoring as mounted", () => {
 		rule_files?: string[];
 	} => load(fs.readFileSync(path.join(promDir, "prometheus.yml"), "utf8")) as never;
 
-	/** Whether a service of the stack listens on host:port. */
-	const exists = ({ host, port }: { host: string; port: number }): string | null => {
+	/** Whether a service of the stack listens on host:port (localhost: the container itself, `self`). */
+	const exists = ({ host, port }: { host: string; port: number }, self?: string): string | null => {
+		if (self && (host === "localhost" || host === "127.0.0.1")) host = self;
 		const s = project.services[host];
 		if (!s) return `${host}:${port}: no such compose service`;
 		if (!containerPorts(s).has(port)) return `${host}:${port}: ${host} does not expose ${port}`;
@@ -392,7 +393,7 @@ describe("monitoring as mounted", () => {
 			for (const sc of job.static_configs ?? []) {
 				for (const t of sc.targets) {
 					targets++;
-					const p = exists(hostPort(t));
+					const p = exists(hostPort(t), "prometheus");
 					if (p) problems.push(`${job.job_name}: ${p}`);
 				}
 			}

@@ -1,6 +1,7 @@
 /**
  * The inventory service in an in-process broker on NeDB: reservations all or nothing, release and commit idempotent,
- * onHand never below reserved, and `inventory.low` when available stock falls below the threshold.
+ * onHand never below reserved, refunds put back once, and `inventory.low` (through the outbox and the in-process event
+ * adapter) once per dip below the threshold.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -17,17 +18,25 @@ describe("inventory", () => {
 	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const InventoryService = require("../../../services/inventory.service").default;
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { eventsMiddleware } =
+		require("../../../lib/events") as typeof import("../../../lib/events");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { config } = require("../../../config") as typeof import("../../../config");
 
 	const lowEvents: Array<{ productId: string; available: number }> = [];
-	const broker = new ServiceBroker({ logger: false });
+	const broker = new ServiceBroker({ logger: false, middlewares: [eventsMiddleware(config())] });
 	broker.createService(InventoryService);
 	broker.createService({
 		name: "listener",
-		events: {
-			"inventory.low": (ctx: { params: { productId: string; available: number } }) =>
-				void lowEvents.push(ctx.params)
-		} as never
-	});
+		channels: {
+			"inventory.low": {
+				group: "listener",
+				handler: async (ctx: { params: { productId: string; available: number } }) =>
+					void lowEvents.push(ctx.params)
+			}
+		}
+	} as never);
 	const admin = { meta: { user: { id: "a", email: "a@x.example", roles: ["admin"] } } };
 	const level = (productId: string) => broker.call("inventory.get", { productId }, admin);
 
@@ -126,20 +135,62 @@ describe("inventory", () => {
 		});
 	});
 
+	describe("inventory.restock", () => {
+		it("puts a refunded order's sold units back once", async () => {
+			await broker.call("inventory.init", { productId: "p3", onHand: 10 });
+			const lines = [{ productId: "p3", quantity: 4 }];
+			await broker.call("inventory.reserve", { orderId: "r1", lines });
+			await broker.call("inventory.commit", { orderId: "r1", lines });
+			expect(await level("p3")).toEqual({ productId: "p3", onHand: 6, reserved: 0, available: 6 });
+			expect(await broker.call("inventory.restock", { orderId: "r1", lines })).toEqual({
+				restocked: 1
+			});
+			expect(await broker.call("inventory.restock", { orderId: "r1", lines })).toEqual({
+				restocked: 0
+			});
+			expect(await level("p3")).toEqual({
+				productId: "p3",
+				onHand: 10,
+				reserved: 0,
+				available: 10
+			});
+		});
+	});
+
 	describe("inventory.low", () => {
-		it("is emitted when available stock falls below the threshold", async () => {
+		const eventsFor = (productId: string) => lowEvents.filter(e => e.productId === productId);
+		const settle = () => new Promise(resolve => setTimeout(resolve, 50));
+
+		it("is written once when available stock falls below the threshold, with eventId and occurredAt", async () => {
+			// p2 started with 2 on hand, below the threshold of 3.
+			await settle();
+			expect(eventsFor("p2")).toHaveLength(1);
+			expect(eventsFor("p2")[0]).toMatchObject({
+				productId: "p2",
+				available: 2,
+				threshold: 3,
+				eventId: expect.any(String),
+				occurredAt: expect.any(String)
+			});
 			await broker.call("inventory.reserve", {
 				orderId: "o5",
 				lines: [{ productId: "p2", quantity: 1 }]
 			});
-			await new Promise(resolve => setTimeout(resolve, 20));
-			expect(lowEvents).toContainEqual(expect.objectContaining({ productId: "p2", available: 1 }));
-			const event = lowEvents.find(e => e.productId === "p2") as unknown as Record<string, unknown>;
-			expect(event).toMatchObject({
-				eventId: expect.any(String),
-				occurredAt: expect.any(String),
-				threshold: 3
+			await settle();
+			expect(eventsFor("p2")).toHaveLength(1); // still the same dip
+		});
+
+		it("is written again after the stock recovered and dipped again", async () => {
+			await broker.call("inventory.set", { productId: "p2", onHand: 20 }, admin);
+			await broker.call("inventory.reserve", {
+				orderId: "o6",
+				lines: [{ productId: "p2", quantity: 18 }]
 			});
+			await settle();
+			const events = eventsFor("p2");
+			expect(events).toHaveLength(2);
+			expect(events[1]).toMatchObject({ available: 1 });
+			expect(events[1]).not.toHaveProperty("eventId", (events[0] as { eventId?: string }).eventId);
 		});
 	});
 });

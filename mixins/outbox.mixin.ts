@@ -1,0 +1,141 @@
+/**
+ * The transactional outbox: a service writes the events of a state change into the same document, in the same
+ * store write, as the change itself (`withEvents(update, events)` or `outboxFields(events)` on insert), so a crash
+ * between the write and the publish loses nothing. The relay then publishes each pending event to its channel
+ * (lib/events.ts) and only afterwards removes it from the document: at least once, never lost. Consumers dedupe by
+ * `eventId` (JetStream also drops a re-publish of the same `eventId` within its duplicate window).
+ *
+ * The relay runs right after a write (`this.relayOutbox(id)`, not awaited by the request) and every
+ * OUTBOX_RELAY_INTERVAL on every node of the service, which picks up what a crashed node or a NATS outage left.
+ * MongoDB without a replica set and NeDB have no multi-document transactions, hence one document: the entity's own.
+ */
+import { randomUUID } from "node:crypto";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { config } from "../config";
+import type { EventPayload, SendToChannel } from "../lib/events";
+import { currentScope } from "../lib/request-context";
+import { METRIC } from "../middlewares/business-metrics.middleware";
+import type { DbAdapter, IndexSpec } from "./db.mixin";
+
+export interface OutboxEntry {
+	eventId: string;
+	event: string;
+	payload: EventPayload;
+	/** The request that caused the event, so the consumers' log lines carry its id too. */
+	requestId?: string;
+}
+
+interface OutboxDoc {
+	_id: string;
+	_outbox?: OutboxEntry[];
+	_outboxPending?: number;
+}
+
+/** Index for the relay's query; add it to the service's DbMixin indexes. */
+export const OUTBOX_INDEX: IndexSpec = { fields: { _outboxPending: 1 }, sparse: true };
+
+/** An event of API.md: `eventId`, the entity's fields, `occurredAt`. */
+export function outboxEvent(event: string, fields: Record<string, unknown>): OutboxEntry {
+	const eventId = randomUUID();
+	const requestId = currentScope()?.requestId;
+	return {
+		eventId,
+		event,
+		payload: { eventId, ...fields, occurredAt: new Date().toISOString() },
+		...(requestId ? { requestId } : {})
+	};
+}
+
+type Update = { $push?: Record<string, unknown>; $inc?: Record<string, number> } & Record<
+	string,
+	unknown
+>;
+
+/** `update` plus the events: pushed onto the document's outbox, its pending count raised, in the same write. */
+export function withEvents<U extends Update>(update: U, events: OutboxEntry[]): U {
+	if (events.length === 0) return update;
+	return {
+		...update,
+		$push: { ...update.$push, _outbox: { $each: events } },
+		$inc: { ...update.$inc, _outboxPending: events.length }
+	};
+}
+
+/** The outbox fields of a document inserted together with its events. */
+export function outboxFields(events: OutboxEntry[]) {
+	return { _outbox: events, _outboxPending: events.length };
+}
+
+interface OutboxThis {
+	broker: ServiceBroker & { sendToChannel?: SendToChannel };
+	adapter: DbAdapter;
+	logger: { warn(...a: unknown[]): void };
+	relaying: Set<string>;
+	relayTimer?: NodeJS.Timeout;
+	relayOutbox(id?: string): Promise<number>;
+}
+
+/**
+ * Publishes the pending events of document `id` (or of every document with pending events, a batch at a time) and
+ * removes each from its document once published. Answers how many it published.
+ */
+async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
+	const send = this.broker.sendToChannel;
+	if (!send) return 0;
+	const docs = (
+		id
+			? [await this.adapter.findById(id)]
+			: await this.adapter.find({ query: { _outboxPending: { $gt: 0 } }, limit: 100 })
+	) as Array<OutboxDoc | null>;
+	const crashPoint = config().events.crashBeforePublish;
+	let published = 0;
+	for (const doc of docs) {
+		for (const entry of doc?._outbox ?? []) {
+			if (this.relaying.has(entry.eventId)) continue;
+			this.relaying.add(entry.eventId);
+			try {
+				if (crashPoint === entry.event) {
+					// Test hook: die between the state write and the publish, as a power cut would.
+					process.kill(process.pid, "SIGKILL");
+				}
+				await send(entry.event, entry.payload, {
+					msgID: entry.eventId,
+					...(entry.requestId ? { headers: { $requestID: entry.requestId } } : {})
+				});
+				await this.adapter.updateMany(
+					{ _id: doc!._id, "_outbox.eventId": entry.eventId },
+					{ $pull: { _outbox: { eventId: entry.eventId } }, $inc: { _outboxPending: -1 } }
+				);
+				this.broker.metrics.increment(METRIC.EVENTS_PUBLISHED, { event: entry.event });
+				published++;
+			} catch (err) {
+				// NATS down, stream unavailable, store hiccup: the event stays; the next relay retries it.
+				this.logger.warn(`Event ${entry.event} not published yet; it stays in the outbox`, {
+					eventId: entry.eventId,
+					error: (err as Error).message
+				});
+				break; // keep a document's events in order
+			} finally {
+				this.relaying.delete(entry.eventId);
+			}
+		}
+	}
+	return published;
+}
+
+export const OutboxMixin = {
+	methods: { relayOutbox: relayOutbox as never },
+	created(this: OutboxThis) {
+		this.relaying = new Set();
+	},
+	started(this: OutboxThis) {
+		this.relayTimer = setInterval(
+			() => void this.relayOutbox().catch(() => undefined),
+			config().events.relayInterval
+		);
+		this.relayTimer.unref();
+	},
+	stopped(this: OutboxThis) {
+		if (this.relayTimer) clearInterval(this.relayTimer);
+	}
+} as unknown as Partial<ServiceSchema>;
