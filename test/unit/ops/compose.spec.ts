@@ -8,6 +8,8 @@ import path from "node:path";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
 import { load } from "js-yaml";
+import { loadConfig } from "../../../config";
+import { makeKeyPair } from "../../../scripts/lib/cluster";
 import {
 	type ComposeProject,
 	type ComposeService,
@@ -331,6 +333,41 @@ describe("application nodes", () => {
 		expect(environmentOf(project.services.gateway).JWT_PUBLIC_KEY).toBe(env.JWT_PUBLIC_KEY);
 		expect(environmentOf(project.services.gateway).JWT_PRIVATE_KEY).toBeUndefined();
 		expect(environmentOf(project.services.catalog).MINIO_ACCESS_KEY).toBe(env.MINIO_APP_ACCESS_KEY);
+	});
+
+	it("give every node an environment FlashMart's own config accepts, running the services of its group", () => {
+		// Realistic values where the config checks the form: PEM keys, an email address.
+		const keys = makeKeyPair();
+		const env = {
+			...operatorEnv(),
+			JWT_PRIVATE_KEY: keys.privateKey.replace(/\n/g, "\\n"),
+			JWT_PUBLIC_KEY: keys.publicKey.replace(/\n/g, "\\n"),
+			ADMIN_EMAIL: "admin@example.com",
+			ADMIN_PASSWORD: "a-long-admin-password"
+		};
+		const real = composeProject(env);
+		for (const [name, groups] of Object.entries(APP_NODES)) {
+			const cfg = loadConfig(environmentOf(real.services[name]));
+			expect({ name, mode: cfg.mode, services: cfg.services }).toEqual({
+				name,
+				mode: "cluster",
+				services: groups.split(",")
+			});
+			expect(cfg.mongoUri).toMatch(/^mongodb:\/\/test-mongo_app_user:/);
+			expect(cfg.cacher.type).toBe("redis");
+			expect(cfg.metrics).toEqual({ enabled: true, port: 3030 });
+			expect(cfg.log.format).toBe("json");
+		}
+		const catalog = loadConfig(environmentOf(real.services.catalog));
+		expect(catalog.objectStore).toMatchObject({
+			endpoint: "minio",
+			port: 9000,
+			bucket: "ecommerce"
+		});
+		expect(loadConfig(environmentOf(real.services.gateway)).gateway.port).toBe(5921);
+		expect(loadConfig(environmentOf(real.services.users)).auth.adminEmail).toBe(
+			"admin@example.com"
+		);
 	});
 
 	it("scale: no container names, no fixed host port except the gateway's (a range when scaled)", () => {
