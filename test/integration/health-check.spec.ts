@@ -1,19 +1,21 @@
 /**
  * scripts/health-check.sh against real parts where this machine has them and loopback stand-ins where it has not:
  * a real nats-server running the stack's own docker/nats/nats.conf (JetStream, client credentials), a real FlashMart
- * gateway and users node joined over it with the TRANSPORTER shape compose gives them (nats://user:password@...),
- * and one HTTP stand-in answering as Prometheus, Alertmanager, Grafana, Elasticsearch, Kibana, MinIO and
- * mongodb-exporter do.
+ * gateway and users node, and one HTTP stand-in answering as Prometheus, Alertmanager, Grafana, Elasticsearch,
+ * Kibana, MinIO and mongodb-exporter do. Separately: nodes join the stack's NATS with the TRANSPORTER shape compose
+ * gives them (nats://user:password@nats:4222), and nobody joins without the password.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import {
+	type Proc,
 	ROOT,
 	findTool,
 	freePort,
 	makeKeyPair,
+	startNats,
 	startNode,
 	stopAll,
 	tempDir,
@@ -169,36 +171,51 @@ const COMPONENTS = [
 beforeAll(async () => {
 	await startStub();
 	await startStackNats();
+	gateway = await startGatewayAndUsers((await startNats()).url, "hc");
+}, 60000);
+
+const authNodes: Proc[] = [];
+
+/** A users node and a gateway over `transporter`; answers the gateway's base URL once /ready is 200. */
+async function startGatewayAndUsers(transporter: string, name: string): Promise<string> {
 	const keys = makeKeyPair();
-	const namespace = uniqueNamespace("hc");
+	const namespace = uniqueNamespace(name);
 	const common = {
 		NODE_ENV: "test",
 		NAMESPACE: namespace,
-		TRANSPORTER: `nats://${NATS_USER}:${NATS_PASSWORD}@127.0.0.1:${natsPort}`,
+		TRANSPORTER: transporter,
 		METRICS_PORT: "0",
 		LOG_LEVEL: "warn",
 		REQUIRED_SERVICES: "users",
 		JWT_PRIVATE_KEY: keys.privateKey,
 		JWT_PUBLIC_KEY: keys.publicKey
 	};
-	startNode({
-		name: "users",
-		env: { ...common, SERVICES: "users", DATA_DIR: tempDir("hc-users") }
+	const users = startNode({
+		name: `${name}-users`,
+		env: {
+			...common,
+			SERVICES: "users",
+			NODE_ID: `${name}-users-${process.pid}`,
+			DATA_DIR: tempDir(`${name}-users`)
+		}
 	});
 	const port = await freePort();
 	const proc = startNode({
-		name: "gateway",
+		name: `${name}-gateway`,
 		env: {
 			...common,
 			SERVICES: "api",
+			NODE_ID: `${name}-gateway-${process.pid}`,
 			GATEWAY_HOST: "127.0.0.1",
 			GATEWAY_PORT: String(port),
-			DATA_DIR: tempDir("hc-gw")
+			DATA_DIR: tempDir(`${name}-gw`)
 		}
 	});
-	gateway = `http://127.0.0.1:${port}`;
-	await waitForStatus(`${gateway}/ready`, { proc, timeoutMs: 30000 });
-}, 60000);
+	if (name === "hc-auth") authNodes.push(proc, users);
+	const base = `http://127.0.0.1:${port}`;
+	await waitForStatus(`${base}/ready`, { proc, timeoutMs: 30000 });
+	return base;
+}
 
 afterAll(async () => {
 	await stopAll();
@@ -207,8 +224,38 @@ afterAll(async () => {
 });
 
 describe("the stack's NATS configuration", () => {
-	it("lets nodes in with the credentials compose puts in TRANSPORTER, and nobody without them", async () => {
-		// The gateway's /ready above needed the users node over this server. Now a client without credentials:
+	it("lets nodes in with the credentials compose puts in TRANSPORTER (transporter and JetStream events)", async () => {
+		// /ready needs the users node through the gateway over this server: both logged in, with their events.
+		const base = await startGatewayAndUsers(
+			`nats://${NATS_USER}:${NATS_PASSWORD}@127.0.0.1:${natsPort}`,
+			"hc-auth"
+		);
+		expect((await fetch(`${base}/ready`)).status).toBe(200);
+		// Each node opens two connections: the transporter's and the durable events' (`<nodeID>-events`). /ready can
+		// answer before the second one is up, so wait for both nodes' events connections, or for a node to die.
+		const deadline = Date.now() + 15000;
+		let names: string[] = [];
+		while (Date.now() < deadline) {
+			const connz = (await (await fetch(`http://127.0.0.1:${natsMonitor}/connz`)).json()) as {
+				connections?: Array<{ name?: string }>;
+			};
+			names = (connz.connections ?? [])
+				.map(c => c.name ?? "")
+				.filter(n => n.startsWith("hc-auth-"));
+			const dead = authNodes.find(p => p.child.exitCode !== null || p.child.signalCode !== null);
+			if (dead) throw new Error(`${dead.name} exited:\n${dead.output().slice(-1500)}`);
+			if (names.filter(n => n.endsWith("-events")).length >= 2) break;
+			await new Promise(r => setTimeout(r, 200));
+		}
+		expect(names.filter(n => n.endsWith("-events")).sort()).toEqual([
+			expect.stringMatching(/^hc-auth-gateway-\d+-events$/),
+			expect.stringMatching(/^hc-auth-users-\d+-events$/)
+		]);
+		await new Promise(r => setTimeout(r, 1000));
+		expect(authNodes.map(p => p.child.exitCode)).toEqual([null, null]);
+	});
+
+	it("refuses a node with a wrong password", async () => {
 		const varz = (await (await fetch(`http://127.0.0.1:${natsMonitor}/varz`)).json()) as {
 			auth_required: boolean;
 			jetstream?: { config?: { store_dir?: string } };
