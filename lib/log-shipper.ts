@@ -80,7 +80,7 @@ export function indexFor(record: LogRecord): string {
 }
 
 /** An error's message without credentials a URL may carry (`http://user:pass@host`). */
-function describe(err: unknown): string {
+function describeError(err: unknown): string {
 	const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 	return text.replace(/(\w+:\/\/)[^/\s@]*@/g, "$1[REDACTED]@");
 }
@@ -272,7 +272,7 @@ export class LogShipper {
 				JSON.stringify({
 					"@timestamp": new Date().toISOString(),
 					level: "warn",
-					message: `log shipping: ${what}${err ? ` (${describe(err)})` : ""}; retrying with backoff`,
+					message: `log shipping: ${what}${err ? ` (${describeError(err)})` : ""}; retrying with backoff`,
 					service: "log-shipper",
 					buffered: this.buffer.length,
 					dropped: this.stats.dropped
