@@ -267,14 +267,24 @@ const isOrder = (body: unknown): body is PlacedOrder =>
 	!!body && typeof body === "object" && Array.isArray((body as PlacedOrder).items);
 
 /**
- * The checkout flow. Each virtual user is its own customer (registered here, never two of its requests at once);
- * an iteration adds one unit of one of a few products created for the run (round-robin) to the cart, then checks
- * out under a fresh Idempotency-Key, which reserves the stock and empties the cart. Every 201 is counted per
- * product (warm-up included): the orders stay `pending_payment`, so afterwards each product's `reserved` must
- * equal the units those orders hold. A checkout that got no clear answer (no response, a timeout, a 5xx) may or
- * may not have reserved: `verify` first replays it with the same key, as a client would, to learn which.
+ * The checkout flow, and with `pay` the purchase flow. Each virtual user is its own customer (registered here, never
+ * two of its requests at once); an iteration adds one unit of one of a few products created for the run
+ * (round-robin) to the cart, then checks out under a fresh Idempotency-Key, which reserves the stock and empties the
+ * cart, and with `pay` pays the order (tok_visa, another fresh key), which sells the units. Every 201 checkout and
+ * every 200 pay is counted per product (warm-up included), so afterwards each product's `onHand` must have dropped by
+ * exactly the units paid and its `reserved` must equal the units checked out but not paid. A request that got no
+ * clear answer (no response, a timeout, a 5xx) may or may not have happened: `verify` first replays it with the same
+ * key, as a client would, to learn which.
  */
-async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Promise<Flow> {
+function orderFlow(pay: boolean) {
+	return (baseUrl: string, ctx: SetupContext) => runOrderFlow(baseUrl, ctx, pay);
+}
+
+async function runOrderFlow(
+	baseUrl: string,
+	{ concurrency }: SetupContext,
+	pay: boolean
+): Promise<Flow> {
 	const products = await plentifulProducts(
 		baseUrl,
 		await login(baseUrl, BENCH_ADMIN),
@@ -282,18 +292,23 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 		CHECKOUT_STOCK
 	);
 	const tokens = await customers(baseUrl, concurrency);
-	const placed = new Map(products.map(id => [id, { orders: 0, units: 0 }]));
-	const record = (order: PlacedOrder) => {
+	const placed = new Map(products.map(id => [id, { orders: 0, units: 0, paid: 0 }]));
+	const record = (order: PlacedOrder, paid = false) => {
 		for (const item of order.items) {
 			const count = placed.get(item.productId);
-			if (count) {
+			if (!count) continue;
+			if (paid) count.paid += item.quantity;
+			else {
 				count.orders++;
 				count.units += item.quantity;
 			}
 		}
 	};
 	const unclear: Array<{ token: string; key: string }> = [];
+	const unclearPays: Array<{ token: string; key: string; orderId: string; order: PlacedOrder }> =
+		[];
 	const body = { shippingAddress: SHIPPING };
+	const payBody = { paymentToken: "tok_visa" };
 	let next = 0;
 	return {
 		request(vu, step, state) {
@@ -308,6 +323,14 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 				};
 			}
 			state.key = randomUUID();
+			if (step === 2) {
+				return {
+					method: "POST",
+					path: `/api/orders/${(state.order as { id: string }).id}/pay`,
+					headers: { ...auth, "idempotency-key": state.key as string },
+					body: payBody
+				};
+			}
 			return {
 				method: "POST",
 				path: "/api/orders",
@@ -316,10 +339,25 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 			};
 		},
 		onResponse(vu, step, state, _req, res) {
-			if (step !== 1) return;
-			if (res?.status === 201 && isOrder(res.body)) record(res.body);
-			else if (!res || res.status >= 500 || res.status === 201) {
-				unclear.push({ token: tokens[vu], key: state.key as string });
+			const unclearAnswer = !res || res.status >= 500;
+			if (step === 1) {
+				if (res?.status === 201 && isOrder(res.body)) {
+					record(res.body);
+					state.order = res.body;
+				} else if (unclearAnswer || res.status === 201) {
+					unclear.push({ token: tokens[vu], key: state.key as string });
+				}
+			} else if (step === 2) {
+				const order = state.order as PlacedOrder & { id: string };
+				if (res?.status === 200) record(order, true);
+				else if (unclearAnswer) {
+					unclearPays.push({
+						token: tokens[vu],
+						key: state.key as string,
+						orderId: order.id,
+						order
+					});
+				}
 			}
 		},
 		async verify() {
@@ -338,6 +376,7 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 					if (res?.status === 201 && isOrder(res.body)) {
 						record(res.body);
 						replayedPlaced++;
+						// A purchase whose checkout answer was lost is not paid: its units stay reserved.
 						break;
 					}
 					const retry = !res || res.status >= 500 || res.body?.type === "IDEMPOTENCY_KEY_IN_USE";
@@ -346,7 +385,30 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 						break;
 					}
 					if (Date.now() > until) {
-						unresolved.push(`${key}: last answer ${res ? res.status : "none"}`);
+						unresolved.push(`checkout ${key}: last answer ${res ? res.status : "none"}`);
+						break;
+					}
+					await new Promise(resolve => setTimeout(resolve, 500));
+				}
+			}
+			// 1b. The pays of unknown outcome, the same way.
+			let replayedPaid = 0;
+			for (const { token, key, orderId, order } of unclearPays) {
+				for (;;) {
+					const res = await send(baseUrl, "POST", `/api/orders/${orderId}/pay`, {
+						body: payBody,
+						token,
+						headers: { "idempotency-key": key }
+					}).catch(() => null);
+					if (res?.status === 200) {
+						record(order, true);
+						replayedPaid++;
+						break;
+					}
+					const retry = !res || res.status >= 500 || res.body?.type === "IDEMPOTENCY_KEY_IN_USE";
+					if (!retry) break;
+					if (Date.now() > until) {
+						unresolved.push(`pay ${key}: last answer ${res ? res.status : "none"}`);
 						break;
 					}
 					await new Promise(resolve => setTimeout(resolve, 500));
@@ -367,14 +429,16 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 				if (!(stock.available >= 0)) wrong.push(`available ${stock.available} < 0`);
 				if (stock.available !== stock.onHand - stock.reserved)
 					wrong.push("available != onHand - reserved");
-				if (stock.reserved !== want.units)
-					wrong.push(`reserved ${stock.reserved} != ${want.units} units checked out`);
-				if (stock.onHand !== CHECKOUT_STOCK)
-					wrong.push(`onHand ${stock.onHand} != ${CHECKOUT_STOCK} (nothing was paid)`);
+				if (stock.reserved !== want.units - want.paid)
+					wrong.push(
+						`reserved ${stock.reserved} != ${want.units - want.paid} units checked out, not paid`
+					);
+				if (stock.onHand !== CHECKOUT_STOCK - want.paid)
+					wrong.push(`onHand ${stock.onHand} != ${CHECKOUT_STOCK} - ${want.paid} units paid`);
 				if (wrong.length > 0) ok = false;
 				details.push(
 					`${id}: onHand ${stock.onHand}, reserved ${stock.reserved}, available ${stock.available}; ` +
-						`${want.orders} checkouts (201) of ${want.units} units` +
+						`${want.orders} checkouts (201) of ${want.units} units, ${want.paid} units paid` +
 						(wrong.length > 0 ? ` -- DISCREPANCY: ${wrong.join("; ")}` : "")
 				);
 			}
@@ -384,11 +448,17 @@ async function checkoutFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 						`${replayedPlaced} had placed (or now placed) an order, ${replayedNone} had not` +
 						(unresolved.length > 0 ? `, ${unresolved.length} still unknown` : "")
 				);
-				for (const u of unresolved) details.push(`unresolved checkout ${u}`);
 			}
+			if (unclearPays.length > 0) {
+				details.push(
+					`${unclearPays.length} pay(s) got no clear answer during the run; replayed with their key: ` +
+						`${replayedPaid} had paid (or now paid)`
+				);
+			}
+			for (const u of unresolved) details.push(`unresolved ${u}`);
 			const summary = ok
-				? `0 oversell: ${products.length} products, reserved = units of the ${orders} checkouts ` +
-					`answered 201 (warm-up included), available >= 0`
+				? `0 oversell: ${products.length} products, reserved = units checked out and not paid, onHand ` +
+					`dropped by the units paid, over ${orders} checkouts answered 201 (warm-up included), available >= 0`
 				: `DISCREPANCY: stock does not match the ${orders} checkouts answered 201 (${units} units)` +
 					(unresolved.length > 0 ? `; ${unresolved.length} checkout(s) of unknown outcome` : "");
 			return { ok, summary, details };
@@ -476,7 +546,21 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
 			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
 		],
-		setup: checkoutFlow
+		setup: orderFlow(false)
+	},
+	{
+		// The whole purchase per iteration: add to cart, check out, pay (tok_visa): the charge at the simulated
+		// provider, the order paid, its stock sold, the events written. Checked afterwards: no unit oversold or lost.
+		kind: "flow",
+		name: "purchase flow (cart item + checkout + pay)",
+		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments"],
+		unit: "purchases",
+		steps: [
+			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
+			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
+			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
+		],
+		setup: orderFlow(true)
 	},
 	{
 		// The access token is verified at the gateway with the public key (no call for it), then one

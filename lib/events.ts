@@ -126,6 +126,25 @@ class InProcessAdapter extends Adapters.Fake {
 	}
 }
 
+/**
+ * nats.js connection options for `TRANSPORTER` (one URL or several, comma-separated): the servers, and the user and
+ * password of a `nats://user:pass@host:port` URL (the library's own URL handling keeps only the hosts).
+ */
+export function natsConnection(transporter: string): {
+	servers: string[];
+	user?: string;
+	pass?: string;
+} {
+	const urls = transporter.split(",").map(u => new URL(u.trim()));
+	const withUser = urls.find(u => u.username);
+	return {
+		servers: urls.map(u => u.host),
+		...(withUser
+			? { user: decodeURIComponent(withUser.username), pass: decodeURIComponent(withUser.password) }
+			: {})
+	};
+}
+
 /** The channels middleware for this node: JetStream when a transporter is configured, else in-process. */
 export function eventsMiddleware(cfg: AppConfig): Middleware {
 	const common = {
@@ -138,8 +157,8 @@ export function eventsMiddleware(cfg: AppConfig): Middleware {
 		? new JetStreamAdapter({
 				...common,
 				nats: {
-					url: cfg.transporter,
 					connectionOptions: {
+						...natsConnection(cfg.transporter),
 						// Ride out a NATS restart, like the transporter does.
 						maxReconnectAttempts: -1,
 						reconnectTimeWait: 500,

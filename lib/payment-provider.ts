@@ -136,16 +136,12 @@ export class SimulatedProvider implements PaymentProvider {
 			token: req.token,
 			createdAt: new Date().toISOString()
 		};
-		try {
-			await this.ledger.insert(doc);
-		} catch (err) {
-			// A key seen before: the charge already made under it, never a second one.
-			if (!isDuplicateKeyError(err)) throw err;
-			return toCharge((await this.ledger.findOne({ key: req.key })) as LedgerDoc);
-		}
+		const { stored, fresh } = await this.once(doc);
+		// A key seen before answers the charge already made under it (never a second one), and at once.
+		if (!fresh) return toCharge(stored);
 		// The charge stands, but the answer is lost on the way back.
 		if (req.token === "tok_timeout") return new Promise<never>(() => undefined);
-		return toCharge(doc);
+		return toCharge(stored);
 	}
 
 	async retrieve(key: string): Promise<ProviderCharge | null> {
@@ -169,14 +165,18 @@ export class SimulatedProvider implements PaymentProvider {
 			currency: charge.currency,
 			createdAt: new Date().toISOString()
 		};
+		return this.toRefund((await this.once(doc)).stored);
+	}
+
+	/** Writes `doc` unless its key is known (unique index); answers what the ledger holds under the key. */
+	private async once(doc: LedgerDoc): Promise<{ stored: LedgerDoc; fresh: boolean }> {
 		try {
 			await this.ledger.insert(doc);
+			return { stored: doc, fresh: true };
 		} catch (err) {
 			if (!isDuplicateKeyError(err)) throw err;
-			const existing = (await this.ledger.findOne({ key: req.key })) as LedgerDoc;
-			return this.toRefund(existing);
+			return { stored: (await this.ledger.findOne({ key: doc.key })) as LedgerDoc, fresh: false };
 		}
-		return this.toRefund(doc);
 	}
 
 	/** The ledger's entries (charges and refunds) for one reference, or all: what the provider would bill. */

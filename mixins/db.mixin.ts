@@ -112,17 +112,6 @@ interface ConnectableAdapter extends DbAdapter {
 }
 
 export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
-	const cfg = config();
-	let adapter: unknown;
-	if (cfg.mongoUri) {
-		adapter = new MongoAdapter(cfg.mongoUri, { useUnifiedTopology: true });
-	} else {
-		fs.mkdirSync(cfg.dataDir, { recursive: true });
-		adapter = new DbService.MemoryAdapter({
-			filename: path.join(cfg.dataDir, `${opts.collection}.db`)
-		});
-	}
-
 	const disabled = Object.fromEntries(GENERATED_ACTIONS.map(name => [name, false]));
 
 	return {

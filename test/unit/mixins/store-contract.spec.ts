@@ -115,6 +115,42 @@ describe(`store contract on ${backend}`, () => {
 		expect(pattern).toHaveLength(1);
 	});
 
+	it("writes a state change and its outbox events in one update, and removes a published event once", async () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const { withEvents, outboxEvent } =
+			require("../../../mixins/outbox.mixin") as typeof import("../../../mixins/outbox.mixin");
+		await svc.adapter.insert({ key: "outboxed", status: "a" });
+		const events = [outboxEvent("x.one", { id: 1 }), outboxEvent("x.two", { id: 2 })];
+		const move = () =>
+			svc.adapter.updateMany(
+				{ key: "outboxed", status: "a", flag: { $ne: true } },
+				withEvents({ $set: { status: "b" }, $push: { history: "b" } }, events)
+			);
+		expect(await move()).toBe(1);
+		expect(await move()).toBe(0); // the status moved on: neither the change nor its events happen twice
+		const pending = await svc.adapter.find({ query: { _outboxPending: { $gt: 0 } } });
+		expect(pending.map(d => (d as { key: string }).key)).toEqual(["outboxed"]);
+		expect(pending[0]).toMatchObject({
+			status: "b",
+			history: ["b"],
+			_outboxPending: 2,
+			_outbox: [{ event: "x.one" }, { event: "x.two" }]
+		});
+		const publish = (eventId: string) =>
+			svc.adapter.updateMany(
+				{ key: "outboxed", "_outbox.eventId": eventId },
+				{ $pull: { _outbox: { eventId } }, $inc: { _outboxPending: -1 } }
+			);
+		expect(await publish(events[0].eventId)).toBe(1);
+		expect(await publish(events[0].eventId)).toBe(0); // a second relay of the same event changes nothing
+		expect(await publish(events[1].eventId)).toBe(1);
+		expect(await svc.adapter.count({ query: { _outboxPending: { $gt: 0 } } })).toBe(0);
+		expect(await svc.adapter.findOne({ key: "outboxed" })).toMatchObject({
+			_outbox: [],
+			_outboxPending: 0
+		});
+	});
+
 	it("gives a service extra collections of its own", async () => {
 		await svc.stores.extra.insert({ ref: "r1" });
 		expect(isDuplicateKeyError(await svc.stores.extra.insert({ ref: "r1" }).catch(e => e))).toBe(

@@ -1,0 +1,116 @@
+/**
+ * The outbox and the in-process event adapter (the embedded mode): an event written with a state change reaches its
+ * consumer and leaves the outbox; one left behind by a crash is relayed by the periodic relay; a consumer that keeps
+ * failing is retried, then its message is dead-lettered and counted.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+describe("outbox and in-process events", () => {
+	const saved = { ...process.env };
+	Object.assign(process.env, {
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-outbox-")),
+		OUTBOX_RELAY_INTERVAL: "100",
+		EVENT_MAX_RETRIES: "2"
+	});
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { config } = require("../../../config") as typeof import("../../../config");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { eventsMiddleware } =
+		require("../../../lib/events") as typeof import("../../../lib/events");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { default: BusinessMetrics, METRIC } =
+		require("../../../middlewares/business-metrics.middleware") as typeof import("../../../middlewares/business-metrics.middleware");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { DbMixin } =
+		require("../../../mixins/db.mixin") as typeof import("../../../mixins/db.mixin");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const outbox =
+		require("../../../mixins/outbox.mixin") as typeof import("../../../mixins/outbox.mixin");
+
+	const received: Array<{ event: string; payload: any }> = [];
+	let failures = 0;
+	const broker = new ServiceBroker({
+		logger: false,
+		metrics: { enabled: true, reporter: [] },
+		middlewares: [BusinessMetrics, eventsMiddleware(config())]
+	});
+	const things = broker.createService({
+		name: "things",
+		mixins: [DbMixin({ collection: "things", indexes: [outbox.OUTBOX_INDEX] }), outbox.OutboxMixin],
+		actions: {
+			async make(this: any, ctx: any) {
+				const doc = await this.adapter.insert({
+					_id: ctx.params.id,
+					...outbox.outboxFields([outbox.outboxEvent("things.made", { thingId: ctx.params.id })])
+				});
+				if (ctx.params.relay) await this.relayOutbox(doc._id);
+				return doc._id;
+			}
+		}
+	} as never) as any;
+	broker.createService({
+		name: "watcher",
+		channels: {
+			"things.made": {
+				group: "watcher",
+				handler: async (ctx: any) =>
+					void received.push({ event: "things.made", payload: ctx.params })
+			},
+			"things.poison": {
+				group: "watcher",
+				handler: async () => {
+					failures++;
+					throw new Error("cannot handle this");
+				}
+			}
+		}
+	} as never);
+
+	const waitFor = async (check: () => boolean, ms = 3000) => {
+		const until = Date.now() + ms;
+		while (!check() && Date.now() < until) await new Promise(r => setTimeout(r, 20));
+		return check();
+	};
+
+	beforeAll(() => broker.start());
+	afterAll(async () => {
+		await broker.stop();
+		process.env = saved;
+	});
+
+	it("delivers an event written with its document, with eventId and occurredAt, and empties the outbox", async () => {
+		await broker.call("things.make", { id: "t1", relay: true });
+		expect(received.filter(r => r.payload.thingId === "t1")).toEqual([
+			{
+				event: "things.made",
+				payload: { thingId: "t1", eventId: expect.any(String), occurredAt: expect.any(String) }
+			}
+		]);
+		expect(await things.adapter.findById("t1")).toMatchObject({ _outbox: [], _outboxPending: 0 });
+	});
+
+	it("relays an event a crash left in the outbox (written, never published) on the next relay round", async () => {
+		await broker.call("things.make", { id: "t2", relay: false });
+		expect(await waitFor(() => received.some(r => r.payload.thingId === "t2"))).toBe(true);
+		expect(received.filter(r => r.payload.thingId === "t2")).toHaveLength(1);
+		expect(await waitFor(() => false, 300)).toBe(false); // and not again
+		expect(received.filter(r => r.payload.thingId === "t2")).toHaveLength(1);
+	});
+
+	it("retries a failing consumer, then dead-letters the message and counts it", async () => {
+		const send = (broker as any).sendToChannel as (c: string, p: object) => Promise<void>;
+		await send("things.poison", { eventId: "p1", occurredAt: new Date().toISOString() });
+		expect(failures).toBe(3); // the first delivery and EVENT_MAX_RETRIES more
+		const metric = broker.metrics.getMetric(METRIC.EVENTS_DEAD_LETTERED)!;
+		expect(metric.snapshot()).toEqual([
+			expect.objectContaining({
+				labels: { channel: `${config().namespace}.things.poison` },
+				value: 1
+			})
+		]);
+	});
+});

@@ -1,0 +1,531 @@
+/**
+ * The compose stack, checked statically (no Docker engine here): every compose file against the Compose
+ * specification's JSON schema, then what operators rely on: healthchecks, documented variables, secrets without
+ * defaults, Prometheus targets and Grafana datasources that exist, mounted files that exist, scalable nodes.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
+import { load } from "js-yaml";
+import { loadConfig } from "../../../config";
+import { makeKeyPair } from "../../../scripts/lib/cluster";
+import {
+	type ComposeProject,
+	type ComposeService,
+	InterpolationError,
+	ROOT,
+	bindMounts,
+	composeFiles,
+	composeProject,
+	containerPorts,
+	envExample,
+	environmentOf,
+	hostPathOf,
+	interpolate,
+	variableUses
+} from "../../helpers/compose";
+
+// dclint ships the Compose specification's schema (compose-spec/compose-spec, schema/compose-spec.json).
+const SCHEMA_FILE = path.join(ROOT, "node_modules", "dclint", "schemas", "compose.schema.json");
+
+/** Names of variables that hold secrets: none may have a default, anywhere. */
+const SECRET = /(PASSWORD|SECRET|_KEY$|ACCESS_KEY|TOKEN|_USER$|ROOT_USER)/;
+
+/** The application's node groups (common to every part of FlashMart): compose service → SERVICES. */
+const APP_NODES: Record<string, string> = {
+	gateway: "api",
+	users: "users",
+	catalog: "products,media",
+	commerce: "inventory,carts,orders",
+	payments: "payments,notifications"
+};
+
+/** An environment as an operator's .env would give it: every example value, a made-up one for each secret. */
+function operatorEnv(): Record<string, string> {
+	const env: Record<string, string> = {};
+	for (const [name, value] of envExample()) env[name] = value || `test-${name.toLowerCase()}`;
+	return env;
+}
+
+const files = composeFiles();
+let project: ComposeProject;
+
+beforeAll(() => {
+	project = composeProject(operatorEnv());
+});
+
+const services = (): Array<[string, ComposeService & { $dir: string }]> =>
+	Object.entries(project.services);
+const isOneShot = (name: string): boolean => {
+	const dependents = services().filter(([, s]) => dependsOn(s)[name]);
+	// A job runs once and exits; whoever needs its work waits for it to succeed.
+	return (
+		project.services[name].restart === "no" &&
+		dependents.every(([, s]) => dependsOn(s)[name] === "service_completed_successfully")
+	);
+};
+function dependsOn(svc: ComposeService): Record<string, string> {
+	const d = svc.depends_on ?? {};
+	if (Array.isArray(d)) return Object.fromEntries(d.map(n => [n, "service_started"]));
+	return Object.fromEntries(
+		Object.entries(d).map(([n, v]) => [n, v?.condition ?? "service_started"])
+	);
+}
+/** Seconds of a compose duration ("30s", "1m30s", "500ms"). */
+function seconds(duration: string): number {
+	let total = 0;
+	for (const m of duration.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+		total += Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] as "ms" | "s" | "m" | "h"];
+	}
+	return total;
+}
+/** host:port of a scrape target or a URL. */
+function hostPort(target: string): { host: string; port: number } {
+	if (target.includes("://")) {
+		const u = new URL(target);
+		return {
+			host: u.hostname,
+			port: Number(u.port || (u.protocol === "https:" ? 443 : 80))
+		};
+	}
+	const i = target.lastIndexOf(":");
+	return { host: target.slice(0, i), port: Number(target.slice(i + 1)) };
+}
+
+/** The Compose spec's validator. Its `$schema` is draft-07 spelled with https, which Ajv does not know by that id. */
+function composeValidator(): ReturnType<Ajv["compile"]> {
+	const ajv = new Ajv({ allErrors: true, strict: false });
+	addFormats(ajv);
+	const { $schema: _draft, ...schema } = JSON.parse(fs.readFileSync(SCHEMA_FILE, "utf8"));
+	return ajv.compile(schema);
+}
+
+describe("compose files", () => {
+	it("include the infrastructure file from docker-compose.yaml", () => {
+		expect(files.map(f => path.relative(ROOT, f.file))).toEqual([
+			"docker-compose.yaml",
+			"docker-compose.infrastructure.yaml"
+		]);
+	});
+
+	it.each(files.map(f => [path.relative(ROOT, f.file), f] as const))(
+		"%s is valid against the Compose specification's JSON schema",
+		(_name, f) => {
+			const validate = composeValidator();
+			const valid = validate(f.model);
+			expect(validate.errors ?? []).toEqual([]);
+			expect(valid).toBe(true);
+		}
+	);
+
+	it("stay valid against the schema with an operator's .env interpolated", () => {
+		const validate = composeValidator();
+		for (const f of files) {
+			const model = JSON.parse(interpolate(JSON.stringify(f.model), operatorEnv()));
+			expect({ file: f.file, errors: validate(model) ? [] : validate.errors }).toEqual({
+				file: f.file,
+				errors: []
+			});
+		}
+	});
+
+	it("the schema rejects what compose rejects (the check can fail)", () => {
+		const validate = composeValidator();
+		expect(
+			validate({ services: { a: { image: "x", healthcheck: { tset: ["CMD", "true"] } } } })
+		).toBe(false);
+		expect(
+			validate({ services: { a: { image: "x", depends_on: { b: { condition: "up" } } } } })
+		).toBe(false);
+	});
+});
+
+describe("variables and secrets", () => {
+	it("documents every variable the compose files use in .env.example", () => {
+		const documented = envExample();
+		const used = new Set(files.flatMap(f => variableUses(f.text).map(u => u.name)));
+		expect([...used].filter(v => !documented.has(v)).sort()).toEqual([]);
+	});
+
+	it("gives no secret a default: every use of one is ${VAR:?message}", () => {
+		const offenders = files.flatMap(f =>
+			variableUses(f.text)
+				.filter(u => SECRET.test(u.name) && !(u.operator === ":?" && u.argument.trim() !== ""))
+				.map(
+					u => `${path.basename(f.file)}: ${u.name} used as \${${u.name}${u.operator}${u.argument}}`
+				)
+		);
+		expect(offenders).toEqual([]);
+	});
+
+	it("leaves every secret of the compose stack empty in .env.example", () => {
+		const documented = envExample();
+		const secrets = new Set(
+			files.flatMap(f =>
+				variableUses(f.text)
+					.filter(u => SECRET.test(u.name))
+					.map(u => u.name)
+			)
+		);
+		expect(secrets.size).toBeGreaterThan(15);
+		expect([...secrets].filter(s => documented.get(s) !== "")).toEqual([]);
+	});
+
+	it("never writes a password or key as a literal in a container's environment", () => {
+		const literal: string[] = [];
+		for (const f of files) {
+			for (const [name, svc] of Object.entries(f.model.services ?? {})) {
+				for (const [key, value] of Object.entries(environmentOf(svc))) {
+					if (!/(PASSWORD|SECRET|ACCESS_KEY|PRIVATE_KEY|AUTH)$/.test(key)) continue;
+					if (!/^\$\{[A-Z0-9_]+:\?[^}]+\}$/.test(value)) literal.push(`${name}.${key}=${value}`);
+				}
+				// URLs carrying credentials must take them from required variables too.
+				for (const [key, value] of Object.entries(environmentOf(svc))) {
+					const userinfo = value.match(/^[a-z]+:\/\/([^@/]+)@/)?.[1];
+					if (!userinfo) continue;
+					const rest = userinfo.replace(/\$\{[A-Z0-9_]+:\?[^}]+\}/g, "").replace(/:/g, "");
+					if (rest !== "") literal.push(`${name}.${key}: ${userinfo}`);
+				}
+			}
+		}
+		expect(literal).toEqual([]);
+	});
+
+	it("stops with the variable's message when a secret is missing", () => {
+		const env = operatorEnv();
+		for (const missing of [
+			"MONGO_APP_PASSWORD",
+			"NATS_PASSWORD",
+			"GRAFANA_ADMIN_PASSWORD",
+			"ELASTIC_PASSWORD"
+		]) {
+			expect(() => composeProject({ ...env, [missing]: "" })).toThrow(InterpolationError);
+			expect(() => composeProject({ ...env, [missing]: undefined })).toThrow(
+				new RegExp(`^${missing}: set ${missing} in \\.env`)
+			);
+		}
+	});
+});
+
+describe("services", () => {
+	it("has the fixed service names of the stack", () => {
+		expect(Object.keys(project.services).sort()).toEqual(
+			[
+				...Object.keys(APP_NODES),
+				"mongodb",
+				"mongodb-exporter",
+				"nats",
+				"nats-exporter",
+				"redis",
+				"minio",
+				"minio-setup",
+				"elasticsearch",
+				"elasticsearch-setup",
+				"elasticsearch-exporter",
+				"kibana",
+				"kibana-setup",
+				"prometheus",
+				"alertmanager",
+				"grafana",
+				"node-exporter",
+				"cadvisor"
+			].sort()
+		);
+	});
+
+	it("gives every long-running service a healthcheck; one-shot jobs are awaited until they succeed", () => {
+		const missing = services()
+			.filter(([name, s]) => {
+				const hc = s.healthcheck;
+				const has = hc && !hc.disable && Array.isArray(hc.test) && hc.test[0] !== "NONE";
+				return !has && !isOneShot(name);
+			})
+			.map(([name]) => name);
+		expect(missing).toEqual([]);
+		expect(
+			services()
+				.filter(([n]) => isOneShot(n))
+				.map(([n]) => n)
+				.sort()
+		).toEqual(["elasticsearch-setup", "kibana-setup", "minio-setup"]);
+	});
+
+	it("waits on conditions, never on a container merely started", () => {
+		const problems: string[] = [];
+		for (const [name, s] of services()) {
+			for (const [dep, condition] of Object.entries(dependsOn(s))) {
+				if (!project.services[dep]) problems.push(`${name} -> ${dep}: no such service`);
+				else if (condition === "service_healthy" && !project.services[dep].healthcheck)
+					problems.push(`${name} -> ${dep}: healthy without a healthcheck`);
+				else if (condition === "service_completed_successfully" && !isOneShot(dep))
+					problems.push(`${name} -> ${dep}: completion of a long-running service`);
+				else if (!["service_healthy", "service_completed_successfully"].includes(condition))
+					problems.push(`${name} -> ${dep}: ${condition}`);
+			}
+		}
+		expect(problems).toEqual([]);
+	});
+
+	it("declares every named volume and keeps state of every store on one", () => {
+		const used = new Set<string>();
+		for (const [, s] of services()) {
+			for (const v of s.volumes ?? []) {
+				const source = typeof v === "string" ? v.split(":")[0] : v.source;
+				if (source && !/^[./~]/.test(source)) used.add(source);
+			}
+		}
+		expect([...used].filter(v => !(v in project.volumes))).toEqual([]);
+		for (const store of ["mongodb", "nats", "minio", "elasticsearch", "prometheus", "grafana"]) {
+			expect(used).toContain(`${store}-data`);
+		}
+	});
+
+	it("keeps the backend network internal and publishes only through another network", () => {
+		expect(project.networks.backend?.internal).toBe(true);
+		for (const [name, s] of services()) {
+			const nets = Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {});
+			expect({ name, backend: nets.includes("backend") }).toEqual({ name, backend: true });
+			if ((s.ports ?? []).length > 0) {
+				expect({ name, outside: nets.some(n => !project.networks[n]?.internal) }).toEqual({
+					name,
+					outside: true
+				});
+			}
+		}
+	});
+
+	it("binds every published port except the gateway's to PUBLISH_ADDRESS (loopback by default)", () => {
+		const env = operatorEnv();
+		expect(env.PUBLISH_ADDRESS).toBe("127.0.0.1");
+		for (const [name, s] of services()) {
+			if (name === "gateway") continue;
+			for (const p of s.ports ?? [])
+				expect(`${name} ${String(p)}`).toMatch(/^\S+ 127\.0\.0\.1:\d+:\d+$/);
+		}
+	});
+
+	it("uses MongoDB 5.0, the newest server the bundled driver (3.7) supports", () => {
+		expect(project.services.mongodb.image).toBe("mongo:5.0");
+	});
+});
+
+describe("application nodes", () => {
+	it("run one image each with their SERVICES, the app user, and NATS with credentials", () => {
+		const env = operatorEnv();
+		const images = new Set<string>();
+		for (const [name, groups] of Object.entries(APP_NODES)) {
+			const s = project.services[name];
+			const e = environmentOf(s);
+			images.add(`${s.image} ${JSON.stringify(s.build)}`);
+			expect({ name, SERVICES: e.SERVICES }).toEqual({ name, SERVICES: groups });
+			expect(e.TRANSPORTER).toBe(`nats://${env.NATS_USER}:${env.NATS_PASSWORD}@nats:4222`);
+			expect(e.MONGO_URI).toBe(
+				`mongodb://${env.MONGO_APP_USER}:${env.MONGO_APP_PASSWORD}@mongodb:27017/flashmart?authSource=flashmart`
+			);
+			expect(e.MONGO_URI).not.toContain(env.MONGO_ROOT_PASSWORD);
+			expect(e.CACHER).toBe(`redis://:${env.REDIS_PASSWORD}@redis:6379`);
+			expect(e.METRICS_PORT).toBe("3030");
+			expect(e.ELASTICSEARCH_URL).toBe("http://elasticsearch:9200");
+		}
+		expect(images.size).toBe(1);
+		expect(environmentOf(project.services.users).JWT_PRIVATE_KEY).toBe(env.JWT_PRIVATE_KEY);
+		expect(environmentOf(project.services.gateway).JWT_PUBLIC_KEY).toBe(env.JWT_PUBLIC_KEY);
+		expect(environmentOf(project.services.gateway).JWT_PRIVATE_KEY).toBeUndefined();
+		expect(environmentOf(project.services.catalog).MINIO_ACCESS_KEY).toBe(env.MINIO_APP_ACCESS_KEY);
+	});
+
+	it("give every node an environment FlashMart's own config accepts, running the services of its group", () => {
+		// Realistic values where the config checks the form: PEM keys, an email address.
+		const keys = makeKeyPair();
+		const env = {
+			...operatorEnv(),
+			JWT_PRIVATE_KEY: keys.privateKey.replace(/\n/g, "\\n"),
+			JWT_PUBLIC_KEY: keys.publicKey.replace(/\n/g, "\\n"),
+			ADMIN_EMAIL: "admin@example.com",
+			ADMIN_PASSWORD: "a-long-admin-password"
+		};
+		const real = composeProject(env);
+		for (const [name, groups] of Object.entries(APP_NODES)) {
+			const cfg = loadConfig(environmentOf(real.services[name]));
+			expect({ name, mode: cfg.mode, services: cfg.services }).toEqual({
+				name,
+				mode: "cluster",
+				services: groups.split(",")
+			});
+			expect(cfg.mongoUri).toMatch(/^mongodb:\/\/test-mongo_app_user:/);
+			expect(cfg.cacher.type).toBe("redis");
+			expect(cfg.metrics).toEqual({ enabled: true, port: 3030 });
+			expect(cfg.log.format).toBe("json");
+		}
+		const catalog = loadConfig(environmentOf(real.services.catalog));
+		expect(catalog.objectStore).toMatchObject({
+			endpoint: "minio",
+			port: 9000,
+			bucket: "ecommerce"
+		});
+		expect(loadConfig(environmentOf(real.services.gateway)).gateway.port).toBe(5921);
+		expect(loadConfig(environmentOf(real.services.users)).auth.adminEmail).toBe(
+			"admin@example.com"
+		);
+	});
+
+	it("scale: no container names, no fixed host port except the gateway's (a range when scaled)", () => {
+		for (const name of Object.keys(APP_NODES)) {
+			const s = project.services[name];
+			expect(s.container_name).toBeUndefined();
+			if (name !== "gateway") expect({ name, ports: s.ports ?? [] }).toEqual({ name, ports: [] });
+		}
+		expect(project.services.gateway.ports).toEqual(["0.0.0.0:5921:5921"]);
+		const scaled = composeProject({ ...operatorEnv(), GATEWAY_PUBLISH_PORTS: "5921-5924" });
+		expect(scaled.services.gateway.ports).toEqual(["0.0.0.0:5921-5924:5921"]);
+	});
+
+	it("give a stopping node more time than its shutdown timeout", () => {
+		for (const name of Object.keys(APP_NODES)) {
+			const s = project.services[name];
+			const shutdownMs = Number(environmentOf(s).SHUTDOWN_TIMEOUT);
+			expect(shutdownMs).toBeGreaterThan(0);
+			expect(seconds(s.stop_grace_period ?? "10s")).toBeGreaterThan(shutdownMs / 1000 + 5);
+		}
+	});
+
+	it("build from docker/Dockerfile, whose start command is npm start", () => {
+		const s = project.services.gateway;
+		const build = s.build as { context: string; dockerfile: string };
+		const dockerfile = path.resolve(s.$dir, build.context, build.dockerfile);
+		expect(fs.existsSync(dockerfile)).toBe(true);
+		const cmd = fs.readFileSync(dockerfile, "utf8").match(/^CMD (.*)$/m)?.[1];
+		expect(cmd).toBe('["npm", "start"]');
+		const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+		expect(pkg.scripts.start).toBe("exec node dist/server.js");
+	});
+});
+
+describe("monitoring as mounted", () => {
+	const promDir = path.join(ROOT, "monitoring", "prometheus");
+	const prometheusYml = (): {
+		scrape_configs?: Array<{
+			job_name: string;
+			static_configs?: Array<{ targets: string[] }>;
+			dns_sd_configs?: Array<{ names: string[]; port: number; type?: string }>;
+		}>;
+		alerting?: { alertmanagers?: Array<{ static_configs?: Array<{ targets: string[] }> }> };
+		rule_files?: string[];
+	} => load(fs.readFileSync(path.join(promDir, "prometheus.yml"), "utf8")) as never;
+
+	/** Whether a service of the stack listens on host:port (localhost: the container itself, `self`). */
+	const exists = ({ host, port }: { host: string; port: number }, self?: string): string | null => {
+		if (self && (host === "localhost" || host === "127.0.0.1")) host = self;
+		const s = project.services[host];
+		if (!s) return `${host}:${port}: no such compose service`;
+		if (!containerPorts(s).has(port)) return `${host}:${port}: ${host} does not expose ${port}`;
+		return null;
+	};
+
+	it("every Prometheus scrape target names a service and a port of the stack", () => {
+		const problems: string[] = [];
+		let targets = 0;
+		for (const job of prometheusYml().scrape_configs ?? []) {
+			for (const sc of job.static_configs ?? []) {
+				for (const t of sc.targets) {
+					targets++;
+					const p = exists(hostPort(t), "prometheus");
+					if (p) problems.push(`${job.job_name}: ${p}`);
+				}
+			}
+			for (const dns of job.dns_sd_configs ?? []) {
+				for (const n of dns.names) {
+					targets++;
+					const p = exists({ host: n, port: Number(dns.port) });
+					if (p) problems.push(`${job.job_name}: ${p}`);
+				}
+			}
+		}
+		for (const am of prometheusYml().alerting?.alertmanagers ?? []) {
+			for (const sc of am.static_configs ?? []) {
+				for (const t of sc.targets) {
+					const p = exists(hostPort(t));
+					if (p) problems.push(`alerting: ${p}`);
+				}
+			}
+		}
+		expect(targets).toBeGreaterThan(0);
+		expect(problems).toEqual([]);
+	});
+
+	it("Prometheus finds every replica of every application node by DNS on port 3030", () => {
+		const dnsNames = (prometheusYml().scrape_configs ?? []).flatMap(j =>
+			(j.dns_sd_configs ?? [])
+				.filter(d => Number(d.port) === 3030 && (d.type ?? "SRV") === "A")
+				.flatMap(d => d.names)
+		);
+		expect(Object.keys(APP_NODES).filter(n => !dnsNames.includes(n))).toEqual([]);
+	});
+
+	it("every Grafana datasource URL names a service and a port of the stack", () => {
+		const dir = path.join(ROOT, "monitoring", "grafana", "provisioning", "datasources");
+		const problems: string[] = [];
+		let urls = 0;
+		for (const f of fs.readdirSync(dir).filter(f => /\.ya?ml$/.test(f))) {
+			const doc = load(fs.readFileSync(path.join(dir, f), "utf8")) as {
+				datasources?: Array<{ name: string; url?: string }>;
+			};
+			for (const ds of doc.datasources ?? []) {
+				if (!ds.url) continue;
+				urls++;
+				const p = exists(hostPort(ds.url));
+				if (p) problems.push(`${f} ${ds.name}: ${p}`);
+			}
+		}
+		expect(urls).toBeGreaterThan(0);
+		expect(problems).toEqual([]);
+	});
+
+	it("every file mounted into a container exists, and so does every path a command names inside a mount", () => {
+		const problems: string[] = [];
+		let mounts = 0;
+		for (const [name, s] of services()) {
+			for (const m of bindMounts(s)) {
+				// Host paths of the machine (/, /sys, /var/run ...) belong to the exporters, not to this repository.
+				if (!m.host.startsWith(ROOT)) continue;
+				mounts++;
+				if (!fs.existsSync(m.host))
+					problems.push(`${name}: ${path.relative(ROOT, m.host)} is missing`);
+			}
+			const args = [s.entrypoint ?? [], s.command ?? []].flat().flatMap(a => String(a).split("="));
+			for (const a of args.filter(a => a.startsWith("/"))) {
+				const host = hostPathOf(s, a);
+				if (host && !fs.existsSync(host))
+					problems.push(`${name}: ${a} (${path.relative(ROOT, host)}) is missing`);
+			}
+			const build = s.build;
+			if (build && typeof build === "object") {
+				const ctx = path.resolve(s.$dir, build.context ?? ".");
+				if (!fs.existsSync(path.join(ctx, build.dockerfile ?? "Dockerfile")))
+					problems.push(`${name}: Dockerfile missing`);
+			}
+		}
+		expect(mounts).toBeGreaterThanOrEqual(9);
+		expect(problems).toEqual([]);
+	});
+
+	it("every rule file Prometheus loads exists under monitoring/prometheus", () => {
+		const prometheus = project.services.prometheus;
+		const problems: string[] = [];
+		for (const pattern of prometheusYml().rule_files ?? []) {
+			const inContainer = path.posix.resolve("/etc/prometheus", pattern);
+			const host = hostPathOf(prometheus, path.posix.dirname(inContainer));
+			const base = path.posix.basename(inContainer);
+			const re = new RegExp(
+				`^${base
+					.replace(/[.+^${}()|[\]\\]/g, "\\$&")
+					.replace(/\*/g, ".*")
+					.replace(/\?/g, ".")}$`
+			);
+			const found = host && fs.existsSync(host) ? fs.readdirSync(host).filter(f => re.test(f)) : [];
+			if (found.length === 0) problems.push(`${pattern}: no file`);
+		}
+		expect(problems).toEqual([]);
+	});
+});
