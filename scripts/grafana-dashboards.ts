@@ -327,9 +327,24 @@ export const DASHBOARDS: DashboardSpec[] = [
 						q(`min by (nodeID) (moleculer_transit_connected)`, "{{nodeID}}")
 					),
 					ts(
-						"Events emitted and received/s",
+						"Durable events sent and consumed/s",
 						"none",
-						q(`sum by (event) (rate(moleculer_event_emit_total[${RATE}]))`, "emit {{event}}"),
+						q(
+							`sum by (channel) (rate(moleculer_channels_messages_sent[${RATE}]))`,
+							"sent {{channel}}"
+						),
+						q(
+							`sum by (channel, group) (rate(moleculer_channels_messages_total[${RATE}]))`,
+							"consumed {{channel}} by {{group}}"
+						)
+					),
+					ts(
+						"Broadcast events (cache invalidation) sent and received/s",
+						"none",
+						q(
+							`sum by (event) (rate(moleculer_event_broadcast_total[${RATE}]))`,
+							"broadcast {{event}}"
+						),
 						q(
 							`sum by (event) (rate(moleculer_event_received_total[${RATE}]))`,
 							"received {{event}}"
