@@ -98,7 +98,10 @@ interface Cli {
 	warmup: number;
 	connections: number;
 	filter: string | null;
-	profile: boolean;
+	/** Instances per service (`--nodes api=2,products=2`); one of each otherwise. */
+	nodes: Record<string, number>;
+	/** Services whose nodes run with --cpu-prof (`--profile [api,orders]`; bare `--profile`: the gateway). */
+	profile: string[];
 	observability: boolean;
 }
 
@@ -111,7 +114,10 @@ const USAGE = `usage: npm run bench -- [options]
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test)
   --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
-  --profile           CPU-profile the FlashMart gateway node into ${PROFILE_DIR}/`;
+  --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
+                      connections over every gateway
+  --profile [nodes]   CPU-profile FlashMart nodes into ${PROFILE_DIR}/: a comma-separated list of services
+                      (e.g. api,orders; 'all' for every node), the gateway (api) when no list is given`;
 
 function parseArgs(argv: string[]): Cli {
 	const given: Partial<Cli> = {};
@@ -149,12 +155,33 @@ function parseArgs(argv: string[]): Cli {
 			case "--quick":
 				quick = true;
 				break;
-			case "--profile":
-				given.profile = true;
+			case "--profile": {
+				// An optional list: `--profile`, `--profile api,orders`, `--profile=all`.
+				const next = inline ?? (argv[i + 1]?.startsWith("--") ? undefined : argv[++i]);
+				given.profile = next
+					? next
+							.split(",")
+							.map(s => s.trim())
+							.filter(Boolean)
+					: ["api"];
 				break;
+			}
 			case "--observability":
 				given.observability = true;
 				break;
+			case "--nodes": {
+				const nodes: Record<string, number> = {};
+				for (const part of value().split(",")) {
+					const [service, count] = part.split("=");
+					const n = Number(count);
+					if (!service || !Number.isInteger(n) || n < 1 || n > 4) {
+						throw new UsageError(`--nodes wants service=count pairs (count 1-4), not '${part}'`);
+					}
+					nodes[service.trim()] = n;
+				}
+				given.nodes = nodes;
+				break;
+			}
 			case "--help":
 			case "-h":
 				throw new UsageError("");
@@ -167,7 +194,8 @@ function parseArgs(argv: string[]): Cli {
 		warmup: given.warmup ?? (quick ? 1 : 2),
 		connections: given.connections ?? 50,
 		filter: given.filter ?? null,
-		profile: given.profile ?? false,
+		profile: given.profile ?? [],
+		nodes: given.nodes ?? {},
 		observability: given.observability ?? false
 	};
 }
@@ -214,7 +242,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 interface Target {
+	/** The first gateway's. */
 	url: string;
+	/** Every gateway's (`--nodes api=2`): request scenarios spread their connections over them. */
+	urls: string[];
 	procs: Proc[];
 }
 
@@ -233,7 +264,7 @@ async function startBaseline(natsUrl: string): Promise<Target> {
 	started.push(gateway);
 	const url = `http://127.0.0.1:${port}`;
 	await whileAlive([echo, gateway], waitForStatus(`${url}/echo`, { timeoutMs: START_TIMEOUT_MS }));
-	return { url, procs: [gateway, echo] };
+	return { url, urls: [url], procs: [gateway, echo] };
 }
 
 /**
@@ -278,36 +309,81 @@ async function startFlashMart(
 		ADMIN_PASSWORD: BENCH_ADMIN.password,
 		...env
 	};
-	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
-		const dataDir = tempDir(`bench-${service}`);
-		tempDirs.push(dataDir);
-		const name = `flashmart-${service}`;
+	const dataDirs = new Map<string, string>();
+	const node = (service: string, instance: number, extra: Record<string, string> = {}): Proc => {
+		// A second instance of a service shares the first one's store (as replicas share MongoDB in production):
+		// it starts once the first has seeded it, and the bench's reads see the same documents on both.
+		let dataDir = dataDirs.get(service);
+		if (!dataDir) {
+			dataDir = tempDir(`bench-${service}`);
+			tempDirs.push(dataDir);
+			dataDirs.set(service, dataDir);
+		}
+		const suffix = instance > 0 ? `-${instance + 1}` : "";
+		const name = `flashmart-${service}${suffix}`;
 		const env = {
 			...common,
-			NODE_ID: `${namespace}-${service}`,
+			NODE_ID: `${namespace}-${service}${suffix}`,
 			SERVICES: service,
 			DATA_DIR: dataDir,
 			...extra
 		};
+		const profiled = cli.profile.includes(service) || cli.profile.includes("all");
 		// Node 20 refuses --cpu-prof in NODE_OPTIONS: node flags go on the command line.
-		const proc = startNode({ name, env, nodeArgs: nodeFlags });
+		const nodeArgs = profiled
+			? [
+					"--cpu-prof",
+					`--cpu-prof-dir=${PROFILE_DIR}`,
+					`--cpu-prof-name=${name}.${process.pid}.cpuprofile`
+				]
+			: [];
+		const proc = startNode({ name, env, nodeArgs });
 		started.push(proc);
 		return proc;
 	};
 	if (!fs.existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run 'npm run build'`);
-	if (cli.profile) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
-	const gateway = node(
-		"api",
-		{ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(port) },
-		cli.profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []
-	);
+	if (cli.profile.length > 0) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
+	const gatewayEnv = (p: number) => ({ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(p) });
+	const gateway = node("api", 0, gatewayEnv(port));
 	const backends = services
 		.filter(s => s !== "api")
-		.map(s => node(s, { JWT_PRIVATE_KEY: keys.privateKey }));
+		.map(s => node(s, 0, { JWT_PRIVATE_KEY: keys.privateKey }));
 	const url = `http://127.0.0.1:${port}`;
 	const procs = [gateway, ...backends];
 	await whileAlive(procs, waitForStatus(`${url}/ready`, { timeoutMs: START_TIMEOUT_MS }));
-	return { url, procs };
+	// `--nodes`: the extra instances, once the first ones are ready (their stores seeded).
+	const urls = [url];
+	for (const [service, count] of Object.entries(cli.nodes)) {
+		if (!services.includes(service)) continue;
+		for (let i = 1; i < count; i++) {
+			if (service === "api") {
+				const extraPort = await freePort();
+				const proc = node("api", i, gatewayEnv(extraPort));
+				procs.push(proc);
+				const extraUrl = `http://127.0.0.1:${extraPort}`;
+				await whileAlive(
+					procs,
+					waitForStatus(`${extraUrl}/ready`, { timeoutMs: START_TIMEOUT_MS })
+				);
+				urls.push(extraUrl);
+			} else {
+				const metricsPort = await freePort();
+				const proc = node(service, i, {
+					JWT_PRIVATE_KEY: keys.privateKey,
+					METRICS_ENABLED: "true",
+					METRICS_PORT: String(metricsPort)
+				});
+				procs.push(proc);
+				// Its metrics answer once the broker runs; then a moment for the others to see its services.
+				await whileAlive(
+					procs,
+					waitForStatus(`http://127.0.0.1:${metricsPort}/metrics`, { timeoutMs: START_TIMEOUT_MS })
+				);
+				await new Promise(resolve => setTimeout(resolve, 3_000));
+			}
+		}
+	}
+	return { url, urls, procs };
 }
 
 function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
@@ -329,7 +405,7 @@ async function measureRow(
 	progress(`${base.name}: ${load.warmup} s warm-up, ${load.duration} s measured`);
 	try {
 		const req = await whileAlive(target.procs, request());
-		const m = await whileAlive(target.procs, measure(target.url, req, load));
+		const m = await whileAlive(target.procs, measure(target.urls, req, load));
 		if (m.responses === 0) {
 			return {
 				...base,
@@ -703,7 +779,7 @@ async function main(): Promise<number> {
 			services,
 			baseline,
 			scenarios: rows,
-			profiles: cli.profile ? listProfiles(startedAt) : [],
+			profiles: cli.profile.length > 0 ? listProfiles(startedAt) : [],
 			...(observability ? { observability } : {})
 		};
 		fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -729,9 +805,9 @@ async function main(): Promise<number> {
 			);
 		}
 		for (const file of report.profiles) {
-			process.stdout.write(`CPU profile of the gateway: ${file}\n`);
+			process.stdout.write(`CPU profile: ${file}\n`);
 		}
-		if (cli.profile && report.profiles.length === 0) {
+		if (cli.profile.length > 0 && report.profiles.length === 0) {
 			process.stdout.write(`note: --profile wrote no .cpuprofile under ${PROFILE_DIR}\n`);
 		}
 		process.stdout.write(
