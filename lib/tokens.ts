@@ -79,21 +79,59 @@ export function signAccessToken(user: AuthUser, keys: KeyPair, cfg: AppConfig["a
 	});
 }
 
-/** The user of a valid access token, or null for anything else (forged, expired, wrong issuer/audience/algorithm). */
+/** Per public key (a KeyObject, compared by identity): tokens verified lately, with their user and expiry (s). */
+const verifiedByKey = new WeakMap<
+	KeyObject,
+	Map<string, { user: AuthUser; exp: number; checks: string }>
+>();
+/** Enough for every active user of a gateway; past it, the oldest entries go (a Map keeps insertion order). */
+const VERIFIED_MAX = 10_000;
+const CLOCK_TOLERANCE_S = 5;
+
+/**
+ * The user of a valid access token, or null for anything else (forged, expired, wrong issuer/audience/algorithm).
+ * An RS256 verification is the gateway's biggest per-request cost for authenticated calls (bench profile): a token
+ * that verified once is remembered until it expires, under the same key and checks. A token is immutable and
+ * signed, so the answer for it can only change with time, which is checked on every use.
+ */
 export function verifyAccessToken(
 	token: string,
 	keys: KeyPair,
 	cfg: AppConfig["auth"]
 ): AuthUser | null {
+	const now = Date.now() / 1000;
+	let verified = verifiedByKey.get(keys.publicKey);
+	if (!verified) {
+		verified = new Map();
+		verifiedByKey.set(keys.publicKey, verified);
+	}
+	const checks = `${cfg.issuer}\0${cfg.audience}`;
+	const hit = verified.get(token);
+	if (hit && hit.checks === checks) {
+		// A copy: callers put it in ctx.meta, which middlewares may change.
+		if (now <= hit.exp + CLOCK_TOLERANCE_S) return { ...hit.user, roles: [...hit.user.roles] };
+		verified.delete(token);
+		return null;
+	}
 	try {
 		const claims = jwt.verify(token, keys.publicKey, {
 			algorithms: ["RS256"],
 			issuer: cfg.issuer,
 			audience: cfg.audience,
-			clockTolerance: 5
-		}) as Partial<AccessClaims>;
+			clockTolerance: CLOCK_TOLERANCE_S
+		}) as Partial<AccessClaims> & { exp?: number; nbf?: number };
 		if (typeof claims.sub !== "string" || !Array.isArray(claims.roles)) return null;
-		return { id: claims.sub, email: String(claims.email ?? ""), roles: claims.roles.map(String) };
+		const user = {
+			id: claims.sub,
+			email: String(claims.email ?? ""),
+			roles: claims.roles.map(String)
+		};
+		// Only tokens with an expiry and no future not-before are remembered; the others verify every time.
+		if (typeof claims.exp === "number" && claims.nbf === undefined) {
+			if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+			verified.set(token, { user, exp: claims.exp, checks });
+		}
+		return user;
 	} catch {
 		return null;
 	}

@@ -109,3 +109,40 @@ describe("tokens.loadKeys", () => {
 		fs.rmSync(dir, { recursive: true, force: true });
 	});
 });
+
+describe("tokens.verifyAccessToken, remembered tokens", () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	it("answers a verified token from memory until it expires, then refuses it", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		const exp = (jwt.decode(token) as jwt.JwtPayload).exp!;
+		const now = Date.now();
+		// Still valid: the same user (a copy each time, so a caller's change does not leak into the next one).
+		const first = verifyAccessToken(token, keys, auth)!;
+		first.roles.push("admin");
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		// Past its expiry and the clock tolerance: refused, as jwt.verify would.
+		jest.spyOn(Date, "now").mockReturnValue(exp * 1000 + 6_000);
+		expect(verifyAccessToken(token, keys, auth)).toBeNull();
+		jest.spyOn(Date, "now").mockReturnValue(now);
+	});
+
+	it("does not answer for another key, issuer or audience from memory", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		const other = makeKeyPair();
+		const otherKeys = { privateKey: null, publicKey: createPublicKey(other.publicKey) };
+		expect(verifyAccessToken(token, otherKeys, auth)).toBeNull();
+		expect(verifyAccessToken(token, keys, { ...auth, audience: "someone-else" })).toBeNull();
+		expect(verifyAccessToken(token, keys, { ...auth, issuer: "someone-else" })).toBeNull();
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+	});
+
+	it("never remembers a refused token", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		const forged = `${token.slice(0, -4)}AAAA`;
+		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
+		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
+	});
+});
