@@ -36,9 +36,11 @@
  * could not be measured (no response at all, a node died, a scenario's setup failed), or a flow's
  * check found a discrepancy (e.g. stock reserved that no checkout accounts for); 2 for a usage error.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import { ALL_SERVICES } from "../config";
 import { type EmbeddedS3, startEmbeddedS3 } from "../lib/object-store";
 import {
@@ -58,6 +60,9 @@ import {
 } from "../scripts/lib/cluster";
 import { type EsStandIn, startEsStandIn } from "../test/helpers/es-stand-in";
 import { whileAlive } from "./child";
+import { type ScaleOutRow, fullReport, latencySvg } from "./full-report";
+import { summarise } from "./profile-summary";
+import type { ColdStartResult, MemoryResult, MemorySample } from "./targets";
 import { runFlow, stopFlow } from "./flow";
 import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
 import {
@@ -103,6 +108,10 @@ interface Cli {
 	/** Services whose nodes run with --cpu-prof (`--profile [api,orders]`; bare `--profile`: the gateway). */
 	profile: string[];
 	observability: boolean;
+	/** `--report`: every phase, then bench/REPORT.md and bench/latency.svg. */
+	report: boolean;
+	/** Seconds of load per memory run (`--memory-seconds`, default 60). */
+	memorySeconds: number;
 }
 
 class UsageError extends Error {}
@@ -114,6 +123,10 @@ const USAGE = `usage: npm run bench -- [options]
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test)
   --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
+  --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
+                      per node), observability off/on, scale-out (1 vs 2 gateways, 1 vs 2 products nodes),
+                      embedded cold start; writes bench/REPORT.md and bench/latency.svg
+  --memory-seconds <s> seconds of load per memory run of --report (default 60)
   --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
                       connections over every gateway
   --profile [nodes]   CPU-profile FlashMart nodes into ${PROFILE_DIR}/: a comma-separated list of services
@@ -169,6 +182,12 @@ function parseArgs(argv: string[]): Cli {
 			case "--observability":
 				given.observability = true;
 				break;
+			case "--report":
+				given.report = true;
+				break;
+			case "--memory-seconds":
+				given.memorySeconds = number(5, true);
+				break;
 			case "--nodes": {
 				const nodes: Record<string, number> = {};
 				for (const part of value().split(",")) {
@@ -196,6 +215,8 @@ function parseArgs(argv: string[]): Cli {
 		filter: given.filter ?? null,
 		profile: given.profile ?? [],
 		nodes: given.nodes ?? {},
+		report: given.report ?? false,
+		memorySeconds: given.memorySeconds ?? 60,
 		observability: given.observability ?? false
 	};
 }
@@ -606,7 +627,8 @@ async function measureObservability(
 	for (const variant of variants) {
 		if (interrupted) break;
 		progress(`starting FlashMart with ${variant.label}`);
-		const target = await startFlashMart(natsUrl, services, cli, variant.env);
+		// Never profiled: the two clusters must differ only in what is observed.
+		const target = await startFlashMart(natsUrl, services, { ...cli, profile: [] }, variant.env);
 		const marks = outputMarks(target.procs);
 		const request = async () =>
 			resolveRequest(
@@ -641,6 +663,221 @@ async function measureObservability(
 	return { rows, overhead };
 }
 
+/** Stops every node started so far that still runs (a phase that failed half-way). */
+async function stopStarted(): Promise<void> {
+	await Promise.all(
+		started
+			.filter(p => p.child.exitCode === null && p.child.signalCode === null)
+			.map(p => p.stop("SIGTERM", 10_000))
+	);
+}
+
+/** RSS of each process in MB (Linux /proc), by node name. */
+function rssOf(procs: Proc[]): Record<string, number> {
+	const out: Record<string, number> = {};
+	for (const proc of procs) {
+		const pid = proc.child.pid;
+		if (!pid) continue;
+		try {
+			const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+			const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+			out[proc.name] = Math.round((kb / 1024) * 10) / 10;
+		} catch {
+			// Exited: no sample.
+		}
+	}
+	return out;
+}
+
+const MEMORY_RUNS = 3;
+
+/**
+ * `--report`: consecutive runs of load on the running cluster, RSS of every node before and after each: product
+ * reads (autocannon, half the connections) while the purchase flow runs (the other half as virtual users, new
+ * customers each run), so every node of the purchase path and the catalog is busy.
+ */
+async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
+	const read = SCENARIOS.find(s => s.name === OBSERVED_SCENARIO);
+	const purchase = SCENARIOS.find(s => s.name.startsWith("purchase flow"));
+	if (!read || isFlow(read) || !purchase || !isFlow(purchase))
+		throw new Error("memory: scenarios missing");
+	const half = Math.max(1, Math.floor(cli.connections / 2));
+	const before = rssOf(target.procs);
+	const runs: MemorySample[] = [];
+	for (let i = 0; i < MEMORY_RUNS && !interrupted; i++) {
+		progress(
+			`memory run ${i + 1}/${MEMORY_RUNS}: ${cli.memorySeconds} s of product reads + purchase flow`
+		);
+		const req = resolveRequest(
+			read,
+			read.setup ? await read.setup(target.url, { concurrency: half }) : {}
+		);
+		const flow = await whileAlive(
+			target.procs,
+			withTimeout(purchase.setup(target.url, { concurrency: half }), SETUP_TIMEOUT_MS, "setup")
+		);
+		await whileAlive(
+			target.procs,
+			Promise.all([
+				measure(target.urls, req, { connections: half, duration: cli.memorySeconds, warmup: 0 }),
+				runFlow(target.url, purchase.steps, flow, {
+					virtualUsers: half,
+					duration: cli.memorySeconds,
+					warmup: 0
+				})
+			])
+		);
+		runs.push({ afterSeconds: (i + 1) * cli.memorySeconds, rssMb: rssOf(target.procs) });
+	}
+	return {
+		load: `product by id (autocannon, ${half} connections) and the purchase flow (${half} virtual users) at once`,
+		runSeconds: cli.memorySeconds,
+		before,
+		runs
+	};
+}
+
+/** The layouts of the scale-out phase: instances of the gateway and of the products service. */
+const SCALE_OUT_LAYOUTS: Array<Record<string, number>> = [
+	{ api: 1, products: 1 },
+	{ api: 2, products: 1 },
+	{ api: 1, products: 2 },
+	{ api: 2, products: 2 }
+];
+/** The catalog's nodes: products waits for inventory (stock levels) when it starts. */
+const SCALE_OUT_SERVICES = ["api", "products", "inventory"];
+/** Rows measured per layout: reads that touch the gateway, the products nodes, or the gateway alone. */
+const SCALE_OUT_SCENARIOS = [
+	OBSERVED_SCENARIO,
+	"product list /api/products?category=&page=",
+	"gateway /health"
+];
+
+/**
+ * `--report`: the catalog reads on a cluster of just the gateway(s), the products node(s) and inventory, one layout
+ * at a time.
+ */
+async function measureScaleOut(
+	natsUrl: string,
+	cli: Cli,
+	load: LoadOptions,
+	baseline: Measurement | undefined
+): Promise<ScaleOutRow[]> {
+	const out: ScaleOutRow[] = [];
+	for (const layout of SCALE_OUT_LAYOUTS) {
+		if (interrupted) break;
+		const name = `${layout.api} gateway${layout.api > 1 ? "s" : ""}, ${layout.products} products node${layout.products > 1 ? "s" : ""}`;
+		progress(`scale-out: ${name}`);
+		let target: Target;
+		try {
+			target = await startFlashMart(natsUrl, SCALE_OUT_SERVICES, {
+				...cli,
+				nodes: layout,
+				profile: []
+			});
+		} catch (err) {
+			progress(
+				`scale-out: ${name} could not start: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`
+			);
+			await stopStarted();
+			continue;
+		}
+		for (const scenarioName of SCALE_OUT_SCENARIOS) {
+			const scenario = SCENARIOS.find(s => s.name === scenarioName);
+			if (!scenario || isFlow(scenario)) continue;
+			const request = async () =>
+				resolveRequest(
+					scenario,
+					scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
+				);
+			const row = await measureRow(
+				{ ...rowBase(scenario), name: `${scenario.name} [${name}]` },
+				target,
+				request,
+				load,
+				baseline
+			);
+			if (row.measurement) {
+				out.push({
+					layout: name,
+					scenario: scenario.name,
+					requestsPerSec: row.measurement.requestsPerSec,
+					p99: row.measurement.latencyMs.p99,
+					ratio: row.ratio
+				});
+			}
+		}
+		await Promise.all(target.procs.map(p => p.stop("SIGTERM", 10_000)));
+	}
+	return out;
+}
+
+const COLD_START_ATTEMPTS = 3;
+
+/** Polls `url` every 20 ms until it answers 200: ms since `t0`. */
+async function readyAfter(url: string, t0: number): Promise<number> {
+	while (performance.now() - t0 < START_TIMEOUT_MS) {
+		try {
+			const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+			await res.arrayBuffer();
+			if (res.status === 200) return Math.round(performance.now() - t0);
+		} catch {
+			// Not listening yet.
+		}
+		await new Promise(resolve => setTimeout(resolve, 20));
+	}
+	throw new Error(`${url} did not answer 200 within ${START_TIMEOUT_MS} ms`);
+}
+
+/** `--report`: `npm start` in the embedded mode (fresh DATA_DIR each time) until `GET /ready` answers 200. */
+async function measureColdStart(): Promise<ColdStartResult> {
+	const attemptsMs: number[] = [];
+	for (let i = 0; i < COLD_START_ATTEMPTS && !interrupted; i++) {
+		const port = await freePort();
+		const dataDir = tempDir("bench-cold");
+		tempDirs.push(dataDir);
+		const env: Record<string, string> = {};
+		for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+		// The embedded default: whatever the caller's environment says about a cluster does not apply.
+		for (const k of [
+			"TRANSPORTER",
+			"SERVICES",
+			"MONGO_URI",
+			"CACHER",
+			"ELASTICSEARCH_URL",
+			"NODE_ID",
+			"NAMESPACE"
+		])
+			delete env[k];
+		Object.assign(env, {
+			GATEWAY_HOST: "127.0.0.1",
+			GATEWAY_PORT: String(port),
+			METRICS_PORT: "0",
+			DATA_DIR: dataDir,
+			LOG_LEVEL: "warn"
+		});
+		const t0 = performance.now();
+		// Its own process group: npm and the node it execs stop together.
+		const child = spawn("npm", ["start", "--silent"], {
+			cwd: ROOT,
+			env,
+			detached: true,
+			stdio: "ignore"
+		});
+		try {
+			attemptsMs.push(await readyAfter(`http://127.0.0.1:${port}/ready`, t0));
+		} finally {
+			const exited = new Promise(resolve => child.once("exit", resolve));
+			if (child.pid) process.kill(-child.pid, "SIGTERM");
+			await withTimeout(exited, 15_000, "the embedded node's stop").catch(() => {
+				if (child.pid) process.kill(-child.pid, "SIGKILL");
+			});
+		}
+	}
+	const sorted = [...attemptsMs].sort((a, b) => a - b);
+	return { command: "npm start", attemptsMs, medianMs: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+}
+
 /** Scenarios chosen by `--scenario`, each either runnable or skipped for a missing service. */
 function plan(cli: Cli, services: string[]): Array<{ scenario: Scenario; missing: string[] }> {
 	const filter = cli.filter?.toLowerCase();
@@ -657,6 +894,24 @@ function listProfiles(since: number): string[] {
 		.readdirSync(dir)
 		.filter(f => f.endsWith(".cpuprofile") && fs.statSync(path.join(dir, f)).mtimeMs >= since)
 		.map(f => path.join(PROFILE_DIR, f));
+}
+
+/** Hand-written analysis of the missed targets, included in REPORT.md when present. */
+const REPORT_NOTES = path.join(ROOT, "bench", "REPORT-notes.md");
+
+/** bench/REPORT.md and bench/latency.svg, with a summary of every profile this run wrote. */
+function writeFullReport(report: BenchReport, args: string[]): void {
+	const profiles = report.profiles.map(p => summarise(path.join(ROOT, p)));
+	const gaps = fs.existsSync(REPORT_NOTES) ? fs.readFileSync(REPORT_NOTES, "utf8") : undefined;
+	const md = fullReport(report, {
+		chart: "latency.svg",
+		profiles,
+		command: `npm run bench -- ${args.join(" ")}`,
+		gaps
+	});
+	fs.writeFileSync(path.join(ROOT, "bench", "REPORT.md"), md);
+	fs.writeFileSync(path.join(ROOT, "bench", "latency.svg"), latencySvg(report));
+	process.stdout.write("report: bench/REPORT.md, bench/latency.svg\n");
 }
 
 async function main(): Promise<number> {
@@ -763,6 +1018,32 @@ async function main(): Promise<number> {
 		}
 		if (interrupted) return 130;
 
+		// --report: the phases after the scenarios, each on its own cluster but the memory runs.
+		let memory: MemoryResult | undefined;
+		let scaleOut: ScaleOutRow[] | undefined;
+		let coldStart: ColdStartResult | undefined;
+		if (cli.report && flashmart) {
+			memory = await measureMemory(flashmart, cli).catch((err: unknown) => {
+				progress(`memory runs failed: ${err instanceof Error ? err.message : String(err)}`);
+				return undefined;
+			});
+			progress("stopping the scenarios' cluster");
+			await Promise.all(flashmart.procs.map(p => p.stop("SIGTERM", 10_000)));
+			const measured = await measureObservability(
+				natsUrl,
+				services,
+				cli,
+				load,
+				baseline.measurement
+			);
+			rows.push(...measured.rows);
+			observability = measured.overhead;
+			scaleOut = await measureScaleOut(natsUrl, cli, load, baseline.measurement);
+			progress("embedded cold start");
+			coldStart = await measureColdStart();
+		}
+		if (interrupted) return 130;
+
 		progress("stopping the cluster");
 		await cleanup();
 
@@ -780,7 +1061,11 @@ async function main(): Promise<number> {
 			baseline,
 			scenarios: rows,
 			profiles: cli.profile.length > 0 ? listProfiles(startedAt) : [],
-			...(observability ? { observability } : {})
+			...(observability ? { observability } : {}),
+			...(memory ? { memory } : {}),
+			...(scaleOut ? { scaleOut } : {}),
+			...(coldStart ? { coldStart } : {}),
+			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {})
 		};
 		fs.mkdirSync(RESULTS_DIR, { recursive: true });
 		fs.writeFileSync(
@@ -788,6 +1073,7 @@ async function main(): Promise<number> {
 			`${JSON.stringify(report, null, "\t")}\n`
 		);
 		fs.writeFileSync(path.join(RESULTS_DIR, "latest.md"), markdown(report));
+		if (cli.report) writeFullReport(report, process.argv.slice(2));
 
 		const all = [baseline, ...rows];
 		process.stdout.write(`\n${textTable(report)}\n\n`);
