@@ -101,7 +101,14 @@ const mark = (pass: boolean | null) =>
 /** The report: targets first, then the evidence. `chart` is the SVG's file name, relative to the report. */
 export function fullReport(
 	report: BenchReport,
-	opts: { chart: string; profiles: ProfileSummary[]; command: string; gaps?: string }
+	opts: {
+		chart: string;
+		profiles: ProfileSummary[];
+		/** Which run the profiles come from. */
+		profilesFrom?: string;
+		command: string;
+		gaps?: string;
+	}
 ): string {
 	const targets = evaluateTargets(report);
 	const b = report.baseline.measurement;
@@ -183,7 +190,7 @@ export function fullReport(
 			"## CPU profiles",
 			"",
 			"Self time by package and by function, as a share of each node's busy time over its whole life " +
-				"(start-up included), from the `--profile` run (`node --cpu-prof`). Files: " +
+				`(start-up included), from ${opts.profilesFrom ?? "the \`--profile\` run"} (\`node --cpu-prof\`). Files: ` +
 				opts.profiles.map(p => `\`${path.basename(p.file)}\``).join(", ") +
 				" (not committed; `node dist/bench/profile-summary.js <file>` prints them).",
 			""

@@ -901,11 +901,20 @@ const REPORT_NOTES = path.join(ROOT, "bench", "REPORT-notes.md");
 
 /** bench/REPORT.md and bench/latency.svg, with a summary of every profile this run wrote. */
 function writeFullReport(report: BenchReport, args: string[]): void {
-	const profiles = report.profiles.map(p => summarise(path.join(ROOT, p)));
+	// This run's profiles; without --profile, those an earlier `--profile` run left (their date is said).
+	const files = report.profiles.length > 0 ? report.profiles : listProfiles(0);
+	const profiles = files.map(p => summarise(path.join(ROOT, p)));
+	const profilesFrom =
+		report.profiles.length > 0
+			? "this run"
+			: files.length > 0
+				? `an earlier \`--profile\` run (${new Date(fs.statSync(path.join(ROOT, files[0])).mtimeMs).toISOString()}), not this one: profiled nodes run slower and hold their samples in memory`
+				: "";
 	const gaps = fs.existsSync(REPORT_NOTES) ? fs.readFileSync(REPORT_NOTES, "utf8") : undefined;
 	const md = fullReport(report, {
 		chart: "latency.svg",
 		profiles,
+		profilesFrom,
 		command: `npm run bench -- ${args.join(" ")}`,
 		gaps
 	});
