@@ -155,6 +155,20 @@ export function fullReport(
 			),
 			""
 		);
+		if (mem.runs.some(r => r.gatewayHeapMb)) {
+			out.push(
+				"The gateway's V8 heap after each run (used / total MB, its `/metrics`): " +
+					mem.runs
+						.map((r, i) =>
+							r.gatewayHeapMb
+								? `run ${i + 1}: ${r.gatewayHeapMb.used} / ${r.gatewayHeapMb.total}`
+								: `run ${i + 1}: -`
+						)
+						.join("; ") +
+					".",
+				""
+			);
+		}
 	}
 	if (report.coldStart) {
 		const c = report.coldStart;

@@ -689,6 +689,24 @@ function rssOf(procs: Proc[]): Record<string, number> {
 	return out;
 }
 
+/** The gateway's V8 heap from its /metrics (Moleculer's process metrics), in MB. */
+async function heapOf(url: string): Promise<{ used: number; total: number } | undefined> {
+	try {
+		const text = await (
+			await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })
+		).text();
+		const mb = (name: string) => {
+			const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, "m").exec(text);
+			return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : NaN;
+		};
+		const used = mb("process_memory_heap_size_used(?:_bytes)?");
+		const total = mb("process_memory_heap_size_total(?:_bytes)?");
+		return Number.isNaN(used) || Number.isNaN(total) ? undefined : { used, total };
+	} catch {
+		return undefined;
+	}
+}
+
 const MEMORY_RUNS = 3;
 
 /**
@@ -727,7 +745,11 @@ async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
 				})
 			])
 		);
-		runs.push({ afterSeconds: (i + 1) * cli.memorySeconds, rssMb: rssOf(target.procs) });
+		runs.push({
+			afterSeconds: (i + 1) * cli.memorySeconds,
+			rssMb: rssOf(target.procs),
+			gatewayHeapMb: await heapOf(target.url)
+		});
 	}
 	return {
 		load: `product by id (autocannon, ${half} connections) and the purchase flow (${half} virtual users) at once`,
