@@ -8,6 +8,7 @@ import {
 	hashRefreshToken,
 	loadKeys,
 	newRefreshToken,
+	prepareEmbeddedKeys,
 	signAccessToken,
 	verifyAccessToken
 } from "../../../lib/tokens";
@@ -144,5 +145,36 @@ describe("tokens.verifyAccessToken, remembered tokens", () => {
 		const forged = `${token.slice(0, -4)}AAAA`;
 		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
 		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
+	});
+});
+
+describe("tokens.prepareEmbeddedKeys", () => {
+	it("generates the embedded pair in the background once; loadKeys then reads it", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-keys-"));
+		const cfg = loadConfig({ DATA_DIR: dir });
+		await prepareEmbeddedKeys(cfg);
+		const file = path.join(dir, "keys", "jwt-private.pem");
+		const pem = fs.readFileSync(file, "utf8");
+		expect(fs.statSync(file).mode & 0o077).toBe(0);
+		await prepareEmbeddedKeys(cfg);
+		expect(fs.readFileSync(file, "utf8")).toBe(pem);
+		const loaded = loadKeys(cfg);
+		expect(loaded.privateKey!.export({ type: "pkcs8", format: "pem" })).toBe(pem);
+		const token = signAccessToken(user, loaded, auth);
+		expect(verifyAccessToken(token, loaded, auth)).toEqual(user);
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("does nothing when the keys come from the environment", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-keys-"));
+		await prepareEmbeddedKeys(
+			loadConfig({
+				DATA_DIR: dir,
+				JWT_PRIVATE_KEY: pems.privateKey,
+				JWT_PUBLIC_KEY: pems.publicKey
+			})
+		);
+		expect(fs.existsSync(path.join(dir, "keys"))).toBe(false);
+		fs.rmSync(dir, { recursive: true, force: true });
 	});
 });
