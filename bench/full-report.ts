@@ -155,6 +155,18 @@ export function fullReport(
 			),
 			""
 		);
+		const orders = nodes.find(n => n.endsWith("-orders"));
+		if (orders && mem.runs.every(r => r.purchases !== undefined)) {
+			const steps = mem.runs.map((r, i) => {
+				const prev = i === 0 ? mem.before[orders] : mem.runs[i - 1].rssMb[orders];
+				const kb = r.purchases! > 0 ? ((r.rssMb[orders] - prev) * 1024) / r.purchases! : 0;
+				return `run ${i + 1}: ${r.purchases} purchases, ${kb >= 0 ? "+" : ""}${kb.toFixed(1)} KB of orders RSS per purchase`;
+			});
+			out.push(
+				`Purchases completed per run, and the orders node's RSS change per purchase: ${steps.join("; ")}.`,
+				""
+			);
+		}
 		if (mem.runs.some(r => r.gatewayHeapMb)) {
 			out.push(
 				"The gateway's V8 heap after each run (used / total MB, its `/metrics`): " +

@@ -110,6 +110,8 @@ interface Cli {
 	observability: boolean;
 	/** `--report`: every phase, then bench/REPORT.md and bench/latency.svg. */
 	report: boolean;
+	/** `--rewrite-report`: REPORT.md and the chart again from bench/results/latest.json, nothing run. */
+	rewriteReport: boolean;
 	/** Seconds of load per memory run (`--memory-seconds`, default 60). */
 	memorySeconds: number;
 }
@@ -126,6 +128,8 @@ const USAGE = `usage: npm run bench -- [options]
   --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
                       per node), observability off/on, scale-out (1 vs 2 gateways, 1 vs 2 products nodes),
                       embedded cold start; writes bench/REPORT.md and bench/latency.svg
+  --rewrite-report    write bench/REPORT.md and bench/latency.svg again from bench/results/latest.json (after
+                      editing bench/REPORT-notes.md), without running anything
   --memory-seconds <s> seconds of load per memory run of --report (default 60)
   --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
                       connections over every gateway
@@ -185,6 +189,9 @@ function parseArgs(argv: string[]): Cli {
 			case "--report":
 				given.report = true;
 				break;
+			case "--rewrite-report":
+				given.rewriteReport = true;
+				break;
 			case "--memory-seconds":
 				given.memorySeconds = number(5, true);
 				break;
@@ -216,6 +223,7 @@ function parseArgs(argv: string[]): Cli {
 		profile: given.profile ?? [],
 		nodes: given.nodes ?? {},
 		report: given.report ?? false,
+		rewriteReport: given.rewriteReport ?? false,
 		memorySeconds: given.memorySeconds ?? 60,
 		observability: given.observability ?? false
 	};
@@ -734,7 +742,7 @@ async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
 			target.procs,
 			withTimeout(purchase.setup(target.url, { concurrency: half }), SETUP_TIMEOUT_MS, "setup")
 		);
-		await whileAlive(
+		const [, purchased] = await whileAlive(
 			target.procs,
 			Promise.all([
 				measure(target.urls, req, { connections: half, duration: cli.memorySeconds, warmup: 0 }),
@@ -748,6 +756,7 @@ async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
 		runs.push({
 			afterSeconds: (i + 1) * cli.memorySeconds,
 			rssMb: rssOf(target.procs),
+			purchases: purchased.completed,
 			gatewayHeapMb: await heapOf(target.url)
 		});
 	}
@@ -955,6 +964,13 @@ async function main(): Promise<number> {
 		console.error(USAGE);
 		return err.message ? 2 : 0;
 	}
+	if (cli.rewriteReport) {
+		const saved = JSON.parse(
+			fs.readFileSync(path.join(RESULTS_DIR, "latest.json"), "utf8")
+		) as BenchReport & { args?: string[] };
+		writeFullReport(saved, saved.args ?? ["--report"]);
+		return 0;
+	}
 	const services: string[] = [...ALL_SERVICES];
 	const chosen = cli.observability ? [] : plan(cli, services);
 	if (!cli.observability && chosen.length === 0) {
@@ -1078,7 +1094,8 @@ async function main(): Promise<number> {
 		progress("stopping the cluster");
 		await cleanup();
 
-		const report: BenchReport = {
+		const report: BenchReport & { args: string[] } = {
+			args: process.argv.slice(2),
 			date: new Date(startedAt).toISOString(),
 			node: process.version,
 			platform: `${os.platform()} ${os.arch()}`,
