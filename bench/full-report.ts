@@ -167,6 +167,17 @@ export function fullReport(
 				""
 			);
 		}
+		const traced = [...new Set(mem.runs.flatMap(r => Object.keys(r.liveHeapMb ?? {})))];
+		if (traced.length > 0) {
+			out.push(
+				"Heap after the last full GC before each sample (`--trace-gc`, MB: the live data, garbage aside): " +
+					traced
+						.map(n => `${n} ${mem.runs.map(r => r.liveHeapMb?.[n]?.toFixed(0) ?? "-").join(" → ")}`)
+						.join("; ") +
+					".",
+				""
+			);
+		}
 		if (mem.runs.some(r => r.gatewayHeapMb)) {
 			out.push(
 				"The gateway's V8 heap after each run (used / total MB, its `/metrics`): " +

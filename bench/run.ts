@@ -110,6 +110,8 @@ interface Cli {
 	observability: boolean;
 	/** `--report`: every phase, then bench/REPORT.md and bench/latency.svg. */
 	report: boolean;
+	/** Services whose nodes run with `--trace-gc` (the memory runs then report their heap after the last full GC). */
+	traceGc: string[];
 	/** `--rewrite-report`: REPORT.md and the chart again from bench/results/latest.json, nothing run. */
 	rewriteReport: boolean;
 	/** Seconds of load per memory run (`--memory-seconds`, default 60). */
@@ -130,6 +132,8 @@ const USAGE = `usage: npm run bench -- [options]
                       embedded cold start; writes bench/REPORT.md and bench/latency.svg
   --rewrite-report    write bench/REPORT.md and bench/latency.svg again from bench/results/latest.json (after
                       editing bench/REPORT-notes.md), without running anything
+  --trace-gc <nodes>  run those services' nodes with node --trace-gc; the memory runs of --report then give
+                      each one's heap after its last full GC (live data) next to its RSS
   --memory-seconds <s> seconds of load per memory run of --report (default 60)
   --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
                       connections over every gateway
@@ -189,6 +193,12 @@ function parseArgs(argv: string[]): Cli {
 			case "--report":
 				given.report = true;
 				break;
+			case "--trace-gc":
+				given.traceGc = value()
+					.split(",")
+					.map(x => x.trim())
+					.filter(Boolean);
+				break;
 			case "--rewrite-report":
 				given.rewriteReport = true;
 				break;
@@ -224,6 +234,7 @@ function parseArgs(argv: string[]): Cli {
 		nodes: given.nodes ?? {},
 		report: given.report ?? false,
 		rewriteReport: given.rewriteReport ?? false,
+		traceGc: given.traceGc ?? [],
 		memorySeconds: given.memorySeconds ?? 60,
 		observability: given.observability ?? false
 	};
@@ -366,6 +377,7 @@ async function startFlashMart(
 					`--cpu-prof-name=${name}.${process.pid}.cpuprofile`
 				]
 			: [];
+		if (cli.traceGc.includes(service) || cli.traceGc.includes("all")) nodeArgs.push("--trace-gc");
 		const proc = startNode({ name, env, nodeArgs });
 		started.push(proc);
 		return proc;
@@ -572,7 +584,7 @@ function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 		const text = at >= 0 ? all.slice(at + mark.length) : all;
 		for (const raw of text.split("\n")) {
 			const line = raw.trim();
-			if (!line) continue;
+			if (!line || GC_TRACE_LINE.test(line)) continue;
 			let level = "output";
 			let message = line;
 			try {
@@ -598,6 +610,17 @@ function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 		}
 	}
 	return [...groups.values()].sort((a, b) => b.count - a.count);
+}
+
+/** A line of `node --trace-gc` (`--trace-gc`): not a log line. */
+const GC_TRACE_LINE = /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: /;
+
+/** The heap (MB) left by the last full GC a `--trace-gc` node printed: its live data, garbage aside. */
+function liveHeapOf(proc: Proc): number | undefined {
+	const re = /Mark-Compact[^\n]*? ([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/g;
+	let last: number | undefined;
+	for (const m of proc.output().matchAll(re)) last = Number(m[3]);
+	return last;
 }
 
 /** The product read measured by `--observability`. */
@@ -757,6 +780,11 @@ async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
 			afterSeconds: (i + 1) * cli.memorySeconds,
 			rssMb: rssOf(target.procs),
 			purchases: purchased.completed,
+			liveHeapMb: Object.fromEntries(
+				target.procs
+					.map(p => [p.name, liveHeapOf(p)] as const)
+					.filter((e): e is readonly [string, number] => e[1] !== undefined)
+			),
 			gatewayHeapMb: await heapOf(target.url)
 		});
 	}

@@ -10,6 +10,8 @@ export interface MemorySample {
 	afterSeconds: number;
 	/** Resident set size per node, in MB. */
 	rssMb: Record<string, number>;
+	/** `--trace-gc` nodes: the V8 heap after their last full GC (MB), i.e. what is live. */
+	liveHeapMb?: Record<string, number>;
 	/** Purchases the flow completed during this run (the orders node keeps each in its NeDB store, in memory). */
 	purchases?: number;
 	/** The (first) gateway's V8 heap, used and total, in MB (its /metrics), to tell garbage from growth. */
