@@ -8,6 +8,7 @@ import type { AppConfig } from "./config";
 import { eventsMiddleware } from "./lib/events";
 import type { LogShipper } from "./lib/log-shipper";
 import { FlashMartLogger } from "./lib/logger";
+import { coalesceNatsWrites } from "./lib/nats-write-coalescing";
 import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
@@ -52,6 +53,8 @@ export function brokerOptions(
 	cfg: AppConfig,
 	opts: { logShipper?: LogShipper | null } = {}
 ): BrokerOptions {
+	// One socket write per event-loop turn instead of one per message (lib/nats-write-coalescing.ts).
+	if (cfg.transporter) coalesceNatsWrites();
 	return {
 		namespace: cfg.namespace,
 		nodeID: cfg.nodeID,

@@ -12,6 +12,7 @@ import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
 import { LogShipper } from "./lib/log-shipper";
+import { prepareEmbeddedKeys } from "./lib/tokens";
 import { brokerOptions } from "./moleculer.config";
 
 const flags = new Set(process.argv.slice(2));
@@ -52,7 +53,13 @@ async function main(): Promise<void> {
 	});
 
 	if (!flags.has("--join")) {
-		for (const name of cfg.services) broker.loadService(serviceFile(name));
+		// A first embedded start generates its JWT key pair in the thread pool while the service modules compile;
+		// the services (the gateway and users read the keys when created) are created once it is there.
+		const keysReady = prepareEmbeddedKeys(cfg);
+		const files = cfg.services.map(serviceFile);
+		for (const file of files) require(file);
+		await keysReady;
+		for (const file of files) broker.loadService(file);
 	}
 
 	let stoppingSince = 0;

@@ -33,9 +33,9 @@ export function stopLoad(): void {
 	current?.stop();
 }
 
-/** Warm-up, then the measured run, against `baseUrl` + `req.path`. */
+/** Warm-up, then the measured run, against `baseUrl` + `req.path` (connections spread over several bases). */
 export async function measure(
-	baseUrl: string,
+	baseUrl: string | string[],
 	req: RequestOptions,
 	opts: LoadOptions
 ): Promise<Measurement> {
@@ -71,7 +71,7 @@ export function latencySummary(latencies: number[]): Measurement["latencyMs"] {
 }
 
 function fire(
-	baseUrl: string,
+	baseUrl: string | string[],
 	req: RequestOptions,
 	connections: number,
 	duration: number,
@@ -91,7 +91,12 @@ function fire(
 	return new Promise((resolve, reject) => {
 		const instance = autocannon(
 			{
-				url: baseUrl + req.path,
+				url: Array.isArray(baseUrl)
+					? baseUrl.length === 1
+						? baseUrl[0] + req.path
+						: // autocannon takes an array of URLs (connections spread over them); its typings do not say so.
+							(baseUrl.map(u => u + req.path) as unknown as string)
+					: baseUrl + req.path,
 				method: req.method,
 				headers,
 				body,

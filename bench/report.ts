@@ -2,6 +2,8 @@
 import type { FlowMeasurement } from "./flow";
 import type { Measurement } from "./measure";
 import type { FlowCheck, HttpMethod } from "./scenarios";
+import type { ColdStartResult, MemoryResult } from "./targets";
+import type { ScaleOutRow } from "./full-report";
 
 /** Log lines of warn level and above that FlashMart's nodes printed during a row, grouped. */
 export interface LogGroup {
@@ -59,6 +61,14 @@ export interface BenchReport {
 	profiles: string[];
 	/** `--observability`: the product read with metrics + log shipping on over off. */
 	observability?: ObservabilityOverhead;
+	/** `--report`: RSS of every node over consecutive runs of load. */
+	memory?: MemoryResult;
+	/** `--report`: `npm start` (embedded) to `/ready` 200. */
+	coldStart?: ColdStartResult;
+	/** `--report`: the request rows again with more instances (`--nodes`). */
+	scaleOut?: ScaleOutRow[];
+	/** Instances per service when not one each (`--nodes`). */
+	nodes?: Record<string, number>;
 }
 
 export interface ObservabilityOverhead {
@@ -241,7 +251,7 @@ export function markdown(report: BenchReport): string {
 	if (report.profiles.length > 0) {
 		out.push(
 			"",
-			"Profiled run (`--profile`): the FlashMart gateway ran under `--cpu-prof` (slower rows).",
+			"Profiled run (`--profile`): these nodes ran under `--cpu-prof` (slower rows).",
 			...report.profiles.map(p => `- \`${p}\``)
 		);
 	}

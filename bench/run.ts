@@ -36,9 +36,11 @@
  * could not be measured (no response at all, a node died, a scenario's setup failed), or a flow's
  * check found a discrepancy (e.g. stock reserved that no checkout accounts for); 2 for a usage error.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import { ALL_SERVICES } from "../config";
 import { type EmbeddedS3, startEmbeddedS3 } from "../lib/object-store";
 import {
@@ -58,6 +60,9 @@ import {
 } from "../scripts/lib/cluster";
 import { type EsStandIn, startEsStandIn } from "../test/helpers/es-stand-in";
 import { whileAlive } from "./child";
+import { type ScaleOutRow, fullReport, latencySvg } from "./full-report";
+import { summarise } from "./profile-summary";
+import type { ColdStartResult, MemoryResult, MemorySample } from "./targets";
 import { runFlow, stopFlow } from "./flow";
 import { type LoadOptions, type Measurement, measure, stopLoad } from "./measure";
 import {
@@ -98,8 +103,19 @@ interface Cli {
 	warmup: number;
 	connections: number;
 	filter: string | null;
-	profile: boolean;
+	/** Instances per service (`--nodes api=2,products=2`); one of each otherwise. */
+	nodes: Record<string, number>;
+	/** Services whose nodes run with --cpu-prof (`--profile [api,orders]`; bare `--profile`: the gateway). */
+	profile: string[];
 	observability: boolean;
+	/** `--report`: every phase, then bench/REPORT.md and bench/latency.svg. */
+	report: boolean;
+	/** Services whose nodes run with `--trace-gc` (the memory runs then report their heap after the last full GC). */
+	traceGc: string[];
+	/** `--rewrite-report`: REPORT.md and the chart again from bench/results/latest.json, nothing run. */
+	rewriteReport: boolean;
+	/** Seconds of load per memory run (`--memory-seconds`, default 60). */
+	memorySeconds: number;
 }
 
 class UsageError extends Error {}
@@ -111,7 +127,18 @@ const USAGE = `usage: npm run bench -- [options]
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test)
   --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
-  --profile           CPU-profile the FlashMart gateway node into ${PROFILE_DIR}/`;
+  --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
+                      per node), observability off/on, scale-out (1 vs 2 gateways, 1 vs 2 products nodes),
+                      embedded cold start; writes bench/REPORT.md and bench/latency.svg
+  --rewrite-report    write bench/REPORT.md and bench/latency.svg again from bench/results/latest.json (after
+                      editing bench/REPORT-notes.md), without running anything
+  --trace-gc <nodes>  run those services' nodes with node --trace-gc; the memory runs of --report then give
+                      each one's heap after its last full GC (live data) next to its RSS
+  --memory-seconds <s> seconds of load per memory run of --report (default 60)
+  --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
+                      connections over every gateway
+  --profile [nodes]   CPU-profile FlashMart nodes into ${PROFILE_DIR}/: a comma-separated list of services
+                      (e.g. api,orders; 'all' for every node), the gateway (api) when no list is given`;
 
 function parseArgs(argv: string[]): Cli {
 	const given: Partial<Cli> = {};
@@ -149,12 +176,48 @@ function parseArgs(argv: string[]): Cli {
 			case "--quick":
 				quick = true;
 				break;
-			case "--profile":
-				given.profile = true;
+			case "--profile": {
+				// An optional list: `--profile`, `--profile api,orders`, `--profile=all`.
+				const next = inline ?? (argv[i + 1]?.startsWith("--") ? undefined : argv[++i]);
+				given.profile = next
+					? next
+							.split(",")
+							.map(s => s.trim())
+							.filter(Boolean)
+					: ["api"];
 				break;
+			}
 			case "--observability":
 				given.observability = true;
 				break;
+			case "--report":
+				given.report = true;
+				break;
+			case "--trace-gc":
+				given.traceGc = value()
+					.split(",")
+					.map(x => x.trim())
+					.filter(Boolean);
+				break;
+			case "--rewrite-report":
+				given.rewriteReport = true;
+				break;
+			case "--memory-seconds":
+				given.memorySeconds = number(5, true);
+				break;
+			case "--nodes": {
+				const nodes: Record<string, number> = {};
+				for (const part of value().split(",")) {
+					const [service, count] = part.split("=");
+					const n = Number(count);
+					if (!service || !Number.isInteger(n) || n < 1 || n > 4) {
+						throw new UsageError(`--nodes wants service=count pairs (count 1-4), not '${part}'`);
+					}
+					nodes[service.trim()] = n;
+				}
+				given.nodes = nodes;
+				break;
+			}
 			case "--help":
 			case "-h":
 				throw new UsageError("");
@@ -167,7 +230,12 @@ function parseArgs(argv: string[]): Cli {
 		warmup: given.warmup ?? (quick ? 1 : 2),
 		connections: given.connections ?? 50,
 		filter: given.filter ?? null,
-		profile: given.profile ?? false,
+		profile: given.profile ?? [],
+		nodes: given.nodes ?? {},
+		report: given.report ?? false,
+		rewriteReport: given.rewriteReport ?? false,
+		traceGc: given.traceGc ?? [],
+		memorySeconds: given.memorySeconds ?? 60,
 		observability: given.observability ?? false
 	};
 }
@@ -214,7 +282,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 interface Target {
+	/** The first gateway's. */
 	url: string;
+	/** Every gateway's (`--nodes api=2`): request scenarios spread their connections over them. */
+	urls: string[];
 	procs: Proc[];
 }
 
@@ -233,7 +304,7 @@ async function startBaseline(natsUrl: string): Promise<Target> {
 	started.push(gateway);
 	const url = `http://127.0.0.1:${port}`;
 	await whileAlive([echo, gateway], waitForStatus(`${url}/echo`, { timeoutMs: START_TIMEOUT_MS }));
-	return { url, procs: [gateway, echo] };
+	return { url, urls: [url], procs: [gateway, echo] };
 }
 
 /**
@@ -278,36 +349,82 @@ async function startFlashMart(
 		ADMIN_PASSWORD: BENCH_ADMIN.password,
 		...env
 	};
-	const node = (service: string, extra: Record<string, string> = {}, nodeFlags: string[] = []) => {
-		const dataDir = tempDir(`bench-${service}`);
-		tempDirs.push(dataDir);
-		const name = `flashmart-${service}`;
+	const dataDirs = new Map<string, string>();
+	const node = (service: string, instance: number, extra: Record<string, string> = {}): Proc => {
+		// A second instance of a service shares the first one's store (as replicas share MongoDB in production):
+		// it starts once the first has seeded it, and the bench's reads see the same documents on both.
+		let dataDir = dataDirs.get(service);
+		if (!dataDir) {
+			dataDir = tempDir(`bench-${service}`);
+			tempDirs.push(dataDir);
+			dataDirs.set(service, dataDir);
+		}
+		const suffix = instance > 0 ? `-${instance + 1}` : "";
+		const name = `flashmart-${service}${suffix}`;
 		const env = {
 			...common,
-			NODE_ID: `${namespace}-${service}`,
+			NODE_ID: `${namespace}-${service}${suffix}`,
 			SERVICES: service,
 			DATA_DIR: dataDir,
 			...extra
 		};
+		const profiled = cli.profile.includes(service) || cli.profile.includes("all");
 		// Node 20 refuses --cpu-prof in NODE_OPTIONS: node flags go on the command line.
-		const proc = startNode({ name, env, nodeArgs: nodeFlags });
+		const nodeArgs = profiled
+			? [
+					"--cpu-prof",
+					`--cpu-prof-dir=${PROFILE_DIR}`,
+					`--cpu-prof-name=${name}.${process.pid}.cpuprofile`
+				]
+			: [];
+		if (cli.traceGc.includes(service) || cli.traceGc.includes("all")) nodeArgs.push("--trace-gc");
+		const proc = startNode({ name, env, nodeArgs });
 		started.push(proc);
 		return proc;
 	};
 	if (!fs.existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run 'npm run build'`);
-	if (cli.profile) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
-	const gateway = node(
-		"api",
-		{ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(port) },
-		cli.profile ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []
-	);
+	if (cli.profile.length > 0) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
+	const gatewayEnv = (p: number) => ({ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(p) });
+	const gateway = node("api", 0, gatewayEnv(port));
 	const backends = services
 		.filter(s => s !== "api")
-		.map(s => node(s, { JWT_PRIVATE_KEY: keys.privateKey }));
+		.map(s => node(s, 0, { JWT_PRIVATE_KEY: keys.privateKey }));
 	const url = `http://127.0.0.1:${port}`;
 	const procs = [gateway, ...backends];
 	await whileAlive(procs, waitForStatus(`${url}/ready`, { timeoutMs: START_TIMEOUT_MS }));
-	return { url, procs };
+	// `--nodes`: the extra instances, once the first ones are ready (their stores seeded).
+	const urls = [url];
+	for (const [service, count] of Object.entries(cli.nodes)) {
+		if (!services.includes(service)) continue;
+		for (let i = 1; i < count; i++) {
+			if (service === "api") {
+				const extraPort = await freePort();
+				const proc = node("api", i, gatewayEnv(extraPort));
+				procs.push(proc);
+				const extraUrl = `http://127.0.0.1:${extraPort}`;
+				await whileAlive(
+					procs,
+					waitForStatus(`${extraUrl}/ready`, { timeoutMs: START_TIMEOUT_MS })
+				);
+				urls.push(extraUrl);
+			} else {
+				const metricsPort = await freePort();
+				const proc = node(service, i, {
+					JWT_PRIVATE_KEY: keys.privateKey,
+					METRICS_ENABLED: "true",
+					METRICS_PORT: String(metricsPort)
+				});
+				procs.push(proc);
+				// Its metrics answer once the broker runs; then a moment for the others to see its services.
+				await whileAlive(
+					procs,
+					waitForStatus(`http://127.0.0.1:${metricsPort}/metrics`, { timeoutMs: START_TIMEOUT_MS })
+				);
+				await new Promise(resolve => setTimeout(resolve, 3_000));
+			}
+		}
+	}
+	return { url, urls, procs };
 }
 
 function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
@@ -329,7 +446,7 @@ async function measureRow(
 	progress(`${base.name}: ${load.warmup} s warm-up, ${load.duration} s measured`);
 	try {
 		const req = await whileAlive(target.procs, request());
-		const m = await whileAlive(target.procs, measure(target.url, req, load));
+		const m = await whileAlive(target.procs, measure(target.urls, req, load));
 		if (m.responses === 0) {
 			return {
 				...base,
@@ -467,7 +584,7 @@ function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 		const text = at >= 0 ? all.slice(at + mark.length) : all;
 		for (const raw of text.split("\n")) {
 			const line = raw.trim();
-			if (!line) continue;
+			if (!line || GC_TRACE_LINE.test(line)) continue;
 			let level = "output";
 			let message = line;
 			try {
@@ -493,6 +610,17 @@ function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 		}
 	}
 	return [...groups.values()].sort((a, b) => b.count - a.count);
+}
+
+/** A line of `node --trace-gc` (`--trace-gc`): not a log line. */
+const GC_TRACE_LINE = /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: /;
+
+/** The heap (MB) left by the last full GC a `--trace-gc` node printed: its live data, garbage aside. */
+function liveHeapOf(proc: Proc): number | undefined {
+	const re = /Mark-Compact[^\n]*? ([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/g;
+	let last: number | undefined;
+	for (const m of proc.output().matchAll(re)) last = Number(m[3]);
+	return last;
 }
 
 /** The product read measured by `--observability`. */
@@ -530,7 +658,8 @@ async function measureObservability(
 	for (const variant of variants) {
 		if (interrupted) break;
 		progress(`starting FlashMart with ${variant.label}`);
-		const target = await startFlashMart(natsUrl, services, cli, variant.env);
+		// Never profiled: the two clusters must differ only in what is observed.
+		const target = await startFlashMart(natsUrl, services, { ...cli, profile: [] }, variant.env);
 		const marks = outputMarks(target.procs);
 		const request = async () =>
 			resolveRequest(
@@ -565,6 +694,249 @@ async function measureObservability(
 	return { rows, overhead };
 }
 
+/** Stops every node started so far that still runs (a phase that failed half-way). */
+async function stopStarted(): Promise<void> {
+	await Promise.all(
+		started
+			.filter(p => p.child.exitCode === null && p.child.signalCode === null)
+			.map(p => p.stop("SIGTERM", 10_000))
+	);
+}
+
+/** RSS of each process in MB (Linux /proc), by node name. */
+function rssOf(procs: Proc[]): Record<string, number> {
+	const out: Record<string, number> = {};
+	for (const proc of procs) {
+		const pid = proc.child.pid;
+		if (!pid) continue;
+		try {
+			const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+			const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+			out[proc.name] = Math.round((kb / 1024) * 10) / 10;
+		} catch {
+			// Exited: no sample.
+		}
+	}
+	return out;
+}
+
+/** The gateway's V8 heap from its /metrics (Moleculer's process metrics), in MB. */
+async function heapOf(url: string): Promise<{ used: number; total: number } | undefined> {
+	try {
+		const text = await (
+			await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })
+		).text();
+		const mb = (name: string) => {
+			const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, "m").exec(text);
+			return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : NaN;
+		};
+		const used = mb("process_memory_heap_size_used(?:_bytes)?");
+		const total = mb("process_memory_heap_size_total(?:_bytes)?");
+		return Number.isNaN(used) || Number.isNaN(total) ? undefined : { used, total };
+	} catch {
+		return undefined;
+	}
+}
+
+const MEMORY_RUNS = 3;
+
+/**
+ * `--report`: consecutive runs of load on the running cluster, RSS of every node before and after each: product
+ * reads (autocannon, half the connections) while the purchase flow runs (the other half as virtual users, new
+ * customers each run), so every node of the purchase path and the catalog is busy.
+ */
+async function measureMemory(target: Target, cli: Cli): Promise<MemoryResult> {
+	const read = SCENARIOS.find(s => s.name === OBSERVED_SCENARIO);
+	const purchase = SCENARIOS.find(s => s.name.startsWith("purchase flow"));
+	if (!read || isFlow(read) || !purchase || !isFlow(purchase))
+		throw new Error("memory: scenarios missing");
+	const half = Math.max(1, Math.floor(cli.connections / 2));
+	const before = rssOf(target.procs);
+	const runs: MemorySample[] = [];
+	for (let i = 0; i < MEMORY_RUNS && !interrupted; i++) {
+		progress(
+			`memory run ${i + 1}/${MEMORY_RUNS}: ${cli.memorySeconds} s of product reads + purchase flow`
+		);
+		const req = resolveRequest(
+			read,
+			read.setup ? await read.setup(target.url, { concurrency: half }) : {}
+		);
+		const flow = await whileAlive(
+			target.procs,
+			withTimeout(purchase.setup(target.url, { concurrency: half }), SETUP_TIMEOUT_MS, "setup")
+		);
+		const [, purchased] = await whileAlive(
+			target.procs,
+			Promise.all([
+				measure(target.urls, req, { connections: half, duration: cli.memorySeconds, warmup: 0 }),
+				runFlow(target.url, purchase.steps, flow, {
+					virtualUsers: half,
+					duration: cli.memorySeconds,
+					warmup: 0
+				})
+			])
+		);
+		runs.push({
+			afterSeconds: (i + 1) * cli.memorySeconds,
+			rssMb: rssOf(target.procs),
+			purchases: purchased.completed,
+			liveHeapMb: Object.fromEntries(
+				target.procs
+					.map(p => [p.name, liveHeapOf(p)] as const)
+					.filter((e): e is readonly [string, number] => e[1] !== undefined)
+			),
+			gatewayHeapMb: await heapOf(target.url)
+		});
+	}
+	return {
+		load: `product by id (autocannon, ${half} connections) and the purchase flow (${half} virtual users) at once`,
+		runSeconds: cli.memorySeconds,
+		before,
+		runs
+	};
+}
+
+/** The layouts of the scale-out phase: instances of the gateway and of the products service. */
+const SCALE_OUT_LAYOUTS: Array<Record<string, number>> = [
+	{ api: 1, products: 1 },
+	{ api: 2, products: 1 },
+	{ api: 1, products: 2 },
+	{ api: 2, products: 2 }
+];
+/** The catalog's nodes: products waits for inventory (stock levels) when it starts. */
+const SCALE_OUT_SERVICES = ["api", "products", "inventory"];
+/** Rows measured per layout: reads that touch the gateway, the products nodes, or the gateway alone. */
+const SCALE_OUT_SCENARIOS = [
+	OBSERVED_SCENARIO,
+	"product list /api/products?category=&page=",
+	"gateway /health"
+];
+
+/**
+ * `--report`: the catalog reads on a cluster of just the gateway(s), the products node(s) and inventory, one layout
+ * at a time.
+ */
+async function measureScaleOut(
+	natsUrl: string,
+	cli: Cli,
+	load: LoadOptions,
+	baseline: Measurement | undefined
+): Promise<ScaleOutRow[]> {
+	const out: ScaleOutRow[] = [];
+	for (const layout of SCALE_OUT_LAYOUTS) {
+		if (interrupted) break;
+		const name = `${layout.api} gateway${layout.api > 1 ? "s" : ""}, ${layout.products} products node${layout.products > 1 ? "s" : ""}`;
+		progress(`scale-out: ${name}`);
+		let target: Target;
+		try {
+			target = await startFlashMart(natsUrl, SCALE_OUT_SERVICES, {
+				...cli,
+				nodes: layout,
+				profile: []
+			});
+		} catch (err) {
+			progress(
+				`scale-out: ${name} could not start: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`
+			);
+			await stopStarted();
+			continue;
+		}
+		for (const scenarioName of SCALE_OUT_SCENARIOS) {
+			const scenario = SCENARIOS.find(s => s.name === scenarioName);
+			if (!scenario || isFlow(scenario)) continue;
+			const request = async () =>
+				resolveRequest(
+					scenario,
+					scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
+				);
+			const row = await measureRow(
+				{ ...rowBase(scenario), name: `${scenario.name} [${name}]` },
+				target,
+				request,
+				load,
+				baseline
+			);
+			if (row.measurement) {
+				out.push({
+					layout: name,
+					scenario: scenario.name,
+					requestsPerSec: row.measurement.requestsPerSec,
+					p99: row.measurement.latencyMs.p99,
+					ratio: row.ratio
+				});
+			}
+		}
+		await Promise.all(target.procs.map(p => p.stop("SIGTERM", 10_000)));
+	}
+	return out;
+}
+
+const COLD_START_ATTEMPTS = 3;
+
+/** Polls `url` every 20 ms until it answers 200: ms since `t0`. */
+async function readyAfter(url: string, t0: number): Promise<number> {
+	while (performance.now() - t0 < START_TIMEOUT_MS) {
+		try {
+			const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+			await res.arrayBuffer();
+			if (res.status === 200) return Math.round(performance.now() - t0);
+		} catch {
+			// Not listening yet.
+		}
+		await new Promise(resolve => setTimeout(resolve, 20));
+	}
+	throw new Error(`${url} did not answer 200 within ${START_TIMEOUT_MS} ms`);
+}
+
+/** `--report`: `npm start` in the embedded mode (fresh DATA_DIR each time) until `GET /ready` answers 200. */
+async function measureColdStart(): Promise<ColdStartResult> {
+	const attemptsMs: number[] = [];
+	for (let i = 0; i < COLD_START_ATTEMPTS && !interrupted; i++) {
+		const port = await freePort();
+		const dataDir = tempDir("bench-cold");
+		tempDirs.push(dataDir);
+		const env: Record<string, string> = {};
+		for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+		// The embedded default: whatever the caller's environment says about a cluster does not apply.
+		for (const k of [
+			"TRANSPORTER",
+			"SERVICES",
+			"MONGO_URI",
+			"CACHER",
+			"ELASTICSEARCH_URL",
+			"NODE_ID",
+			"NAMESPACE"
+		])
+			delete env[k];
+		Object.assign(env, {
+			GATEWAY_HOST: "127.0.0.1",
+			GATEWAY_PORT: String(port),
+			METRICS_PORT: "0",
+			DATA_DIR: dataDir,
+			LOG_LEVEL: "warn"
+		});
+		const t0 = performance.now();
+		// Its own process group: npm and the node it execs stop together.
+		const child = spawn("npm", ["start", "--silent"], {
+			cwd: ROOT,
+			env,
+			detached: true,
+			stdio: "ignore"
+		});
+		try {
+			attemptsMs.push(await readyAfter(`http://127.0.0.1:${port}/ready`, t0));
+		} finally {
+			const exited = new Promise(resolve => child.once("exit", resolve));
+			if (child.pid) process.kill(-child.pid, "SIGTERM");
+			await withTimeout(exited, 15_000, "the embedded node's stop").catch(() => {
+				if (child.pid) process.kill(-child.pid, "SIGKILL");
+			});
+		}
+	}
+	const sorted = [...attemptsMs].sort((a, b) => a - b);
+	return { command: "npm start", attemptsMs, medianMs: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+}
+
 /** Scenarios chosen by `--scenario`, each either runnable or skipped for a missing service. */
 function plan(cli: Cli, services: string[]): Array<{ scenario: Scenario; missing: string[] }> {
 	const filter = cli.filter?.toLowerCase();
@@ -583,6 +955,33 @@ function listProfiles(since: number): string[] {
 		.map(f => path.join(PROFILE_DIR, f));
 }
 
+/** Hand-written analysis of the missed targets, included in REPORT.md when present. */
+const REPORT_NOTES = path.join(ROOT, "bench", "REPORT-notes.md");
+
+/** bench/REPORT.md and bench/latency.svg, with a summary of every profile this run wrote. */
+function writeFullReport(report: BenchReport, args: string[]): void {
+	// This run's profiles; without --profile, those an earlier `--profile` run left (their date is said).
+	const files = report.profiles.length > 0 ? report.profiles : listProfiles(0);
+	const profiles = files.map(p => summarise(path.join(ROOT, p)));
+	const profilesFrom =
+		report.profiles.length > 0
+			? "this run"
+			: files.length > 0
+				? `an earlier \`--profile\` run (${new Date(fs.statSync(path.join(ROOT, files[0])).mtimeMs).toISOString()}), not this one: profiled nodes run slower and hold their samples in memory`
+				: "";
+	const gaps = fs.existsSync(REPORT_NOTES) ? fs.readFileSync(REPORT_NOTES, "utf8") : undefined;
+	const md = fullReport(report, {
+		chart: "latency.svg",
+		profiles,
+		profilesFrom,
+		command: `npm run bench -- ${args.join(" ")}`,
+		gaps
+	});
+	fs.writeFileSync(path.join(ROOT, "bench", "REPORT.md"), md);
+	fs.writeFileSync(path.join(ROOT, "bench", "latency.svg"), latencySvg(report));
+	process.stdout.write("report: bench/REPORT.md, bench/latency.svg\n");
+}
+
 async function main(): Promise<number> {
 	let cli: Cli;
 	try {
@@ -592,6 +991,13 @@ async function main(): Promise<number> {
 		if (err.message) console.error(`bench: ${err.message}`);
 		console.error(USAGE);
 		return err.message ? 2 : 0;
+	}
+	if (cli.rewriteReport) {
+		const saved = JSON.parse(
+			fs.readFileSync(path.join(RESULTS_DIR, "latest.json"), "utf8")
+		) as BenchReport & { args?: string[] };
+		writeFullReport(saved, saved.args ?? ["--report"]);
+		return 0;
 	}
 	const services: string[] = [...ALL_SERVICES];
 	const chosen = cli.observability ? [] : plan(cli, services);
@@ -687,10 +1093,37 @@ async function main(): Promise<number> {
 		}
 		if (interrupted) return 130;
 
+		// --report: the phases after the scenarios, each on its own cluster but the memory runs.
+		let memory: MemoryResult | undefined;
+		let scaleOut: ScaleOutRow[] | undefined;
+		let coldStart: ColdStartResult | undefined;
+		if (cli.report && flashmart) {
+			memory = await measureMemory(flashmart, cli).catch((err: unknown) => {
+				progress(`memory runs failed: ${err instanceof Error ? err.message : String(err)}`);
+				return undefined;
+			});
+			progress("stopping the scenarios' cluster");
+			await Promise.all(flashmart.procs.map(p => p.stop("SIGTERM", 10_000)));
+			const measured = await measureObservability(
+				natsUrl,
+				services,
+				cli,
+				load,
+				baseline.measurement
+			);
+			rows.push(...measured.rows);
+			observability = measured.overhead;
+			scaleOut = await measureScaleOut(natsUrl, cli, load, baseline.measurement);
+			progress("embedded cold start");
+			coldStart = await measureColdStart();
+		}
+		if (interrupted) return 130;
+
 		progress("stopping the cluster");
 		await cleanup();
 
-		const report: BenchReport = {
+		const report: BenchReport & { args: string[] } = {
+			args: process.argv.slice(2),
 			date: new Date(startedAt).toISOString(),
 			node: process.version,
 			platform: `${os.platform()} ${os.arch()}`,
@@ -703,8 +1136,12 @@ async function main(): Promise<number> {
 			services,
 			baseline,
 			scenarios: rows,
-			profiles: cli.profile ? listProfiles(startedAt) : [],
-			...(observability ? { observability } : {})
+			profiles: cli.profile.length > 0 ? listProfiles(startedAt) : [],
+			...(observability ? { observability } : {}),
+			...(memory ? { memory } : {}),
+			...(scaleOut ? { scaleOut } : {}),
+			...(coldStart ? { coldStart } : {}),
+			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {})
 		};
 		fs.mkdirSync(RESULTS_DIR, { recursive: true });
 		fs.writeFileSync(
@@ -712,6 +1149,7 @@ async function main(): Promise<number> {
 			`${JSON.stringify(report, null, "\t")}\n`
 		);
 		fs.writeFileSync(path.join(RESULTS_DIR, "latest.md"), markdown(report));
+		if (cli.report) writeFullReport(report, process.argv.slice(2));
 
 		const all = [baseline, ...rows];
 		process.stdout.write(`\n${textTable(report)}\n\n`);
@@ -729,9 +1167,9 @@ async function main(): Promise<number> {
 			);
 		}
 		for (const file of report.profiles) {
-			process.stdout.write(`CPU profile of the gateway: ${file}\n`);
+			process.stdout.write(`CPU profile: ${file}\n`);
 		}
-		if (cli.profile && report.profiles.length === 0) {
+		if (cli.profile.length > 0 && report.profiles.length === 0) {
 			process.stdout.write(`note: --profile wrote no .cpuprofile under ${PROFILE_DIR}\n`);
 		}
 		process.stdout.write(

@@ -24,15 +24,47 @@ interface StoredMetric {
 	snapshot(): HistogramItem[];
 }
 
+interface RegisterOptions {
+	name: string;
+	type: string;
+	quantiles?: unknown;
+	rate?: boolean;
+}
+
 interface ReporterInternals {
-	registry: { store: Map<string, StoredMetric> };
+	registry: {
+		store: Map<string, StoredMetric>;
+		register(opts: RegisterOptions): unknown;
+	};
 	formatMetricName(name: string): string;
 }
 
 const isBucketHistogram = (m: StoredMetric) =>
 	m.type === "histogram" && !!m.buckets && !m.quantiles;
 
+/**
+ * Moleculer's own metrics (`moleculer.*`) as registered, minus the per-observation work Prometheus never sees: the
+ * quantile reservoirs of the request and event time histograms (a sliding window sorted on every scrape, fed on
+ * every call) and the `rate` calculators of the counters (Moleculer's in-process req/s, not exported). The profiles
+ * of a loaded node showed the metrics middleware among the gateway's top costs (bench/REPORT.md). Buckets stay:
+ * `moleculer_request_time_bucket` is what the dashboards and alerts read, now with `_sum` and `_count` too.
+ */
+export function withoutPerCallExtras(opts: RegisterOptions): RegisterOptions {
+	if (!opts.name.startsWith("moleculer.")) return opts;
+	const lean = { ...opts, rate: false };
+	if (opts.type === "histogram") lean.quantiles = false;
+	return lean;
+}
+
 export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
+	/** Called by the broker's constructor, before any middleware registers its metrics. */
+	override init(registry: never): void {
+		super.init(registry);
+		const reg = (this as unknown as ReporterInternals).registry;
+		const register = reg.register.bind(reg);
+		reg.register = (opts: RegisterOptions) => register(withoutPerCallExtras(opts));
+	}
+
 	/** True while Moleculer's generator runs: it then skips the histograms printed here. */
 	private skippingHistograms = false;
 

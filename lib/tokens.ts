@@ -7,6 +7,7 @@ import {
 	createHash,
 	createPrivateKey,
 	createPublicKey,
+	generateKeyPair,
 	generateKeyPairSync,
 	type KeyObject,
 	randomBytes,
@@ -14,6 +15,7 @@ import {
 } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
 import jwt from "jsonwebtoken";
 import type { AppConfig } from "../config";
 import type { AuthUser } from "../types/meta";
@@ -23,6 +25,47 @@ export interface KeyPair {
 	publicKey: KeyObject;
 }
 
+/** Where the embedded mode keeps its generated pair. */
+function embeddedKeyFiles(cfg: AppConfig) {
+	const dir = path.join(cfg.dataDir, "keys");
+	return {
+		dir,
+		privFile: path.join(dir, "jwt-private.pem"),
+		pubFile: path.join(dir, "jwt-public.pem")
+	};
+}
+
+const needsEmbeddedKeys = (cfg: AppConfig) =>
+	!cfg.auth.privateKeyPem && !cfg.auth.publicKeyPem && cfg.mode === "embedded";
+
+/** Writes a generated pair under temporary names and renames, so two processes starting at once never read half a key. */
+function writeKeyPair(cfg: AppConfig, pair: { privateKey: string; publicKey: string }): void {
+	const { dir, privFile, pubFile } = embeddedKeyFiles(cfg);
+	fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+	fs.writeFileSync(`${privFile}.${process.pid}`, pair.privateKey, { mode: 0o600 });
+	fs.writeFileSync(`${pubFile}.${process.pid}`, pair.publicKey, { mode: 0o644 });
+	fs.renameSync(`${pubFile}.${process.pid}`, pubFile);
+	fs.renameSync(`${privFile}.${process.pid}`, privFile);
+}
+
+const RSA_OPTIONS = {
+	modulusLength: 2048,
+	publicKeyEncoding: { type: "spki", format: "pem" },
+	privateKeyEncoding: { type: "pkcs8", format: "pem" }
+} as const;
+
+/**
+ * Embedded mode, first start: generates the key pair in libuv's thread pool (an RSA-2048 key takes from 0.1 to over
+ * 1 s of CPU), so that server.ts can compile the service modules meanwhile instead of waiting for a synchronous
+ * generation in the gateway's `created` (the largest single cost of a cold start, bench/REPORT.md). A no-op when
+ * the keys exist or come from the environment; `loadKeys` still generates them itself if this was not called.
+ */
+export async function prepareEmbeddedKeys(cfg: AppConfig): Promise<void> {
+	if (!needsEmbeddedKeys(cfg) || fs.existsSync(embeddedKeyFiles(cfg).privFile)) return;
+	const pair = await promisify(generateKeyPair)("rsa", RSA_OPTIONS);
+	if (!fs.existsSync(embeddedKeyFiles(cfg).privFile)) writeKeyPair(cfg, pair);
+}
+
 /**
  * The signing keys. Cluster mode: from JWT_PRIVATE_KEY / JWT_PUBLIC_KEY (config refuses to start without them).
  * Embedded mode: a pair generated under DATA_DIR/keys on first start and reused afterwards.
@@ -30,23 +73,9 @@ export interface KeyPair {
 export function loadKeys(cfg: AppConfig): KeyPair {
 	let privatePem = cfg.auth.privateKeyPem;
 	let publicPem = cfg.auth.publicKeyPem;
-	if (!privatePem && !publicPem && cfg.mode === "embedded") {
-		const dir = path.join(cfg.dataDir, "keys");
-		const privFile = path.join(dir, "jwt-private.pem");
-		const pubFile = path.join(dir, "jwt-public.pem");
-		if (!fs.existsSync(privFile)) {
-			fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-			const pair = generateKeyPairSync("rsa", {
-				modulusLength: 2048,
-				publicKeyEncoding: { type: "spki", format: "pem" },
-				privateKeyEncoding: { type: "pkcs8", format: "pem" }
-			});
-			// Write to temporary names and rename, so two processes starting at once never read half a key.
-			fs.writeFileSync(`${privFile}.${process.pid}`, pair.privateKey, { mode: 0o600 });
-			fs.writeFileSync(`${pubFile}.${process.pid}`, pair.publicKey, { mode: 0o644 });
-			fs.renameSync(`${pubFile}.${process.pid}`, pubFile);
-			fs.renameSync(`${privFile}.${process.pid}`, privFile);
-		}
+	if (needsEmbeddedKeys(cfg)) {
+		const { privFile, pubFile } = embeddedKeyFiles(cfg);
+		if (!fs.existsSync(privFile)) writeKeyPair(cfg, generateKeyPairSync("rsa", RSA_OPTIONS));
 		privatePem = fs.readFileSync(privFile, "utf8");
 		publicPem = fs.readFileSync(pubFile, "utf8");
 	}
@@ -79,21 +108,59 @@ export function signAccessToken(user: AuthUser, keys: KeyPair, cfg: AppConfig["a
 	});
 }
 
-/** The user of a valid access token, or null for anything else (forged, expired, wrong issuer/audience/algorithm). */
+/** Per public key (a KeyObject, compared by identity): tokens verified lately, with their user and expiry (s). */
+const verifiedByKey = new WeakMap<
+	KeyObject,
+	Map<string, { user: AuthUser; exp: number; checks: string }>
+>();
+/** Enough for every active user of a gateway; past it, the oldest entries go (a Map keeps insertion order). */
+const VERIFIED_MAX = 10_000;
+const CLOCK_TOLERANCE_S = 5;
+
+/**
+ * The user of a valid access token, or null for anything else (forged, expired, wrong issuer/audience/algorithm).
+ * An RS256 verification is the gateway's biggest per-request cost for authenticated calls (bench profile): a token
+ * that verified once is remembered until it expires, under the same key and checks. A token is immutable and
+ * signed, so the answer for it can only change with time, which is checked on every use.
+ */
 export function verifyAccessToken(
 	token: string,
 	keys: KeyPair,
 	cfg: AppConfig["auth"]
 ): AuthUser | null {
+	const now = Date.now() / 1000;
+	let verified = verifiedByKey.get(keys.publicKey);
+	if (!verified) {
+		verified = new Map();
+		verifiedByKey.set(keys.publicKey, verified);
+	}
+	const checks = `${cfg.issuer}\0${cfg.audience}`;
+	const hit = verified.get(token);
+	if (hit && hit.checks === checks) {
+		// A copy: callers put it in ctx.meta, which middlewares may change.
+		if (now <= hit.exp + CLOCK_TOLERANCE_S) return { ...hit.user, roles: [...hit.user.roles] };
+		verified.delete(token);
+		return null;
+	}
 	try {
 		const claims = jwt.verify(token, keys.publicKey, {
 			algorithms: ["RS256"],
 			issuer: cfg.issuer,
 			audience: cfg.audience,
-			clockTolerance: 5
-		}) as Partial<AccessClaims>;
+			clockTolerance: CLOCK_TOLERANCE_S
+		}) as Partial<AccessClaims> & { exp?: number; nbf?: number };
 		if (typeof claims.sub !== "string" || !Array.isArray(claims.roles)) return null;
-		return { id: claims.sub, email: String(claims.email ?? ""), roles: claims.roles.map(String) };
+		const user = {
+			id: claims.sub,
+			email: String(claims.email ?? ""),
+			roles: claims.roles.map(String)
+		};
+		// Only tokens with an expiry and no future not-before are remembered; the others verify every time.
+		if (typeof claims.exp === "number" && claims.nbf === undefined) {
+			if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+			verified.set(token, { user, exp: claims.exp, checks });
+		}
+		return user;
 	} catch {
 		return null;
 	}

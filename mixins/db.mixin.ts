@@ -11,6 +11,7 @@ import DbService from "moleculer-db";
 import MongoAdapter from "moleculer-db-adapter-mongo";
 import { config } from "../config";
 import { ServiceUnavailableError } from "../lib/errors";
+import { keepDatafileOpen, releaseDatafile } from "../lib/nedb-appends";
 
 export interface IndexSpec {
 	/** Field name → 1 | -1. NeDB indexes single fields; a compound index there indexes its first field only. */
@@ -94,6 +95,7 @@ async function createIndexes(
 	}
 	// NeDB's file is append-only: compact it every 10 minutes so it does not grow without bound.
 	adapter.db?.setAutocompactionInterval(10 * 60 * 1000);
+	if (adapter.db) keepDatafileOpen(adapter.db as never);
 	return adapter.db;
 }
 
@@ -157,8 +159,10 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			}
 		},
 		async stopped(this: DbServiceThis) {
-			for (const handle of (this.nedbHandles as Array<NeDbHandle | undefined>) ?? [])
+			for (const handle of (this.nedbHandles as Array<NeDbHandle | undefined>) ?? []) {
 				handle?.stopAutocompaction();
+				if (handle) releaseDatafile(handle);
+			}
 			for (const store of Object.values(this.stores ?? {}))
 				await (store as ConnectableAdapter).disconnect();
 		}

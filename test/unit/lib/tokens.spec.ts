@@ -8,6 +8,7 @@ import {
 	hashRefreshToken,
 	loadKeys,
 	newRefreshToken,
+	prepareEmbeddedKeys,
 	signAccessToken,
 	verifyAccessToken
 } from "../../../lib/tokens";
@@ -106,6 +107,74 @@ describe("tokens.loadKeys", () => {
 			first.publicKey.export({ type: "spki", format: "pem" })
 		);
 		expect(fs.statSync(path.join(dir, "keys", "jwt-private.pem")).mode & 0o077).toBe(0);
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+});
+
+describe("tokens.verifyAccessToken, remembered tokens", () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	it("answers a verified token from memory until it expires, then refuses it", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		const exp = (jwt.decode(token) as jwt.JwtPayload).exp!;
+		const now = Date.now();
+		// Still valid: the same user (a copy each time, so a caller's change does not leak into the next one).
+		const first = verifyAccessToken(token, keys, auth)!;
+		first.roles.push("admin");
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		// Past its expiry and the clock tolerance: refused, as jwt.verify would.
+		jest.spyOn(Date, "now").mockReturnValue(exp * 1000 + 6_000);
+		expect(verifyAccessToken(token, keys, auth)).toBeNull();
+		jest.spyOn(Date, "now").mockReturnValue(now);
+	});
+
+	it("does not answer for another key, issuer or audience from memory", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+		const other = makeKeyPair();
+		const otherKeys = { privateKey: null, publicKey: createPublicKey(other.publicKey) };
+		expect(verifyAccessToken(token, otherKeys, auth)).toBeNull();
+		expect(verifyAccessToken(token, keys, { ...auth, audience: "someone-else" })).toBeNull();
+		expect(verifyAccessToken(token, keys, { ...auth, issuer: "someone-else" })).toBeNull();
+		expect(verifyAccessToken(token, keys, auth)).toEqual(user);
+	});
+
+	it("never remembers a refused token", () => {
+		const token = jwt.sign(claims, pems.privateKey, { algorithm: "RS256", ...opts });
+		const forged = `${token.slice(0, -4)}AAAA`;
+		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
+		expect(verifyAccessToken(forged, keys, auth)).toBeNull();
+	});
+});
+
+describe("tokens.prepareEmbeddedKeys", () => {
+	it("generates the embedded pair in the background once; loadKeys then reads it", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-keys-"));
+		const cfg = loadConfig({ DATA_DIR: dir });
+		await prepareEmbeddedKeys(cfg);
+		const file = path.join(dir, "keys", "jwt-private.pem");
+		const pem = fs.readFileSync(file, "utf8");
+		expect(fs.statSync(file).mode & 0o077).toBe(0);
+		await prepareEmbeddedKeys(cfg);
+		expect(fs.readFileSync(file, "utf8")).toBe(pem);
+		const loaded = loadKeys(cfg);
+		expect(loaded.privateKey!.export({ type: "pkcs8", format: "pem" })).toBe(pem);
+		const token = signAccessToken(user, loaded, auth);
+		expect(verifyAccessToken(token, loaded, auth)).toEqual(user);
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("does nothing when the keys come from the environment", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-keys-"));
+		await prepareEmbeddedKeys(
+			loadConfig({
+				DATA_DIR: dir,
+				JWT_PRIVATE_KEY: pems.privateKey,
+				JWT_PUBLIC_KEY: pems.publicKey
+			})
+		);
+		expect(fs.existsSync(path.join(dir, "keys"))).toBe(false);
 		fs.rmSync(dir, { recursive: true, force: true });
 	});
 });

@@ -1,0 +1,193 @@
+/**
+ * The performance issue's targets, checked against a bench run: each one's target, what was measured, its ratio to
+ * the bare baseline of the same run, and pass/fail (null when the run did not measure it).
+ */
+import type { Measurement } from "./measure";
+import type { BenchReport, RowResult } from "./report";
+
+export interface MemorySample {
+	/** Seconds of load before this sample (cumulative over the runs). */
+	afterSeconds: number;
+	/** Resident set size per node, in MB. */
+	rssMb: Record<string, number>;
+	/** `--trace-gc` nodes: the V8 heap after their last full GC (MB), i.e. what is live. */
+	liveHeapMb?: Record<string, number>;
+	/** Purchases the flow completed during this run (the orders node keeps each in its NeDB store, in memory). */
+	purchases?: number;
+	/** The (first) gateway's V8 heap, used and total, in MB (its /metrics), to tell garbage from growth. */
+	gatewayHeapMb?: { used: number; total: number };
+}
+
+export interface MemoryResult {
+	/** What the load was. */
+	load: string;
+	/** Seconds of load per run. */
+	runSeconds: number;
+	/** RSS of every node before the first run, then after each run. */
+	before: Record<string, number>;
+	runs: MemorySample[];
+}
+
+export interface ColdStartResult {
+	command: string;
+	/** ms from spawning `npm start` to the first `GET /ready` 200, per attempt. */
+	attemptsMs: number[];
+	medianMs: number;
+}
+
+export interface TargetResult {
+	scenario: string;
+	target: string;
+	measured: string;
+	/** To the baseline's req/s, when the target is a ratio. */
+	ratio: string;
+	pass: boolean | null;
+}
+
+/** Allowed RSS growth from the first to the third run of the memory check (per node). */
+export const RSS_GROWTH_LIMIT = 0.1;
+export const RSS_LIMIT_MB = 150;
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+
+function row(report: BenchReport, starts: string): RowResult | undefined {
+	return report.scenarios.find(
+		r => r.name.startsWith(starts) && r.status === "measured" && !r.name.includes("[")
+	);
+}
+
+/** Requests without an answer, timeouts and non-2xx answers. */
+const errorsOf = (m: Measurement) => m.errors + m.timeouts + m.non2xx;
+
+function requestTarget(
+	report: BenchReport,
+	name: string,
+	starts: string,
+	want: { ratio: number; rps?: number; p99?: number; errors?: boolean }
+): TargetResult {
+	const r = row(report, starts);
+	const parts = [`>= ${want.ratio}x baseline`];
+	if (want.rps) parts.push(`>= ${want.rps} req/s`);
+	if (want.p99) parts.push(`p99 < ${want.p99} ms`);
+	if (want.errors) parts.push("0 errors");
+	const target = parts.join(", ");
+	if (!r?.measurement)
+		return { scenario: name, target, measured: "not measured", ratio: "-", pass: null };
+	const m = r.measurement;
+	const ratio = r.ratio ?? 0;
+	const measured = [`${fmt(m.requestsPerSec)} req/s`, `p99 ${fmt(m.latencyMs.p99, 1)} ms`];
+	if (want.errors) measured.push(`${errorsOf(m)} errors`);
+	const pass =
+		ratio >= want.ratio &&
+		(!want.rps || m.requestsPerSec >= want.rps) &&
+		(!want.p99 || m.latencyMs.p99 < want.p99) &&
+		(!want.errors || errorsOf(m) === 0);
+	return {
+		scenario: name,
+		target,
+		measured: measured.join(", "),
+		ratio: `${ratio.toFixed(2)}x`,
+		pass
+	};
+}
+
+function purchaseTarget(report: BenchReport): TargetResult {
+	const name = "purchase flow (add to cart, checkout, pay; distinct users)";
+	const target = ">= 300 purchases/s, p95 < 100 ms per request, 0 errors, 0 oversell";
+	const r = row(report, "purchase flow");
+	if (!r?.measurement || !r.flow)
+		return { scenario: name, target, measured: "not measured", ratio: "-", pass: null };
+	const f = r.flow;
+	const worstP95 = Math.max(...f.steps.map(s => s.latencyMs.p95));
+	const errors = f.steps.reduce((n, s) => n + errorsOf(s), 0);
+	const oversell = r.check ? (r.check.ok ? "0 oversell" : "CHECK FAILED") : "unchecked";
+	const pass = f.iterationsPerSec >= 300 && worstP95 < 100 && errors === 0 && r.check?.ok === true;
+	return {
+		scenario: name,
+		target,
+		measured:
+			`${fmt(f.iterationsPerSec, 1)} purchases/s, worst step p95 ${fmt(worstP95)} ms ` +
+			`(${f.steps.map(s => `${s.name} ${fmt(s.latencyMs.p95)}`).join(", ")}), ${errors} errors, ${oversell}`,
+		ratio: r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x (steps/s)`,
+		pass
+	};
+}
+
+export function evaluateTargets(report: BenchReport): TargetResult[] {
+	const out: TargetResult[] = [
+		requestTarget(
+			report,
+			"`GET /api/products/:id` (public, cached), 50 connections",
+			"product by id",
+			{
+				ratio: 0.6,
+				rps: 5000,
+				p99: 25,
+				errors: true
+			}
+		),
+		requestTarget(report, "`GET /api/products?category=&page=`", "product list", {
+			ratio: 0.4,
+			p99: 40
+		}),
+		requestTarget(report, "authenticated `GET /api/users/me`", "authenticated /api/users/me", {
+			ratio: 0.6
+		}),
+		purchaseTarget(report)
+	];
+	const o = report.observability;
+	out.push({
+		scenario: "observability overhead (product read, metrics+logs on vs off)",
+		target: "<= 25%",
+		measured: o
+			? `${fmt((1 - o.ratio) * 100, 1)}% (${fmt(o.onRequestsPerSec)} on vs ${fmt(o.offRequestsPerSec)} off req/s)`
+			: "not measured",
+		ratio: o ? `${o.ratio.toFixed(2)}x (on/off)` : "-",
+		pass: o ? 1 - o.ratio <= 0.25 : null
+	});
+	const mem = report.memory;
+	if (mem && mem.runs.length > 0) {
+		const first = mem.runs[0].rssMb;
+		const last = mem.runs[mem.runs.length - 1].rssMb;
+		const max = Math.max(...Object.values(first));
+		const worst = Object.entries(first).sort((a, b) => b[1] - a[1])[0];
+		const growth = Object.keys(last).map(node => ({
+			node,
+			rel: first[node] > 0 ? (last[node] - first[node]) / first[node] : 0
+		}));
+		const grew = growth.sort((a, b) => b.rel - a.rel)[0];
+		out.push({
+			scenario: `memory: RSS per node after ${mem.runSeconds} s of load`,
+			target: `< ${RSS_LIMIT_MB} MB`,
+			measured: `max ${fmt(max)} MB (${worst[0]})`,
+			ratio: "-",
+			pass: Object.values(mem.runs[0].rssMb).every(v => v < RSS_LIMIT_MB)
+		});
+		out.push({
+			scenario: `memory: no growth across ${mem.runs.length} consecutive runs`,
+			target: `RSS of run ${mem.runs.length} within ${RSS_GROWTH_LIMIT * 100}% of run 1, every node`,
+			measured: `largest change ${grew.rel >= 0 ? "+" : ""}${fmt(grew.rel * 100, 1)}% (${grew.node})`,
+			ratio: "-",
+			pass: growth.every(g => g.rel <= RSS_GROWTH_LIMIT)
+		});
+	} else {
+		out.push({
+			scenario: "memory",
+			target: `RSS < ${RSS_LIMIT_MB} MB per node; no growth`,
+			measured: "not measured",
+			ratio: "-",
+			pass: null
+		});
+	}
+	const cold = report.coldStart;
+	out.push({
+		scenario: "embedded cold start (`npm start` to `/ready` 200)",
+		target: "< 3 s",
+		measured: cold
+			? `${fmt(cold.medianMs / 1000, 2)} s (median of ${cold.attemptsMs.length})`
+			: "not measured",
+		ratio: "-",
+		pass: cold ? cold.medianMs < 3000 : null
+	});
+	return out;
+}
