@@ -10,6 +10,7 @@ import {
 	tempDir,
 	waitForStatus
 } from "../../scripts/lib/cluster";
+import { startEmbedded } from "../helpers/embedded";
 
 type Json = Record<string, unknown>;
 
@@ -18,23 +19,7 @@ describe("the embedded gateway", () => {
 	let base: string;
 
 	beforeAll(async () => {
-		const port = await freePort();
-		base = `http://127.0.0.1:${port}`;
-		node = startNode({
-			name: "embedded",
-			env: {
-				NODE_ENV: "test",
-				TRANSPORTER: undefined,
-				SERVICES: undefined,
-				REQUIRED_SERVICES: undefined,
-				GATEWAY_PORT: String(port),
-				GATEWAY_HOST: "127.0.0.1",
-				METRICS_PORT: "0",
-				CORS_ORIGINS: "https://shop.example",
-				DATA_DIR: tempDir("embedded")
-			}
-		});
-		await waitForStatus(`${base}/ready`, { proc: node, timeoutMs: 15000 });
+		({ node, base } = await startEmbedded("embedded", { CORS_ORIGINS: "https://shop.example" }));
 	});
 
 	afterAll(() => stopAll());

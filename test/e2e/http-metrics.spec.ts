@@ -3,15 +3,8 @@
  * kind, then the Prometheus text of the gateway's /metrics and of its own METRICS_PORT.
  */
 import { spawnSync } from "node:child_process";
-import {
-	type Proc,
-	findTool,
-	freePort,
-	startNode,
-	stopAll,
-	tempDir,
-	waitForStatus
-} from "../../scripts/lib/cluster";
+import { type Proc, findTool, freePort, stopAll } from "../../scripts/lib/cluster";
+import { startEmbedded } from "../helpers/embedded";
 
 interface Sample {
 	name: string;
@@ -66,24 +59,11 @@ describe("gateway HTTP metrics", () => {
 	const unknownId = "NoSuchProduct0000042";
 
 	beforeAll(async () => {
-		const port = await freePort();
 		const metricsPort = await freePort();
-		base = `http://127.0.0.1:${port}`;
 		metricsBase = `http://127.0.0.1:${metricsPort}`;
-		node = startNode({
-			name: "embedded-metrics",
-			env: {
-				NODE_ENV: "test",
-				TRANSPORTER: undefined,
-				SERVICES: undefined,
-				REQUIRED_SERVICES: undefined,
-				GATEWAY_PORT: String(port),
-				GATEWAY_HOST: "127.0.0.1",
-				METRICS_PORT: String(metricsPort),
-				DATA_DIR: tempDir("metrics")
-			}
-		});
-		await waitForStatus(`${base}/ready`, { proc: node, timeoutMs: 15000 });
+		({ node, base } = await startEmbedded("embedded-metrics", {
+			METRICS_PORT: String(metricsPort)
+		}));
 
 		const list = (await (await fetch(`${base}/api/products?pageSize=1`)).json()) as {
 			rows: Array<{ id: string }>;

@@ -3,14 +3,8 @@
  * are answered as usual, the shipper's failures are counted, its buffer stays within LOG_SHIP_MAX_BUFFER (the oldest
  * lines dropped and counted), and the node still stops cleanly.
  */
-import {
-	type Proc,
-	freePort,
-	startNode,
-	stopAll,
-	tempDir,
-	waitForStatus
-} from "../../scripts/lib/cluster";
+import { type Proc, freePort, stopAll } from "../../scripts/lib/cluster";
+import { startEmbedded } from "../helpers/embedded";
 
 const MAX_BUFFER = 50;
 
@@ -24,29 +18,15 @@ describe("log shipping while Elasticsearch is down", () => {
 	let base: string;
 
 	beforeAll(async () => {
-		const port = await freePort();
 		const deadPort = await freePort();
-		base = `http://127.0.0.1:${port}`;
-		node = startNode({
-			name: "embedded-es-down",
-			env: {
-				NODE_ENV: "test",
-				TRANSPORTER: undefined,
-				SERVICES: undefined,
-				REQUIRED_SERVICES: undefined,
-				GATEWAY_PORT: String(port),
-				GATEWAY_HOST: "127.0.0.1",
-				METRICS_PORT: "0",
-				LOG_FORMAT: "json",
-				LOG_LEVEL: "debug",
-				ELASTICSEARCH_URL: `http://127.0.0.1:${deadPort}`,
-				LOG_SHIP_FLUSH_INTERVAL: "50",
-				LOG_SHIP_BATCH_SIZE: "20",
-				LOG_SHIP_MAX_BUFFER: String(MAX_BUFFER),
-				DATA_DIR: tempDir("es-down")
-			}
-		});
-		await waitForStatus(`${base}/ready`, { proc: node, timeoutMs: 20000 });
+		({ node, base } = await startEmbedded("embedded-es-down", {
+			LOG_FORMAT: "json",
+			LOG_LEVEL: "debug",
+			ELASTICSEARCH_URL: `http://127.0.0.1:${deadPort}`,
+			LOG_SHIP_FLUSH_INTERVAL: "50",
+			LOG_SHIP_BATCH_SIZE: "20",
+			LOG_SHIP_MAX_BUFFER: String(MAX_BUFFER)
+		}));
 	});
 
 	afterAll(() => stopAll());
