@@ -1046,7 +1046,8 @@ async function main(): Promise<number> {
 
 		const rows: RowResult[] = [];
 		let observability: ObservabilityOverhead | null = null;
-		if (cli.observability) {
+		/** Product reads with metrics and log shipping off, then on: rows and the overhead. */
+		const measureOverhead = async () => {
 			const measured = await measureObservability(
 				natsUrl,
 				services,
@@ -1056,7 +1057,8 @@ async function main(): Promise<number> {
 			);
 			rows.push(...measured.rows);
 			observability = measured.overhead;
-		}
+		};
+		if (cli.observability) await measureOverhead();
 		for (const { scenario, missing } of chosen) {
 			if (!flashmart) break;
 			const base = rowBase(scenario);
@@ -1104,15 +1106,7 @@ async function main(): Promise<number> {
 			});
 			progress("stopping the scenarios' cluster");
 			await Promise.all(flashmart.procs.map(p => p.stop("SIGTERM", 10_000)));
-			const measured = await measureObservability(
-				natsUrl,
-				services,
-				cli,
-				load,
-				baseline.measurement
-			);
-			rows.push(...measured.rows);
-			observability = measured.overhead;
+			await measureOverhead();
 			scaleOut = await measureScaleOut(natsUrl, cli, load, baseline.measurement);
 			progress("embedded cold start");
 			coldStart = await measureColdStart();

@@ -13,7 +13,7 @@ import type { Context } from "moleculer";
 import { config } from "../config";
 import { BadRequestError, ConflictError, UnprocessableError } from "../lib/errors";
 import type { AppMeta } from "../types/meta";
-import type { Service, ServiceSchema } from "moleculer";
+import type { ServiceSchema } from "moleculer";
 import { METRIC } from "../middlewares/business-metrics.middleware";
 import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "./db.mixin";
 

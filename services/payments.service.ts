@@ -123,6 +123,11 @@ const cfg = config();
 const ORDER_ID = { type: "string", min: 1, max: 64 } as const;
 /** How long an attempt's claim holds: the provider's timeout plus a margin for our own writes. */
 const LEASE_MS = cfg.payments.providerTimeout + 2000;
+/** The contract's answer when the provider failed us: 504 when it was silent, 503 when it was unreachable. */
+const providerFailure = (err: unknown) =>
+	err instanceof ProviderTimeoutError
+		? new GatewayTimeoutError("The payment provider did not answer in time, please retry")
+		: new ServiceUnavailableError("The payment provider is unavailable, please retry");
 const keyOf = (doc: PaymentDoc) => `${doc.orderId}:${doc.attempt}`;
 const eventFields = (doc: PaymentDoc) => ({
 	paymentId: doc._id,
@@ -235,12 +240,7 @@ const actions = {
 					orderId,
 					error: (err as Error).message
 				});
-				if (timedOut) {
-					throw new GatewayTimeoutError(
-						"The payment provider did not answer in time, please retry"
-					);
-				}
-				throw new ServiceUnavailableError("The payment provider is unavailable, please retry");
+				throw providerFailure(err);
 			} finally {
 				this.broker.metrics.observe(
 					METRIC.PAYMENT_DURATION,
@@ -284,9 +284,7 @@ const actions = {
 				cfg.payments.providerTimeout
 			).catch(err => {
 				this.logger.warn("Refund not confirmed yet; a retry or reconciliation finishes it", err);
-				throw err instanceof ProviderTimeoutError
-					? new GatewayTimeoutError("The payment provider did not answer in time, please retry")
-					: new ServiceUnavailableError("The payment provider is unavailable, please retry");
+				throw providerFailure(err);
 			});
 			const at = new Date().toISOString();
 			const refunded: Partial<PaymentDoc> = {

@@ -2,14 +2,7 @@
  * The gateway's conventions and operational endpoints, over real HTTP, against the embedded default that
  * `npm start` runs (node dist/server.js without TRANSPORTER).
  */
-import {
-	type Proc,
-	freePort,
-	startNode,
-	stopAll,
-	tempDir,
-	waitForStatus
-} from "../../scripts/lib/cluster";
+import { type Proc, freePort, stopAll, tempDir, waitForStatus } from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
 
 type Json = Record<string, unknown>;

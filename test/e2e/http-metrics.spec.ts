@@ -3,7 +3,7 @@
  * kind, then the Prometheus text of the gateway's /metrics and of its own METRICS_PORT.
  */
 import { spawnSync } from "node:child_process";
-import { type Proc, findTool, freePort, stopAll } from "../../scripts/lib/cluster";
+import { findTool, freePort, stopAll } from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
 
 interface Sample {
@@ -52,7 +52,6 @@ const count = (all: Sample[], method: string, route: string, status: string) =>
 	)?.value ?? 0;
 
 describe("gateway HTTP metrics", () => {
-	let node: Proc;
 	let base: string;
 	let metricsBase: string;
 	let productId: string;
@@ -61,7 +60,7 @@ describe("gateway HTTP metrics", () => {
 	beforeAll(async () => {
 		const metricsPort = await freePort();
 		metricsBase = `http://127.0.0.1:${metricsPort}`;
-		({ node, base } = await startEmbedded("embedded-metrics", {
+		({ base } = await startEmbedded("embedded-metrics", {
 			METRICS_PORT: String(metricsPort)
 		}));
 

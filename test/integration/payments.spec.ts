@@ -4,7 +4,7 @@
  * provider's own ledger), refunds, fulfilment, the durable events with their ids, notifications recorded once, and
  * poison messages dead-lettered and counted.
  */
-import { freePort, sleep } from "../../scripts/lib/cluster";
+import { freePort } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 import {
 	ADMIN,
