@@ -66,6 +66,26 @@ export function outboxFields(events: OutboxEntry[]) {
 	return { _outbox: events, _outboxPending: events.length };
 }
 
+/**
+ * Takes a published event out of its document. The last one also takes the pending count away (instead of leaving
+ * 0), so the sparse relay index only holds documents with events to publish: a 0 shared by every document would make
+ * each of their writes walk all the others in NeDB's index. If an event was added meanwhile, the count goes down by
+ * one instead.
+ */
+async function clearRelayed(adapter: DbAdapter, doc: OutboxDoc, entry: OutboxEntry): Promise<void> {
+	const match = { _id: doc._id, "_outbox.eventId": entry.eventId };
+	const pull = { $pull: { _outbox: { eventId: entry.eventId } } };
+	const outbox = doc._outbox ?? [];
+	if (outbox[outbox.length - 1] === entry) {
+		const cleared = await adapter.updateMany(
+			{ ...match, _outboxPending: 1 },
+			{ ...pull, $unset: { _outboxPending: true } }
+		);
+		if (cleared === 1) return;
+	}
+	await adapter.updateMany(match, { ...pull, $inc: { _outboxPending: -1 } });
+}
+
 interface OutboxThis {
 	broker: ServiceBroker & { sendToChannel?: SendToChannel };
 	adapter: DbAdapter;
@@ -102,10 +122,7 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 					msgID: entry.eventId,
 					...(entry.requestId ? { headers: { $requestID: entry.requestId } } : {})
 				});
-				await this.adapter.updateMany(
-					{ _id: doc!._id, "_outbox.eventId": entry.eventId },
-					{ $pull: { _outbox: { eventId: entry.eventId } }, $inc: { _outboxPending: -1 } }
-				);
+				await clearRelayed(this.adapter, doc!, entry);
 				this.broker.metrics.increment(METRIC.EVENTS_PUBLISHED, { event: entry.event });
 				published++;
 			} catch (err) {
