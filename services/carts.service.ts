@@ -1,17 +1,20 @@
 /**
  * Shopping carts: one per user, priced at every answer from the catalog's current prices (one `products.summaries`
- * call), never from anything a client sent. Lines of products archived (or gone) since they were added drop out of
+ * call for the products this node has not seen since the catalog last changed: lib/keyed-cache.ts, emptied by the
+ * products service's `products.cache.clean` broadcast), never from anything a client sent. Lines of products archived (or gone) since they were added drop out of
  * every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
  * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
  * The only writer of the `carts` collection.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { config } from "../config";
 import {
 	NotFoundError,
 	ServiceUnavailableError,
 	UnauthorizedError,
 	UnprocessableError
 } from "../lib/errors";
+import { KeyedCache } from "../lib/keyed-cache";
 import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -86,7 +89,12 @@ interface CartsMethods {
 	change(ctx: Context<unknown, AppMeta>, productIds: string[], compute: Change): Promise<Cart>;
 }
 
-type CartsThis = Service & DbServiceThis & CartsMethods;
+interface CartsVars {
+	/** Product summaries by id, as products last answered them (see the top of this file). */
+	catalog: KeyedCache<ProductSummary>;
+}
+
+type CartsThis = Service & DbServiceThis & CartsMethods & CartsVars;
 
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
 const MAX_QUANTITY = 99;
@@ -307,10 +315,21 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<CartsThis>>;
 
-const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceThis> = {
+const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceThis & CartsVars> = {
 	name: "carts",
 	mixins: [DbMixin({ collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] })],
 	actions,
+
+	events: {
+		/** The catalog changed (a price, an archive, a new product): price from products again. */
+		"products.cache.clean"(this: CartsThis) {
+			this.catalog.clear();
+		}
+	},
+
+	created(this: CartsThis) {
+		this.catalog = new KeyedCache(config().catalog.cacheTtl * 1000);
+	},
 
 	methods: {
 		/** The owner is always the verified caller, never a parameter. */
@@ -324,12 +343,12 @@ const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceT
 			return (await this.adapter.findOne({ userId })) as CartDoc | null;
 		},
 
-		/** One catalog call for every product of an answer (unknown ids are absent). */
-		async summaries(ctx: Context, ids: string[]): Promise<Summaries> {
+		/** The products of an answer (unknown ids are absent): at most one catalog call, for those not cached. */
+		async summaries(this: CartsThis, ctx: Context, ids: string[]): Promise<Summaries> {
 			if (ids.length === 0) return {};
-			return ctx.call<Summaries, { ids: string[] }>("products.summaries", {
-				ids: [...new Set(ids)]
-			});
+			return this.catalog.getMany(ids, missing =>
+				ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
+			);
 		},
 
 		/**

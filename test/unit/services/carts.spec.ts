@@ -19,7 +19,8 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 
 	const catalog = new Map<string, ProductSummary>();
 	const summaryCalls: string[][] = [];
-	const product = (id: string, fields: Partial<ProductSummary> = {}) =>
+	/** Adds or changes a product and announces it, as the products service does on every change. */
+	const product = (id: string, fields: Partial<ProductSummary> = {}) => {
 		catalog.set(id, {
 			id,
 			sku: `SKU-${id}`,
@@ -29,6 +30,8 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			archived: false,
 			...fields
 		});
+		void broker.broadcast("products.cache.clean", {});
+	};
 
 	const broker: Broker = new ServiceBroker({ logger: false, middlewares: [PermissionsMiddleware] });
 	broker.createService({
@@ -69,7 +72,7 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 	});
 
 	describe("carts.add", () => {
-		it("prices an answer with one catalog call, and reads and writes the store once", async () => {
+		it("prices an answer with at most one catalog call, and reads and writes the store once", async () => {
 			product("a", { price: 250 });
 			product("b", { price: 100 });
 			const user = asUser();
@@ -86,9 +89,22 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 				subtotal: 800,
 				currency: "USD"
 			});
-			expect(summaryCalls).toEqual([["a", "b"]]);
+			// "a" was priced by the first add and the catalog has not changed since: only "b" is asked for.
+			expect(summaryCalls).toEqual([["b"]]);
 			expect(findOne).toHaveBeenCalledTimes(1);
 			expect(updateMany).toHaveBeenCalledTimes(1);
+		});
+
+		it("prices from the catalog again once a change is announced", async () => {
+			product("p1", { price: 500 });
+			const user = asUser();
+			await call("add", { productId: "p1", quantity: 1 }, user);
+			expect((await call("get", {}, user)).subtotal).toBe(500);
+			catalog.set("p1", { ...catalog.get("p1")!, price: 700 }); // not announced yet: still the known price
+			expect((await call("get", {}, user)).subtotal).toBe(500);
+			await broker.broadcast("products.cache.clean", {});
+			expect((await call("get", {}, user)).subtotal).toBe(700);
+			expect(summaryCalls).toEqual([["p1"], ["p1"]]);
 		});
 
 		it("loses no units when 20 adds race on one cart (the version guard retries the losers)", async () => {
