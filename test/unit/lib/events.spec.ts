@@ -1,5 +1,8 @@
-/** The JetStream connection of the durable events keeps what TRANSPORTER says: every server, and its credentials. */
-import { natsConnection } from "../../../lib/events";
+/**
+ * The JetStream connection of the durable events keeps what TRANSPORTER says: every server, and its credentials; a
+ * delivery's `working()` only goes out for a consumer that is still busy.
+ */
+import { deferWorking, natsConnection } from "../../../lib/events";
 
 describe("natsConnection", () => {
 	it("keeps the user and password of the URL (URL-decoded)", () => {
@@ -14,5 +17,43 @@ describe("natsConnection", () => {
 		expect(natsConnection("nats://a:4222, nats://b:4223")).toEqual({
 			servers: ["a:4222", "b:4223"]
 		});
+	});
+});
+
+describe("deferWorking", () => {
+	const message = () => {
+		const sent: string[] = [];
+		return {
+			sent,
+			seq: 7,
+			working: () => sent.push("working"),
+			ack: () => sent.push("ack"),
+			nak: () => sent.push("nak"),
+			term: () => sent.push("term")
+		};
+	};
+	const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+	it("sends no working() for a handler that acks within the interval", async () => {
+		const m = message();
+		const seen = deferWorking(m, 40);
+		seen.working();
+		seen.ack();
+		await sleep(100);
+		expect(m.sent).toEqual(["ack"]);
+		expect(seen.seq).toBe(7);
+	});
+
+	it("keeps a slow handler's message from redelivery: working() every interval until it settles", async () => {
+		const m = message();
+		const seen = deferWorking(m, 30);
+		seen.working();
+		await sleep(100);
+		seen.nak();
+		const settled = m.sent.length;
+		await sleep(80);
+		expect(m.sent.filter(s => s === "working").length).toBeGreaterThanOrEqual(2);
+		expect(m.sent[m.sent.length - 1]).toBe("nak");
+		expect(m.sent.length).toBe(settled);
 	});
 });
