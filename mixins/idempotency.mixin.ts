@@ -105,6 +105,8 @@ export async function idempotent<T>(
 	let record: IdempotencyRecord | null = null;
 	try {
 		record = (await store.insert({
+			// An id of our own: NeDB would draw one from crypto.randomBytes, synchronously, per insert.
+			_id: randomUUID(),
 			scopeKey,
 			requestHash: hash,
 			operationId: randomUUID().replace(/-/g, ""),

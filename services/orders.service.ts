@@ -71,8 +71,6 @@ interface OrderDoc {
 	stockReturned?: boolean;
 	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
 	refundRequested?: boolean;
-	/** Idempotency operations that tried to pay this order: their retries answer the order once it is paid. */
-	payAttempts?: string[];
 	payment?: OrderPayment;
 }
 
@@ -131,6 +129,7 @@ interface OrdersMethods {
 		guard?: Record<string, unknown>
 	): Promise<OrderDoc>;
 	markPaid(ctx: Context, orderId: string, payment: Payment): Promise<OrderDoc>;
+	paidBy(ctx: Context, doc: OrderDoc, operationId: string): Promise<boolean>;
 	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
 	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
 	releaseStock(ctx: Context, doc: OrderDoc): Promise<void>;
@@ -179,6 +178,11 @@ function orderEvent(doc: OrderDoc, status: OrderStatus, from?: string): OutboxEn
 			? { items: doc.items.map(i => ({ productId: i.productId, quantity: i.quantity })) }
 			: {})
 	});
+}
+
+/** `doc` as a conditional write that moved it to `status` at `at` left it (no read back). */
+function placedAs(doc: OrderDoc, status: OrderStatus, at: string): OrderDoc {
+	return { ...doc, status, updatedAt: at, history: [...doc.history, { status, at }] };
 }
 
 /** Stock lines of an order, as inventory takes them. */
@@ -245,9 +249,14 @@ const actions = {
 					};
 					// Written before reserving, so stock is never held for an order nobody knows about. A retry of a
 					// failed attempt (same key, same order id) starts that attempt over.
-					if (existing) await this.adapter.updateById(operationId, { $set: draft });
-					else await this.adapter.insert({ _id: operationId, ...draft });
-					const doc = (await this.adapter.findById(operationId)) as OrderDoc;
+					let doc: OrderDoc;
+					if (existing) {
+						await this.adapter.updateById(operationId, { $set: draft });
+						doc = (await this.adapter.findById(operationId)) as OrderDoc;
+					} else {
+						doc = { _id: operationId, ...draft } as OrderDoc;
+						await this.adapter.insert(doc);
+					}
 					const lines = doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
 					try {
 						await ctx.call("inventory.reserve", { orderId: doc._id, lines }, { retries: 0 });
@@ -280,7 +289,11 @@ const actions = {
 							[orderEvent(doc, "pending_payment")]
 						)
 					);
-					const fresh = (await this.adapter.findById(doc._id)) as OrderDoc;
+					// Placed: the order as written. Otherwise the sweeper took it meanwhile (see below).
+					const fresh =
+						placed === 1
+							? placedAs(doc, "pending_payment", at)
+							: ((await this.adapter.findById(doc._id)) as OrderDoc);
 					if (placed === 1) {
 						void this.relayOutbox(doc._id).catch(() => undefined);
 						await ctx
@@ -362,19 +375,14 @@ const actions = {
 					const doc = await this.findVisible(ctx, ctx.params.id);
 					bindToScope({ orderId: doc._id });
 					if (doc.status !== "pending_payment") {
-						if (doc.payment && doc.payAttempts?.includes(operationId)) return this.toOrder(doc);
+						// A retry of the operation that paid (its answer was lost): the order, as it is now.
+						if (doc.payment && (await this.paidBy(ctx, doc, operationId))) return this.toOrder(doc);
 						assertTransition(doc.status as OrderStatus, "paid");
 					}
 					if (Date.parse(doc.expiresAt) <= Date.now()) {
 						throw new ConflictError("INVALID_ORDER_STATE", "The order expired before payment", {
 							status: "expired"
 						});
-					}
-					if (!doc.payAttempts?.includes(operationId)) {
-						await this.adapter.updateMany(
-							{ _id: doc._id },
-							{ $push: { payAttempts: operationId } }
-						);
 					}
 					const payment = await ctx.call<Payment, object>(
 						"payments.charge",
@@ -537,7 +545,7 @@ const OrdersService: WithChannels<
 			}
 			void this.relayOutbox(doc._id).catch(() => undefined);
 			this.broker.metrics.increment(METRIC.ORDERS, { status: to });
-			return (await this.adapter.findById(doc._id)) as OrderDoc;
+			return placedAs({ ...doc, ...set }, to, at);
 		},
 
 		/**
@@ -574,13 +582,26 @@ const OrdersService: WithChannels<
 					await this.settleStock(ctx, paid).catch(err =>
 						this.logger.warn("Stock not sold yet; the sweeper finishes it", err)
 					);
-					return (await this.adapter.findById(orderId)) as OrderDoc;
+					return paid;
 				} catch (err) {
 					if ((err as { type?: string }).type !== "INVALID_ORDER_STATE") throw err;
 					// Lost a race (expiry, cancel, or the other path paid it): look again.
 				}
 			}
 			throw new ConflictError("INVALID_ORDER_STATE", "The order keeps changing, please retry");
+		},
+
+		/** Whether the pay operation `operationId` made the order's charge (payments records which one claimed it). */
+		async paidBy(
+			this: OrdersThis,
+			ctx: Context,
+			doc: OrderDoc,
+			operationId: string
+		): Promise<boolean> {
+			const payment = await ctx
+				.call<Payment, object>("payments.get", { orderId: doc._id })
+				.catch(() => null);
+			return payment?.operationId === operationId;
 		},
 
 		/**

@@ -72,6 +72,8 @@ export interface Payment {
 	currency: string;
 	declineCode?: string;
 	refund?: { id: string; amount: number; at: string };
+	/** The pay operation that claimed the current attempt (orders answers its retries). */
+	operationId?: string;
 }
 
 interface ChargeParams {
@@ -102,6 +104,8 @@ interface PaymentsMethods {
 		set: Partial<PaymentDoc>,
 		events?: OutboxEntry[]
 	): Promise<boolean>;
+	/** Charges the attempt `doc` claimed and records the answer: the payment, 402, or 503/504 (outcome unknown). */
+	attempt(doc: PaymentDoc, paymentToken: string): Promise<Payment>;
 	/** Records a provider's answer for the attempt in `doc` (succeeded or declined). */
 	settle(
 		doc: PaymentDoc,
@@ -158,25 +162,34 @@ const actions = {
 		async handler(this: PaymentsThis, ctx: Context<ChargeParams>): Promise<Payment> {
 			const { operationId, orderId, userId, amount, currency, paymentToken } = ctx.params;
 			bindToScope({ orderId });
+			const now = Date.now();
 			let doc = await this.findPayment(orderId);
 			if (!doc) {
-				const now = new Date().toISOString();
-				try {
-					await this.adapter.insert({
-						_id: `pay_${randomUUID().replace(/-/g, "")}`,
-						orderId,
-						userId,
-						amount,
-						currency,
-						status: "new",
-						attempt: 0,
-						lockedUntil: 0,
-						createdAt: now,
-						updatedAt: now
-					});
-				} catch (err) {
-					if (!isDuplicateKeyError(err)) throw err;
-				}
+				// The order's first attempt: the document is inserted already claimed (of concurrent first attempts,
+				// the unique orderId lets one insert in; the others read its claim below and get 409).
+				const at = new Date(now).toISOString();
+				const first: PaymentDoc = {
+					_id: `pay_${randomUUID().replace(/-/g, "")}`,
+					orderId,
+					userId,
+					amount,
+					currency,
+					status: "processing",
+					attempt: 0,
+					lockedUntil: now + LEASE_MS,
+					attemptedAt: now,
+					operationId,
+					createdAt: at,
+					updatedAt: at
+				};
+				const inserted = await this.adapter.insert(first).then(
+					() => true,
+					(err: unknown) => {
+						if (isDuplicateKeyError(err)) return false;
+						throw err;
+					}
+				);
+				if (inserted) return this.attempt(first, paymentToken);
 				doc = (await this.findPayment(orderId))!;
 			}
 			if (doc.status === "succeeded") {
@@ -190,7 +203,6 @@ const actions = {
 					payment: doc.status
 				});
 			}
-			const now = Date.now();
 			if (doc.status === "processing" && doc.lockedUntil > now) {
 				throw new ConflictError("INVALID_ORDER_STATE", "A payment for this order is in progress", {
 					payment: "processing"
@@ -214,43 +226,10 @@ const actions = {
 					payment: "processing"
 				});
 			}
-			doc = { ...doc, status: "processing", attempt, lockedUntil: now + LEASE_MS };
-
-			const started = process.hrtime.bigint();
-			let charge;
-			try {
-				charge = await withProviderTimeout(
-					this.provider().charge({
-						key: keyOf(doc),
-						amount: doc.amount,
-						currency: doc.currency,
-						token: paymentToken,
-						reference: orderId
-					}),
-					cfg.payments.providerTimeout
-				);
-			} catch (err) {
-				// Outcome unknown: give the claim up so a retry (same key at the provider) or reconciliation settles it.
-				await this.move(doc, { status: "processing", attempt }, { lockedUntil: 0 }).catch(
-					() => undefined
-				);
-				const timedOut = err instanceof ProviderTimeoutError;
-				this.broker.metrics.increment(METRIC.PAYMENTS, { outcome: timedOut ? "timeout" : "error" });
-				this.logger.warn("Charge outcome unknown; a retry or reconciliation settles it", {
-					orderId,
-					error: (err as Error).message
-				});
-				throw providerFailure(err);
-			} finally {
-				this.broker.metrics.observe(
-					METRIC.PAYMENT_DURATION,
-					Number(process.hrtime.bigint() - started) / 1e9
-				);
-			}
-			const settled = await this.settle(doc, charge);
-			if (settled.status === "failed")
-				throw new PaymentDeclinedError(settled.declineCode ?? "declined");
-			return this.toPayment(settled);
+			return this.attempt(
+				{ ...doc, status: "processing", attempt, lockedUntil: now + LEASE_MS, operationId },
+				paymentToken
+			);
 		}
 	},
 
@@ -364,6 +343,7 @@ const PaymentsService: ServiceSchema<
 				currency: doc.currency
 			};
 			if (doc.declineCode) out.declineCode = doc.declineCode;
+			if (doc.operationId) out.operationId = doc.operationId;
 			if (doc.refund)
 				out.refund = { id: doc.refund.id, amount: doc.refund.amount, at: doc.refund.at };
 			return out;
@@ -387,6 +367,46 @@ const PaymentsService: ServiceSchema<
 				)) === 1;
 			if (won && events.length > 0) void this.relayOutbox(doc._id).catch(() => undefined);
 			return won;
+		},
+
+		async attempt(this: PaymentsThis, doc: PaymentDoc, paymentToken: string): Promise<Payment> {
+			const started = process.hrtime.bigint();
+			let charge;
+			try {
+				charge = await withProviderTimeout(
+					this.provider().charge({
+						key: keyOf(doc),
+						amount: doc.amount,
+						currency: doc.currency,
+						token: paymentToken,
+						reference: doc.orderId
+					}),
+					cfg.payments.providerTimeout
+				);
+			} catch (err) {
+				// Outcome unknown: give the claim up so a retry (same key at the provider) or reconciliation settles it.
+				await this.move(
+					doc,
+					{ status: "processing", attempt: doc.attempt },
+					{ lockedUntil: 0 }
+				).catch(() => undefined);
+				const timedOut = err instanceof ProviderTimeoutError;
+				this.broker.metrics.increment(METRIC.PAYMENTS, { outcome: timedOut ? "timeout" : "error" });
+				this.logger.warn("Charge outcome unknown; a retry or reconciliation settles it", {
+					orderId: doc.orderId,
+					error: (err as Error).message
+				});
+				throw providerFailure(err);
+			} finally {
+				this.broker.metrics.observe(
+					METRIC.PAYMENT_DURATION,
+					Number(process.hrtime.bigint() - started) / 1e9
+				);
+			}
+			const settled = await this.settle(doc, charge);
+			if (settled.status === "failed")
+				throw new PaymentDeclinedError(settled.declineCode ?? "declined");
+			return this.toPayment(settled);
 		},
 
 		async settle(
@@ -413,8 +433,8 @@ const PaymentsService: ServiceSchema<
 					this.broker.metrics.increment(METRIC.REVENUE, { currency: doc.currency }, doc.amount);
 				}
 			}
-			// Won or not (a concurrent retry or reconciliation may have recorded the same answer), the stored state rules.
-			return (await this.findPayment(doc.orderId))!;
+			// Lost (a concurrent retry or reconciliation may have recorded the same answer): the stored state rules.
+			return won ? fresh : (await this.findPayment(doc.orderId))!;
 		},
 
 		/**

@@ -173,12 +173,17 @@ describe("payments, fulfilment and durable events", () => {
 			const { token } = await s.customer();
 			const productId = await s.product(5);
 			const order = await s.pendingOrder(token, productId, 2);
-			expectError(await s.pay(token, order.id, "tok_timeout"), 504, "REQUEST_TIMEOUT");
+			const key = unique("pay");
+			expectError(await s.pay(token, order.id, "tok_timeout", key), 504, "REQUEST_TIMEOUT");
 			await eventually(async () => (await s.order(order.id)).status === "paid");
 			await eventually(async () => (await s.stock(productId)).onHand === 3);
 			expect(charges(await ledger(order.id))).toHaveLength(1);
-			// A new key now: the order is paid.
+			// The timed-out request's retry (same key) answers the order it paid; a new key is 409: the order is paid.
+			const retry = await s.pay(token, order.id, "tok_timeout", key);
+			expect(retry.status).toBe(200);
+			expect(retry.body).toMatchObject({ id: order.id, status: "paid" });
 			expectError(await s.pay(token, order.id), 409, "INVALID_ORDER_STATE");
+			expect(charges(await ledger(order.id))).toHaveLength(1);
 		});
 
 		it("20 concurrent pays of one order with different keys: one 200, the rest 409, one charge", async () => {
