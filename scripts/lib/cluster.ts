@@ -228,14 +228,17 @@ export function spawnNode(
 	return track(name, child, echo);
 }
 
-/** Starts `node dist/server.js` as a child process with the given environment. */
+/**
+ * Starts `node dist/server.js` as a child process with the given environment, and with glibc's malloc held to 2
+ * arenas unless MALLOC_ARENA_MAX says otherwise, as `npm start` and the image run a node (see README "Performance").
+ */
 export function startNode(opts: NodeOptions): Proc {
 	if (!fs.existsSync(SERVER_JS))
 		throw new Error(`${SERVER_JS} is missing: run 'npm run build' first`);
 	return spawnNode(
 		opts.name,
 		[...(opts.nodeArgs ?? []), SERVER_JS, ...(opts.args ?? [])],
-		opts.env,
+		{ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2", ...opts.env },
 		!!opts.echo
 	);
 }

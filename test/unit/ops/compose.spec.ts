@@ -398,7 +398,9 @@ describe("application nodes", () => {
 		const cmd = fs.readFileSync(dockerfile, "utf8").match(/^CMD (.*)$/m)?.[1];
 		expect(cmd).toBe('["npm", "start"]');
 		const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-		expect(pkg.scripts.start).toBe("exec node dist/server.js");
+		expect(pkg.scripts.start).toBe(
+			"MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} exec node dist/server.js"
+		);
 	});
 });
 

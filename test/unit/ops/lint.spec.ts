@@ -105,7 +105,9 @@ describe("docker/Dockerfile", () => {
 		expect(runtime.match(/^CMD .*$/gm)).toEqual(['CMD ["npm", "start"]']);
 		expect(text).not.toMatch(/^ENTRYPOINT/m);
 		const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-		expect(pkg.scripts.start).toBe("exec node dist/server.js");
+		expect(pkg.scripts.start).toBe(
+			"MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} exec node dist/server.js"
+		);
 	});
 
 	it("keeps .env out of the build context", () => {
