@@ -287,7 +287,7 @@ describe("the embedded gateway", () => {
 });
 
 describe("npm start", () => {
-	it("serves /health and /ready within 5 s and stops with exit code 0 on Ctrl-C", async () => {
+	it("serves /health, then /ready, and stops with exit code 0 on Ctrl-C", async () => {
 		const { spawn } = await import("node:child_process");
 		const port = await freePort();
 		// Its own process group, so SIGINT reaches npm and the node under it, as Ctrl-C in a terminal does.
@@ -306,8 +306,9 @@ describe("npm start", () => {
 		});
 		const exited = new Promise<number | null>(resolve => child.on("exit", code => resolve(code)));
 		try {
-			await waitForStatus(`http://127.0.0.1:${port}/health`, { timeoutMs: 5000 });
-			await waitForStatus(`http://127.0.0.1:${port}/ready`, { timeoutMs: 1000 });
+			// Generous bounds: this asserts the behaviour; how fast a cold start is, is the bench's measure.
+			await waitForStatus(`http://127.0.0.1:${port}/health`, { timeoutMs: 15000 });
+			await waitForStatus(`http://127.0.0.1:${port}/ready`, { timeoutMs: 15000 });
 		} finally {
 			process.kill(-child.pid!, "SIGINT");
 		}

@@ -133,12 +133,19 @@ export function shop(cluster: TestCluster) {
 			return (await api(base, "GET", `/api/inventory/${productId}`, { token: await this.admin() }))
 				.body;
 		},
+		/** Every order (admin view). A page answered 503/504 (nodes still rejoining after a failure) is asked again. */
 		async allOrders(): Promise<any[]> {
 			const rows: any[] = [];
 			for (let page = 1; ; page++) {
-				const res = await api(base, "GET", `/api/orders?page=${page}&pageSize=100`, {
-					token: await this.admin()
-				});
+				const res = await eventually(async () => {
+					const got = await api(base, "GET", `/api/orders?page=${page}&pageSize=100`, {
+						token: await this.admin()
+					});
+					if (got.status === 503 || got.status === 504) return null;
+					if (got.status !== 200)
+						throw new Error(`GET /api/orders: ${got.status} ${JSON.stringify(got.body)}`);
+					return got;
+				}, 20_000);
 				rows.push(...res.body.rows);
 				if (page >= res.body.totalPages) return rows;
 			}
