@@ -43,6 +43,8 @@ export interface AppConfig {
 		corsOrigins: string[];
 		/** Proxies whose `X-Forwarded-For` is believed (exact addresses). */
 		trustedProxies: string[];
+		/** Seconds a public catalog answer may be served from the gateway's memory (0: never). */
+		readCacheTtl: number;
 	};
 	requestTimeout: number;
 	shutdownTimeout: number;
@@ -157,6 +159,14 @@ const SCHEMA = {
 	TRANSPORTER: { type: "string", pattern: /^nats:\/\/\S+$/, optional: true },
 	GATEWAY_HOST: { type: "string", min: 1, default: "0.0.0.0" },
 	GATEWAY_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 5921 },
+	GATEWAY_READ_CACHE_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 3600,
+		default: 10
+	},
 	REQUEST_TIMEOUT: {
 		type: "number",
 		convert: true,
@@ -410,6 +420,7 @@ type Raw = {
 	TRANSPORTER?: string;
 	GATEWAY_HOST: string;
 	GATEWAY_PORT: number;
+	GATEWAY_READ_CACHE_TTL: number;
 	REQUEST_TIMEOUT: number;
 	SHUTDOWN_TIMEOUT: number;
 	HEARTBEAT_INTERVAL: number;
@@ -568,7 +579,8 @@ export function loadConfig(
 			host: r.GATEWAY_HOST,
 			port: r.GATEWAY_PORT,
 			corsOrigins: list(env.CORS_ORIGINS),
-			trustedProxies: list(env.TRUSTED_PROXIES)
+			trustedProxies: list(env.TRUSTED_PROXIES),
+			readCacheTtl: r.GATEWAY_READ_CACHE_TTL
 		},
 		requestTimeout: r.REQUEST_TIMEOUT,
 		shutdownTimeout: r.SHUTDOWN_TIMEOUT,

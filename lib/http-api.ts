@@ -40,6 +40,11 @@ export interface Operation {
 	errors?: number[];
 	/** Response content type when not JSON. */
 	contentType?: string;
+	/**
+	 * A public read the gateway may answer from its read cache (mixins/read-cache.mixin.ts), when the action's owner
+	 * declares cache keys for it.
+	 */
+	cached?: true;
 }
 
 export const OPS_ROUTE = "/";
@@ -424,6 +429,7 @@ export const API_OPERATIONS: Operation[] = [
 		path: "/products",
 		action: "products.list",
 		access: "public",
+		cached: true,
 		tag: "Catalog",
 		summary:
 			"Products on sale (archived ones never appear). `q` searches name, description and sku (plain text, not a " +
@@ -444,6 +450,7 @@ export const API_OPERATIONS: Operation[] = [
 		path: "/products/:idOrSlug",
 		action: "products.get",
 		access: "public",
+		cached: true,
 		tag: "Catalog",
 		summary: "One product by id or slug (archived products answer 404)",
 		response: PRODUCT,
@@ -454,6 +461,7 @@ export const API_OPERATIONS: Operation[] = [
 		path: "/categories",
 		action: "products.categories",
 		access: "public",
+		cached: true,
 		tag: "Catalog",
 		summary: "Categories with the number of products on sale in each, by name",
 		response: {

@@ -43,6 +43,13 @@ const STATUS_TEXT: Record<number, string> = {
 /** Statuses any operation can answer. */
 const COMMON_ERRORS = [429, 500, 503, 504];
 
+/** The decision API.md leaves open for the public catalog reads: how fresh an answer is. */
+const CACHED_READ =
+	"May be answered from the gateway's read cache. A change to the catalog or to a product's stock drops the " +
+	"cached answers it affects at once on every gateway (they are announced by event), so the next read shows it; " +
+	"at most GATEWAY_READ_CACHE_TTL seconds (default 10) bound what a change whose announcement raced the read can " +
+	"leave stale. Responses still carry `Cache-Control: no-store`: no client or proxy may keep them.";
+
 const DESCRIPTION = `FlashMart's HTTP API, served by the moleculer-web gateway.
 
 Conventions (API.md), and decisions where it is silent:
@@ -112,6 +119,7 @@ function operationObject(op: Operation): Record<string, unknown> {
 	return {
 		tags: [op.tag],
 		summary: op.summary,
+		...(op.cached ? { description: CACHED_READ, "x-gateway-cache": true } : {}),
 		operationId: op.action ?? `gateway.${op.handler}`,
 		...(op.access === "public" ? { security: [] } : { security: [{ bearerAuth: [] }] }),
 		...(op.access === "admin" ? { "x-required-role": "admin" } : {}),

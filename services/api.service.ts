@@ -24,6 +24,7 @@ import { buildOpenApi } from "../lib/openapi";
 import { acceptRequestId, bindToScope } from "../lib/request-context";
 import { type KeyPair, loadKeys, verifyAccessToken } from "../lib/tokens";
 import { METRIC } from "../middlewares/business-metrics.middleware";
+import { ReadCacheMixin } from "../mixins/read-cache.mixin";
 import { UploadMixin } from "../mixins/upload.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 
@@ -169,8 +170,9 @@ function aliasesOf(routePath: string, ops: Operation[]): Record<string, unknown>
 	for (const op of ops) {
 		const key = `${op.method} ${op.path}`;
 		const metricRoute = prefix + op.path;
-		if (op.action) aliases[key] = { action: op.action, access: op.access, metricRoute };
-		else if (op.handler) {
+		if (op.action) {
+			aliases[key] = { action: op.action, access: op.access, metricRoute, cached: op.cached };
+		} else if (op.handler) {
 			const name = `handle_${op.handler}`;
 			aliases[key] = {
 				access: op.access,
@@ -215,7 +217,16 @@ function passRequestMeta(ctx: Context<unknown, AppMeta>, _route: unknown, req: G
 
 const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 	name: "api",
-	mixins: [ApiGateway as unknown as ServiceSchema, UploadMixin()],
+	mixins: [
+		// Public catalog reads from memory until the catalog or a stock level changes (announced by broadcast).
+		ReadCacheMixin({
+			ttlSeconds: cfg.gateway.readCacheTtl,
+			cleanAll: ["products.cache.clean"],
+			cleanEntities: { "inventory.changed": "productIds" }
+		}),
+		ApiGateway as unknown as ServiceSchema,
+		UploadMixin()
+	],
 
 	settings: {
 		port: cfg.gateway.port,

@@ -1,6 +1,6 @@
 /**
  * Shopping carts: one per user, priced at every answer from the catalog's current prices (one `products.summaries`
- * call for the products this node has not seen since the catalog last changed: lib/keyed-cache.ts, emptied by the
+ * call for the products this node has not seen since the catalog last changed: lib/read-cache.ts, emptied by the
  * products service's `products.cache.clean` broadcast), never from anything a client sent. Lines of products archived (or gone) since they were added drop out of
  * every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
  * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
@@ -14,7 +14,7 @@ import {
 	UnauthorizedError,
 	UnprocessableError
 } from "../lib/errors";
-import { KeyedCache } from "../lib/keyed-cache";
+import { ReadCache } from "../lib/read-cache";
 import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -91,7 +91,7 @@ interface CartsMethods {
 
 interface CartsVars {
 	/** Product summaries by id, as products last answered them (see the top of this file). */
-	catalog: KeyedCache<ProductSummary>;
+	catalog: ReadCache;
 }
 
 type CartsThis = Service & DbServiceThis & CartsMethods & CartsVars;
@@ -323,12 +323,12 @@ const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceT
 	events: {
 		/** The catalog changed (a price, an archive, a new product): price from products again. */
 		"products.cache.clean"(this: CartsThis) {
-			this.catalog.clear();
+			this.catalog.invalidate();
 		}
 	},
 
 	created(this: CartsThis) {
-		this.catalog = new KeyedCache(config().catalog.cacheTtl * 1000);
+		this.catalog = new ReadCache();
 	},
 
 	methods: {
@@ -346,7 +346,7 @@ const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceT
 		/** The products of an answer (unknown ids are absent): at most one catalog call, for those not cached. */
 		async summaries(this: CartsThis, ctx: Context, ids: string[]): Promise<Summaries> {
 			if (ids.length === 0) return {};
-			return this.catalog.getMany(ids, missing =>
+			return this.catalog.getMany(ids, config().catalog.cacheTtl * 1000, missing =>
 				ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
 			);
 		},

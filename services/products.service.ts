@@ -396,9 +396,24 @@ const ProductsService: ServiceSchema<ServiceSettingSchema, ProductsMethods, DbSe
 	actions,
 
 	events: {
-		/** Stock changed somewhere: cached reads carry `available`, so they go. */
-		"inventory.changed"(this: ProductsThis) {
-			return this.broker.cacher?.clean("products.**");
+		/**
+		 * Stock changed somewhere: the cached reads that carry those products' `available` go (each product by id at
+		 * once, then by slug, and every page); the rest of the catalog stays cached. Categories carry no stock.
+		 */
+		async "inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
+			const cacher = this.broker.cacher;
+			if (!cacher) return;
+			const ids = ctx.params?.productIds;
+			if (!Array.isArray(ids) || !ids.every(id => typeof id === "string")) {
+				return cacher.clean("products.**");
+			}
+			// The cacher's key holds the parameter as it formats it (quoted, in 0.15): match around it. Ids and slugs
+			// have no dots, which a `*` does not cross; a slug inside another one only costs that one a cache miss.
+			const keyOf = (idOrSlug: string) => `products.get:*${idOrSlug}*`;
+			await cacher.clean(["products.list:**", ...ids.map(keyOf)]);
+			const docs = (await this.adapter.find({ query: { _id: { $in: ids } } })) as ProductDoc[];
+			const slugs = docs.flatMap(d => (d.slug ? [keyOf(d.slug)] : []));
+			if (slugs.length > 0) await cacher.clean(slugs);
 		},
 		/** Another products node changed the catalog: drop this node's cached reads too. */
 		"products.cache.clean"(this: ProductsThis) {

@@ -240,6 +240,34 @@ describe("catalog over a cluster", () => {
 		it("answers an unknown product with 404 NOT_FOUND", async () => {
 			expectError(await api(gw0, "GET", "/api/products/no-such-product"), 404, "NOT_FOUND");
 		});
+
+		it("answers repeated reads from the gateway's cache, and asks products again after a stock change", async () => {
+			const p = await newProduct({ stock: 3 });
+			/** The calls this gateway made to products.get over NATS, from its own /metrics. */
+			const remoteGets = async () => {
+				const text = await (await fetch(`${gw1}/metrics`)).text();
+				return text
+					.split("\n")
+					.filter(l => /^moleculer_request_total\{.*action="products\.get".*type="remote"/.test(l))
+					.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+			};
+			const before = await remoteGets();
+			for (let i = 0; i < 10; i++) {
+				expect((await api(gw1, "GET", `/api/products/${p.id}`)).body.available).toBe(3);
+			}
+			expect((await remoteGets()) - before).toBe(1);
+			expect((await api(gw1, "GET", `/api/products/${p.slug}`)).body.available).toBe(3);
+			expect((await remoteGets()) - before).toBe(2);
+			const set = await api(gw0, "PUT", `/api/inventory/${p.id}`, {
+				token: admin,
+				body: { onHand: 8 }
+			});
+			expect(set.status).toBe(200);
+			// The inventory.changed broadcast reaches gw1 (and products) before the client's next request does.
+			expect((await api(gw1, "GET", `/api/products/${p.id}`)).body.available).toBe(8);
+			expect((await remoteGets()) - before).toBe(3);
+			expect((await api(gw1, "GET", `/api/products/${p.slug}`)).body.available).toBe(8);
+		});
 	});
 
 	describe("products.create", () => {
