@@ -6,6 +6,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { config } from "../config";
 import { ConflictError, NotFoundError } from "../lib/errors";
+import { ThrottledBatch } from "../lib/throttled-batch";
 import { METRIC } from "../middlewares/business-metrics.middleware";
 import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, withEvents } from "../mixins/outbox.mixin";
@@ -69,13 +70,15 @@ interface InventoryMethods {
 	findStock(productId: string): Promise<StockDoc | null>;
 	takeLine(orderId: string, line: StockLine): Promise<boolean>;
 	releaseLines(orderId: string, lines: StockLine[]): Promise<number>;
-	changed(productIds: string[], ctx: Context): Promise<void>;
+	changed(productIds: string[]): Promise<void>;
 	checkLow(productIds?: string[]): Promise<void>;
 	relayOutbox(id?: string): Promise<number>;
 }
 
 interface InventoryVars {
 	lowTimer?: NodeJS.Timeout;
+	/** inventory.changed, at most once per CHANGE_WINDOW_MS (lib/throttled-batch.ts). */
+	announcer: ThrottledBatch;
 }
 
 type InventoryThis = Service & DbServiceThis & InventoryMethods & InventoryVars;
@@ -107,6 +110,13 @@ const QUANTITY_ON_HAND = {
 const MAX_SET_ATTEMPTS = 10;
 
 const cfg = config();
+
+/**
+ * Stock changes are announced (inventory.changed: catalog caches carry `available`) at once when they are isolated and
+ * at most once per this window under load, where every reservation and sale changes stock: two broadcasts per
+ * purchase to every products node and gateway, and as many cache drops, otherwise.
+ */
+const CHANGE_WINDOW_MS = 50;
 
 /** One line per product (two lines of the same product in one order become one). */
 function mergeLines(lines: StockLine[]): StockLine[] {
@@ -175,7 +185,7 @@ const actions = {
 					}
 				);
 				if (updated === 1) {
-					await this.changed([productId], ctx);
+					await this.changed([productId]);
 					return { productId, onHand, reserved: doc.reserved, available: onHand - doc.reserved };
 				}
 			}
@@ -217,10 +227,7 @@ const actions = {
 					lines: short
 				});
 			}
-			await this.changed(
-				lines.map(l => l.productId),
-				ctx
-			);
+			await this.changed(lines.map(l => l.productId));
 			return { orderId, lines };
 		}
 	},
@@ -234,11 +241,7 @@ const actions = {
 		): Promise<{ released: number }> {
 			const lines = mergeLines(ctx.params.lines);
 			const released = await this.releaseLines(ctx.params.orderId, lines);
-			if (released > 0)
-				await this.changed(
-					lines.map(l => l.productId),
-					ctx
-				);
+			if (released > 0) await this.changed(lines.map(l => l.productId));
 			return { released };
 		}
 	},
@@ -290,11 +293,7 @@ const actions = {
 					}
 				);
 			}
-			if (restocked > 0)
-				await this.changed(
-					lines.map(l => l.productId),
-					ctx
-				);
+			if (restocked > 0) await this.changed(lines.map(l => l.productId));
 			return { restocked };
 		}
 	},
@@ -329,7 +328,7 @@ const actions = {
 					holds: {},
 					updatedAt: new Date().toISOString()
 				});
-				await this.changed([productId], ctx);
+				await this.changed([productId]);
 			} catch (err) {
 				if (!isDuplicateKeyError(err)) throw err;
 			}
@@ -430,8 +429,8 @@ const InventoryService: ServiceSchema<
 		 * After any stock change: tell every node (catalog caches carry `available`), and write `inventory.low` for
 		 * products whose available stock fell below the threshold.
 		 */
-		async changed(this: InventoryThis, productIds: string[], ctx: Context): Promise<void> {
-			ctx.broadcast("inventory.changed", { productIds });
+		async changed(this: InventoryThis, productIds: string[]): Promise<void> {
+			this.announcer.add(productIds);
 			await this.checkLow(productIds);
 		},
 
@@ -470,6 +469,12 @@ const InventoryService: ServiceSchema<
 		}
 	},
 
+	created(this: InventoryThis) {
+		this.announcer = new ThrottledBatch(CHANGE_WINDOW_MS, productIds => {
+			void this.broker.broadcast("inventory.changed", { productIds });
+		});
+	},
+
 	started(this: InventoryThis) {
 		this.lowTimer = setInterval(
 			() => void this.checkLow().catch(() => undefined),
@@ -480,6 +485,7 @@ const InventoryService: ServiceSchema<
 
 	stopped(this: InventoryThis) {
 		if (this.lowTimer) clearInterval(this.lowTimer);
+		this.announcer.flush();
 	}
 };
 

@@ -251,6 +251,7 @@ describe("catalog over a cluster", () => {
 					.filter(l => /^moleculer_request_total\{.*action="products\.get".*type="remote"/.test(l))
 					.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
 			};
+			await new Promise(r => setTimeout(r, 100)); // the creation's stock changes announced
 			const before = await remoteGets();
 			for (let i = 0; i < 10; i++) {
 				expect((await api(gw1, "GET", `/api/products/${p.id}`)).body.available).toBe(3);
@@ -258,6 +259,8 @@ describe("catalog over a cluster", () => {
 			expect((await remoteGets()) - before).toBe(1);
 			expect((await api(gw1, "GET", `/api/products/${p.slug}`)).body.available).toBe(3);
 			expect((await remoteGets()) - before).toBe(2);
+			// A change after a quiet moment is announced at once (under load, changes go out together every 50 ms).
+			await new Promise(r => setTimeout(r, 100));
 			const set = await api(gw0, "PUT", `/api/inventory/${p.id}`, {
 				token: admin,
 				body: { onHand: 8 }
