@@ -38,6 +38,8 @@ export interface RowResult {
 	ratio: number | null;
 	/** Warn-and-above log lines of FlashMart's nodes from this row's setup to its end (the most frequent first). */
 	logs?: LogGroup[];
+	/** How the row's figures were taken, when not in one run (e.g. the median of rounds). */
+	note?: string;
 }
 
 export interface BenchReport {
@@ -81,6 +83,8 @@ export interface ObservabilityOverhead {
 	ratio: number;
 	/** Log lines the stand-in sink indexed during the "on" cluster's life. */
 	linesShipped: number;
+	/** req/s of every round, in the order measured (off and on in turns); the figures above are their medians. */
+	rounds?: { off: number[]; on: number[] };
 }
 
 /** One line saying what observability costs. */
@@ -123,7 +127,7 @@ function note(row: RowResult): string {
 		if (row.check) parts.push(row.check.ok ? firstWords(row.check.summary) : "CHECK FAILED");
 		return parts.join("; ");
 	}
-	return "";
+	return row.note ?? "";
 }
 
 /** "0 oversell: ..." → "0 oversell". */

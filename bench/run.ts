@@ -626,11 +626,20 @@ function liveHeapOf(proc: Proc): number | undefined {
 /** The product read measured by `--observability`. */
 const OBSERVED_SCENARIO = "product by id /api/products/:id";
 
+/** Rounds of `--observability`: each variant is measured this many times, in turns. */
+const OBSERVABILITY_ROUNDS = 3;
+
+/** The middle value (of an odd count; the upper middle otherwise). */
+const median = (values: number[]) =>
+	[...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
 /**
- * `--observability`: the product read on a cluster with metrics and log shipping off, then on a fresh one with
- * both on (logs shipped to a stand-in sink on loopback), one cluster at a time so they never share the cores.
- * The same LOG_LEVEL (info, the production default) in both: the difference is the reporter, the HTTP metrics and
- * the shipping.
+ * `--observability`: the product read on a cluster with metrics and log shipping off and on another with both on
+ * (logs shipped to a stand-in sink on loopback). Both clusters are up at once and measured in turns (off, on, off,
+ * on, ...): on a shared machine the load of the moment drifts by tens of percent from one minute to the next, and
+ * measured in turns both variants see the same drift. An idle cluster costs the other little (heartbeats, timers).
+ * Each variant's figure is the median of its rounds. The same LOG_LEVEL (info, the production default) in both:
+ * the difference is the reporter, the HTTP metrics and the shipping.
  */
 async function measureObservability(
 	natsUrl: string,
@@ -654,41 +663,80 @@ async function measureObservability(
 			env: { METRICS_ENABLED: "true", LOG_LEVEL: logLevel, ELASTICSEARCH_URL: sink.url }
 		}
 	];
-	const rows: RowResult[] = [];
-	for (const variant of variants) {
-		if (interrupted) break;
-		progress(`starting FlashMart with ${variant.label}`);
-		// Never profiled: the two clusters must differ only in what is observed.
-		const target = await startFlashMart(natsUrl, services, { ...cli, profile: [] }, variant.env);
-		const marks = outputMarks(target.procs);
-		const request = async () =>
-			resolveRequest(
-				scenario,
-				scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
-			);
-		const row = await measureRow(
-			{ ...rowBase(scenario), name: `${scenario.name} [${variant.label}]` },
-			target,
-			request,
-			load,
-			baseline
-		);
-		const logs = newLogLines(marks);
-		if (logs.length > 0) row.logs = logs;
-		rows.push(row);
-		// Stopped before the next starts: the nodes flush their last lines to the sink as they stop.
-		await Promise.all(target.procs.map(p => p.stop("SIGTERM", 10_000)));
+	const clusters: Array<{ target: Target; marks: ReturnType<typeof outputMarks> }> = [];
+	const rounds: RowResult[][] = variants.map(() => []);
+	try {
+		for (const variant of variants) {
+			if (interrupted) break;
+			progress(`starting FlashMart with ${variant.label}`);
+			// Never profiled: the two clusters must differ only in what is observed.
+			const target = await startFlashMart(natsUrl, services, { ...cli, profile: [] }, variant.env);
+			clusters.push({ target, marks: outputMarks(target.procs) });
+		}
+		for (
+			let round = 1;
+			round <= OBSERVABILITY_ROUNDS && clusters.length === variants.length;
+			round++
+		) {
+			for (const [i, variant] of variants.entries()) {
+				if (interrupted) break;
+				const { target } = clusters[i];
+				const request = async () =>
+					resolveRequest(
+						scenario,
+						scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
+					);
+				rounds[i].push(
+					await measureRow(
+						{
+							...rowBase(scenario),
+							name: `${scenario.name} [${variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}]`
+						},
+						target,
+						request,
+						load,
+						baseline
+					)
+				);
+			}
+		}
+	} finally {
+		// The nodes flush their last lines to the sink as they stop.
+		await Promise.all(clusters.flatMap(c => c.target.procs.map(p => p.stop("SIGTERM", 10_000))));
 	}
-	const [off, on] = rows.map(r => (r.status === "measured" ? r.measurement : undefined));
+	const rows: RowResult[] = [];
+	const perSecond: number[][] = [];
+	for (const [i, variant] of variants.entries()) {
+		const measured = rounds[i].filter(r => r.status === "measured" && r.measurement);
+		const values = measured.map(r => r.measurement!.requestsPerSec);
+		perSecond.push(values);
+		// The variant's row: its median round, named for the variant (the targets table reads these rows).
+		const middle = measured.find(r => r.measurement!.requestsPerSec === median(values));
+		const row = middle ?? rounds[i][rounds[i].length - 1];
+		if (!row) continue;
+		const logs = clusters[i] ? newLogLines(clusters[i].marks) : [];
+		rows.push({
+			...row,
+			name: `${scenario.name} [${variant.label}]`,
+			...(values.length > 1
+				? {
+						note: `median of ${values.length} rounds in turns: ${values.map(v => v.toFixed(0)).join(", ")} req/s`
+					}
+				: {}),
+			...(logs.length > 0 ? { logs } : {})
+		});
+	}
+	const [off, on] = perSecond;
 	const overhead =
-		off && on && off.requestsPerSec > 0
+		off?.length && on?.length && median(off) > 0
 			? {
 					scenario: OBSERVED_SCENARIO,
 					logLevel,
-					offRequestsPerSec: off.requestsPerSec,
-					onRequestsPerSec: on.requestsPerSec,
-					ratio: Math.round((on.requestsPerSec / off.requestsPerSec) * 1000) / 1000,
-					linesShipped: sink.received
+					offRequestsPerSec: median(off),
+					onRequestsPerSec: median(on),
+					ratio: Math.round((median(on) / median(off)) * 1000) / 1000,
+					linesShipped: sink.received,
+					rounds: { off, on }
 				}
 			: null;
 	return { rows, overhead };
