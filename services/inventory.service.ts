@@ -442,15 +442,25 @@ const InventoryService: ServiceSchema<
 		async checkLow(this: InventoryThis, productIds?: string[]): Promise<void> {
 			const threshold = cfg.inventory.lowStockThreshold;
 			const scope = productIds ? { productId: { $in: productIds } } : {};
-			await this.adapter.updateMany(
-				{ ...scope, lowNotified: true, available: { $gte: threshold } },
-				{ $set: { lowNotified: false } }
-			);
-			const dipped = (await this.adapter.find({
-				query: { ...scope, available: { $lt: threshold }, lowNotified: { $ne: true } },
+			// One read finds both kinds (usually none): recovered since notified, and dipped and not notified yet.
+			const due = (await this.adapter.find({
+				query: {
+					...scope,
+					$or: [
+						{ lowNotified: true, available: { $gte: threshold } },
+						{ lowNotified: { $ne: true }, available: { $lt: threshold } }
+					]
+				},
 				limit: 500
 			})) as StockDoc[];
-			for (const doc of dipped) {
+			const recovered = due.filter(d => d.available >= threshold).map(d => d._id);
+			if (recovered.length > 0) {
+				await this.adapter.updateMany(
+					{ _id: { $in: recovered }, lowNotified: true, available: { $gte: threshold } },
+					{ $set: { lowNotified: false } }
+				);
+			}
+			for (const doc of due.filter(d => d.available < threshold)) {
 				const won = await this.adapter.updateMany(
 					{ _id: doc._id, available: { $lt: threshold }, lowNotified: { $ne: true } },
 					withEvents({ $set: { lowNotified: true } }, [
