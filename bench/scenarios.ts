@@ -483,7 +483,7 @@ export const SCENARIOS: Scenario[] = [
 		requires: ["api"]
 	},
 	{
-		// A cached read: gateway, one NATS round trip to products, answered from its cacher.
+		// A cached read: answered by the gateway's read cache (a miss: one NATS round trip to products' cacher).
 		name: "product by id /api/products/:id",
 		method: "GET",
 		path: "/api/products/:id",
@@ -493,7 +493,7 @@ export const SCENARIOS: Scenario[] = [
 		}
 	},
 	{
-		// A page of one category (cached), with availability for the page in one inventory call.
+		// A page of one category, cached like the product (a miss: products, with availability in one inventory call).
 		name: "product list /api/products?category=&page=",
 		method: "GET",
 		path: "/api/products",
