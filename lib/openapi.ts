@@ -46,9 +46,10 @@ const COMMON_ERRORS = [429, 500, 503, 504];
 /** The decision API.md leaves open for the public catalog reads: how fresh an answer is. */
 const CACHED_READ =
 	"May be answered from the gateway's read cache. A change to the catalog or to a product's stock drops the " +
-	"cached answers it affects at once on every gateway (they are announced by event), so the next read shows it; " +
-	"at most GATEWAY_READ_CACHE_TTL seconds (default 10) bound what a change whose announcement raced the read can " +
-	"leave stale. Responses still carry `Cache-Control: no-store`: no client or proxy may keep them.";
+	"cached answers it affects on every gateway as soon as it is announced by event: at once for a catalog change " +
+	"or an isolated stock change, within 50 ms for stock changes under load (reservations and sales are announced " +
+	"together). GATEWAY_READ_CACHE_TTL seconds (default 10) bound what an announcement that raced a read can leave " +
+	"stale. Responses still carry `Cache-Control: no-store`: no client or proxy may keep them.";
 
 const DESCRIPTION = `FlashMart's HTTP API, served by the moleculer-web gateway.
 

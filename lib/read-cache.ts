@@ -7,33 +7,47 @@
  * any of them, `invalidate()` drops everything. A load that was running when an invalidation came answers its
  * callers but is not kept, so an answer read before a change never outlives the announcement of that change.
  * Concurrent misses of one key share one load. Failed loads (a 404, a timeout) are never kept. At most `maxEntries`
- * are held; when full, the oldest go first (Map order is insertion order).
+ * are held, and at most `maxBytes` by the sizes `get` is told (a cache keyed by what clients send, such as search
+ * pages, must be bounded by memory, not by count); when full, the oldest go first (Map order is insertion order).
  */
 export class ReadCache {
-	private readonly entries = new Map<string, { value: unknown; until: number; tags: string[] }>();
+	private readonly entries = new Map<
+		string,
+		{ value: unknown; until: number; tags: string[]; size: number }
+	>();
 	private readonly byTag = new Map<string, Set<string>>();
 	private readonly loading = new Map<string, Promise<unknown>>();
 	private generation = 0;
+	private bytes = 0;
 
-	constructor(private readonly maxEntries = 10_000) {}
+	constructor(
+		private readonly maxEntries = 10_000,
+		private readonly maxBytes = Number.POSITIVE_INFINITY
+	) {}
 
-	/** The answer kept under `key`, or the one `load` gives (kept `ttlMs` with the tags `tagsOf` names). */
-	async get(
+	/**
+	 * The answer kept under `key`, or the one `load` gives: kept `ttlMs`, with the tags `describe` names (the
+	 * entities it shows) and the size it gives (bytes, for `maxBytes`).
+	 */
+	async get<T>(
 		key: string,
 		ttlMs: number,
-		load: () => Promise<unknown>,
-		tagsOf: (value: unknown) => string[] = () => []
-	): Promise<unknown> {
+		load: () => Promise<T>,
+		describe: (value: T) => { tags?: string[]; size?: number } = () => ({})
+	): Promise<T> {
 		const entry = this.entries.get(key);
 		if (entry) {
-			if (entry.until > Date.now()) return entry.value;
+			if (entry.until > Date.now()) return entry.value as T;
 			this.remove(key);
 		}
 		const pending = this.loading.get(key);
-		if (pending) return pending;
+		if (pending) return pending as Promise<T>;
 		const generation = this.generation;
 		const loaded = load().then(value => {
-			if (generation === this.generation) this.put(key, value, ttlMs, tagsOf(value));
+			if (generation === this.generation) {
+				const { tags = [], size = 0 } = describe(value);
+				this.put(key, value, ttlMs, tags, size);
+			}
 			return value;
 		});
 		this.loading.set(key, loaded);
@@ -67,7 +81,7 @@ export class ReadCache {
 		for (const id of missing) {
 			if (!Object.hasOwn(fetched, id)) continue;
 			found[id] = fetched[id];
-			if (generation === this.generation) this.put(id, fetched[id], ttlMs, []);
+			if (generation === this.generation) this.put(id, fetched[id], ttlMs, [], 0);
 		}
 		return found;
 	}
@@ -79,6 +93,7 @@ export class ReadCache {
 		if (!tags) {
 			this.entries.clear();
 			this.byTag.clear();
+			this.bytes = 0;
 			return;
 		}
 		for (const tag of tags) {
@@ -90,13 +105,23 @@ export class ReadCache {
 		return this.entries.size;
 	}
 
-	private put(key: string, value: unknown, ttlMs: number, tags: string[]): void {
+	/** The sizes of what is held, as `get` was told them. */
+	get heldBytes(): number {
+		return this.bytes;
+	}
+
+	private put(key: string, value: unknown, ttlMs: number, tags: string[], size: number): void {
 		this.remove(key);
-		while (this.entries.size >= this.maxEntries) {
+		if (size > this.maxBytes) return;
+		while (
+			this.entries.size > 0 &&
+			(this.entries.size >= this.maxEntries || this.bytes + size > this.maxBytes)
+		) {
 			const oldest = this.entries.keys().next().value as string;
 			this.remove(oldest);
 		}
-		this.entries.set(key, { value, until: Date.now() + ttlMs, tags });
+		this.entries.set(key, { value, until: Date.now() + ttlMs, tags, size });
+		this.bytes += size;
 		for (const tag of tags) {
 			let keys = this.byTag.get(tag);
 			if (!keys) this.byTag.set(tag, (keys = new Set()));
@@ -108,6 +133,7 @@ export class ReadCache {
 		const entry = this.entries.get(key);
 		if (!entry) return;
 		this.entries.delete(key);
+		this.bytes -= entry.size;
 		for (const tag of entry.tags) {
 			const keys = this.byTag.get(tag);
 			keys?.delete(key);

@@ -21,7 +21,20 @@ export interface ReadCacheOptions {
 	/** Events naming changed entities: event name → the payload field holding their ids. */
 	cleanEntities: Record<string, string>;
 	maxEntries?: number;
+	/** Bytes of encoded answers held at most (pages are keyed by what clients send: a search is a new key). */
+	maxBytes?: number;
 }
+
+/** 32 MiB of answers: the whole demo catalog, by id and by slug, is under 1 MiB. */
+const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+
+/** A kept answer: its JSON as sent (encoded once, on the miss), and the entities it shows. */
+interface Kept {
+	body: Buffer;
+	tags: string[];
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
 
 /** The tag of every page: any entity change may change what a page lists. */
 const PAGES = "\0pages";
@@ -56,6 +69,7 @@ const gatewayCallAction = (ApiGateway as unknown as { methods: { callAction: Cal
 interface ReadCacheThis {
 	readCache: ReadCache;
 	sendResponse(req: unknown, res: unknown, data: unknown, action: unknown): void;
+	encodeResponse(req: unknown, res: unknown, data: unknown): string;
 }
 
 /** Mixed into the moleculer-web service, before moleculer-web (a mixin listed first wins). */
@@ -96,18 +110,22 @@ export function ReadCacheMixin(opts: ReadCacheOptions): Partial<ServiceSchema> {
 				const ttl = ownTtl > 0 ? Math.min(ttlMs, ownTtl * 1000) : ttlMs;
 				const key = `${actionName}:${JSON.stringify(keys.map(k => params[String(k)] ?? null))}`;
 				const endpoint = req.$endpoint;
-				const data = await this.readCache.get(
+				const kept = await this.readCache.get<Kept>(
 					key,
 					ttl,
-					() => req.$ctx.call(endpoint as never, params, { ...route.callOptions }),
-					tagsOf
+					async () => {
+						const data = await req.$ctx.call(endpoint as never, params, { ...route.callOptions });
+						return { body: Buffer.from(this.encodeResponse(req, res, data)), tags: tagsOf(data) };
+					},
+					k => ({ tags: k.tags, size: k.body.length })
 				);
-				this.sendResponse(req, res, data, endpoint?.action);
+				(req.$ctx.meta as { $responseType?: string }).$responseType = JSON_TYPE;
+				this.sendResponse(req, res, kept.body, endpoint?.action);
 				return true;
 			}
 		},
 		created(this: Record<string, unknown>) {
-			this.readCache = new ReadCache(opts.maxEntries);
+			this.readCache = new ReadCache(opts.maxEntries, opts.maxBytes ?? DEFAULT_MAX_BYTES);
 		}
 	};
 }

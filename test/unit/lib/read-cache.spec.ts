@@ -110,18 +110,18 @@ describe("ReadCache.get", () => {
 
 	it("drops exactly the entries tagged with an invalidated tag", async () => {
 		const cache = new ReadCache();
-		const tags = (v: unknown) => (v as { tags: string[] }).tags;
+		const tags = (v: { tags: string[] }) => ({ tags: v.tags });
 		await cache.get("p1", 60_000, async () => ({ tags: ["p1"] }), tags);
 		await cache.get("slug-of-p1", 60_000, async () => ({ tags: ["p1"] }), tags);
 		await cache.get("p2", 60_000, async () => ({ tags: ["p2"] }), tags);
 		await cache.get("page", 60_000, async () => ({ tags: ["any"] }), tags);
-		await cache.get("categories", 60_000, async () => ({ tags: [] }), tags);
+		await cache.get("categories", 60_000, async () => ({ tags: [] as string[] }), tags);
 		cache.invalidate(["p1", "any"]);
 		expect(cache.size).toBe(2);
 		let reloaded = 0;
 		const again = async () => {
 			reloaded++;
-			return { tags: [] };
+			return { tags: [] as string[] };
 		};
 		for (const key of ["p2", "categories"]) await cache.get(key, 60_000, again, tags);
 		expect(reloaded).toBe(0);
@@ -142,5 +142,28 @@ describe("ReadCache.get", () => {
 		expect(await slow).toBe("before the change");
 		expect(await fresh).toBe("after the change");
 		expect(await cache.get("k", 60_000, async () => "not asked")).toBe("after the change");
+	});
+
+	it("holds at most maxBytes of answers, dropping the oldest first, and never one larger than that", async () => {
+		const cache = new ReadCache(10_000, 100);
+		const sized = (n: number) => ({ tags: [], size: n });
+		await cache.get("a", 60_000, async () => 40, sized);
+		await cache.get("b", 60_000, async () => 40, sized);
+		expect(cache.heldBytes).toBe(80);
+		await cache.get("c", 60_000, async () => 40, sized);
+		expect([cache.size, cache.heldBytes]).toEqual([2, 80]);
+		await cache.get("huge", 60_000, async () => 500, sized);
+		expect([cache.size, cache.heldBytes]).toEqual([2, 80]);
+		let loads = 0;
+		const count = async () => {
+			loads++;
+			return 40;
+		};
+		for (const key of ["b", "c"]) await cache.get(key, 60_000, count, sized);
+		expect(loads).toBe(0);
+		await cache.get("a", 60_000, count, sized);
+		expect(loads).toBe(1);
+		cache.invalidate();
+		expect(cache.heldBytes).toBe(0);
 	});
 });

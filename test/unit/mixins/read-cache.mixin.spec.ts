@@ -112,6 +112,19 @@ describe("ReadCacheMixin", () => {
 		expect(calls).toEqual(["get p1", "get p2", "list 1", "categories"]);
 	});
 
+	it("answers a hit exactly as the miss was answered: JSON, same bytes, same length", async () => {
+		const first = await fetch(`${base}/items/p2`);
+		const second = await fetch(`${base}/items/p2`);
+		for (const res of [first, second]) {
+			expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
+		}
+		const [a, b] = [await first.text(), await second.text()];
+		expect(b).toBe(a);
+		expect(JSON.parse(b)).toEqual({ id: "p2", available: 7 });
+		expect(second.headers.get("content-length")).toBe(String(Buffer.byteLength(b)));
+		expect(calls).toEqual(["get p2"]);
+	});
+
 	it("asks every time for operations not marked cached, actions without cache keys, and with the TTL at 0", async () => {
 		await get("/fresh/p1");
 		await get("/fresh/p1");
