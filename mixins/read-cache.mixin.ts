@@ -92,19 +92,12 @@ export function ReadCacheMixin(opts: ReadCacheOptions): Partial<ServiceSchema> {
 		events: events as ServiceSchema["events"],
 		methods: {
 			/** moleculer-web's call of an alias's action: from the cache when the operation and its owner allow it. */
-			async callAction(
-				this: ReadCacheThis,
-				route: { callOptions?: object },
-				actionName: string,
-				req: CacheableRequest,
-				res: unknown,
-				params: Record<string, unknown>,
-				isStream?: boolean
-			) {
+			async callAction(this: ReadCacheThis, ...args: Parameters<CallAction>) {
+				const [route, actionName, req, res, params, isStream] = args;
 				const declared = req.$endpoint?.action?.cache;
 				const keys = typeof declared === "object" ? declared.keys : undefined;
 				if (ttlMs <= 0 || isStream || !req.$alias?.cached || !Array.isArray(keys)) {
-					return gatewayCallAction.call(this, route, actionName, req, res, params, isStream);
+					return gatewayCallAction.apply(this, args);
 				}
 				const ownTtl = typeof declared === "object" ? Number(declared.ttl) : NaN;
 				const ttl = ownTtl > 0 ? Math.min(ttlMs, ownTtl * 1000) : ttlMs;
