@@ -51,6 +51,8 @@ export interface ChaosReport {
 	/** Answers outside 2xx/4xx/503/504. */
 	badAnswers: number;
 	settleMs: number;
+	/** When the cluster did not settle: why the last check failed, and each node's state and last lines. */
+	unsettled?: { lastError: string; nodes: Record<string, string> };
 }
 
 const RETRIES = 3;
@@ -278,9 +280,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 			return { oversold, doubleCharges, unsoldPaidUnits, reservedMismatch, strayCharges };
 		};
 		let last: Awaited<ReturnType<typeof measure>> | undefined;
+		let lastError: unknown;
+		let unsettled: ChaosReport["unsettled"];
 		try {
 			await eventually(async () => {
-				last = await measure();
+				last = await measure().catch(err => {
+					lastError = err;
+					throw err;
+				});
 				return (
 					last.oversold +
 						last.doubleCharges +
@@ -291,7 +298,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 				);
 			}, 60_000);
 		} catch {
-			// report what was left: the caller asserts
+			// Report what was left (the caller asserts), and enough to tell which node did not come back.
+			const nodes: Record<string, string> = {};
+			for (const [name, proc] of cluster.nodes) {
+				const { exitCode, signalCode } = proc.child;
+				const state =
+					exitCode === null && signalCode === null ? "running" : `exited ${exitCode ?? signalCode}`;
+				const tail = proc
+					.output()
+					.trim()
+					.split("\n")
+					.slice(-4)
+					.map(l => l.slice(0, 400));
+				nodes[name] = [state, ...tail].join(" | ");
+			}
+			unsettled = { lastError: String(lastError ?? "invariants not reached"), nodes };
 		}
 		const settleMs = Date.now() - settleStarted;
 		const badAnswers = Object.entries(statuses)
@@ -300,7 +321,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 				return !(n >= 200 && n < 500) && n !== 503 && n !== 504;
 			})
 			.reduce((sum, [, count]) => sum + count, 0);
-		return { flows, purchases, statuses, disruptions, ...last!, badAnswers, settleMs };
+		return {
+			flows,
+			purchases,
+			statuses,
+			disruptions,
+			...last!,
+			badAnswers,
+			settleMs,
+			...(unsettled ? { unsettled } : {})
+		};
 	} finally {
 		await probe?.stop();
 		await cluster.stop();
