@@ -199,6 +199,21 @@ export function natsConnection(transporter: string): {
 	};
 }
 
+/** The options of a node's JetStream connection for durable events (nats.js `connect`). */
+export function eventsConnectionOptions(transporter: string, nodeID: string) {
+	return {
+		...natsConnection(transporter),
+		// Ride out a NATS restart, like the transporter does; and one that happens while the node starts: without
+		// this the first connection fails at once, the node's start fails and the process exits.
+		maxReconnectAttempts: -1,
+		reconnectTimeWait: 500,
+		waitOnFirstConnect: true,
+		name: `${nodeID}-events`,
+		// No Error (with its stack) made up front for every publish's acknowledgement.
+		noAsyncTraces: true
+	};
+}
+
 /** The channels middleware for this node: JetStream when a transporter is configured, else in-process. */
 export function eventsMiddleware(cfg: AppConfig): Middleware {
 	const common = {
@@ -212,15 +227,7 @@ export function eventsMiddleware(cfg: AppConfig): Middleware {
 				{
 					...common,
 					nats: {
-						connectionOptions: {
-							...natsConnection(cfg.transporter),
-							// Ride out a NATS restart, like the transporter does.
-							maxReconnectAttempts: -1,
-							reconnectTimeWait: 500,
-							name: `${cfg.nodeID}-events`,
-							// No Error (with its stack) made up front for every publish's acknowledgement.
-							noAsyncTraces: true
-						},
+						connectionOptions: eventsConnectionOptions(cfg.transporter, cfg.nodeID),
 						streamConfig: { max_age: cfg.events.retention * 1e9 },
 						consumerOptions: {
 							config: {

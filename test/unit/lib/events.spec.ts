@@ -2,7 +2,9 @@
  * The JetStream connection of the durable events keeps what TRANSPORTER says: every server, and its credentials; a
  * delivery's `working()` only goes out for a consumer that is still busy.
  */
-import { deferWorking, natsConnection } from "../../../lib/events";
+import { connect } from "nats";
+import { deferWorking, eventsConnectionOptions, natsConnection } from "../../../lib/events";
+import { freePort, sleep, startNats } from "../../../scripts/lib/cluster";
 
 describe("natsConnection", () => {
 	it("keeps the user and password of the URL (URL-decoded)", () => {
@@ -55,5 +57,43 @@ describe("deferWorking", () => {
 		expect(m.sent.filter(s => s === "working").length).toBeGreaterThanOrEqual(2);
 		expect(m.sent[m.sent.length - 1]).toBe("nak");
 		expect(m.sent.length).toBe(settled);
+	});
+});
+
+describe("eventsConnectionOptions (real nats-server)", () => {
+	it("waits for a NATS that is down when the node starts (a restart at that moment) instead of failing", async () => {
+		const port = await freePort();
+		const opts = eventsConnectionOptions(`nats://127.0.0.1:${port}`, "starting-node");
+		let settled: "connected" | "failed" | null = null;
+		const connecting = connect(opts).then(
+			nc => {
+				settled = "connected";
+				return nc;
+			},
+			err => {
+				settled = "failed";
+				throw err;
+			}
+		);
+		await sleep(1200);
+		expect(settled).toBeNull(); // still trying: nothing listens on the port yet
+		const nats = await startNats({ port });
+		try {
+			const nc = await connecting;
+			expect(settled).toBe("connected");
+			expect(nc.getServer()).toContain(String(port));
+			await nc.close();
+		} finally {
+			await nats.stop();
+		}
+	});
+
+	it("fails at once without it, as nats.js does by default (the node's start would fail)", async () => {
+		const port = await freePort();
+		const { waitOnFirstConnect: _, ...plain } = eventsConnectionOptions(
+			`nats://127.0.0.1:${port}`,
+			"starting-node"
+		);
+		await expect(connect(plain)).rejects.toThrow();
 	});
 });
