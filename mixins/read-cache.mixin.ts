@@ -69,7 +69,7 @@ const gatewayCallAction = (ApiGateway as unknown as { methods: { callAction: Cal
 interface ReadCacheThis {
 	readCache: ReadCache;
 	sendResponse(req: unknown, res: unknown, data: unknown, action: unknown): void;
-	encodeResponse(req: unknown, res: unknown, data: unknown): string;
+	encodeResponse(req: unknown, res: unknown, data: unknown): string | undefined;
 }
 
 /** Mixed into the moleculer-web service, before moleculer-web (a mixin listed first wins). */
@@ -108,7 +108,9 @@ export function ReadCacheMixin(opts: ReadCacheOptions): Partial<ServiceSchema> {
 					ttl,
 					async () => {
 						const data = await req.$ctx.call(endpoint as never, params, { ...route.callOptions });
-						return { body: Buffer.from(this.encodeResponse(req, res, data)), tags: tagsOf(data) };
+						// `?? "null"`: an action that answers nothing (none of the cached ones does) is kept as JSON null.
+						const json = this.encodeResponse(req, res, data) ?? "null";
+						return { body: Buffer.from(json), tags: tagsOf(data) };
 					},
 					k => ({ tags: k.tags, size: k.body.length })
 				);
