@@ -1,8 +1,8 @@
 /**
  * Shopping carts: one per user, priced at every answer from the catalog's current prices (one `products.summaries`
  * call for the products this node has not seen since the catalog last changed: lib/read-cache.ts, emptied by the
- * products service's `products.cache.clean` broadcast), never from anything a client sent. Lines of products archived (or gone) since they were added drop out of
- * every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
+ * products service's `products.cache.clean` broadcast), never from anything a client sent. Lines of products
+ * archived (or gone) since they were added drop out of every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
  * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
  * The only writer of the `carts` collection.
  */
