@@ -9,8 +9,15 @@
  * version takes the old one's place under the same key (one identity search through the key's documents, no copy).
  * Every other case (the key changed, array keys, a sparse index's missing field) goes through NeDB's own code, and a
  * batch that fails there (a unique constraint) has its fast-path swaps undone before the error goes up, so NeDB's
- * own rollback finds the index as it left it. Applied once per process; if NeDB's Index does not look as expected
- * (another version), nothing is changed.
+ * own rollback finds the index as it left it.
+ *
+ * It also makes a query that names one `_id` read that document. NeDB picks the index it reads candidates from by the
+ * last indexed field with a plain value in the query's key order, so `{ _id, status: "pending_payment" }` read every
+ * pending order through the status index and matched each: a conditional update of one document cost time in
+ * proportion to the documents sharing its status (0.68 ms against 0.07 ms at 5 000 of them). The `_id` index gives the
+ * one candidate; the whole query is still matched against it, so results are NeDB's own.
+ *
+ * Applied once per process; if NeDB does not look as expected (another version), nothing is changed.
  */
 import { createRequire } from "node:module";
 
@@ -22,6 +29,10 @@ interface IndexLike {
 	tree: TreeLike;
 	update(oldDoc: unknown, newDoc?: unknown): void;
 	updateMultipleDocs(pairs: Pair[]): void;
+}
+interface DatastoreLike {
+	indexes: Record<string, { getMatching(value: unknown): unknown[] }>;
+	_getRawCandidates(query: unknown): unknown[];
 }
 interface Pair {
 	oldDoc: object;
@@ -49,6 +60,9 @@ export function fastNeDbIndexUpdates(): boolean {
 		) {
 			return false;
 		}
+		const Datastore = load("./lib/datastore") as { prototype: DatastoreLike };
+		const rawCandidates = Datastore.prototype._getRawCandidates;
+		if (typeof rawCandidates !== "function") return false;
 		const update = proto.update;
 		const updateMultipleDocs = proto.updateMultipleDocs;
 
@@ -82,6 +96,13 @@ export function fastNeDbIndexUpdates(): boolean {
 				for (const pair of swapped) swap(this, pair.newDoc, pair.oldDoc);
 				throw err;
 			}
+		};
+		Datastore.prototype._getRawCandidates = function (this: DatastoreLike, query: unknown) {
+			const id = (query as { _id?: unknown } | null)?._id;
+			if ((typeof id === "string" || typeof id === "number") && this.indexes._id) {
+				return this.indexes._id.getMatching(id);
+			}
+			return rawCandidates.call(this, query);
 		};
 		applied = true;
 	} catch {

@@ -1,6 +1,6 @@
 /**
- * NeDB's index update with a fast path for documents whose indexed field did not change: finds, sorts, unique
- * constraints and rollbacks must be exactly NeDB's own.
+ * NeDB's index update with a fast path for documents whose indexed field did not change, and queries naming one
+ * `_id` read through the `_id` index: finds, sorts, unique constraints and rollbacks must be exactly NeDB's own.
  */
 import { fastNeDbIndexUpdates } from "../../../lib/nedb-indexes";
 
@@ -15,6 +15,7 @@ interface NeDb {
 	countAsync(query: object): Promise<number>;
 	ensureIndexAsync(opts: object): Promise<void>;
 	getAllData(): Array<Record<string, unknown>>;
+	_getRawCandidates(query: object): unknown[];
 	indexes: Record<string, { getAll(): Array<Record<string, unknown>> }>;
 }
 
@@ -75,6 +76,27 @@ describe("fastNeDbIndexUpdates", () => {
 		).rejects.toMatchObject({ errorType: "uniqueViolated" });
 		expect((await db.findAsync({ ref: "r45" })).map(d => [d._id, d.n])).toEqual([["o45", 0]]);
 		expect(await db.countAsync({ status: "pending" })).toBe(10);
+		expectIndexesConsistent(db);
+	});
+
+	it("reads one candidate for a query naming one _id, and matches the whole query against it", async () => {
+		const db = await orders();
+		// Without the fast path NeDB reads every paid order through the status index (the last indexed field).
+		expect(db._getRawCandidates({ _id: "o3", status: "paid" })).toHaveLength(1);
+		expect(db._getRawCandidates({ status: "paid" })).toHaveLength(40);
+		expect(db._getRawCandidates({ _id: { $in: ["o1", "o2"] }, status: "paid" })).toHaveLength(40);
+		expect(await db.countAsync({ _id: "o3", status: "pending" })).toBe(0);
+		expect(await db.countAsync({ _id: "o3", status: "paid" })).toBe(1);
+		expect(await db.countAsync({ _id: "nope", status: "paid" })).toBe(0);
+		const moved = await db.updateAsync(
+			{ _id: "o42", status: "pending" },
+			{ $set: { status: "paid" } }
+		);
+		expect(moved.numAffected).toBe(1);
+		expect(
+			(await db.updateAsync({ _id: "o42", status: "pending" }, { $set: { n: 9 } })).numAffected
+		).toBe(0);
+		expect(await db.countAsync({ status: "paid" })).toBe(41);
 		expectIndexesConsistent(db);
 	});
 });
