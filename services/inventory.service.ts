@@ -298,18 +298,38 @@ const actions = {
 		}
 	},
 
-	/** Internal (orders' sweeper): every order id holding stock, to find holds whose order is gone. */
+	/**
+	 * Internal (orders' sweeper): the order ids holding stock and their lines, a page at a time in id order (`after`
+	 * the last id of the page before; `next` while there are more), to find holds whose order is gone.
+	 */
 	holders: {
-		params: { $$strict: "remove" },
-		async handler(this: InventoryThis): Promise<Record<string, StockLine[]>> {
-			const docs = (await this.adapter.find({ query: {} })) as StockDoc[];
-			const out: Record<string, StockLine[]> = {};
+		params: {
+			$$strict: "remove",
+			after: { ...ORDER_ID, optional: true },
+			limit: { type: "number", integer: true, min: 1, max: 10_000, default: 500 }
+		},
+		async handler(
+			this: InventoryThis,
+			ctx: Context<{ after?: string; limit: number }>
+		): Promise<{ holders: Record<string, StockLine[]>; next?: string }> {
+			const { after, limit } = ctx.params;
+			// Only stock with something reserved has holds (reserved is the sum of its holds).
+			const docs = (await this.adapter.find({ query: { reserved: { $gt: 0 } } })) as StockDoc[];
+			const all = new Map<string, StockLine[]>();
 			for (const doc of docs) {
 				for (const [orderId, quantity] of Object.entries(doc.holds ?? {})) {
-					(out[orderId] ??= []).push({ productId: doc.productId, quantity });
+					if (after !== undefined && orderId <= after) continue;
+					let lines = all.get(orderId);
+					if (!lines) all.set(orderId, (lines = []));
+					lines.push({ productId: doc.productId, quantity });
 				}
 			}
-			return out;
+			const ids = [...all.keys()].sort();
+			const page = ids.slice(0, limit);
+			return {
+				holders: Object.fromEntries(page.map(id => [id, all.get(id)!])),
+				...(ids.length > limit ? { next: page[page.length - 1] } : {})
+			};
 		}
 	},
 

@@ -72,6 +72,12 @@ interface OrderDoc {
 	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
 	refundRequested?: boolean;
 	payment?: OrderPayment;
+	/**
+	 * When the sweeper next has work for this order (see `workDue`); absent once nothing is left. Written in the same
+	 * write as each change that makes work, and taken away by the write that finishes it, so the sweeper reads the
+	 * orders that need it through a sparse index instead of scanning every order stored.
+	 */
+	sweepAt?: string;
 }
 
 interface OrderPayment {
@@ -133,7 +139,11 @@ interface OrdersMethods {
 	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
 	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
 	releaseStock(ctx: Context, doc: OrderDoc): Promise<void>;
+	recordSettled(doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void>;
 	sweep(): Promise<void>;
+	sweepOrder(ctx: Context, doc: OrderDoc, now: number): Promise<void>;
+	sweepHolds(ctx: Context): Promise<void>;
+	markLegacyOrders(): Promise<number>;
 	idempotent: typeof idempotent;
 	relayOutbox(id?: string): Promise<number>;
 }
@@ -141,6 +151,10 @@ interface OrdersMethods {
 interface OrdersVars {
 	sweepTimer?: NodeJS.Timeout;
 	sweeping: boolean;
+	/** Orders written before sweep markers existed were given theirs (once per process, at the first sweep). */
+	legacyMarked: boolean;
+	/** Where the check of inventory's holds carries on at the next sweep (it reads them a page at a time). */
+	holdsCursor?: string;
 }
 
 type OrdersThis = Service & DbServiceThis & OrdersVars & OrdersMethods;
@@ -191,6 +205,49 @@ const linesOf = (doc: OrderDoc) =>
 
 /** How long a paid order's refund may stay half done before the sweeper finishes it. */
 const REFUND_STALE_MS = cfg.payments.providerTimeout * 2;
+/** Due orders the sweeper reads per query, and per sweep at most (the next sweep carries on). */
+const SWEEP_BATCH = 200;
+const SWEEP_MAX = 5000;
+/** Inventory's holds checked against this store per sweep, and per query of it. */
+const HOLDS_PAGE = 500;
+const HOLDS_QUERY = 100;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * When the sweeper next has something to do for this order, in ms (`now` when it is due already), or null when
+ * nothing is left: an abandoned checkout to reject, an unpaid order to expire, an interrupted refund to finish, or a
+ * stock movement (release, sell, put back) the request that changed the order did not get to record.
+ */
+function workDue(doc: OrderDoc, now: number): number | null {
+	switch (doc.status) {
+		case "reserving":
+			return Date.parse(doc.createdAt) + ABANDONED_AFTER_MS;
+		case "pending_payment":
+			return Date.parse(doc.expiresAt);
+		case "paid":
+			if (doc.refundRequested) return Date.parse(doc.updatedAt) + REFUND_STALE_MS;
+			return doc.stockCommitted ? null : now;
+		case "shipped":
+		case "delivered":
+			return doc.stockCommitted ? null : now;
+		case "refunded":
+			return doc.stockReturned ? null : now;
+		default: // cancelled, expired, rejected
+			return doc.stockReleased ? null : now;
+	}
+}
+
+/** The part of an update that puts `doc`'s sweep marker where `workDue` says (or takes it away). */
+function sweepMarker(
+	doc: OrderDoc,
+	now: number
+): { $set?: { sweepAt: string }; $unset?: { sweepAt: true } } {
+	const due = workDue(doc, now);
+	return due === null
+		? { $unset: { sweepAt: true } }
+		: { $set: { sweepAt: iso(Math.max(due, now)) } };
+}
 
 /**
  * An admin action that moves an order to `to` (409 INVALID_ORDER_STATE from any state the table forbids, and for
@@ -245,7 +302,8 @@ const actions = {
 						updatedAt: now.toISOString(),
 						history: [{ status: "reserving", at: now.toISOString() }],
 						stockReleased: false,
-						stockCommitted: false
+						stockCommitted: false,
+						sweepAt: iso(now.getTime() + ABANDONED_AFTER_MS)
 					};
 					// Written before reserving, so stock is never held for an order nobody knows about. A retry of a
 					// failed attempt (same key, same order id) starts that attempt over.
@@ -272,7 +330,8 @@ const actions = {
 										status: "rejected",
 										stockReleased: true,
 										updatedAt: new Date().toISOString()
-									}
+									},
+									$unset: { sweepAt: true }
 								}
 							);
 						}
@@ -283,7 +342,7 @@ const actions = {
 						{ _id: doc._id, status: "reserving" },
 						withEvents(
 							{
-								$set: { status: "pending_payment", updatedAt: at },
+								$set: { status: "pending_payment", updatedAt: at, sweepAt: doc.expiresAt },
 								$push: { history: { status: "pending_payment", at } }
 							},
 							[orderEvent(doc, "pending_payment")]
@@ -292,7 +351,7 @@ const actions = {
 					// Placed: the order as written. Otherwise the sweeper took it meanwhile (see below).
 					const fresh =
 						placed === 1
-							? placedAs(doc, "pending_payment", at)
+							? { ...placedAs(doc, "pending_payment", at), sweepAt: doc.expiresAt }
 							: ((await this.adapter.findById(doc._id)) as OrderDoc);
 					if (placed === 1) {
 						void this.relayOutbox(doc._id).catch(() => undefined);
@@ -439,8 +498,9 @@ const OrdersService: WithChannels<
 			collection: "orders",
 			indexes: [
 				{ fields: { userId: 1, createdAt: -1 } },
-				{ fields: { status: 1, expiresAt: 1 } },
 				{ fields: { createdAt: -1 } },
+				// The sweeper's one query: only orders with work left have the field.
+				{ fields: { sweepAt: 1 }, sparse: true },
 				OUTBOX_INDEX
 			],
 			stores: { idempotency: IDEMPOTENCY_STORE }
@@ -524,11 +584,18 @@ const OrdersService: WithChannels<
 		) {
 			const from = doc.status as OrderStatus;
 			assertTransition(from, to);
-			const at = new Date().toISOString();
+			const atMs = Date.now();
+			const at = iso(atMs);
+			const after = placedAs({ ...doc, ...set }, to, at);
+			const marker = sweepMarker(after, atMs);
 			const moved = await this.adapter.updateMany(
 				{ _id: doc._id, status: from, ...guard },
 				withEvents(
-					{ $set: { ...set, status: to, updatedAt: at }, $push: { history: { status: to, at } } },
+					{
+						...marker,
+						$set: { ...set, status: to, updatedAt: at, ...marker.$set },
+						$push: { history: { status: to, at } }
+					},
 					[orderEvent(doc, to, from)]
 				)
 			);
@@ -545,7 +612,7 @@ const OrdersService: WithChannels<
 			}
 			void this.relayOutbox(doc._id).catch(() => undefined);
 			this.broker.metrics.increment(METRIC.ORDERS, { status: to });
-			return placedAs({ ...doc, ...set }, to, at);
+			return { ...after, sweepAt: marker.$set?.sweepAt };
 		},
 
 		/**
@@ -615,13 +682,20 @@ const OrdersService: WithChannels<
 			reason: string
 		): Promise<OrderDoc> {
 			if (!doc.refundRequested) {
+				const now = Date.now();
 				await this.adapter.updateMany(
 					{ _id: doc._id, status: "paid" },
-					{ $set: { refundRequested: true, updatedAt: new Date().toISOString() } }
+					{
+						$set: {
+							refundRequested: true,
+							updatedAt: iso(now),
+							sweepAt: iso(now + REFUND_STALE_MS)
+						}
+					}
 				);
-				const now = (await this.adapter.findById(doc._id)) as OrderDoc;
-				if (now.status !== "paid" && now.status !== "refunded") {
-					assertTransition(now.status as OrderStatus, "refunded"); // shipped meanwhile: 409
+				const current = (await this.adapter.findById(doc._id)) as OrderDoc;
+				if (current.status !== "paid" && current.status !== "refunded") {
+					assertTransition(current.status as OrderStatus, "refunded"); // shipped meanwhile: 409
 				}
 			}
 			const payment = await ctx.call<Payment, object>("payments.refund", {
@@ -652,23 +726,21 @@ const OrdersService: WithChannels<
 		 */
 		async settleStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
 			const lines = linesOf(doc);
-			const set = (fields: Partial<OrderDoc>) =>
-				this.adapter.updateMany({ _id: doc._id }, { $set: fields });
 			switch (doc.status) {
 				case "paid":
 				case "shipped":
 				case "delivered":
 					if (doc.stockCommitted) return;
 					await ctx.call("inventory.commit", { orderId: doc._id, lines });
-					await set({ stockCommitted: true });
+					await this.recordSettled(doc, { stockCommitted: true });
 					return;
 				case "refunded":
 					if (doc.stockReturned) return;
 					// Sold first (a no-op if it was), so exactly what was sold comes back on the shelf.
 					await ctx.call("inventory.commit", { orderId: doc._id, lines });
-					await set({ stockCommitted: true });
+					await this.recordSettled(doc, { stockCommitted: true });
 					await ctx.call("inventory.restock", { orderId: doc._id, lines });
-					await set({ stockReturned: true });
+					await this.recordSettled(doc, { stockCommitted: true, stockReturned: true });
 					return;
 				case "cancelled":
 				case "expired":
@@ -684,13 +756,37 @@ const OrdersService: WithChannels<
 		/** Gives an order's reserved units back (idempotent) and records that it did. */
 		async releaseStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
 			await ctx.call("inventory.release", { orderId: doc._id, lines: linesOf(doc) });
-			await this.adapter.updateMany({ _id: doc._id }, { $set: { stockReleased: true } });
+			await this.recordSettled(doc, { stockReleased: true });
 		},
 
 		/**
-		 * Expires unpaid orders past `expiresAt`, finishes stock movements (release, sell, return) and refunds that a
-		 * crash left half done, and releases holds whose order does not exist. Safe on many nodes: every claim is a
-		 * conditional update and every movement is idempotent.
+		 * Records a finished stock movement of this attempt at the order (`createdAt` tells it from a retry that started
+		 * over under the same id). When that leaves the sweeper nothing to do, the same write takes the order's marker
+		 * away, on condition that the status and the refund flag are still the ones `doc` has: a cancellation that began
+		 * meanwhile keeps its marker.
+		 */
+		async recordSettled(this: OrdersThis, doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void> {
+			const attempt = { _id: doc._id, createdAt: doc.createdAt };
+			if (workDue({ ...doc, ...fields }, Date.now()) === null) {
+				const cleared = await this.adapter.updateMany(
+					{
+						...attempt,
+						status: doc.status,
+						refundRequested: doc.refundRequested ? true : { $ne: true }
+					},
+					{ $set: fields, $unset: { sweepAt: true } }
+				);
+				if (cleared === 1) return;
+			}
+			await this.adapter.updateMany(attempt, { $set: fields });
+		},
+
+		/**
+		 * Does the work that is due (`sweepAt` passed): expires unpaid orders past `expiresAt`, rejects abandoned
+		 * checkouts, finishes stock movements (release, sell, return) and refunds that a crash left half done; then
+		 * checks a page of inventory's holds for orders this store does not know. It reads only orders whose marker is
+		 * due, so its cost follows the work, not the orders stored. Safe on many nodes: every claim is a conditional
+		 * update and every movement is idempotent.
 		 */
 		async sweep(this: OrdersThis): Promise<void> {
 			// Nothing to do until the stock owner is there (e.g. while the cluster starts).
@@ -698,85 +794,141 @@ const OrdersService: WithChannels<
 			this.sweeping = true;
 			const ctx = this.broker.ContextFactory.create(this.broker, null as never, {}, {}) as Context;
 			try {
-				const now = new Date().toISOString();
-				const overdue = (await this.adapter.find({
-					query: { status: "pending_payment", expiresAt: { $lte: now } },
-					limit: 200
-				})) as OrderDoc[];
-				for (const doc of overdue) {
-					try {
-						await this.transition(ctx, doc, "expired");
-					} catch {
-						continue; // paid or cancelled meanwhile, or another node won
-					}
+				if (!this.legacyMarked) {
+					const marked = await this.markLegacyOrders();
+					if (marked > 0)
+						this.logger.info(`Gave ${marked} orders stored before sweep markers theirs`);
+					this.legacyMarked = true;
 				}
-				const abandonedBefore = new Date(Date.now() - ABANDONED_AFTER_MS).toISOString();
-				await this.adapter.updateMany(
-					{ status: "reserving", createdAt: { $lte: abandonedBefore } },
-					{ $set: { status: "rejected", updatedAt: now } }
-				);
-				// Stock movements a crash or an outage left undone: release, sell, put back.
-				const unsettled = (
-					await Promise.all([
-						this.adapter.find({
-							query: {
-								status: { $in: ["expired", "cancelled", "rejected"] },
-								stockReleased: false
-							},
-							limit: 200
-						}),
-						this.adapter.find({
-							query: { status: { $in: ["paid", "shipped", "delivered"] }, stockCommitted: false },
-							limit: 200
-						}),
-						this.adapter.find({
-							query: { status: "refunded", stockReturned: { $ne: true } },
-							limit: 200
-						})
-					])
-				).flat() as OrderDoc[];
-				for (const doc of unsettled) await this.settleStock(ctx, doc);
-
-				// Refunds a crash interrupted (the order was marked, the refund or the move to refunded did not happen).
-				if (this.broker.registry.hasService("payments", null as never)) {
-					const staleBefore = new Date(Date.now() - REFUND_STALE_MS).toISOString();
-					const stuck = (await this.adapter.find({
-						query: { status: "paid", refundRequested: true, updatedAt: { $lte: staleBefore } },
-						limit: 50
-					})) as OrderDoc[];
-					for (const doc of stuck) {
-						await this.refundPaid(ctx, doc, "cancelled by the customer").catch(err =>
-							this.logger.warn("Refund still not finished", err)
+				const now = Date.now();
+				// Each order is looked at once a sweep: one the work left due again (a failed call) waits for the next.
+				const seen = new Set<string>();
+				for (let read = 0; read < SWEEP_MAX; read += SWEEP_BATCH) {
+					const due = (
+						(await this.adapter.find({
+							query: { sweepAt: { $lte: iso(now) } },
+							sort: ["sweepAt"],
+							limit: SWEEP_BATCH + seen.size
+						})) as OrderDoc[]
+					).filter(d => !seen.has(d._id));
+					for (const doc of due) {
+						seen.add(doc._id);
+						await this.sweepOrder(ctx, doc, now).catch(err =>
+							this.logger.warn(
+								`Sweep of order ${doc._id} did not finish; the next one retries`,
+								err
+							)
 						);
 					}
+					if (due.length < SWEEP_BATCH) break;
+					await new Promise(resolve => setImmediate(resolve)); // let requests in between batches
 				}
-
-				// Holds of orders this store does not know (never written, or gone) are given back.
-				const holders = (await ctx.call("inventory.holders", {})) as Record<
-					string,
-					Array<{ productId: string; quantity: number }>
-				>;
-				const ids = Object.keys(holders);
-				if (ids.length > 0) {
-					const known = new Set(
-						((await this.adapter.find({ query: { _id: { $in: ids } } })) as OrderDoc[]).map(
-							d => d._id
-						)
-					);
-					for (const orderId of ids.filter(id => !known.has(id))) {
-						await ctx.call("inventory.release", { orderId, lines: holders[orderId] });
-					}
-				}
+				await this.sweepHolds(ctx);
 			} catch (err) {
 				this.logger.warn("Order sweep did not finish; the next one carries on", err);
 			} finally {
 				this.sweeping = false;
 			}
+		},
+
+		/** The due work of one order (see `workDue`); a marker that is early or stale is moved or taken away. */
+		async sweepOrder(this: OrdersThis, ctx: Context, doc: OrderDoc, now: number): Promise<void> {
+			const due = workDue(doc, now);
+			if (due === null || due > now) {
+				await this.adapter.updateMany(
+					{ _id: doc._id, sweepAt: doc.sweepAt },
+					sweepMarker(doc, now)
+				);
+				return;
+			}
+			switch (doc.status) {
+				case "reserving": {
+					// Abandoned: the node running the checkout died. Its stock goes back.
+					const at = iso(now);
+					const rejected = await this.adapter.updateMany(
+						{ _id: doc._id, createdAt: doc.createdAt, status: "reserving" },
+						{ $set: { status: "rejected", updatedAt: at, sweepAt: at } }
+					);
+					if (rejected === 1) await this.releaseStock(ctx, { ...doc, status: "rejected" });
+					return;
+				}
+				case "pending_payment": {
+					let expired: OrderDoc;
+					try {
+						expired = await this.transition(ctx, doc, "expired");
+					} catch (err) {
+						if ((err as { type?: string }).type === "INVALID_ORDER_STATE") return; // paid or cancelled meanwhile
+						throw err;
+					}
+					await this.settleStock(ctx, expired);
+					return;
+				}
+				case "paid":
+					if (doc.refundRequested) {
+						// Interrupted: the order was marked, the refund or the move to refunded did not happen.
+						if (!this.broker.registry.hasService("payments", null as never)) return;
+						await this.refundPaid(ctx, doc, "cancelled by the customer");
+						return;
+					}
+					await this.settleStock(ctx, doc);
+					return;
+				default:
+					await this.settleStock(ctx, doc);
+			}
+		},
+
+		/**
+		 * Gives back inventory's holds of orders this store does not know (never written, or gone), a page per sweep:
+		 * the check goes round all the holds over successive sweeps instead of reading every one each time.
+		 */
+		async sweepHolds(this: OrdersThis, ctx: Context): Promise<void> {
+			const page = (await ctx.call("inventory.holders", {
+				after: this.holdsCursor,
+				limit: HOLDS_PAGE
+			})) as {
+				holders: Record<string, Array<{ productId: string; quantity: number }>>;
+				next?: string;
+			};
+			this.holdsCursor = page.next;
+			const ids = Object.keys(page.holders);
+			for (let i = 0; i < ids.length; i += HOLDS_QUERY) {
+				const chunk = ids.slice(i, i + HOLDS_QUERY);
+				const known = new Set(
+					((await this.adapter.find({ query: { _id: { $in: chunk } } })) as OrderDoc[]).map(
+						d => d._id
+					)
+				);
+				for (const orderId of chunk.filter(id => !known.has(id))) {
+					await ctx.call("inventory.release", { orderId, lines: page.holders[orderId] });
+				}
+			}
+		},
+
+		/**
+		 * Orders stored before sweep markers existed have none: those with work left get one that is due now (the
+		 * sweeper then moves it to when the work really is due). One pass over the orders, once per process.
+		 */
+		async markLegacyOrders(this: OrdersThis): Promise<number> {
+			const unmarked = { sweepAt: { $exists: false } };
+			const queries = [
+				{ status: { $in: ["reserving", "pending_payment"] } },
+				{ status: { $in: ["expired", "cancelled", "rejected"] }, stockReleased: false },
+				{ status: { $in: ["paid", "shipped", "delivered"] }, stockCommitted: false },
+				{ status: "paid", refundRequested: true },
+				{ status: "refunded", stockReturned: { $ne: true } }
+			];
+			const sweepAt = iso(Date.now());
+			let marked = 0;
+			for (const query of queries) {
+				marked += await this.adapter.updateMany({ ...query, ...unmarked }, { $set: { sweepAt } });
+			}
+			return marked;
 		}
 	},
 
 	started(this: OrdersThis) {
 		this.sweeping = false;
+		this.legacyMarked = false;
 		this.sweepTimer = setInterval(() => void this.sweep(), cfg.orders.sweepInterval);
 		this.sweepTimer.unref();
 	},
