@@ -12,6 +12,7 @@ import { coalesceNatsWrites } from "./lib/nats-write-coalescing";
 import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
+import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middleware";
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
@@ -148,6 +149,7 @@ export function brokerOptions(
 		skipProcessEventRegistration: true,
 
 		middlewares: [
+			ActionMetricsOptOutMiddleware,
 			RequestContextMiddleware,
 			PermissionsMiddleware,
 			DeadlineMiddleware,

@@ -228,6 +228,12 @@ const ApiService: ServiceSchema<ApiSettings, ApiMethods, ApiVars> = {
 		UploadMixin()
 	],
 
+	actions: {
+		// moleculer-web's entry point, one call per HTTP request: the HTTP metrics count and time those, so Moleculer's
+		// per-call request metrics leave it out (middlewares/action-metrics.middleware.ts).
+		rest: { metrics: false } as never
+	},
+
 	settings: {
 		port: cfg.gateway.port,
 		ip: cfg.gateway.host,

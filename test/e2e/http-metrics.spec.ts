@@ -108,6 +108,20 @@ describe("gateway HTTP metrics", () => {
 		expect(unmatched?.value).toBe(2);
 	});
 
+	it("measures each request once: the gateway's entry action is not in Moleculer's request metrics, the actions behind it are", async () => {
+		const text = await (await fetch(`${base}/metrics`)).text();
+		const actions = (name: string) =>
+			samples(text, name)
+				.filter(s => s.name === name)
+				.map(s => s.labels.action);
+		expect(actions("moleculer_request_total")).toContain("products.get");
+		expect(actions("moleculer_request_total")).not.toContain("api.rest");
+		expect(actions("moleculer_request_time_count")).not.toContain("api.rest");
+		expect(actions("moleculer_request_active")).not.toContain("api.rest");
+		// The bulkhead's own gauges of it stay: they show the gateway's saturation.
+		expect(actions("moleculer_request_bulkhead_inflight")).toContain("api.rest");
+	});
+
 	it("prints standard histograms: ascending bounds, +Inf, _sum and _count", async () => {
 		const text = await (await fetch(`${base}/metrics`)).text();
 		const route = (s: Sample) => s.labels.route === "/api/products/:idOrSlug";
