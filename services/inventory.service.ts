@@ -299,8 +299,9 @@ const actions = {
 	},
 
 	/**
-	 * Internal (orders' sweeper): the order ids holding stock and their lines, a page at a time in id order (`after`
-	 * the last id of the page before; `next` while there are more), to find holds whose order is gone.
+	 * Internal (orders' sweeper): the order ids holding stock and their lines (in product order), a page at a time in
+	 * id order (`after` the last id of the page before; `next` while there are more), to find holds whose order is
+	 * gone.
 	 */
 	holders: {
 		params: {
@@ -314,7 +315,10 @@ const actions = {
 		): Promise<{ holders: Record<string, StockLine[]>; next?: string }> {
 			const { after, limit } = ctx.params;
 			// Only stock with something reserved has holds (reserved is the sum of its holds).
-			const docs = (await this.adapter.find({ query: { reserved: { $gt: 0 } } })) as StockDoc[];
+			const docs = (await this.adapter.find({
+				query: { reserved: { $gt: 0 } },
+				sort: ["productId"]
+			})) as StockDoc[];
 			const all = new Map<string, StockLine[]>();
 			for (const doc of docs) {
 				for (const [orderId, quantity] of Object.entries(doc.holds ?? {})) {
