@@ -803,6 +803,8 @@ const OrdersService: WithChannels<
 				const now = Date.now();
 				// Each order is looked at once a sweep: one the work left due again (a failed call) waits for the next.
 				const seen = new Set<string>();
+				let failed = 0;
+				let firstError: unknown;
 				for (let read = 0; read < SWEEP_MAX; read += SWEEP_BATCH) {
 					const due = (
 						(await this.adapter.find({
@@ -811,17 +813,26 @@ const OrdersService: WithChannels<
 							limit: SWEEP_BATCH + seen.size
 						})) as OrderDoc[]
 					).filter(d => !seen.has(d._id));
+					let failedHere = 0;
 					for (const doc of due) {
 						seen.add(doc._id);
-						await this.sweepOrder(ctx, doc, now).catch(err =>
-							this.logger.warn(
-								`Sweep of order ${doc._id} did not finish; the next one retries`,
-								err
-							)
-						);
+						try {
+							await this.sweepOrder(ctx, doc, now);
+						} catch (err) {
+							failedHere++;
+							firstError ??= err;
+						}
 					}
-					if (due.length < SWEEP_BATCH) break;
+					failed += failedHere;
+					// A batch that all failed (a collaborator down or too slow): the next sweep tries again.
+					if (due.length < SWEEP_BATCH || failedHere === due.length) break;
 					await new Promise(resolve => setImmediate(resolve)); // let requests in between batches
+				}
+				if (failed > 0) {
+					this.logger.warn(
+						`${failed} due orders not finished; the next sweep retries them`,
+						firstError
+					);
 				}
 				await this.sweepHolds(ctx);
 			} catch (err) {

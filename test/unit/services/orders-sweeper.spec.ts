@@ -223,4 +223,38 @@ describe("orders sweeper (in-process, NeDB)", () => {
 			onHand: before.onHand - 1
 		});
 	});
+
+	it("leaves orders whose work fails due for the next sweep, and says so once", async () => {
+		const { order } = await checkout("p1");
+		const at = new Date().toISOString();
+		// A paid order whose sale inventory refuses (a line it cannot take): the work fails on every sweep.
+		await orders.adapter.updateMany(
+			{ _id: order.id },
+			{ $set: { status: "paid", updatedAt: at, sweepAt: at, "items.0.quantity": 0 } }
+		);
+		const logger = (orders as unknown as { logger: { warn: (...args: unknown[]) => void } }).logger;
+		const warn = jest.spyOn(logger, "warn").mockImplementation(() => undefined);
+		let warned: unknown[];
+		try {
+			await orders.sweep();
+			await orders.sweep();
+			warned = warn.mock.calls.map(c => c[0]);
+		} finally {
+			warn.mockRestore();
+		}
+		expect(await raw(order.id)).toMatchObject({
+			status: "paid",
+			stockCommitted: false,
+			sweepAt: at
+		});
+		expect(warned).toEqual([
+			"1 due orders not finished; the next sweep retries them",
+			"1 due orders not finished; the next sweep retries them"
+		]);
+		// Put right, the next sweep finishes it.
+		await orders.adapter.updateMany({ _id: order.id }, { $set: { "items.0.quantity": 1 } });
+		await orders.sweep();
+		expect(await raw(order.id)).toMatchObject({ status: "paid", stockCommitted: true });
+		expect((await raw(order.id)).sweepAt).toBeUndefined();
+	});
 });
