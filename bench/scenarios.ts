@@ -267,24 +267,16 @@ const isOrder = (body: unknown): body is PlacedOrder =>
 	!!body && typeof body === "object" && Array.isArray((body as PlacedOrder).items);
 
 /**
- * The checkout flow, and with `pay` the purchase flow. Each virtual user is its own customer (registered here, never
- * two of its requests at once); an iteration adds one unit of one of a few products created for the run
- * (round-robin) to the cart, then checks out under a fresh Idempotency-Key, which reserves the stock and empties the
- * cart, and with `pay` pays the order (tok_visa, another fresh key), which sells the units. Every 201 checkout and
- * every 200 pay is counted per product (warm-up included), so afterwards each product's `onHand` must have dropped by
- * exactly the units paid and its `reserved` must equal the units checked out but not paid. A request that got no
- * clear answer (no response, a timeout, a 5xx) may or may not have happened: `verify` first replays it with the same
- * key, as a client would, to learn which.
+ * The checkout flow, and the purchase flow when the scenario's steps end with a pay. Each virtual user is its own
+ * customer (registered here, never two of its requests at once); an iteration adds one unit of one of a few
+ * products created for the run (round-robin) to the cart, then checks out under a fresh Idempotency-Key, which
+ * reserves the stock and empties the cart, and in the purchase flow pays the order (tok_visa, another fresh key),
+ * which sells the units. Every 201 checkout and every 200 pay is counted per product (warm-up included), so
+ * afterwards each product's `onHand` must have dropped by exactly the units paid and its `reserved` must equal the
+ * units checked out but not paid. A request that got no clear answer (no response, a timeout, a 5xx) may or may not
+ * have happened: `verify` first replays it with the same key, as a client would, to learn which.
  */
-function orderFlow(pay: boolean) {
-	return (baseUrl: string, ctx: SetupContext) => runOrderFlow(baseUrl, ctx, pay);
-}
-
-async function runOrderFlow(
-	baseUrl: string,
-	{ concurrency }: SetupContext,
-	pay: boolean
-): Promise<Flow> {
+async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Promise<Flow> {
 	const products = await plentifulProducts(
 		baseUrl,
 		await login(baseUrl, BENCH_ADMIN),
@@ -546,7 +538,7 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
 			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
 		],
-		setup: orderFlow(false)
+		setup: runOrderFlow
 	},
 	{
 		// The whole purchase per iteration: add to cart, check out, pay (tok_visa): the charge at the simulated
@@ -560,7 +552,7 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
 			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
 		],
-		setup: orderFlow(true)
+		setup: runOrderFlow
 	},
 	{
 		// The access token is verified at the gateway with the public key (no call for it), then one
