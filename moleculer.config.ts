@@ -4,12 +4,12 @@
  */
 import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
-import type { AppConfig } from "./config";
-import { eventsMiddleware } from "./lib/events";
-import type { LogShipper } from "./lib/log-shipper";
-import { FlashMartLogger } from "./lib/logger";
-import { coalesceNatsWrites } from "./lib/nats-write-coalescing";
-import { FlashMartPrometheusReporter } from "./lib/prometheus-reporter";
+import { type AppConfig, CONFIG_OPTION } from "./config";
+import { eventsMiddleware } from "./adapters/events";
+import type { LogShipper } from "./adapters/logging/log-shipper";
+import { FlashMartLogger } from "./adapters/logging/logger";
+import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
+import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
 import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middleware";
@@ -54,9 +54,9 @@ export function brokerOptions(
 	cfg: AppConfig,
 	opts: { logShipper?: LogShipper | null } = {}
 ): BrokerOptions {
-	// One socket write per event-loop turn instead of one per message (lib/nats-write-coalescing.ts).
+	// One socket write per event-loop turn instead of one per message (adapters/patches/nats-write-coalescing.patch.ts).
 	if (cfg.transporter) coalesceNatsWrites();
-	return {
+	const options: BrokerOptions = {
 		namespace: cfg.namespace,
 		nodeID: cfg.nodeID,
 
@@ -159,4 +159,6 @@ export function brokerOptions(
 			eventsMiddleware(cfg)
 		]
 	};
+	// Every service file reads its configuration from here (configOf in config/).
+	return Object.assign(options, { [CONFIG_OPTION]: cfg });
 }

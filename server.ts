@@ -11,7 +11,7 @@
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
-import { LogShipper } from "./lib/log-shipper";
+import { LogShipper } from "./adapters/logging/log-shipper";
 import { prepareEmbeddedKeys } from "./lib/tokens";
 import { brokerOptions } from "./moleculer.config";
 
@@ -37,11 +37,18 @@ function readConfig(): AppConfig {
 	}
 }
 
-/** Resolves a service name to its file (compiled .js, or .ts under ts-node), or keeps an absolute path. */
+/**
+ * Resolves a service name to its file (compiled .js, or .ts under ts-node): `services/<name>.service`, or
+ * `services/<name>/<name>.service` for a service that needs a folder; an absolute path is kept.
+ */
 function serviceFile(name: string): string {
-	return require.resolve(
-		path.isAbsolute(name) ? name : path.join(__dirname, "services", `${name}.service`)
-	);
+	if (path.isAbsolute(name)) return require.resolve(name);
+	const services = path.join(__dirname, "services");
+	try {
+		return require.resolve(path.join(services, `${name}.service`));
+	} catch {
+		return require.resolve(path.join(services, name, `${name}.service`));
+	}
 }
 
 async function main(): Promise<void> {

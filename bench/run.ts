@@ -42,7 +42,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { ALL_SERVICES } from "../config";
-import { type EmbeddedS3, startEmbeddedS3 } from "../lib/object-store";
+import { type EmbeddedS3, startEmbeddedS3 } from "../adapters/object-store";
 import {
 	type NatsServer,
 	type Proc,

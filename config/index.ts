@@ -657,6 +657,23 @@ export function loadConfig(
 	};
 }
 
+/** The key of the broker options under which brokerOptions() hands the configuration to every service. */
+export const CONFIG_OPTION = "flashmart";
+
+/**
+ * The configuration a broker was created with: service files export `(broker) => createXService(configOf(broker))`,
+ * so the same files load under server.ts, moleculer-runner and the tests without reading the environment themselves.
+ */
+export function configOf(broker: { options: object }): AppConfig {
+	const cfg = (broker.options as Record<string, unknown>)[CONFIG_OPTION] as AppConfig | undefined;
+	if (!cfg) {
+		throw new Error(
+			"This broker has no FlashMart configuration: create it with brokerOptions(cfg) (moleculer.config.ts)"
+		);
+	}
+	return cfg;
+}
+
 let cached: AppConfig | null = null;
 
 /** The process-wide configuration, read on first use. */

@@ -3,7 +3,7 @@
  * which exists before the broker (the logger is a broker option). On nodes without ELASTICSEARCH_URL it does nothing.
  */
 import type { Middleware, ServiceBroker } from "moleculer";
-import type { LogShipper } from "../lib/log-shipper";
+import type { LogShipper } from "../adapters/logging/log-shipper";
 
 export const LOG_METRIC = {
 	SHIPPED: "flashmart.logs.shipped.total",

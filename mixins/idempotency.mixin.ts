@@ -10,12 +10,12 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Context } from "moleculer";
-import { config } from "../config";
+import type { AppConfig } from "../config";
 import { BadRequestError, ConflictError, UnprocessableError } from "../lib/errors";
 import type { AppMeta } from "../types/meta";
 import type { ServiceSchema } from "moleculer";
-import { METRIC } from "../middlewares/business-metrics.middleware";
-import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "./db.mixin";
+import { METRIC } from "../lib/metric-names";
+import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "../adapters/store";
 
 export interface IdempotencyRecord {
 	_id: string;
@@ -73,8 +73,10 @@ export function requestHash(body: unknown): string {
 		.digest("hex");
 }
 
-interface IdempotencyThis {
+export interface IdempotencyThis {
 	stores: Record<string, DbAdapter>;
+	/** How long a running attempt keeps its key before a retry may take it over. */
+	idempotencyLease: number;
 	broker: Context["broker"];
 }
 
@@ -100,7 +102,7 @@ export async function idempotent<T>(
 	const scopeKey = `${opts.scope}:${ctx.meta.user?.id ?? "anonymous"}:${key}`;
 	const hash = requestHash(opts.body);
 	const now = Date.now();
-	const lease = config().requestTimeout * 2;
+	const lease = this.idempotencyLease;
 
 	let record: IdempotencyRecord | null = null;
 	try {
@@ -175,6 +177,11 @@ export async function idempotent<T>(
 }
 
 /** The mixin: `this.idempotent(ctx, opts, run)` in the service. */
-export const IdempotencyMixin: Partial<ServiceSchema> = {
-	methods: { idempotent: idempotent as never }
-};
+export function IdempotencyMixin(cfg: Pick<AppConfig, "requestTimeout">): Partial<ServiceSchema> {
+	return {
+		methods: { idempotent: idempotent as never },
+		created(this: IdempotencyThis) {
+			this.idempotencyLease = cfg.requestTimeout * 2;
+		}
+	} as unknown as Partial<ServiceSchema>;
+}

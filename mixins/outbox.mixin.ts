@@ -11,11 +11,11 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
-import { config } from "../config";
-import type { EventPayload, SendToChannel } from "../lib/events";
+import type { AppConfig } from "../config";
+import type { EventPayload, SendToChannel } from "../adapters/events";
 import { currentScope } from "../lib/request-context";
-import { METRIC } from "../middlewares/business-metrics.middleware";
-import type { DbAdapter, IndexSpec } from "./db.mixin";
+import { METRIC } from "../lib/metric-names";
+import type { DbAdapter, IndexSpec } from "../adapters/store";
 
 export interface OutboxEntry {
 	eventId: string;
@@ -92,6 +92,8 @@ interface OutboxThis {
 	logger: { warn(...a: unknown[]): void };
 	relaying: Set<string>;
 	relayTimer?: NodeJS.Timeout;
+	/** Test hook (TEST_CRASH_BEFORE_PUBLISH): exit just before publishing this event. */
+	crashBeforePublish: AppConfig["events"]["crashBeforePublish"];
 	relayOutbox(id?: string): Promise<number>;
 }
 
@@ -107,7 +109,7 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 			? [await this.adapter.findById(id)]
 			: await this.adapter.find({ query: { _outboxPending: { $gt: 0 } }, limit: 100 })
 	) as Array<OutboxDoc | null>;
-	const crashPoint = config().events.crashBeforePublish;
+	const crashPoint = this.crashBeforePublish;
 	let published = 0;
 	for (const doc of docs) {
 		for (const entry of doc?._outbox ?? []) {
@@ -140,19 +142,22 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 	return published;
 }
 
-export const OutboxMixin = {
-	methods: { relayOutbox: relayOutbox as never },
-	created(this: OutboxThis) {
-		this.relaying = new Set();
-	},
-	started(this: OutboxThis) {
-		this.relayTimer = setInterval(
-			() => void this.relayOutbox().catch(() => undefined),
-			config().events.relayInterval
-		);
-		this.relayTimer.unref();
-	},
-	stopped(this: OutboxThis) {
-		if (this.relayTimer) clearInterval(this.relayTimer);
-	}
-} as unknown as Partial<ServiceSchema>;
+export function OutboxMixin(cfg: Pick<AppConfig, "events">): Partial<ServiceSchema> {
+	return {
+		methods: { relayOutbox: relayOutbox as never },
+		created(this: OutboxThis) {
+			this.relaying = new Set();
+			this.crashBeforePublish = cfg.events.crashBeforePublish;
+		},
+		started(this: OutboxThis) {
+			this.relayTimer = setInterval(
+				() => void this.relayOutbox().catch(() => undefined),
+				cfg.events.relayInterval
+			);
+			this.relayTimer.unref();
+		},
+		stopped(this: OutboxThis) {
+			if (this.relayTimer) clearInterval(this.relayTimer);
+		}
+	} as unknown as Partial<ServiceSchema>;
+}

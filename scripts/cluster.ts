@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { ALL_SERVICES } from "../config";
-import { startEmbeddedS3 } from "../lib/object-store";
+import { startEmbeddedS3 } from "../adapters/object-store";
 import {
 	ROOT,
 	type Proc,

@@ -13,7 +13,7 @@
 import { pipeline } from "node:stream/promises";
 import type { Client } from "minio";
 import { loadConfig } from "../config";
-import { createObjectStore, isNotFound } from "../lib/object-store";
+import { createObjectStore, isNotFound } from "../adapters/object-store";
 
 const USAGE =
 	"usage: s3.js ls <bucket> [prefix] | put <bucket> <key> | get <bucket> <key> | rm <bucket> <key>...";

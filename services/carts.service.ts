@@ -6,8 +6,14 @@
  * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
  * The only writer of the `carts` collection.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import {
 	NotFoundError,
 	ServiceUnavailableError,
@@ -15,7 +21,8 @@ import {
 	UnprocessableError
 } from "../lib/errors";
 import { ReadCache } from "../lib/read-cache";
-import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 import type { ProductSummary } from "./products.service";
@@ -315,90 +322,97 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<CartsThis>>;
 
-const CartsService: ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceThis & CartsVars> = {
-	name: "carts",
-	mixins: [DbMixin({ collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] })],
-	actions,
+export function createCartsService(
+	cfg: AppConfig
+): ServiceSchema<ServiceSettingSchema, CartsMethods, DbServiceThis & CartsVars> {
+	return {
+		name: "carts",
+		mixins: [
+			DbMixin(cfg, { collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] })
+		],
+		actions,
 
-	events: {
-		/** The catalog changed (a price, an archive, a new product): price from products again. */
-		"products.cache.clean"(this: CartsThis) {
-			this.catalog.invalidate();
-		}
-	},
-
-	created(this: CartsThis) {
-		this.catalog = new ReadCache();
-	},
-
-	methods: {
-		/** The owner is always the verified caller, never a parameter. */
-		ownerOf(ctx: Context<unknown, AppMeta>): string {
-			const id = ctx.meta.user?.id;
-			if (!id) throw new UnauthorizedError("NO_TOKEN", "Authentication required");
-			return id;
-		},
-
-		async findCart(this: CartsThis, userId: string): Promise<CartDoc | null> {
-			return (await this.adapter.findOne({ userId })) as CartDoc | null;
-		},
-
-		/** The products of an answer (unknown ids are absent): at most one catalog call, for those not cached. */
-		async summaries(this: CartsThis, ctx: Context, ids: string[]): Promise<Summaries> {
-			if (ids.length === 0) return {};
-			return this.catalog.getMany(ids, config().catalog.cacheTtl * 1000, missing =>
-				ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
-			);
-		},
-
-		/**
-		 * Reads the cart, lets `compute` decide its new lines from the live view, and writes them conditionally on the
-		 * version read (inserting a first cart; the unique userId index settles two racing inserts). A lost race reads
-		 * again; products already priced are not asked for again. Answers the new cart, priced.
-		 */
-		async change(
-			this: CartsThis,
-			ctx: Context<unknown, AppMeta>,
-			productIds: string[],
-			compute: Change
-		): Promise<Cart> {
-			const userId = this.ownerOf(ctx);
-			const summaries: Summaries = {};
-			const asked = new Set<string>();
-			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-				if (attempt > 1) await pause(Math.random() * 2 * attempt);
-				const doc = await this.findCart(userId);
-				const stored = doc?.items ?? [];
-				const missing = [...new Set([...stored.map(l => l.productId), ...productIds])].filter(
-					id => !asked.has(id)
-				);
-				if (missing.length > 0) {
-					Object.assign(summaries, await this.summaries(ctx, missing));
-					for (const id of missing) asked.add(id);
-				}
-
-				const next = compute(liveCart(stored, summaries), summaries);
-				const answer = toCart(liveCart(next, summaries));
-				const updatedAt = new Date().toISOString();
-				if (!doc) {
-					if (next.length === 0) return answer;
-					try {
-						await this.adapter.insert({ userId, items: next, version: 1, updatedAt });
-						return answer;
-					} catch (err) {
-						if (!isDuplicateKeyError(err)) throw err;
-						continue;
-					}
-				}
-				const written = await this.adapter.updateMany(
-					{ userId, version: doc.version },
-					{ $set: { items: next, version: doc.version + 1, updatedAt } }
-				);
-				if (written === 1) return answer;
+		events: {
+			/** The catalog changed (a price, an archive, a new product): price from products again. */
+			"products.cache.clean"(this: CartsThis) {
+				this.catalog.invalidate();
 			}
-			throw new ServiceUnavailableError("The cart is changing too fast, please retry");
-		}
-	}
-};
+		},
 
-export default CartsService;
+		created(this: CartsThis) {
+			this.catalog = new ReadCache();
+		},
+
+		methods: {
+			/** The owner is always the verified caller, never a parameter. */
+			ownerOf(ctx: Context<unknown, AppMeta>): string {
+				const id = ctx.meta.user?.id;
+				if (!id) throw new UnauthorizedError("NO_TOKEN", "Authentication required");
+				return id;
+			},
+
+			async findCart(this: CartsThis, userId: string): Promise<CartDoc | null> {
+				return (await this.adapter.findOne({ userId })) as CartDoc | null;
+			},
+
+			/** The products of an answer (unknown ids are absent): at most one catalog call, for those not cached. */
+			async summaries(this: CartsThis, ctx: Context, ids: string[]): Promise<Summaries> {
+				if (ids.length === 0) return {};
+				return this.catalog.getMany(ids, cfg.catalog.cacheTtl * 1000, missing =>
+					ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
+				);
+			},
+
+			/**
+			 * Reads the cart, lets `compute` decide its new lines from the live view, and writes them conditionally on the
+			 * version read (inserting a first cart; the unique userId index settles two racing inserts). A lost race reads
+			 * again; products already priced are not asked for again. Answers the new cart, priced.
+			 */
+			async change(
+				this: CartsThis,
+				ctx: Context<unknown, AppMeta>,
+				productIds: string[],
+				compute: Change
+			): Promise<Cart> {
+				const userId = this.ownerOf(ctx);
+				const summaries: Summaries = {};
+				const asked = new Set<string>();
+				for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+					if (attempt > 1) await pause(Math.random() * 2 * attempt);
+					const doc = await this.findCart(userId);
+					const stored = doc?.items ?? [];
+					const missing = [...new Set([...stored.map(l => l.productId), ...productIds])].filter(
+						id => !asked.has(id)
+					);
+					if (missing.length > 0) {
+						Object.assign(summaries, await this.summaries(ctx, missing));
+						for (const id of missing) asked.add(id);
+					}
+
+					const next = compute(liveCart(stored, summaries), summaries);
+					const answer = toCart(liveCart(next, summaries));
+					const updatedAt = new Date().toISOString();
+					if (!doc) {
+						if (next.length === 0) return answer;
+						try {
+							await this.adapter.insert({ userId, items: next, version: 1, updatedAt });
+							return answer;
+						} catch (err) {
+							if (!isDuplicateKeyError(err)) throw err;
+							continue;
+						}
+					}
+					const written = await this.adapter.updateMany(
+						{ userId, version: doc.version },
+						{ $set: { items: next, version: doc.version + 1, updatedAt } }
+					);
+					if (written === 1) return answer;
+				}
+				throw new ServiceUnavailableError("The cart is changing too fast, please retry");
+			}
+		}
+	};
+}
+
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createCartsService(configOf(broker));

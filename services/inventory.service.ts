@@ -3,12 +3,19 @@
  * product and changed only by single conditional updates, never read-then-write, so `available >= 0` holds at every
  * moment on NeDB and on MongoDB alike. The only writer of the `stock` collection.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import { ConflictError, NotFoundError } from "../lib/errors";
 import { ThrottledBatch } from "../lib/throttled-batch";
-import { METRIC } from "../middlewares/business-metrics.middleware";
-import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import { METRIC } from "../lib/metric-names";
+import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { isDuplicateKeyError } from "../adapters/store";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, withEvents } from "../mixins/outbox.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -108,8 +115,6 @@ const QUANTITY_ON_HAND = {
 } as const;
 /** Optimistic retries of a set racing other stock changes before giving up with 503. */
 const MAX_SET_ATTEMPTS = 10;
-
-const cfg = config();
 
 /**
  * Stock changes are announced (inventory.changed: catalog caches carry `available`) at once when they are isolated and
@@ -386,141 +391,146 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<InventoryThis>>;
 
-const InventoryService: ServiceSchema<
-	ServiceSettingSchema,
-	InventoryMethods,
-	DbServiceThis & InventoryVars
-> = {
-	name: "inventory",
-	mixins: [
-		DbMixin({
-			collection: "stock",
-			indexes: [
-				{ fields: { productId: 1 }, unique: true },
-				{ fields: { available: 1 } },
-				OUTBOX_INDEX
-			]
-		}),
-		OutboxMixin
-	],
-	actions,
+export function createInventoryService(
+	cfg: AppConfig
+): ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis & InventoryVars> {
+	return {
+		name: "inventory",
+		mixins: [
+			DbMixin(cfg, {
+				collection: "stock",
+				indexes: [
+					{ fields: { productId: 1 }, unique: true },
+					{ fields: { available: 1 } },
+					OUTBOX_INDEX
+				]
+			}),
+			OutboxMixin(cfg)
+		],
+		actions,
 
-	methods: {
-		async findStock(this: InventoryThis, productId: string): Promise<StockDoc | null> {
-			return (await this.adapter.findOne({ productId })) as StockDoc | null;
-		},
+		methods: {
+			async findStock(this: InventoryThis, productId: string): Promise<StockDoc | null> {
+				return (await this.adapter.findOne({ productId })) as StockDoc | null;
+			},
 
-		/** Takes one line for an order; true when it is held (now or by an earlier try of the same order). */
-		async takeLine(this: InventoryThis, orderId: string, line: StockLine): Promise<boolean> {
-			const hold = `holds.${orderId}`;
-			const taken = await this.adapter.updateMany(
-				{
-					productId: line.productId,
-					available: { $gte: line.quantity },
-					[hold]: { $exists: false }
-				},
-				{
-					$inc: { available: -line.quantity, reserved: line.quantity },
-					$set: { [hold]: line.quantity, updatedAt: new Date().toISOString() }
-				}
-			);
-			if (taken === 1) return true;
-			return (
-				(await this.adapter.count({
-					query: { productId: line.productId, [hold]: line.quantity }
-				})) === 1
-			);
-		},
-
-		/** Releases whatever this order holds of these lines; answers how many lines it released. */
-		async releaseLines(this: InventoryThis, orderId: string, lines: StockLine[]): Promise<number> {
-			const hold = `holds.${orderId}`;
-			let released = 0;
-			for (const line of lines) {
-				released += await this.adapter.updateMany(
-					{ productId: line.productId, [hold]: line.quantity },
+			/** Takes one line for an order; true when it is held (now or by an earlier try of the same order). */
+			async takeLine(this: InventoryThis, orderId: string, line: StockLine): Promise<boolean> {
+				const hold = `holds.${orderId}`;
+				const taken = await this.adapter.updateMany(
 					{
-						$inc: { available: line.quantity, reserved: -line.quantity },
-						$unset: { [hold]: true },
-						$set: { updatedAt: new Date().toISOString() }
+						productId: line.productId,
+						available: { $gte: line.quantity },
+						[hold]: { $exists: false }
+					},
+					{
+						$inc: { available: -line.quantity, reserved: line.quantity },
+						$set: { [hold]: line.quantity, updatedAt: new Date().toISOString() }
 					}
 				);
-			}
-			return released;
-		},
-
-		/**
-		 * After any stock change: tell every node (catalog caches carry `available`), and write `inventory.low` for
-		 * products whose available stock fell below the threshold.
-		 */
-		async changed(this: InventoryThis, productIds: string[]): Promise<void> {
-			this.announcer.add(productIds);
-			await this.checkLow(productIds);
-		},
-
-		/**
-		 * `inventory.low` once per dip below LOW_STOCK_THRESHOLD: the flag and the event are one conditional write
-		 * (the outbox), so concurrent changes write it once; the flag clears when the stock recovers. Also run on a
-		 * timer, which catches a dip whose check a crash interrupted.
-		 */
-		async checkLow(this: InventoryThis, productIds?: string[]): Promise<void> {
-			const threshold = cfg.inventory.lowStockThreshold;
-			const scope = productIds ? { productId: { $in: productIds } } : {};
-			// One read finds both kinds (usually none): recovered since notified, and dipped and not notified yet.
-			const due = (await this.adapter.find({
-				query: {
-					...scope,
-					$or: [
-						{ lowNotified: true, available: { $gte: threshold } },
-						{ lowNotified: { $ne: true }, available: { $lt: threshold } }
-					]
-				},
-				limit: 500
-			})) as StockDoc[];
-			const recovered = due.filter(d => d.available >= threshold).map(d => d._id);
-			if (recovered.length > 0) {
-				await this.adapter.updateMany(
-					{ _id: { $in: recovered }, lowNotified: true, available: { $gte: threshold } },
-					{ $set: { lowNotified: false } }
+				if (taken === 1) return true;
+				return (
+					(await this.adapter.count({
+						query: { productId: line.productId, [hold]: line.quantity }
+					})) === 1
 				);
-			}
-			for (const doc of due.filter(d => d.available < threshold)) {
-				const won = await this.adapter.updateMany(
-					{ _id: doc._id, available: { $lt: threshold }, lowNotified: { $ne: true } },
-					withEvents({ $set: { lowNotified: true } }, [
-						outboxEvent("inventory.low", {
-							productId: doc.productId,
-							available: doc.available,
-							threshold
-						})
-					])
-				);
-				if (won === 1) {
-					this.broker.metrics.increment(METRIC.INVENTORY_LOW);
-					void this.relayOutbox(doc._id).catch(() => undefined);
+			},
+
+			/** Releases whatever this order holds of these lines; answers how many lines it released. */
+			async releaseLines(
+				this: InventoryThis,
+				orderId: string,
+				lines: StockLine[]
+			): Promise<number> {
+				const hold = `holds.${orderId}`;
+				let released = 0;
+				for (const line of lines) {
+					released += await this.adapter.updateMany(
+						{ productId: line.productId, [hold]: line.quantity },
+						{
+							$inc: { available: line.quantity, reserved: -line.quantity },
+							$unset: { [hold]: true },
+							$set: { updatedAt: new Date().toISOString() }
+						}
+					);
+				}
+				return released;
+			},
+
+			/**
+			 * After any stock change: tell every node (catalog caches carry `available`), and write `inventory.low` for
+			 * products whose available stock fell below the threshold.
+			 */
+			async changed(this: InventoryThis, productIds: string[]): Promise<void> {
+				this.announcer.add(productIds);
+				await this.checkLow(productIds);
+			},
+
+			/**
+			 * `inventory.low` once per dip below LOW_STOCK_THRESHOLD: the flag and the event are one conditional write
+			 * (the outbox), so concurrent changes write it once; the flag clears when the stock recovers. Also run on a
+			 * timer, which catches a dip whose check a crash interrupted.
+			 */
+			async checkLow(this: InventoryThis, productIds?: string[]): Promise<void> {
+				const threshold = cfg.inventory.lowStockThreshold;
+				const scope = productIds ? { productId: { $in: productIds } } : {};
+				// One read finds both kinds (usually none): recovered since notified, and dipped and not notified yet.
+				const due = (await this.adapter.find({
+					query: {
+						...scope,
+						$or: [
+							{ lowNotified: true, available: { $gte: threshold } },
+							{ lowNotified: { $ne: true }, available: { $lt: threshold } }
+						]
+					},
+					limit: 500
+				})) as StockDoc[];
+				const recovered = due.filter(d => d.available >= threshold).map(d => d._id);
+				if (recovered.length > 0) {
+					await this.adapter.updateMany(
+						{ _id: { $in: recovered }, lowNotified: true, available: { $gte: threshold } },
+						{ $set: { lowNotified: false } }
+					);
+				}
+				for (const doc of due.filter(d => d.available < threshold)) {
+					const won = await this.adapter.updateMany(
+						{ _id: doc._id, available: { $lt: threshold }, lowNotified: { $ne: true } },
+						withEvents({ $set: { lowNotified: true } }, [
+							outboxEvent("inventory.low", {
+								productId: doc.productId,
+								available: doc.available,
+								threshold
+							})
+						])
+					);
+					if (won === 1) {
+						this.broker.metrics.increment(METRIC.INVENTORY_LOW);
+						void this.relayOutbox(doc._id).catch(() => undefined);
+					}
 				}
 			}
+		},
+
+		created(this: InventoryThis) {
+			this.announcer = new ThrottledBatch(CHANGE_WINDOW_MS, productIds => {
+				void this.broker.broadcast("inventory.changed", { productIds });
+			});
+		},
+
+		started(this: InventoryThis) {
+			this.lowTimer = setInterval(
+				() => void this.checkLow().catch(() => undefined),
+				cfg.orders.sweepInterval
+			);
+			this.lowTimer.unref();
+		},
+
+		stopped(this: InventoryThis) {
+			if (this.lowTimer) clearInterval(this.lowTimer);
+			this.announcer.flush();
 		}
-	},
+	};
+}
 
-	created(this: InventoryThis) {
-		this.announcer = new ThrottledBatch(CHANGE_WINDOW_MS, productIds => {
-			void this.broker.broadcast("inventory.changed", { productIds });
-		});
-	},
-
-	started(this: InventoryThis) {
-		this.lowTimer = setInterval(
-			() => void this.checkLow().catch(() => undefined),
-			cfg.orders.sweepInterval
-		);
-		this.lowTimer.unref();
-	},
-
-	stopped(this: InventoryThis) {
-		if (this.lowTimer) clearInterval(this.lowTimer);
-		this.announcer.flush();
-	}
-};
-
-export default InventoryService;
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createInventoryService(configOf(broker));

@@ -8,8 +8,14 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { type Readable, pipeline } from "node:stream";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import { MoleculerClientError, NotFoundError, ServiceUnavailableError } from "../lib/errors";
 import {
 	type ImageType,
@@ -25,7 +31,7 @@ import {
 	createObjectStore,
 	inTransitChunks,
 	startEmbeddedS3
-} from "../lib/object-store";
+} from "../adapters/object-store";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -87,8 +93,6 @@ const IMAGE_HEADERS = {
 	"Content-Disposition": "inline"
 };
 const BUCKET_ATTEMPTS = 10;
-
-const cfg = config();
 
 const imageUrl = (imageId: string) => `/api/images/${imageId}`;
 
@@ -283,93 +287,98 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<MediaThis>>;
 
-const MediaService: ServiceSchema<ServiceSettingSchema, MediaMethods, DbServiceThis & MediaVars> = {
-	name: "media",
-	mixins: [
-		DbMixin({
-			collection: "images",
-			indexes: [{ fields: { productId: 1 } }, { fields: { key: 1 }, unique: true }]
-		})
-	],
-	actions,
+export function createMediaService(
+	cfg: AppConfig
+): ServiceSchema<ServiceSettingSchema, MediaMethods, DbServiceThis & MediaVars> {
+	return {
+		name: "media",
+		mixins: [
+			DbMixin(cfg, {
+				collection: "images",
+				indexes: [{ fields: { productId: 1 } }, { fields: { key: 1 }, unique: true }]
+			})
+		],
+		actions,
 
-	methods: {
-		/** Runs an object-store operation; a failure of the store is a 503 to the client, never a 500. */
-		async storeCall<T>(this: MediaThis, what: string, op: () => Promise<T>): Promise<T> {
-			try {
-				return await op();
-			} catch (err) {
-				this.logger.warn(`Object store '${what}' failed`, err);
-				throw new ServiceUnavailableError("Object store unavailable");
-			}
-		},
-
-		/** Undoes an upload whose listing failed: no orphan object or record is left behind. */
-		async discard(this: MediaThis, ctx: Context, doc: ImageDoc, cause: unknown): Promise<void> {
-			const code = (cause as { code?: unknown }).code;
-			if (typeof code !== "number" || code >= 500) {
-				// A timeout may hide a listing that did happen: take it off again (404 when it did not).
-				await ctx
-					.call("products.removeImage", { id: doc.productId, imageId: doc._id })
-					.catch(() => undefined);
-			}
-			await this.adapter.removeById(doc._id).catch(() => undefined);
-			try {
-				await this.store.remove(doc.key);
-			} catch (err) {
-				this.logger.error("An unlisted image could not be deleted", { key: doc.key }, err);
-			}
-		},
-
-		/**
-		 * The bucket, created when missing. MinIO may still be starting when this node starts: a few tries with
-		 * back-off before the start fails.
-		 */
-		async connectStore(this: MediaThis): Promise<void> {
-			const os = cfg.objectStore;
-			if (os.endpoint === null) {
-				this.embedded = await startEmbeddedS3({ directory: path.join(cfg.dataDir, "s3") });
-				this.logger.info(`Embedded S3 server on 127.0.0.1:${this.embedded.port}`);
-			}
-			this.store = createObjectStore(
-				this.embedded
-					? {
-							...os,
-							endpoint: this.embedded.endpoint,
-							port: this.embedded.port,
-							useSSL: false,
-							accessKey: this.embedded.accessKey,
-							secretKey: this.embedded.secretKey
-						}
-					: { ...os, endpoint: os.endpoint! }
-			);
-			for (let attempt = 1; ; attempt++) {
+		methods: {
+			/** Runs an object-store operation; a failure of the store is a 503 to the client, never a 500. */
+			async storeCall<T>(this: MediaThis, what: string, op: () => Promise<T>): Promise<T> {
 				try {
-					await this.store.ensureBucket();
-					return;
+					return await op();
 				} catch (err) {
-					if (attempt >= BUCKET_ATTEMPTS) throw err;
-					this.logger.warn(
-						`Object store not ready (attempt ${attempt}/${BUCKET_ATTEMPTS}): ${(err as Error).message}`
-					);
-					await new Promise(resolve => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000)));
+					this.logger.warn(`Object store '${what}' failed`, err);
+					throw new ServiceUnavailableError("Object store unavailable");
+				}
+			},
+
+			/** Undoes an upload whose listing failed: no orphan object or record is left behind. */
+			async discard(this: MediaThis, ctx: Context, doc: ImageDoc, cause: unknown): Promise<void> {
+				const code = (cause as { code?: unknown }).code;
+				if (typeof code !== "number" || code >= 500) {
+					// A timeout may hide a listing that did happen: take it off again (404 when it did not).
+					await ctx
+						.call("products.removeImage", { id: doc.productId, imageId: doc._id })
+						.catch(() => undefined);
+				}
+				await this.adapter.removeById(doc._id).catch(() => undefined);
+				try {
+					await this.store.remove(doc.key);
+				} catch (err) {
+					this.logger.error("An unlisted image could not be deleted", { key: doc.key }, err);
+				}
+			},
+
+			/**
+			 * The bucket, created when missing. MinIO may still be starting when this node starts: a few tries with
+			 * back-off before the start fails.
+			 */
+			async connectStore(this: MediaThis): Promise<void> {
+				const os = cfg.objectStore;
+				if (os.endpoint === null) {
+					this.embedded = await startEmbeddedS3({ directory: path.join(cfg.dataDir, "s3") });
+					this.logger.info(`Embedded S3 server on 127.0.0.1:${this.embedded.port}`);
+				}
+				this.store = createObjectStore(
+					this.embedded
+						? {
+								...os,
+								endpoint: this.embedded.endpoint,
+								port: this.embedded.port,
+								useSSL: false,
+								accessKey: this.embedded.accessKey,
+								secretKey: this.embedded.secretKey
+							}
+						: { ...os, endpoint: os.endpoint! }
+				);
+				for (let attempt = 1; ; attempt++) {
+					try {
+						await this.store.ensureBucket();
+						return;
+					} catch (err) {
+						if (attempt >= BUCKET_ATTEMPTS) throw err;
+						this.logger.warn(
+							`Object store not ready (attempt ${attempt}/${BUCKET_ATTEMPTS}): ${(err as Error).message}`
+						);
+						await new Promise(resolve => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000)));
+					}
 				}
 			}
+		},
+
+		created(this: MediaThis) {
+			this.embedded = null;
+		},
+
+		async started(this: MediaThis) {
+			await this.connectStore();
+		},
+
+		async stopped(this: MediaThis) {
+			await this.embedded?.close();
+			this.embedded = null;
 		}
-	},
+	};
+}
 
-	created(this: MediaThis) {
-		this.embedded = null;
-	},
-
-	async started(this: MediaThis) {
-		await this.connectStore();
-	},
-
-	async stopped(this: MediaThis) {
-		await this.embedded?.close();
-		this.embedded = null;
-	}
-};
-
-export default MediaService;
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createMediaService(configOf(broker));

@@ -4,8 +4,14 @@
  * redelivered event (at-least-once delivery, a consumer restarted mid-message) is never sent twice; a notifications
  * node that was down catches up on what happened meanwhile. The only writer of the `notifications` collection.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import {
 	MESSAGES,
 	type Notification,
@@ -13,9 +19,10 @@ import {
 	type NotificationSender,
 	compose,
 	makeSender
-} from "../lib/notifications";
+} from "../adapters/notifications";
 import { bindToScope } from "../lib/request-context";
-import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { isDuplicateKeyError } from "../adapters/store";
 import type { AppAction, AppChannel, WithChannels } from "../types/moleculer-ext";
 
 interface NotificationDoc extends Notification {
@@ -87,54 +94,59 @@ const channels = Object.fromEntries(
 	])
 );
 
-const NotificationsService: WithChannels<
+export function createNotificationsService(
+	cfg: AppConfig
+): WithChannels<
 	ServiceSchema<ServiceSettingSchema, NotificationsMethods, DbServiceThis & NotificationsVars>,
 	NotificationsThis
-> = {
-	name: "notifications",
-	mixins: [
-		DbMixin({
-			collection: "notifications",
-			indexes: [
-				{ fields: { eventId: 1 }, unique: true },
-				{ fields: { orderId: 1 } },
-				{ fields: { createdAt: -1 } }
-			]
-		})
-	],
-	actions,
-	channels,
+> {
+	return {
+		name: "notifications",
+		mixins: [
+			DbMixin(cfg, {
+				collection: "notifications",
+				indexes: [
+					{ fields: { eventId: 1 }, unique: true },
+					{ fields: { orderId: 1 } },
+					{ fields: { createdAt: -1 } }
+				]
+			})
+		],
+		actions,
+		channels,
 
-	methods: {
-		/** Records, then sends; a duplicate of an event already sent changes nothing. */
-		async deliver(this: NotificationsThis, event: string, payload: Record<string, unknown>) {
-			const notification = compose(event, payload);
-			bindToScope({ orderId: notification.orderId, userId: notification.userId });
-			const id = `ntf_${notification.eventId}`;
-			try {
-				await this.adapter.insert({
-					_id: id,
-					...notification,
-					sender: this.sender.name,
-					status: "sending",
-					createdAt: new Date().toISOString()
-				});
-			} catch (err) {
-				if (!isDuplicateKeyError(err)) throw err;
-				const existing = (await this.adapter.findById(id)) as NotificationDoc | null;
-				if (existing?.status === "sent") return; // a redelivery: already sent
+		methods: {
+			/** Records, then sends; a duplicate of an event already sent changes nothing. */
+			async deliver(this: NotificationsThis, event: string, payload: Record<string, unknown>) {
+				const notification = compose(event, payload);
+				bindToScope({ orderId: notification.orderId, userId: notification.userId });
+				const id = `ntf_${notification.eventId}`;
+				try {
+					await this.adapter.insert({
+						_id: id,
+						...notification,
+						sender: this.sender.name,
+						status: "sending",
+						createdAt: new Date().toISOString()
+					});
+				} catch (err) {
+					if (!isDuplicateKeyError(err)) throw err;
+					const existing = (await this.adapter.findById(id)) as NotificationDoc | null;
+					if (existing?.status === "sent") return; // a redelivery: already sent
+				}
+				await this.sender.send(notification);
+				await this.adapter.updateMany(
+					{ _id: id },
+					{ $set: { status: "sent", sentAt: new Date().toISOString() } }
+				);
 			}
-			await this.sender.send(notification);
-			await this.adapter.updateMany(
-				{ _id: id },
-				{ $set: { status: "sent", sentAt: new Date().toISOString() } }
-			);
+		},
+
+		created(this: NotificationsThis) {
+			this.sender = makeSender(cfg.notifications, this.logger);
 		}
-	},
+	};
+}
 
-	created(this: NotificationsThis) {
-		this.sender = makeSender(config().notifications, this.logger);
-	}
-};
-
-export default NotificationsService;
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createNotificationsService(configOf(broker));

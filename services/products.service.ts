@@ -4,12 +4,19 @@
  * `available` comes from the inventory owner, one call per page. Admins create, change and archive products.
  * The only writer of the `products` collection.
  */
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import { type DemoProduct, demoCatalog } from "../lib/demo-catalog";
 import { ConflictError, NotFoundError } from "../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
-import { DbMixin, type DbServiceThis, isDuplicateKeyError } from "../mixins/db.mixin";
+import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 
@@ -139,412 +146,422 @@ function slugify(name: string): string {
 	return slug || "product";
 }
 
-const cfg = config();
-const CACHE = { ttl: cfg.catalog.cacheTtl };
-
-const actions = {
-	/** Products on sale, filtered, sorted and paged exactly as API.md says. */
-	list: {
-		cache: {
-			...CACHE,
-			keys: ["q", "category", "minPrice", "maxPrice", "inStock", "sort", "page", "pageSize"]
-		},
-		params: {
-			$$strict: "remove",
-			q: { type: "string", trim: true, max: 100, optional: true },
-			category: { ...CATEGORY, optional: true },
-			minPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
-			maxPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
-			inStock: { type: "boolean", convert: true, optional: true },
-			sort: {
-				type: "enum",
-				values: ["price", "-price", "name", "-createdAt"],
-				default: "-createdAt"
+function productsActions(cfg: AppConfig) {
+	const CACHE = { ttl: cfg.catalog.cacheTtl };
+	return {
+		/** Products on sale, filtered, sorted and paged exactly as API.md says. */
+		list: {
+			cache: {
+				...CACHE,
+				keys: ["q", "category", "minPrice", "maxPrice", "inStock", "sort", "page", "pageSize"]
 			},
-			...PAGE_PARAMS
-		},
-		async handler(this: ProductsThis, ctx: Context<ListParams>): Promise<Page<Product>> {
-			const { q, category, minPrice, maxPrice, inStock, sort, page, pageSize } = ctx.params;
-			const query: Record<string, unknown> = { archived: false };
-			if (category) query.category = category;
-			if (minPrice !== undefined || maxPrice !== undefined) {
-				query.price = {
-					...(minPrice !== undefined ? { $gte: minPrice } : {}),
-					...(maxPrice !== undefined ? { $lte: maxPrice } : {})
-				};
-			}
-			if (q) {
-				const pattern = new RegExp(escapeRegExp(q), "i");
-				query.$or = [
-					{ name: { $regex: pattern } },
-					{ description: { $regex: pattern } },
-					{ sku: { $regex: pattern } }
-				];
-			}
-			if (inStock) query._id = { $in: (await ctx.call("inventory.inStock", {})) as string[] };
-
-			const [docs, total] = await Promise.all([
-				this.adapter.find({ query, sort: [sort, "_id"], ...pageWindow(page, pageSize) }),
-				this.adapter.count({ query })
-			]);
-			return pageOf(await this.withAvailability(ctx, docs as ProductDoc[]), total, page, pageSize);
-		}
-	},
-
-	/** One product on sale, by id or slug. */
-	get: {
-		cache: { ...CACHE, keys: ["idOrSlug"] },
-		params: { $$strict: "remove", idOrSlug: { type: "string", min: 1, max: 100 } },
-		async handler(this: ProductsThis, ctx: Context<GetParams>): Promise<Product> {
-			const doc = await this.findLive(ctx.params.idOrSlug);
-			if (!doc) throw new NotFoundError("Product");
-			return (await this.withAvailability(ctx, [doc]))[0];
-		}
-	},
-
-	/** Categories with the number of products on sale in each. */
-	categories: {
-		cache: { ...CACHE, keys: [] },
-		params: { $$strict: "remove" },
-		async handler(this: ProductsThis): Promise<Array<{ name: string; count: number }>> {
-			const docs = (await this.adapter.find({ query: { archived: false } })) as ProductDoc[];
-			const counts = new Map<string, number>();
-			for (const d of docs) counts.set(d.category, (counts.get(d.category) ?? 0) + 1);
-			return [...counts.entries()]
-				.map(([name, count]) => ({ name, count }))
-				.sort((a, b) => a.name.localeCompare(b.name));
-		}
-	},
-
-	/** Admin: creates a product (and its stock record). */
-	create: {
-		permissions: ["admin"],
-		params: {
-			$$strict: "remove",
-			sku: SKU,
-			name: NAME,
-			description: { ...DESCRIPTION, optional: true },
-			price: PRICE,
-			currency: { ...CURRENCY, default: "USD" },
-			category: CATEGORY,
-			stock: {
-				type: "number",
-				integer: true,
-				min: 0,
-				max: 10_000_000,
-				convert: false,
-				optional: true
-			}
-		},
-		async handler(this: ProductsThis, ctx: Context<CreateParams, AppMeta>): Promise<Product> {
-			const doc = await this.insertProduct(ctx, ctx.params);
-			ctx.meta.$statusCode = 201;
-			ctx.meta.$location = `/api/products/${doc._id}`;
-			return (await this.withAvailability(ctx, [doc]))[0];
-		}
-	},
-
-	/** Admin: changes a product's fields (the slug stays, so links keep working). */
-	update: {
-		permissions: ["admin"],
-		params: {
-			$$strict: "remove",
-			id: ID,
-			sku: { ...SKU, optional: true },
-			name: { ...NAME, optional: true },
-			description: { ...DESCRIPTION, optional: true },
-			price: { ...PRICE, optional: true },
-			currency: { ...CURRENCY, optional: true },
-			category: { ...CATEGORY, optional: true }
-		},
-		async handler(this: ProductsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Product> {
-			const { id, ...changes } = ctx.params;
-			const doc = (await this.adapter.findById(id)) as ProductDoc | null;
-			if (!doc || doc.archived) throw new NotFoundError("Product");
-			let updated: ProductDoc;
-			try {
-				updated = (await this.adapter.updateById(id, {
-					$set: { ...changes, updatedAt: new Date().toISOString() }
-				})) as ProductDoc;
-			} catch (err) {
-				if (isDuplicateKeyError(err))
-					throw new ConflictError("SKU_TAKEN", "Another product has this sku", { field: "sku" });
-				throw err;
-			}
-			await this.invalidate(ctx);
-			return (await this.withAvailability(ctx, [updated]))[0];
-		}
-	},
-
-	/** Admin: archives a product: gone from listings and reads, kept for existing orders. */
-	archive: {
-		permissions: ["admin"],
-		params: { $$strict: "remove", id: ID },
-		async handler(this: ProductsThis, ctx: Context<IdParams, AppMeta>): Promise<null> {
-			const archived = await this.adapter.updateMany(
-				{ _id: ctx.params.id, archived: false },
-				{ $set: { archived: true, updatedAt: new Date().toISOString() } }
-			);
-			if (archived !== 1) throw new NotFoundError("Product");
-			await this.invalidate(ctx);
-			ctx.meta.$statusCode = 204;
-			return null;
-		}
-	},
-
-	/** Internal: whether a product exists and is on sale (404 otherwise). */
-	exists: {
-		params: { $$strict: "remove", id: ID },
-		async handler(this: ProductsThis, ctx: Context<IdParams>): Promise<true> {
-			if (!(await this.findLive(ctx.params.id))) throw new NotFoundError("Product");
-			return true;
-		}
-	},
-
-	/** Internal: what carts and orders need of some products, archived ones included (unknown ids are absent). */
-	summaries: {
-		params: { $$strict: "remove", ids: { type: "array", items: ID, max: 500 } },
-		async handler(
-			this: ProductsThis,
-			ctx: Context<SummariesParams>
-		): Promise<Record<string, ProductSummary>> {
-			const docs = (await this.adapter.find({
-				query: { _id: { $in: [...new Set(ctx.params.ids)] } }
-			})) as ProductDoc[];
-			return Object.fromEntries(
-				docs.map(d => [
-					d._id,
-					{
-						id: d._id,
-						sku: d.sku,
-						name: d.name,
-						price: d.price,
-						currency: d.currency,
-						archived: d.archived
-					}
-				])
-			);
-		}
-	},
-
-	/** Internal (media): lists an uploaded image on a product on sale. */
-	addImage: {
-		params: {
-			$$strict: "remove",
-			id: ID,
-			image: {
-				type: "object",
-				strict: "remove",
-				props: { id: ID, url: { type: "string", min: 1, max: 500 } }
-			}
-		},
-		async handler(this: ProductsThis, ctx: Context<ImageParams>): Promise<ProductImage> {
-			const added = await this.adapter.updateMany(
-				{ _id: ctx.params.id, archived: false },
-				{ $push: { images: ctx.params.image }, $set: { updatedAt: new Date().toISOString() } }
-			);
-			if (added !== 1) throw new NotFoundError("Product");
-			await this.invalidate(ctx);
-			return ctx.params.image;
-		}
-	},
-
-	/** Internal (media): takes an image off a product; 404 when it is not that product's. */
-	removeImage: {
-		params: { $$strict: "remove", id: ID, imageId: ID },
-		async handler(this: ProductsThis, ctx: Context<RemoveImageParams>): Promise<true> {
-			const removed = await this.adapter.updateMany(
-				{ _id: ctx.params.id, "images.id": ctx.params.imageId },
-				{
-					$pull: { images: { id: ctx.params.imageId } },
-					$set: { updatedAt: new Date().toISOString() }
+			params: {
+				$$strict: "remove",
+				q: { type: "string", trim: true, max: 100, optional: true },
+				category: { ...CATEGORY, optional: true },
+				minPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
+				maxPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
+				inStock: { type: "boolean", convert: true, optional: true },
+				sort: {
+					type: "enum",
+					values: ["price", "-price", "name", "-createdAt"],
+					default: "-createdAt"
+				},
+				...PAGE_PARAMS
+			},
+			async handler(this: ProductsThis, ctx: Context<ListParams>): Promise<Page<Product>> {
+				const { q, category, minPrice, maxPrice, inStock, sort, page, pageSize } = ctx.params;
+				const query: Record<string, unknown> = { archived: false };
+				if (category) query.category = category;
+				if (minPrice !== undefined || maxPrice !== undefined) {
+					query.price = {
+						...(minPrice !== undefined ? { $gte: minPrice } : {}),
+						...(maxPrice !== undefined ? { $lte: maxPrice } : {})
+					};
 				}
-			);
-			if (removed !== 1) throw new NotFoundError("Image");
-			await this.invalidate(ctx);
-			return true;
-		}
-	},
+				if (q) {
+					const pattern = new RegExp(escapeRegExp(q), "i");
+					query.$or = [
+						{ name: { $regex: pattern } },
+						{ description: { $regex: pattern } },
+						{ sku: { $regex: pattern } }
+					];
+				}
+				if (inStock) query._id = { $in: (await ctx.call("inventory.inStock", {})) as string[] };
 
-	/** Internal (npm run seed): adds the demo catalog's products that are not there yet; idempotent. */
-	seedDemo: {
-		params: { $$strict: "remove" },
-		timeout: 120_000,
-		async handler(
-			this: ProductsThis,
-			ctx: Context
-		): Promise<{ created: number; existing: number }> {
-			return this.seedDemo(ctx);
-		}
-	}
-} satisfies Record<string, AppAction<ProductsThis>>;
-
-const ProductsService: ServiceSchema<ServiceSettingSchema, ProductsMethods, DbServiceThis> = {
-	name: "products",
-	mixins: [
-		DbMixin({
-			collection: "products",
-			indexes: [
-				{ fields: { sku: 1 }, unique: true },
-				{ fields: { slug: 1 }, unique: true },
-				{ fields: { category: 1, archived: 1, price: 1 } },
-				{ fields: { archived: 1, createdAt: -1 } },
-				{ fields: { price: 1 } }
-			]
-		})
-	],
-	actions,
-
-	events: {
-		/**
-		 * Stock changed somewhere: the cached reads that carry those products' `available` go (each product by id at
-		 * once, then by slug, and every page); the rest of the catalog stays cached. Categories carry no stock.
-		 */
-		async "inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
-			const cacher = this.broker.cacher;
-			if (!cacher) return;
-			const ids = ctx.params?.productIds;
-			if (!Array.isArray(ids) || !ids.every(id => typeof id === "string")) {
-				return cacher.clean("products.**");
+				const [docs, total] = await Promise.all([
+					this.adapter.find({ query, sort: [sort, "_id"], ...pageWindow(page, pageSize) }),
+					this.adapter.count({ query })
+				]);
+				return pageOf(
+					await this.withAvailability(ctx, docs as ProductDoc[]),
+					total,
+					page,
+					pageSize
+				);
 			}
-			// The cacher's key holds the parameter as it formats it (quoted, in 0.15): match around it. Ids and slugs
-			// have no dots, which a `*` does not cross; a slug inside another one only costs that one a cache miss.
-			const keyOf = (idOrSlug: string) => `products.get:*${idOrSlug}*`;
-			await cacher.clean(["products.list:**", ...ids.map(keyOf)]);
-			const docs = (await this.adapter.find({ query: { _id: { $in: ids } } })) as ProductDoc[];
-			const slugs = docs.flatMap(d => (d.slug ? [keyOf(d.slug)] : []));
-			if (slugs.length > 0) await cacher.clean(slugs);
-		},
-		/** Another products node changed the catalog: drop this node's cached reads too. */
-		"products.cache.clean"(this: ProductsThis) {
-			return this.broker.cacher?.clean("products.**");
-		}
-	},
-
-	methods: {
-		toProduct(doc: ProductDoc, available: number): Product {
-			return {
-				id: doc._id,
-				sku: doc.sku,
-				slug: doc.slug,
-				name: doc.name,
-				description: doc.description,
-				price: doc.price,
-				currency: doc.currency,
-				category: doc.category,
-				images: doc.images ?? [],
-				available,
-				createdAt: doc.createdAt,
-				updatedAt: doc.updatedAt
-			};
 		},
 
-		/** One inventory call for the whole page. */
-		async withAvailability(
-			this: ProductsThis,
-			ctx: Context,
-			docs: ProductDoc[]
-		): Promise<Product[]> {
-			if (docs.length === 0) return [];
-			const available = await ctx.call<Record<string, number>, { productIds: string[] }>(
-				"inventory.availability",
-				{ productIds: docs.map(d => d._id) }
-			);
-			return docs.map(d => this.toProduct(d, available[d._id] ?? 0));
+		/** One product on sale, by id or slug. */
+		get: {
+			cache: { ...CACHE, keys: ["idOrSlug"] },
+			params: { $$strict: "remove", idOrSlug: { type: "string", min: 1, max: 100 } },
+			async handler(this: ProductsThis, ctx: Context<GetParams>): Promise<Product> {
+				const doc = await this.findLive(ctx.params.idOrSlug);
+				if (!doc) throw new NotFoundError("Product");
+				return (await this.withAvailability(ctx, [doc]))[0];
+			}
 		},
 
-		async findLive(this: ProductsThis, idOrSlug: string): Promise<ProductDoc | null> {
-			const doc = ((await this.adapter.findOne({ _id: idOrSlug })) ??
-				(await this.adapter.findOne({ slug: idOrSlug }))) as ProductDoc | null;
-			return doc && !doc.archived ? doc : null;
+		/** Categories with the number of products on sale in each. */
+		categories: {
+			cache: { ...CACHE, keys: [] },
+			params: { $$strict: "remove" },
+			async handler(this: ProductsThis): Promise<Array<{ name: string; count: number }>> {
+				const docs = (await this.adapter.find({ query: { archived: false } })) as ProductDoc[];
+				const counts = new Map<string, number>();
+				for (const d of docs) counts.set(d.category, (counts.get(d.category) ?? 0) + 1);
+				return [...counts.entries()]
+					.map(([name, count]) => ({ name, count }))
+					.sort((a, b) => a.name.localeCompare(b.name));
+			}
 		},
 
-		/** Inserts with a unique slug made from the name, then creates its stock record. */
-		async insertProduct(
-			this: ProductsThis,
-			ctx: Context,
-			params: CreateParams
-		): Promise<ProductDoc> {
-			const base = slugify(params.name);
-			const now = new Date().toISOString();
-			let doc: ProductDoc | null = null;
-			for (let n = 1; !doc; n++) {
-				const slug = n === 1 ? base : `${base}-${n}`;
+		/** Admin: creates a product (and its stock record). */
+		create: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				sku: SKU,
+				name: NAME,
+				description: { ...DESCRIPTION, optional: true },
+				price: PRICE,
+				currency: { ...CURRENCY, default: "USD" },
+				category: CATEGORY,
+				stock: {
+					type: "number",
+					integer: true,
+					min: 0,
+					max: 10_000_000,
+					convert: false,
+					optional: true
+				}
+			},
+			async handler(this: ProductsThis, ctx: Context<CreateParams, AppMeta>): Promise<Product> {
+				const doc = await this.insertProduct(ctx, ctx.params);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/products/${doc._id}`;
+				return (await this.withAvailability(ctx, [doc]))[0];
+			}
+		},
+
+		/** Admin: changes a product's fields (the slug stays, so links keep working). */
+		update: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				id: ID,
+				sku: { ...SKU, optional: true },
+				name: { ...NAME, optional: true },
+				description: { ...DESCRIPTION, optional: true },
+				price: { ...PRICE, optional: true },
+				currency: { ...CURRENCY, optional: true },
+				category: { ...CATEGORY, optional: true }
+			},
+			async handler(this: ProductsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Product> {
+				const { id, ...changes } = ctx.params;
+				const doc = (await this.adapter.findById(id)) as ProductDoc | null;
+				if (!doc || doc.archived) throw new NotFoundError("Product");
+				let updated: ProductDoc;
 				try {
-					doc = (await this.adapter.insert({
-						sku: params.sku,
-						slug,
-						name: params.name,
-						description: params.description ?? "",
-						price: params.price,
-						currency: params.currency ?? "USD",
-						category: params.category,
-						images: [],
-						archived: false,
-						createdAt: now,
-						updatedAt: now
+					updated = (await this.adapter.updateById(id, {
+						$set: { ...changes, updatedAt: new Date().toISOString() }
 					})) as ProductDoc;
 				} catch (err) {
-					if (!isDuplicateKeyError(err)) throw err;
-					if (await this.adapter.findOne({ sku: params.sku })) {
-						throw new ConflictError("SKU_TAKEN", "A product with this sku already exists", {
-							field: "sku"
-						});
+					if (isDuplicateKeyError(err))
+						throw new ConflictError("SKU_TAKEN", "Another product has this sku", { field: "sku" });
+					throw err;
+				}
+				await this.invalidate(ctx);
+				return (await this.withAvailability(ctx, [updated]))[0];
+			}
+		},
+
+		/** Admin: archives a product: gone from listings and reads, kept for existing orders. */
+		archive: {
+			permissions: ["admin"],
+			params: { $$strict: "remove", id: ID },
+			async handler(this: ProductsThis, ctx: Context<IdParams, AppMeta>): Promise<null> {
+				const archived = await this.adapter.updateMany(
+					{ _id: ctx.params.id, archived: false },
+					{ $set: { archived: true, updatedAt: new Date().toISOString() } }
+				);
+				if (archived !== 1) throw new NotFoundError("Product");
+				await this.invalidate(ctx);
+				ctx.meta.$statusCode = 204;
+				return null;
+			}
+		},
+
+		/** Internal: whether a product exists and is on sale (404 otherwise). */
+		exists: {
+			params: { $$strict: "remove", id: ID },
+			async handler(this: ProductsThis, ctx: Context<IdParams>): Promise<true> {
+				if (!(await this.findLive(ctx.params.id))) throw new NotFoundError("Product");
+				return true;
+			}
+		},
+
+		/** Internal: what carts and orders need of some products, archived ones included (unknown ids are absent). */
+		summaries: {
+			params: { $$strict: "remove", ids: { type: "array", items: ID, max: 500 } },
+			async handler(
+				this: ProductsThis,
+				ctx: Context<SummariesParams>
+			): Promise<Record<string, ProductSummary>> {
+				const docs = (await this.adapter.find({
+					query: { _id: { $in: [...new Set(ctx.params.ids)] } }
+				})) as ProductDoc[];
+				return Object.fromEntries(
+					docs.map(d => [
+						d._id,
+						{
+							id: d._id,
+							sku: d.sku,
+							name: d.name,
+							price: d.price,
+							currency: d.currency,
+							archived: d.archived
+						}
+					])
+				);
+			}
+		},
+
+		/** Internal (media): lists an uploaded image on a product on sale. */
+		addImage: {
+			params: {
+				$$strict: "remove",
+				id: ID,
+				image: {
+					type: "object",
+					strict: "remove",
+					props: { id: ID, url: { type: "string", min: 1, max: 500 } }
+				}
+			},
+			async handler(this: ProductsThis, ctx: Context<ImageParams>): Promise<ProductImage> {
+				const added = await this.adapter.updateMany(
+					{ _id: ctx.params.id, archived: false },
+					{ $push: { images: ctx.params.image }, $set: { updatedAt: new Date().toISOString() } }
+				);
+				if (added !== 1) throw new NotFoundError("Product");
+				await this.invalidate(ctx);
+				return ctx.params.image;
+			}
+		},
+
+		/** Internal (media): takes an image off a product; 404 when it is not that product's. */
+		removeImage: {
+			params: { $$strict: "remove", id: ID, imageId: ID },
+			async handler(this: ProductsThis, ctx: Context<RemoveImageParams>): Promise<true> {
+				const removed = await this.adapter.updateMany(
+					{ _id: ctx.params.id, "images.id": ctx.params.imageId },
+					{
+						$pull: { images: { id: ctx.params.imageId } },
+						$set: { updatedAt: new Date().toISOString() }
 					}
-					if (n > 50)
-						throw new ConflictError("SLUG_TAKEN", "Could not make a unique slug", {
-							field: "name"
-						});
-				}
+				);
+				if (removed !== 1) throw new NotFoundError("Image");
+				await this.invalidate(ctx);
+				return true;
 			}
-			await ctx.call("inventory.init", { productId: doc._id, onHand: params.stock ?? 0 });
-			await this.invalidate(ctx);
-			return doc;
 		},
 
-		/** Drops cached catalog reads here at once (read-after-write), and on every other node. */
-		async invalidate(this: ProductsThis, ctx: Context): Promise<void> {
-			await this.broker.cacher?.clean("products.**");
-			ctx.broadcast("products.cache.clean", {});
-		},
-
-		async seedDemo(
-			this: ProductsThis,
-			ctx?: Context
-		): Promise<{ created: number; existing: number }> {
-			const context =
-				ctx ?? (this.broker.ContextFactory.create(this.broker, null as never, {}, {}) as Context);
-			let created = 0;
-			let existing = 0;
-			for (const p of demoCatalog() as DemoProduct[]) {
-				if (await this.adapter.findOne({ sku: p.sku })) {
-					existing++;
-					continue;
-				}
-				try {
-					await this.insertProduct(context, p);
-					created++;
-				} catch (err) {
-					if ((err as { type?: string }).type !== "SKU_TAKEN") throw err;
-					existing++;
-				}
-				if ((created + existing) % 40 === 0) {
-					this.logger.info(
-						`Demo catalog: ${created + existing} products checked, ${created} created`
-					);
-				}
+		/** Internal (npm run seed): adds the demo catalog's products that are not there yet; idempotent. */
+		seedDemo: {
+			params: { $$strict: "remove" },
+			timeout: 120_000,
+			async handler(
+				this: ProductsThis,
+				ctx: Context
+			): Promise<{ created: number; existing: number }> {
+				return this.seedDemo(ctx);
 			}
-			this.logger.info(`Demo catalog ready: ${created} created, ${existing} already there`);
-			return { created, existing };
 		}
-	},
+	} satisfies Record<string, AppAction<ProductsThis>>;
+}
 
-	async started(this: ProductsThis) {
-		if (!cfg.catalog.seedDemo || (await this.adapter.count()) > 0) return;
-		// Seeding needs the inventory owner for stock records; in the embedded mode it starts alongside.
-		await this.broker.waitForServices(["inventory"], 30_000);
-		await this.seedDemo();
-	}
-};
+export function createProductsService(
+	cfg: AppConfig
+): ServiceSchema<ServiceSettingSchema, ProductsMethods, DbServiceThis> {
+	return {
+		name: "products",
+		mixins: [
+			DbMixin(cfg, {
+				collection: "products",
+				indexes: [
+					{ fields: { sku: 1 }, unique: true },
+					{ fields: { slug: 1 }, unique: true },
+					{ fields: { category: 1, archived: 1, price: 1 } },
+					{ fields: { archived: 1, createdAt: -1 } },
+					{ fields: { price: 1 } }
+				]
+			})
+		],
+		actions: productsActions(cfg),
 
-export default ProductsService;
+		events: {
+			/**
+			 * Stock changed somewhere: the cached reads that carry those products' `available` go (each product by id at
+			 * once, then by slug, and every page); the rest of the catalog stays cached. Categories carry no stock.
+			 */
+			async "inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
+				const cacher = this.broker.cacher;
+				if (!cacher) return;
+				const ids = ctx.params?.productIds;
+				if (!Array.isArray(ids) || !ids.every(id => typeof id === "string")) {
+					return cacher.clean("products.**");
+				}
+				// The cacher's key holds the parameter as it formats it (quoted, in 0.15): match around it. Ids and slugs
+				// have no dots, which a `*` does not cross; a slug inside another one only costs that one a cache miss.
+				const keyOf = (idOrSlug: string) => `products.get:*${idOrSlug}*`;
+				await cacher.clean(["products.list:**", ...ids.map(keyOf)]);
+				const docs = (await this.adapter.find({ query: { _id: { $in: ids } } })) as ProductDoc[];
+				const slugs = docs.flatMap(d => (d.slug ? [keyOf(d.slug)] : []));
+				if (slugs.length > 0) await cacher.clean(slugs);
+			},
+			/** Another products node changed the catalog: drop this node's cached reads too. */
+			"products.cache.clean"(this: ProductsThis) {
+				return this.broker.cacher?.clean("products.**");
+			}
+		},
+
+		methods: {
+			toProduct(doc: ProductDoc, available: number): Product {
+				return {
+					id: doc._id,
+					sku: doc.sku,
+					slug: doc.slug,
+					name: doc.name,
+					description: doc.description,
+					price: doc.price,
+					currency: doc.currency,
+					category: doc.category,
+					images: doc.images ?? [],
+					available,
+					createdAt: doc.createdAt,
+					updatedAt: doc.updatedAt
+				};
+			},
+
+			/** One inventory call for the whole page. */
+			async withAvailability(
+				this: ProductsThis,
+				ctx: Context,
+				docs: ProductDoc[]
+			): Promise<Product[]> {
+				if (docs.length === 0) return [];
+				const available = await ctx.call<Record<string, number>, { productIds: string[] }>(
+					"inventory.availability",
+					{ productIds: docs.map(d => d._id) }
+				);
+				return docs.map(d => this.toProduct(d, available[d._id] ?? 0));
+			},
+
+			async findLive(this: ProductsThis, idOrSlug: string): Promise<ProductDoc | null> {
+				const doc = ((await this.adapter.findOne({ _id: idOrSlug })) ??
+					(await this.adapter.findOne({ slug: idOrSlug }))) as ProductDoc | null;
+				return doc && !doc.archived ? doc : null;
+			},
+
+			/** Inserts with a unique slug made from the name, then creates its stock record. */
+			async insertProduct(
+				this: ProductsThis,
+				ctx: Context,
+				params: CreateParams
+			): Promise<ProductDoc> {
+				const base = slugify(params.name);
+				const now = new Date().toISOString();
+				let doc: ProductDoc | null = null;
+				for (let n = 1; !doc; n++) {
+					const slug = n === 1 ? base : `${base}-${n}`;
+					try {
+						doc = (await this.adapter.insert({
+							sku: params.sku,
+							slug,
+							name: params.name,
+							description: params.description ?? "",
+							price: params.price,
+							currency: params.currency ?? "USD",
+							category: params.category,
+							images: [],
+							archived: false,
+							createdAt: now,
+							updatedAt: now
+						})) as ProductDoc;
+					} catch (err) {
+						if (!isDuplicateKeyError(err)) throw err;
+						if (await this.adapter.findOne({ sku: params.sku })) {
+							throw new ConflictError("SKU_TAKEN", "A product with this sku already exists", {
+								field: "sku"
+							});
+						}
+						if (n > 50)
+							throw new ConflictError("SLUG_TAKEN", "Could not make a unique slug", {
+								field: "name"
+							});
+					}
+				}
+				await ctx.call("inventory.init", { productId: doc._id, onHand: params.stock ?? 0 });
+				await this.invalidate(ctx);
+				return doc;
+			},
+
+			/** Drops cached catalog reads here at once (read-after-write), and on every other node. */
+			async invalidate(this: ProductsThis, ctx: Context): Promise<void> {
+				await this.broker.cacher?.clean("products.**");
+				ctx.broadcast("products.cache.clean", {});
+			},
+
+			async seedDemo(
+				this: ProductsThis,
+				ctx?: Context
+			): Promise<{ created: number; existing: number }> {
+				const context =
+					ctx ?? (this.broker.ContextFactory.create(this.broker, null as never, {}, {}) as Context);
+				let created = 0;
+				let existing = 0;
+				for (const p of demoCatalog() as DemoProduct[]) {
+					if (await this.adapter.findOne({ sku: p.sku })) {
+						existing++;
+						continue;
+					}
+					try {
+						await this.insertProduct(context, p);
+						created++;
+					} catch (err) {
+						if ((err as { type?: string }).type !== "SKU_TAKEN") throw err;
+						existing++;
+					}
+					if ((created + existing) % 40 === 0) {
+						this.logger.info(
+							`Demo catalog: ${created + existing} products checked, ${created} created`
+						);
+					}
+				}
+				this.logger.info(`Demo catalog ready: ${created} created, ${existing} already there`);
+				return { created, existing };
+			}
+		},
+
+		async started(this: ProductsThis) {
+			if (!cfg.catalog.seedDemo || (await this.adapter.count()) > 0) return;
+			// Seeding needs the inventory owner for stock records; in the embedded mode it starts alongside.
+			await this.broker.waitForServices(["inventory"], 30_000);
+			await this.seedDemo();
+		}
+	};
+}
+
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createProductsService(configOf(broker));

@@ -4,8 +4,14 @@
  * The only writer of the `users`, `refresh_tokens` and `login_attempts` collections.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { type AppConfig, config } from "../config";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import { type AppConfig, configOf } from "../config";
 import {
 	ConflictError,
 	MoleculerClientError,
@@ -23,13 +29,9 @@ import {
 	newRefreshToken,
 	signAccessToken
 } from "../lib/tokens";
-import {
-	type DbAdapter,
-	DbMixin,
-	type DbServiceThis,
-	isDuplicateKeyError
-} from "../mixins/db.mixin";
-import { METRIC } from "../middlewares/business-metrics.middleware";
+import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { type DbAdapter, isDuplicateKeyError } from "../adapters/store";
+import { METRIC } from "../lib/metric-names";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 import type { AppAction, Role } from "../types/moleculer-ext";
@@ -161,8 +163,6 @@ const ROLE_CUSTOMER: Role = "customer";
 /** The same answer for an unknown email, a wrong password and a disabled account. */
 const BAD_CREDENTIALS = "Invalid email or password";
 const EMBEDDED_ADMIN_EMAIL = "admin@flashmart.local";
-
-const cfg = config();
 
 const actions = {
 	/** Creates a customer account and signs it in. */
@@ -409,199 +409,204 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<UsersThis>>;
 
-const UsersService: ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceThis & UsersVars> = {
-	name: "users",
-	mixins: [
-		DbMixin({
-			collection: "users",
-			indexes: [
-				{ fields: { email: 1 }, unique: true },
-				{ fields: { createdAt: -1 } },
-				OUTBOX_INDEX
-			],
-			stores: {
-				tokens: {
-					collection: "refresh_tokens",
-					indexes: [
-						{ fields: { tokenHash: 1 }, unique: true },
-						{ fields: { familyId: 1 } },
-						{ fields: { userId: 1 } },
-						{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
-					]
-				},
-				attempts: {
-					collection: "login_attempts",
-					indexes: [
-						{ fields: { key: 1 }, unique: true },
-						{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
-					]
-				}
-			}
-		}),
-		OutboxMixin
-	],
-	actions,
-
-	methods: {
-		toUser(doc: UserDoc, withAdminFields = false): User {
-			const user: User = {
-				id: doc._id,
-				email: doc.email,
-				name: doc.name,
-				roles: doc.roles,
-				createdAt: doc.createdAt
-			};
-			if (withAdminFields) user.disabled = !!doc.disabled;
-			return user;
-		},
-
-		async findByEmail(this: UsersThis, email: string): Promise<UserDoc | null> {
-			return (await this.adapter.findOne({ email })) as UserDoc | null;
-		},
-
-		/** Signs an access token and stores a new refresh token in `familyId` (a new family when absent). */
-		async issueBundle(this: UsersThis, doc: UserDoc, familyId?: string): Promise<TokenBundle> {
-			const authUser: AuthUser = { id: doc._id, email: doc.email, roles: doc.roles };
-			const refreshToken = newRefreshToken();
-			const now = Date.now();
-			await this.stores.tokens.insert({
-				tokenHash: hashRefreshToken(refreshToken),
-				familyId: familyId ?? randomUUID(),
-				userId: doc._id,
-				expiresAt: new Date(now + this.auth.refreshTokenTtl * 1000),
-				usedAt: null,
-				revokedAt: null,
-				createdAt: now
-			});
-			return {
-				user: this.toUser(doc),
-				accessToken: signAccessToken(authUser, this.keys, this.auth),
-				refreshToken,
-				tokenType: "Bearer",
-				expiresIn: this.auth.accessTokenTtl
-			};
-		},
-
-		/** Revokes every refresh token matching `query` (a family, or all of a user's). */
-		async revokeFamilies(this: UsersThis, query: Partial<RefreshTokenDoc>): Promise<number> {
-			const count = await this.stores.tokens.updateMany(
-				{ ...query, revokedAt: null },
-				{ $set: { revokedAt: Date.now() } }
-			);
-			if (count > 0) this.audit("token_family_revoked", { ...query, tokens: count });
-			return count;
-		},
-
-		/** 429 while any key has reached the failure limit within the window. */
-		async checkThrottle(this: UsersThis, keys: string[]): Promise<void> {
-			const now = Date.now();
-			const windowMs = this.auth.loginFailureWindow * 1000;
-			for (const key of keys) {
-				const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
-				if (!doc || doc.windowStart + windowMs <= now || doc.count < this.auth.loginMaxFailures)
-					continue;
-				const retryAfter = Math.max(1, Math.ceil((doc.windowStart + windowMs - now) / 1000));
-				this.audit("login_throttled", { key: key.startsWith("email:") ? "email" : "address" });
-				throw new MoleculerClientError(
-					"Too many failed logins, try again later",
-					429,
-					"RATE_LIMIT_EXCEEDED",
-					{
-						retryAfter
+export function createUsersService(
+	cfg: AppConfig
+): ServiceSchema<ServiceSettingSchema, UsersMethods, DbServiceThis & UsersVars> {
+	return {
+		name: "users",
+		mixins: [
+			DbMixin(cfg, {
+				collection: "users",
+				indexes: [
+					{ fields: { email: 1 }, unique: true },
+					{ fields: { createdAt: -1 } },
+					OUTBOX_INDEX
+				],
+				stores: {
+					tokens: {
+						collection: "refresh_tokens",
+						indexes: [
+							{ fields: { tokenHash: 1 }, unique: true },
+							{ fields: { familyId: 1 } },
+							{ fields: { userId: 1 } },
+							{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
+						]
+					},
+					attempts: {
+						collection: "login_attempts",
+						indexes: [
+							{ fields: { key: 1 }, unique: true },
+							{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
+						]
 					}
+				}
+			}),
+			OutboxMixin(cfg)
+		],
+		actions,
+
+		methods: {
+			toUser(doc: UserDoc, withAdminFields = false): User {
+				const user: User = {
+					id: doc._id,
+					email: doc.email,
+					name: doc.name,
+					roles: doc.roles,
+					createdAt: doc.createdAt
+				};
+				if (withAdminFields) user.disabled = !!doc.disabled;
+				return user;
+			},
+
+			async findByEmail(this: UsersThis, email: string): Promise<UserDoc | null> {
+				return (await this.adapter.findOne({ email })) as UserDoc | null;
+			},
+
+			/** Signs an access token and stores a new refresh token in `familyId` (a new family when absent). */
+			async issueBundle(this: UsersThis, doc: UserDoc, familyId?: string): Promise<TokenBundle> {
+				const authUser: AuthUser = { id: doc._id, email: doc.email, roles: doc.roles };
+				const refreshToken = newRefreshToken();
+				const now = Date.now();
+				await this.stores.tokens.insert({
+					tokenHash: hashRefreshToken(refreshToken),
+					familyId: familyId ?? randomUUID(),
+					userId: doc._id,
+					expiresAt: new Date(now + this.auth.refreshTokenTtl * 1000),
+					usedAt: null,
+					revokedAt: null,
+					createdAt: now
+				});
+				return {
+					user: this.toUser(doc),
+					accessToken: signAccessToken(authUser, this.keys, this.auth),
+					refreshToken,
+					tokenType: "Bearer",
+					expiresIn: this.auth.accessTokenTtl
+				};
+			},
+
+			/** Revokes every refresh token matching `query` (a family, or all of a user's). */
+			async revokeFamilies(this: UsersThis, query: Partial<RefreshTokenDoc>): Promise<number> {
+				const count = await this.stores.tokens.updateMany(
+					{ ...query, revokedAt: null },
+					{ $set: { revokedAt: Date.now() } }
 				);
-			}
-		},
+				if (count > 0) this.audit("token_family_revoked", { ...query, tokens: count });
+				return count;
+			},
 
-		/** Counts a failure against each key, in the store every gateway shares (through this service). */
-		async recordFailure(this: UsersThis, keys: string[]): Promise<void> {
-			const now = Date.now();
-			const windowMs = this.auth.loginFailureWindow * 1000;
-			const expiresAt = new Date(now + windowMs);
-			for (const key of keys) {
-				const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
-				if (doc && doc.windowStart + windowMs > now) {
-					await this.stores.attempts.updateMany({ key }, { $inc: { count: 1 } });
-				} else if (doc) {
-					// The window ended: start a new one, unless a racing request already did.
-					await this.stores.attempts.updateMany(
-						{ key, windowStart: doc.windowStart },
-						{ $set: { count: 1, windowStart: now, expiresAt } }
+			/** 429 while any key has reached the failure limit within the window. */
+			async checkThrottle(this: UsersThis, keys: string[]): Promise<void> {
+				const now = Date.now();
+				const windowMs = this.auth.loginFailureWindow * 1000;
+				for (const key of keys) {
+					const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
+					if (!doc || doc.windowStart + windowMs <= now || doc.count < this.auth.loginMaxFailures)
+						continue;
+					const retryAfter = Math.max(1, Math.ceil((doc.windowStart + windowMs - now) / 1000));
+					this.audit("login_throttled", { key: key.startsWith("email:") ? "email" : "address" });
+					throw new MoleculerClientError(
+						"Too many failed logins, try again later",
+						429,
+						"RATE_LIMIT_EXCEEDED",
+						{
+							retryAfter
+						}
 					);
-				} else {
-					try {
-						await this.stores.attempts.insert({ key, count: 1, windowStart: now, expiresAt });
-					} catch (err) {
-						if (!isDuplicateKeyError(err)) throw err;
+				}
+			},
+
+			/** Counts a failure against each key, in the store every gateway shares (through this service). */
+			async recordFailure(this: UsersThis, keys: string[]): Promise<void> {
+				const now = Date.now();
+				const windowMs = this.auth.loginFailureWindow * 1000;
+				const expiresAt = new Date(now + windowMs);
+				for (const key of keys) {
+					const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
+					if (doc && doc.windowStart + windowMs > now) {
 						await this.stores.attempts.updateMany({ key }, { $inc: { count: 1 } });
+					} else if (doc) {
+						// The window ended: start a new one, unless a racing request already did.
+						await this.stores.attempts.updateMany(
+							{ key, windowStart: doc.windowStart },
+							{ $set: { count: 1, windowStart: now, expiresAt } }
+						);
+					} else {
+						try {
+							await this.stores.attempts.insert({ key, count: 1, windowStart: now, expiresAt });
+						} catch (err) {
+							if (!isDuplicateKeyError(err)) throw err;
+							await this.stores.attempts.updateMany({ key }, { $inc: { count: 1 } });
+						}
 					}
 				}
+			},
+
+			async clearFailures(this: UsersThis, key: string): Promise<void> {
+				await this.stores.attempts.removeMany({ key });
+			},
+
+			/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
+			audit(this: UsersThis, event: AuthEvent, fields: Record<string, unknown> = {}) {
+				this.logger.info(`audit: ${event}`, { audit: event, ...fields });
+				this.broker.metrics.increment(METRIC.AUTH_EVENTS, { event });
+			},
+
+			/**
+			 * ADMIN_EMAIL/ADMIN_PASSWORD create or update the admin at every start. The embedded mode without them
+			 * creates admin@flashmart.local once with a generated password, printed once.
+			 */
+			async bootstrapAdmin(this: UsersThis): Promise<void> {
+				let email = this.auth.adminEmail;
+				let password = this.auth.adminPassword;
+				if (!email || !password) {
+					if (cfg.mode !== "embedded" || (await this.findByEmail(EMBEDDED_ADMIN_EMAIL))) return;
+					email = EMBEDDED_ADMIN_EMAIL;
+					password = randomBytes(12).toString("base64url");
+					// Printed, not logged: the password must not travel to the log store.
+					process.stdout.write(`\nEmbedded admin account: ${email} / ${password} (shown once)\n\n`);
+				}
+				const now = new Date().toISOString();
+				const passwordHash = await hashPassword(password);
+				const update = async (existing: UserDoc) => {
+					const roles: Role[] = existing.roles.includes("admin")
+						? existing.roles
+						: [...existing.roles, "admin"];
+					await this.adapter.updateById(existing._id, {
+						$set: { passwordHash, roles, disabled: false, updatedAt: now }
+					});
+				};
+				const existing = await this.findByEmail(email);
+				if (existing) return update(existing);
+				try {
+					await this.adapter.insert({
+						email,
+						name: "Administrator",
+						passwordHash,
+						roles: ["customer", "admin"],
+						disabled: false,
+						createdAt: now,
+						updatedAt: now
+					});
+				} catch (err) {
+					// Another users node created it at the same moment.
+					if (!isDuplicateKeyError(err)) throw err;
+					await update((await this.findByEmail(email))!);
+				}
+				this.logger.info(`Admin account ${email} is ready`);
 			}
 		},
 
-		async clearFailures(this: UsersThis, key: string): Promise<void> {
-			await this.stores.attempts.removeMany({ key });
+		created(this: UsersThis) {
+			this.auth = cfg.auth;
+			this.keys = loadKeys(cfg);
 		},
 
-		/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
-		audit(this: UsersThis, event: AuthEvent, fields: Record<string, unknown> = {}) {
-			this.logger.info(`audit: ${event}`, { audit: event, ...fields });
-			this.broker.metrics.increment(METRIC.AUTH_EVENTS, { event });
-		},
-
-		/**
-		 * ADMIN_EMAIL/ADMIN_PASSWORD create or update the admin at every start. The embedded mode without them
-		 * creates admin@flashmart.local once with a generated password, printed once.
-		 */
-		async bootstrapAdmin(this: UsersThis): Promise<void> {
-			let email = this.auth.adminEmail;
-			let password = this.auth.adminPassword;
-			if (!email || !password) {
-				if (cfg.mode !== "embedded" || (await this.findByEmail(EMBEDDED_ADMIN_EMAIL))) return;
-				email = EMBEDDED_ADMIN_EMAIL;
-				password = randomBytes(12).toString("base64url");
-				// Printed, not logged: the password must not travel to the log store.
-				process.stdout.write(`\nEmbedded admin account: ${email} / ${password} (shown once)\n\n`);
-			}
-			const now = new Date().toISOString();
-			const passwordHash = await hashPassword(password);
-			const update = async (existing: UserDoc) => {
-				const roles: Role[] = existing.roles.includes("admin")
-					? existing.roles
-					: [...existing.roles, "admin"];
-				await this.adapter.updateById(existing._id, {
-					$set: { passwordHash, roles, disabled: false, updatedAt: now }
-				});
-			};
-			const existing = await this.findByEmail(email);
-			if (existing) return update(existing);
-			try {
-				await this.adapter.insert({
-					email,
-					name: "Administrator",
-					passwordHash,
-					roles: ["customer", "admin"],
-					disabled: false,
-					createdAt: now,
-					updatedAt: now
-				});
-			} catch (err) {
-				// Another users node created it at the same moment.
-				if (!isDuplicateKeyError(err)) throw err;
-				await update((await this.findByEmail(email))!);
-			}
-			this.logger.info(`Admin account ${email} is ready`);
+		async started(this: UsersThis) {
+			await this.bootstrapAdmin();
 		}
-	},
+	};
+}
 
-	created(this: UsersThis) {
-		this.auth = cfg.auth;
-		this.keys = loadKeys(cfg);
-	},
-
-	async started(this: UsersThis) {
-		await this.bootstrapAdmin();
-	}
-};
-
-export default UsersService;
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createUsersService(configOf(broker));

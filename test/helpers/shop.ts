@@ -6,7 +6,7 @@
  */
 import { ServiceBroker } from "moleculer";
 import { loadConfig } from "../../config";
-import { eventsMiddleware } from "../../lib/events";
+import { eventsMiddleware } from "../../adapters/events";
 import { type TestCluster, api } from "./flashmart-cluster";
 
 export const ADMIN = { email: "orders-admin@flashmart.test", password: "orders-admin-pw" };

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Client } from "minio";
-import { type EmbeddedS3, startEmbeddedS3 } from "../../lib/object-store";
+import { type EmbeddedS3, startEmbeddedS3 } from "../../adapters/object-store";
 import { ROOT, stopAll, tempDir } from "../../scripts/lib/cluster";
 
 const BUCKET = "backups";

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Client } from "minio";
-import { type EmbeddedS3, startEmbeddedS3 } from "../../lib/object-store";
+import { type EmbeddedS3, startEmbeddedS3 } from "../../adapters/object-store";
 import { stopAll, tempDir } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 

@@ -1,14 +1,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { testConfig } from "../../helpers/config";
 
 describe("db.mixin on NeDB", () => {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-db-"));
-	const saved = { DATA_DIR: process.env.DATA_DIR, MONGO_URI: process.env.MONGO_URI };
-	process.env.DATA_DIR = dataDir;
 	// This suite checks NeDB specifics (the file); store-contract.spec.ts covers MongoDB.
-	delete process.env.MONGO_URI;
-	// Required after DATA_DIR is set: config is read once.
+	const cfg = testConfig({ DATA_DIR: dataDir });
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -20,7 +18,7 @@ describe("db.mixin on NeDB", () => {
 	broker.createService({
 		name: "things",
 		mixins: [
-			DbMixin({
+			DbMixin(cfg, {
 				collection: "things",
 				indexes: [{ fields: { sku: 1 }, unique: true }],
 				async seed() {
@@ -42,9 +40,6 @@ describe("db.mixin on NeDB", () => {
 	beforeAll(() => broker.start());
 	afterAll(async () => {
 		await broker.stop();
-		Object.assign(process.env, saved);
-		if (saved.DATA_DIR === undefined) delete process.env.DATA_DIR;
-		if (saved.MONGO_URI === undefined) delete process.env.MONGO_URI;
 	});
 
 	it("seeds an empty collection once", async () => {

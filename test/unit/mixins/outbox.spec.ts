@@ -7,40 +7,34 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { ServiceBroker } from "moleculer";
+import { eventsMiddleware } from "../../../adapters/events";
+import { METRIC } from "../../../lib/metric-names";
+import BusinessMetrics from "../../../middlewares/business-metrics.middleware";
+import { DbMixin } from "../../../mixins/db.mixin";
+import * as outbox from "../../../mixins/outbox.mixin";
+import { testConfig } from "../../helpers/config";
+
 describe("outbox and in-process events", () => {
-	const saved = { ...process.env };
-	Object.assign(process.env, {
+	const cfg = testConfig({
 		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-outbox-")),
 		OUTBOX_RELAY_INTERVAL: "100",
 		EVENT_MAX_RETRIES: "2"
 	});
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { config } = require("../../../config") as typeof import("../../../config");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { eventsMiddleware } =
-		require("../../../lib/events") as typeof import("../../../lib/events");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { default: BusinessMetrics, METRIC } =
-		require("../../../middlewares/business-metrics.middleware") as typeof import("../../../middlewares/business-metrics.middleware");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { DbMixin } =
-		require("../../../mixins/db.mixin") as typeof import("../../../mixins/db.mixin");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const outbox =
-		require("../../../mixins/outbox.mixin") as typeof import("../../../mixins/outbox.mixin");
 
 	const received: Array<{ event: string; payload: any }> = [];
 	let failures = 0;
 	const broker = new ServiceBroker({
 		logger: false,
 		metrics: { enabled: true, reporter: [] },
-		middlewares: [BusinessMetrics, eventsMiddleware(config())]
+		middlewares: [BusinessMetrics, eventsMiddleware(cfg)]
 	});
 	const things = broker.createService({
 		name: "things",
-		mixins: [DbMixin({ collection: "things", indexes: [outbox.OUTBOX_INDEX] }), outbox.OutboxMixin],
+		mixins: [
+			DbMixin(cfg, { collection: "things", indexes: [outbox.OUTBOX_INDEX] }),
+			outbox.OutboxMixin(cfg)
+		],
 		actions: {
 			async make(this: any, ctx: any) {
 				const doc = await this.adapter.insert({
@@ -79,7 +73,6 @@ describe("outbox and in-process events", () => {
 	beforeAll(() => broker.start());
 	afterAll(async () => {
 		await broker.stop();
-		process.env = saved;
 	});
 
 	it("delivers an event written with its document, with eventId and occurredAt, and empties the outbox", async () => {
@@ -111,7 +104,7 @@ describe("outbox and in-process events", () => {
 		const metric = broker.metrics.getMetric(METRIC.EVENTS_DEAD_LETTERED)!;
 		expect(metric.snapshot()).toEqual([
 			expect.objectContaining({
-				labels: { channel: `${config().namespace}.things.poison` },
+				labels: { channel: `${cfg.namespace}.things.poison` },
 				value: 1
 			})
 		]);

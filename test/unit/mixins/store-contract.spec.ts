@@ -6,23 +6,29 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { testConfig } from "../../helpers/config";
 
 const backend = process.env.MONGO_URI ? "MongoDB" : "NeDB";
 
 describe(`store contract on ${backend}`, () => {
-	const savedDataDir = process.env.DATA_DIR;
-	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-contract-"));
+	const cfg = testConfig({
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-contract-")),
+		MONGO_URI: process.env.MONGO_URI
+	});
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { DbMixin, isDuplicateKeyError } =
+	const { DbMixin } =
 		require("../../../mixins/db.mixin") as typeof import("../../../mixins/db.mixin");
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const { isDuplicateKeyError } =
+		require("../../../adapters/store") as typeof import("../../../adapters/store");
 	const collection = `contract_${process.pid}_${Date.now()}`;
 	const broker = new ServiceBroker({ logger: false });
 	const svc = broker.createService({
 		name: "contract",
 		mixins: [
-			DbMixin({
+			DbMixin(cfg, {
 				collection,
 				indexes: [{ fields: { key: 1 }, unique: true }],
 				stores: {
@@ -40,8 +46,6 @@ describe(`store contract on ${backend}`, () => {
 		await svc.adapter.clear();
 		await svc.stores.extra.clear();
 		await broker.stop();
-		if (savedDataDir === undefined) delete process.env.DATA_DIR;
-		else process.env.DATA_DIR = savedDataDir;
 	});
 
 	it("refuses a second document with the same unique key", async () => {

@@ -1,21 +1,17 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { ServiceBroker as Broker } from "moleculer";
-import type { DbAdapter } from "../../../mixins/db.mixin";
+import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
+import type { DbAdapter } from "../../../adapters/store";
+import PermissionsMiddleware from "../../../middlewares/permissions.middleware";
+import { createCartsService } from "../../../services/carts.service";
 import type { ProductSummary } from "../../../services/products.service";
+import { testConfig } from "../../helpers/config";
 
 describe("carts service (in-process, NeDB, a stub catalog)", () => {
-	const saved = { DATA_DIR: process.env.DATA_DIR, MONGO_URI: process.env.MONGO_URI };
-	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-carts-"));
-	delete process.env.MONGO_URI;
-	// Required after DATA_DIR is set: config is read once.
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const PermissionsMiddleware = require("../../../middlewares/permissions.middleware").default;
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const CartsService = require("../../../services/carts.service").default;
+	const cfg = testConfig({
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-carts-"))
+	});
 
 	const catalog = new Map<string, ProductSummary>();
 	const summaryCalls: string[][] = [];
@@ -49,7 +45,7 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			}
 		}
 	});
-	const carts = broker.createService(CartsService) as unknown as { adapter: DbAdapter };
+	const carts = broker.createService(createCartsService(cfg)) as unknown as { adapter: DbAdapter };
 
 	let users = 0;
 	const asUser = () => ({
@@ -59,13 +55,7 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 		broker.call(`carts.${action}`, params, opts) as Promise<any>;
 
 	beforeAll(() => broker.start());
-	afterAll(async () => {
-		await broker.stop();
-		for (const [k, v] of Object.entries(saved)) {
-			if (v === undefined) delete process.env[k];
-			else process.env[k] = v;
-		}
-	});
+	afterAll(() => broker.stop());
 	beforeEach(() => {
 		summaryCalls.length = 0;
 		jest.restoreAllMocks();

@@ -6,27 +6,20 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import { eventsMiddleware } from "../../../adapters/events";
+import { createInventoryService } from "../../../services/inventory.service";
+import { testConfig } from "../../helpers/config";
 
 describe("inventory", () => {
-	const saved = {
-		DATA_DIR: process.env.DATA_DIR,
-		LOW_STOCK_THRESHOLD: process.env.LOW_STOCK_THRESHOLD
-	};
-	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-inventory-"));
-	process.env.LOW_STOCK_THRESHOLD = "3";
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const InventoryService = require("../../../services/inventory.service").default;
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { eventsMiddleware } =
-		require("../../../lib/events") as typeof import("../../../lib/events");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { config } = require("../../../config") as typeof import("../../../config");
+	const cfg = testConfig({
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-inventory-")),
+		LOW_STOCK_THRESHOLD: "3"
+	});
 
 	const lowEvents: Array<{ productId: string; available: number }> = [];
-	const broker = new ServiceBroker({ logger: false, middlewares: [eventsMiddleware(config())] });
-	broker.createService(InventoryService);
+	const broker = new ServiceBroker({ logger: false, middlewares: [eventsMiddleware(cfg)] });
+	broker.createService(createInventoryService(cfg));
 	broker.createService({
 		name: "listener",
 		channels: {
@@ -45,13 +38,7 @@ describe("inventory", () => {
 		await broker.call("inventory.init", { productId: "p1", onHand: 10 });
 		await broker.call("inventory.init", { productId: "p2", onHand: 2 });
 	});
-	afterAll(async () => {
-		await broker.stop();
-		for (const [k, v] of Object.entries(saved)) {
-			if (v === undefined) delete process.env[k];
-			else process.env[k] = v;
-		}
-	});
+	afterAll(() => broker.stop());
 
 	describe("inventory.reserve", () => {
 		it("takes every line or none, and names the short lines", async () => {

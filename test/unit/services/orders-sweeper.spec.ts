@@ -9,40 +9,34 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import type { ServiceBroker as Broker } from "moleculer";
-import type { DbAdapter } from "../../../mixins/db.mixin";
+import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
+import { eventsMiddleware } from "../../../adapters/events";
+import type { DbAdapter } from "../../../adapters/store";
+import { createCartsService } from "../../../services/carts.service";
+import { createInventoryService } from "../../../services/inventory.service";
+import { createOrdersService } from "../../../services/orders/orders.service";
+import { createPaymentsService } from "../../../services/payments.service";
+import { testConfig } from "../../helpers/config";
 
 type Doc = Record<string, any>;
 
 describe("orders sweeper (in-process, NeDB)", () => {
-	const saved = {
-		DATA_DIR: process.env.DATA_DIR,
-		MONGO_URI: process.env.MONGO_URI,
-		ORDER_SWEEP_INTERVAL: process.env.ORDER_SWEEP_INTERVAL,
-		ORDER_TTL: process.env.ORDER_TTL
-	};
-	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-sweeper-"));
-	delete process.env.MONGO_URI;
-	// The timer stays out of the way: each test sweeps when it means to.
-	process.env.ORDER_SWEEP_INTERVAL = "3600000";
-	process.env.ORDER_TTL = "900";
-	// Required after the environment is set: config is read once.
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { eventsMiddleware } =
-		require("../../../lib/events") as typeof import("../../../lib/events");
-	// eslint-disable-next-line @typescript-eslint/no-require-imports
-	const { config } = require("../../../config") as typeof import("../../../config");
-	/* eslint-disable @typescript-eslint/no-require-imports */
-	const services = ["orders", "inventory", "carts", "payments"].map(
-		name => require(`../../../services/${name}.service`).default
-	);
-	/* eslint-enable @typescript-eslint/no-require-imports */
+	const cfg = testConfig({
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-sweeper-")),
+		// The timer stays out of the way: each test sweeps when it means to.
+		ORDER_SWEEP_INTERVAL: "3600000",
+		ORDER_TTL: "900"
+	});
+	const services = [
+		createOrdersService,
+		createInventoryService,
+		createCartsService,
+		createPaymentsService
+	].map(create => create(cfg));
 
 	const broker: Broker = new ServiceBroker({
 		logger: false,
-		middlewares: [eventsMiddleware(config())]
+		middlewares: [eventsMiddleware(cfg)]
 	});
 	broker.createService({
 		name: "products",
@@ -124,13 +118,7 @@ describe("orders sweeper (in-process, NeDB)", () => {
 		}
 		await orders.sweep(); // the one-time pass over orders stored before markers, on an empty store
 	});
-	afterAll(async () => {
-		await broker.stop();
-		for (const [k, v] of Object.entries(saved)) {
-			if (v === undefined) delete process.env[k];
-			else process.env[k] = v;
-		}
-	});
+	afterAll(() => broker.stop());
 
 	it("marks an unpaid order for its expiry, and a paid or cancelled one not at all once its stock is settled", async () => {
 		const { order: pending } = await checkout("p1");

@@ -3,8 +3,8 @@
  * delivery's `working()` only goes out for a consumer that is still busy.
  */
 import { connect } from "nats";
-import { deferWorking, eventsConnectionOptions, natsConnection } from "../../../lib/events";
-import { freePort, sleep, startNats } from "../../../scripts/lib/cluster";
+import { deferWorking, eventsConnectionOptions, natsConnection } from "../../../../adapters/events";
+import { freePort, sleep, startNats } from "../../../../scripts/lib/cluster";
 
 describe("natsConnection", () => {
 	it("keeps the user and password of the URL (URL-decoded)", () => {

@@ -12,8 +12,8 @@
  */
 import type { Middleware, ServiceBroker } from "moleculer";
 import ChannelsModule from "@moleculer/channels";
-import type { AppConfig } from "../config";
-import { METRIC } from "../middlewares/business-metrics.middleware";
+import type { AppConfig } from "../../config";
+import { METRIC } from "../../lib/metric-names";
 
 /** A published event's payload: API.md says each carries `eventId`, the entity id and `occurredAt`. */
 export interface EventPayload {

@@ -12,7 +12,7 @@
  * declined as `invalid_token`.
  */
 import { randomUUID } from "node:crypto";
-import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "../mixins/db.mixin";
+import { type DbAdapter, type IndexSpec, isDuplicateKeyError } from "../../adapters/store";
 
 export interface ChargeRequest {
 	/** Idempotency key at the provider: one charge per key, whatever is retried. */

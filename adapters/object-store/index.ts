@@ -8,7 +8,7 @@ import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { type Readable, Transform } from "node:stream";
 import { Client } from "minio";
-import type { AppConfig } from "../config";
+import type { AppConfig } from "../../config";
 
 /** Where the bucket is: config's object store settings, with the endpoint settled (MinIO's or the embedded one). */
 export type ObjectStoreOptions = Omit<AppConfig["objectStore"], "endpoint"> & { endpoint: string };

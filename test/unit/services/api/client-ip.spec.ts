@@ -1,4 +1,4 @@
-import { clientIp } from "../../../lib/client-ip";
+import { clientIp } from "../../../../services/api/client-ip";
 
 describe("clientIp", () => {
 	it("ignores X-Forwarded-For from a connection that is not a trusted proxy", () => {

@@ -5,7 +5,7 @@
  */
 import { inspect } from "node:util";
 import { Loggers } from "moleculer";
-import { currentScope } from "./request-context";
+import { currentScope } from "../../lib/request-context";
 
 export interface LoggerBindings {
 	nodeID: string;

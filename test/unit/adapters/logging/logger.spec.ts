@@ -1,5 +1,5 @@
-import { jsonFormatter, prettyFormatter, redact } from "../../../lib/logger";
-import { bindToScope, runInScope } from "../../../lib/request-context";
+import { jsonFormatter, prettyFormatter, redact } from "../../../../adapters/logging/logger";
+import { bindToScope, runInScope } from "../../../../lib/request-context";
 
 const bindings = { nodeID: "node-1", ns: "t", mod: "orders", svc: "orders" };
 const parse = (lines: string[]) => JSON.parse(lines[0]) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { connect, StringCodec, type NatsConnection } from "nats";
-import { coalesceNatsWrites } from "../../../lib/nats-write-coalescing";
-import { type NatsServer, startNats } from "../../../scripts/lib/cluster";
+import { coalesceNatsWrites } from "../../../../adapters/patches/nats-write-coalescing.patch";
+import { type NatsServer, startNats } from "../../../../scripts/lib/cluster";
 
 /** The socket writes of a connection (nats.js internals: its transport's `send`). */
 function countWrites(nc: NatsConnection): { count: number } {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { keepDatafileOpen, releaseDatafile } from "../../../lib/nedb-appends";
+import { keepDatafileOpen, releaseDatafile } from "../../../../adapters/patches/nedb-appends.patch";
 
 // The NeDB moleculer-db's MemoryAdapter uses.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -9,10 +9,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import { Busboy, type BusboyHeaders } from "@fastify/busboy";
 import type { Context, ServiceSchema } from "moleculer";
-import { BadRequestError } from "../lib/errors";
-import { MAX_IMAGE_BYTES, imageTooLargeError } from "../lib/image-type";
-import { TRANSIT_CHUNK_BYTES } from "../lib/object-store";
-import type { AppMeta } from "../types/meta";
+import { BadRequestError } from "../../lib/errors";
+import { MAX_IMAGE_BYTES, imageTooLargeError } from "../../lib/image-type";
+import { TRANSIT_CHUNK_BYTES } from "../../adapters/object-store";
+import type { AppMeta } from "../../types/meta";
 
 export interface UploadMixinOptions {
 	/** The action that receives the stream (default `media.upload`). */

@@ -9,7 +9,7 @@ import {
 	OPS_OPERATIONS,
 	OPS_ROUTE,
 	type Operation
-} from "./http-api";
+} from "./contract";
 
 const ERROR_SCHEMA: JsonSchema = {
 	type: "object",

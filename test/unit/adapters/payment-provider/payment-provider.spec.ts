@@ -5,24 +5,26 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { testConfig } from "../../../helpers/config";
 
 describe("simulated payment provider", () => {
-	const savedDataDir = process.env.DATA_DIR;
-	process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-provider-"));
+	const cfg = testConfig({
+		DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-provider-"))
+	});
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const { ServiceBroker } = require("moleculer") as typeof import("moleculer");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const { DbMixin } =
-		require("../../../mixins/db.mixin") as typeof import("../../../mixins/db.mixin");
+		require("../../../../mixins/db.mixin") as typeof import("../../../../mixins/db.mixin");
 	// eslint-disable-next-line @typescript-eslint/no-require-imports
 	const lib =
-		require("../../../lib/payment-provider") as typeof import("../../../lib/payment-provider");
+		require("../../../../adapters/payment-provider") as typeof import("../../../../adapters/payment-provider");
 	const broker = new ServiceBroker({ logger: false });
 	const svc = broker.createService({
 		name: "ledger",
-		mixins: [DbMixin(lib.SIMULATED_LEDGER_STORE)]
-	}) as unknown as import("../../../mixins/db.mixin").DbServiceThis;
-	let provider: import("../../../lib/payment-provider").SimulatedProvider;
+		mixins: [DbMixin(cfg, lib.SIMULATED_LEDGER_STORE)]
+	}) as unknown as import("../../../../mixins/db.mixin").DbServiceThis;
+	let provider: import("../../../../adapters/payment-provider").SimulatedProvider;
 	const charge = (key: string, token = "tok_visa") =>
 		provider.charge({ key, amount: 1234, currency: "USD", token, reference: key.split(":")[0] });
 
@@ -30,11 +32,7 @@ describe("simulated payment provider", () => {
 		await broker.start();
 		provider = new lib.SimulatedProvider(svc.adapter);
 	});
-	afterAll(async () => {
-		await broker.stop();
-		if (savedDataDir === undefined) delete process.env.DATA_DIR;
-		else process.env.DATA_DIR = savedDataDir;
-	});
+	afterAll(() => broker.stop());
 
 	it("charges once per key: a retry or 10 racing requests get the same charge", async () => {
 		const first = await charge("o1:0");

@@ -3,7 +3,7 @@
  * the sender port. The built-in sender (`NOTIFICATION_SENDER=log`) sends nothing: the service records every
  * notification in its store and the sender logs it. A mail or SMS sender implements `NotificationSender`.
  */
-import type { AppConfig } from "../config";
+import type { AppConfig } from "../../config";
 
 export type NotificationKind =
 	"order_confirmation" | "payment_receipt" | "shipping_notice" | "refund_notice";

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { ServiceBroker } from "moleculer";
-import { FlashMartPrometheusReporter } from "../../../lib/prometheus-reporter";
+import { FlashMartPrometheusReporter } from "../../../../adapters/patches/prometheus-reporter.patch";
 
 describe("FlashMartPrometheusReporter: Moleculer's own metrics", () => {
 	const reporter = new FlashMartPrometheusReporter({ port: 0, path: "/metrics" });

@@ -2,7 +2,7 @@
  * NeDB's index update with a fast path for documents whose indexed field did not change, and queries naming one
  * `_id` read through the `_id` index: finds, sorts, unique constraints and rollbacks must be exactly NeDB's own.
  */
-import { fastNeDbIndexUpdates } from "../../../lib/nedb-indexes";
+import { fastNeDbIndexUpdates } from "../../../../adapters/patches/nedb-indexes.patch";
 
 // The NeDB moleculer-db's MemoryAdapter uses.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -2,11 +2,11 @@
  * The log shipper against the Elasticsearch stand-in over real loopback HTTP: template, daily indices, batching,
  * a bounded buffer while Elasticsearch is slow, retries after it was down, and the final flush.
  */
-import { type LogRecord, LogShipper, indexFor } from "../../../lib/log-shipper";
-import { FlashMartLogger, type RecordSink } from "../../../lib/logger";
-import { runInScope } from "../../../lib/request-context";
-import { freePort, sleep } from "../../../scripts/lib/cluster";
-import { type EsStandIn, startEsStandIn } from "../../helpers/es-stand-in";
+import { type LogRecord, LogShipper, indexFor } from "../../../../adapters/logging/log-shipper";
+import { FlashMartLogger, type RecordSink } from "../../../../adapters/logging/logger";
+import { runInScope } from "../../../../lib/request-context";
+import { freePort, sleep } from "../../../../scripts/lib/cluster";
+import { type EsStandIn, startEsStandIn } from "../../../helpers/es-stand-in";
 
 const record = (n: number): LogRecord => ({
 	"@timestamp": new Date().toISOString(),

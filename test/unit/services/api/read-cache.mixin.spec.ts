@@ -5,8 +5,8 @@
 import type { ServiceSchema } from "moleculer";
 import { Errors, ServiceBroker } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { freePort } from "../../../scripts/lib/cluster";
-import { ReadCacheMixin } from "../../../mixins/read-cache.mixin";
+import { freePort } from "../../../../scripts/lib/cluster";
+import { ReadCacheMixin } from "../../../../services/api/read-cache.mixin";
 
 describe("ReadCacheMixin", () => {
 	const calls: string[] = [];

@@ -11,7 +11,7 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
-import { ReadCache } from "../lib/read-cache";
+import { ReadCache } from "../../lib/read-cache";
 
 export interface ReadCacheOptions {
 	/** Longest an answer is kept, in seconds; 0 turns the cache off. */

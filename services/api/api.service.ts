@@ -1,0 +1,563 @@
+/**
+ * The moleculer-web gateway: the only door into FlashMart. It owns nothing persistent. It routes exactly the
+ * operations of lib/http-api.ts (everything else is 404), gives every request an id that follows it across
+ * nodes, enforces body limits, answers in the contract's error shape, and serves the operational endpoints.
+ */
+import fs from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import path from "node:path";
+import type {
+	Context,
+	Service,
+	ServiceSchema,
+	ServiceSettingSchema,
+	ServiceBroker
+} from "moleculer";
+import ApiGateway from "moleculer-web";
+import { type AppConfig, configOf } from "../../config";
+import { clientIp } from "./client-ip";
+import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../../lib/errors";
+import { type HttpMetrics, NO_HTTP_METRICS, createHttpMetrics } from "./http-metrics";
+import {
+	type Access,
+	API_OPERATIONS,
+	API_ROUTE,
+	OPS_OPERATIONS,
+	OPS_ROUTE,
+	type Operation
+} from "./contract";
+import { buildOpenApi } from "./openapi";
+import { acceptRequestId, bindToScope } from "../../lib/request-context";
+import { type KeyPair, loadKeys, verifyAccessToken } from "../../lib/tokens";
+import { METRIC } from "../../lib/metric-names";
+import { ReadCacheMixin } from "./read-cache.mixin";
+import { UploadMixin } from "./upload.mixin";
+import type { AppMeta, AuthUser } from "../../types/meta";
+
+/** API.md: bodies over 1 MiB are refused with 413. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+const PKG_VERSION: string = (
+	JSON.parse(fs.readFileSync(path.join(__dirname, findUp("package.json")), "utf8")) as {
+		version: string;
+	}
+).version;
+
+/** Walks up from this file to the nearest package.json (works from the source tree and from dist/). */
+function findUp(file: string): string {
+	let rel = file;
+	for (let i = 0; i < 4; i++) {
+		if (fs.existsSync(path.join(__dirname, rel))) return rel;
+		rel = path.join("..", rel);
+	}
+	throw new Error(`${file} not found above ${__dirname}`);
+}
+
+export interface GatewayRequest extends IncomingMessage {
+	$ctx?: Context;
+	$requestId?: string;
+	$startTime?: [number, number];
+	body?: unknown;
+	query?: Record<string, unknown>;
+	$params?: Record<string, unknown>;
+	/** The moleculer-web alias the request matched, if any; `metricRoute` is set by `aliasesOf`. */
+	$alias?: { metricRoute?: string; fullPath?: string };
+	originalUrl?: string;
+}
+
+type Next = (err?: unknown) => void;
+
+type ApiSettings = ServiceSettingSchema & Record<string, unknown>;
+
+interface ApiVars {
+	/** moleculer-web's HTTP server. */
+	server: Server;
+	keys: KeyPair;
+	draining: boolean;
+	openApiDoc: string;
+	httpMetrics: HttpMetrics;
+}
+
+interface ApiMethods {
+	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
+	errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+	recordHttp(req: GatewayRequest, res: ServerResponse, started: number): void;
+	sendJson(res: ServerResponse, status: number, body: unknown): void;
+	sendContractError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+	readiness(): Promise<string[]>;
+	backendStatus(): Promise<Record<string, "up" | "down">>;
+	stopAccepting(): void;
+	authenticate(
+		ctx: Context<unknown, AppMeta>,
+		route: unknown,
+		req: GatewayRequest
+	): AuthUser | null;
+	authorize(
+		ctx: Context<unknown, AppMeta>,
+		route: unknown,
+		req: GatewayRequest,
+		res: ServerResponse,
+		alias: { access?: Access }
+	): void;
+}
+
+type ApiThis = Service<ApiSettings> & ApiVars & ApiMethods;
+
+const SECURITY_HEADERS: Record<string, string> = {
+	"X-Content-Type-Options": "nosniff",
+	"X-Frame-Options": "DENY",
+	"Referrer-Policy": "no-referrer",
+	"Cross-Origin-Opener-Policy": "same-origin",
+	"Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+	"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+	"Cache-Control": "no-store"
+};
+
+/** The docs page loads Swagger UI from this gateway only: no inline script, no third-party origin. */
+const DOCS_CSP =
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+const SWAGGER_DIR = path.dirname(require.resolve("swagger-ui-dist/package.json"));
+const DOCS_ASSETS: Record<string, { file: string; type: string } | { body: string; type: string }> =
+	{
+		"swagger-ui.css": {
+			file: path.join(SWAGGER_DIR, "swagger-ui.css"),
+			type: "text/css; charset=utf-8"
+		},
+		"swagger-ui-bundle.js": {
+			file: path.join(SWAGGER_DIR, "swagger-ui-bundle.js"),
+			type: "application/javascript; charset=utf-8"
+		},
+		"init.js": {
+			body: 'window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui", deepLinking: true });',
+			type: "application/javascript; charset=utf-8"
+		}
+	};
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>FlashMart API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script><script src="/api/docs/init.js"></script></body></html>`;
+
+/**
+ * A route middleware that runs after the JSON body parser: refuses an oversized body whatever its Content-Type
+ * (the JSON parser only looks at JSON), and drops prototype-polluting keys before moleculer-web merges the body
+ * into the action's params.
+ */
+function bodyGuard(req: GatewayRequest, _res: ServerResponse, next: Next) {
+	const length = Number(req.headers["content-length"] ?? 0);
+	if (length > JSON_BODY_LIMIT) {
+		return next(
+			Object.assign(new Error("too large"), { type: "entity.too.large", status: 413, expose: true })
+		);
+	}
+	if (req.body !== null && typeof req.body === "object") req.body = stripDangerousKeys(req.body);
+	next();
+}
+
+const DANGEROUS_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function stripDangerousKeys(value: unknown, depth = 0): unknown {
+	if (value === null || typeof value !== "object" || depth > 32) return value;
+	if (Array.isArray(value)) return value.map(v => stripDangerousKeys(v, depth + 1));
+	const clean: Record<string, unknown> = {};
+	for (const [k, v] of Object.entries(value)) {
+		if (!DANGEROUS_KEYS.has(k)) clean[k] = stripDangerousKeys(v, depth + 1);
+	}
+	return clean;
+}
+
+/**
+ * Turns the operation table into moleculer-web aliases: actions by name, gateway handlers (`handle_<name>` methods)
+ * as functions. Each alias carries its operation's access level for `authorize` and its path template (route path
+ * included) for the `route` label of the HTTP metrics.
+ */
+function aliasesOf(routePath: string, ops: Operation[]): Record<string, unknown> {
+	const aliases: Record<string, unknown> = {};
+	const prefix = routePath === "/" ? "" : routePath;
+	for (const op of ops) {
+		const key = `${op.method} ${op.path}`;
+		const metricRoute = prefix + op.path;
+		if (op.action) {
+			aliases[key] = { action: op.action, access: op.access, metricRoute, cached: op.cached };
+		} else if (op.handler) {
+			const name = `handle_${op.handler}`;
+			aliases[key] = {
+				access: op.access,
+				metricRoute,
+				handler(this: Record<string, unknown>, req: GatewayRequest, res: ServerResponse) {
+					const handle = this[name] as (req: GatewayRequest, res: ServerResponse) => unknown;
+					return handle.call(this, req, res);
+				}
+			};
+		}
+	}
+	return aliases;
+}
+
+/** The parts of moleculer-web's gateway this service calls into. */
+interface GatewayInternals {
+	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
+	sendError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+}
+const gatewayHttpHandler = (ApiGateway as unknown as { methods: GatewayInternals }).methods
+	.httpHandler;
+
+/** What a warning says about an expected 5xx: the error's name, type and message, no stack. */
+function causeOf(err: unknown): Record<string, unknown> | undefined {
+	if (err === null || typeof err !== "object") return undefined;
+	const e = err as { name?: unknown; type?: unknown; message?: unknown };
+	return { name: e.name, type: e.type, message: e.message };
+}
+
+/** Hands the backend what it may need of the HTTP request: the idempotency key and the believed client address. */
+function requestMetaPasser(trustedProxies: string[]) {
+	return function passRequestMeta(
+		ctx: Context<unknown, AppMeta>,
+		_route: unknown,
+		req: GatewayRequest
+	) {
+		const key = req.headers["idempotency-key"];
+		if (typeof key === "string") ctx.meta.idempotencyKey = key;
+		ctx.meta.clientIp = clientIp(
+			req.socket.remoteAddress,
+			req.headers["x-forwarded-for"],
+			trustedProxies
+		);
+	};
+}
+
+export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, ApiMethods, ApiVars> {
+	const passRequestMeta = requestMetaPasser(cfg.gateway.trustedProxies);
+	return {
+		name: "api",
+		mixins: [
+			// Public catalog reads from memory until the catalog or a stock level changes (announced by broadcast).
+			ReadCacheMixin({
+				ttlSeconds: cfg.gateway.readCacheTtl,
+				cleanAll: ["products.cache.clean"],
+				cleanEntities: { "inventory.changed": "productIds" }
+			}),
+			ApiGateway as unknown as ServiceSchema,
+			UploadMixin()
+		],
+
+		actions: {
+			// moleculer-web's entry point, one call per HTTP request: the HTTP metrics count and time those, so Moleculer's
+			// per-call request metrics leave it out (middlewares/action-metrics.middleware.ts).
+			rest: { metrics: false } as never
+		},
+
+		settings: {
+			port: cfg.gateway.port,
+			ip: cfg.gateway.host,
+			// Node's own limit for receiving a whole request (slow clients); action deadlines are the broker's.
+			requestTimeout: 60_000,
+			logRequest: "debug",
+			logResponse: "debug",
+			log4XXResponses: false,
+			logRouteRegistration: "debug",
+			optimizeOrder: true,
+			qsOptions: { depth: 2, parameterLimit: 50, arrayLimit: 20, allowPrototypes: false },
+
+			/**
+			 * Runs first for every HTTP request, before moleculer-web creates the request's context: the place to settle
+			 * the request id (a sane client token or a new one) and to set the headers every answer carries, 404s included.
+			 */
+			rootCallOptions(
+				this: ApiThis,
+				options: { requestID?: string },
+				req: GatewayRequest,
+				res: ServerResponse
+			) {
+				const requestId = acceptRequestId(req.headers["x-request-id"]);
+				options.requestID = requestId;
+				req.$requestId = requestId;
+				// moleculer-web would prefer X-Correlation-Id over the sanitised id.
+				delete req.headers["x-correlation-id"];
+				res.setHeader("X-Request-Id", requestId);
+				for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+			},
+
+			cors:
+				cfg.gateway.corsOrigins.length > 0
+					? {
+							origin: cfg.gateway.corsOrigins,
+							methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+							allowedHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+							exposedHeaders: ["X-Request-Id", "Idempotent-Replayed", "Retry-After", "Location"],
+							credentials: false,
+							maxAge: 600
+						}
+					: undefined,
+
+			routes: [
+				{
+					name: "ops",
+					path: OPS_ROUTE,
+					mappingPolicy: "restrict",
+					bodyParsers: false,
+					logging: false,
+					aliases: aliasesOf(OPS_ROUTE, OPS_OPERATIONS)
+				},
+				{
+					name: "api",
+					path: API_ROUTE,
+					// Only the aliases below are reachable: no `/api/<service>.<action>`, no `$node.*`.
+					mappingPolicy: "restrict",
+					autoAliases: false,
+					bodyParsers: { json: { limit: JSON_BODY_LIMIT, strict: true } },
+					use: [bodyGuard],
+					authentication: true,
+					authorization: true,
+					aliases: aliasesOf(
+						API_ROUTE,
+						API_OPERATIONS.filter(op => op.handler !== "upload")
+					),
+					onBeforeCall: passRequestMeta
+				},
+				{
+					// Image uploads stream their body (up to 5 MiB) to the media service: no JSON parser, no 1 MiB guard.
+					// After the `api` route, which stays the fallback that answers unknown /api paths.
+					name: "uploads",
+					path: API_ROUTE,
+					mappingPolicy: "restrict",
+					autoAliases: false,
+					bodyParsers: false,
+					authentication: true,
+					authorization: true,
+					aliases: aliasesOf(
+						API_ROUTE,
+						API_OPERATIONS.filter(op => op.handler === "upload")
+					),
+					onBeforeCall: passRequestMeta
+				}
+			],
+
+			onError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+				this.sendContractError(req, res, err);
+			}
+		},
+
+		methods: {
+			/**
+			 * moleculer-web's entry point for every HTTP request, wrapped to count it and time it once it is answered.
+			 * Almost every answer is complete when the handler settles; a streamed one is recorded when it closes.
+			 */
+			async httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: Next) {
+				const started = performance.now();
+				await gatewayHttpHandler.call(this, req, res, next);
+				if (res.writableEnded) this.recordHttp(req, res, started);
+				else res.once("close", () => this.recordHttp(req, res, started));
+			},
+
+			/** Counts and times one answered request under its operation's template (routes added later: their alias path). */
+			recordHttp(this: ApiThis, req: GatewayRequest, res: ServerResponse, started: number) {
+				const alias = req.$alias;
+				const route = alias ? (alias.metricRoute ?? alias.fullPath) : undefined;
+				this.httpMetrics.record(req.method ?? "", route, res.statusCode, started);
+			},
+
+			/**
+			 * Replaces moleculer-web's error handler, which logs every non-4xx error at error level with its stack, before
+			 * `sendContractError` logs it once more: that one line per error, at the right level, is enough.
+			 */
+			errorHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+				(this as unknown as GatewayInternals).sendError(req, res, err);
+			},
+
+			sendJson(this: ApiThis, res: ServerResponse, status: number, body: unknown) {
+				if (res.headersSent) return;
+				const payload = JSON.stringify(body);
+				res.writeHead(status, {
+					"Content-Type": "application/json; charset=utf-8",
+					"Content-Length": Buffer.byteLength(payload)
+				});
+				res.end(payload);
+			},
+
+			/** Every error answer goes through here: the contract's shape, the request id, no internals. */
+			sendContractError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+				const httpError = toHttpError(err);
+				const requestId = req.$requestId ?? req.$ctx?.requestID ?? acceptRequestId(undefined);
+				const retryAfter = (httpError.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+				if (httpError.code === 429 && typeof retryAfter === "number") {
+					res.setHeader("Retry-After", String(retryAfter));
+				}
+				if (httpError.code >= 500) {
+					const what = `${req.method} ${req.originalUrl ?? req.url} answered ${httpError.code} ${httpError.type}`;
+					// 503 and 504 are expected answers (a node down, a deadline passed): a warning without a stack.
+					// Anything else is a defect somewhere and keeps its stack.
+					if (httpError.code === 500) this.logger.error(what, { requestId }, err);
+					else this.logger.warn(what, { requestId, cause: causeOf(err) });
+					res.setHeader("Retry-After", "1");
+				}
+				this.sendJson(res, httpError.code, { ...httpError, requestId });
+			},
+
+			/** What is missing before this cluster can serve: the transporter, or required services and their stores. */
+			async readiness(this: ApiThis): Promise<string[]> {
+				const missing: string[] = [];
+				if (this.draining) missing.push("api");
+				const transit = (this.broker as unknown as { transit?: { connected: boolean } }).transit;
+				if (transit && !transit.connected) missing.push("transporter");
+				const status = await this.backendStatus();
+				for (const [name, state] of Object.entries(status))
+					if (state === "down") missing.push(name);
+				return missing;
+			},
+
+			/** Each required backend service: registered and answering its store health check. */
+			async backendStatus(this: ApiThis): Promise<Record<string, "up" | "down">> {
+				const registry = (
+					this.broker as unknown as {
+						registry: {
+							hasService(name: string): boolean;
+							actions: { isAvailable(name: string): boolean };
+						};
+					}
+				).registry;
+				const required = cfg.requiredServices.filter(s => s !== "api");
+				const entries = await Promise.all(
+					required.map(async name => {
+						if (!registry.hasService(name)) return [name, "down"] as const;
+						if (!registry.actions.isAvailable(`${name}.health`)) return [name, "up"] as const;
+						try {
+							await this.broker.call(`${name}.health`, {}, { timeout: 2000, retries: 0 });
+							return [name, "up"] as const;
+						} catch {
+							return [name, "down"] as const;
+						}
+					})
+				);
+				return Object.fromEntries(entries);
+			},
+
+			handle_health(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+				this.sendJson(res, 200, {
+					status: "ok",
+					uptime: Math.round(process.uptime() * 1000) / 1000,
+					version: PKG_VERSION,
+					nodeID: this.broker.nodeID
+				});
+			},
+
+			handle_live(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+				this.sendJson(res, 200, { status: "ok" });
+			},
+
+			async handle_ready(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+				try {
+					const missing = await this.readiness();
+					if (missing.length === 0) this.sendJson(res, 200, { status: "ok" });
+					else this.sendJson(res, 503, { status: "unavailable", missing });
+				} catch (err) {
+					this.sendContractError(req, res, err);
+				}
+			},
+
+			handle_metrics(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+				const metrics = (
+					this.broker as unknown as {
+						metrics: { reporter?: Array<{ generatePrometheusResponse?: () => string }> };
+					}
+				).metrics;
+				const reporter = (metrics.reporter ?? []).find(
+					r => typeof r.generatePrometheusResponse === "function"
+				);
+				const body =
+					reporter?.generatePrometheusResponse?.() ??
+					"# metrics are disabled (METRICS_ENABLED=false)\n";
+				res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+				res.end(body);
+			},
+
+			async handle_apiHealth(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+				try {
+					const services = await this.backendStatus();
+					const status = Object.values(services).every(s => s === "up") ? "ok" : "degraded";
+					this.sendJson(res, 200, { status, services });
+				} catch (err) {
+					this.sendContractError(req, res, err);
+				}
+			},
+
+			handle_openapi(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+				res.setHeader("Cache-Control", "public, max-age=300");
+				res.writeHead(200, { "Content-Type": "application/json; charset=utf-8" });
+				res.end(this.openApiDoc);
+			},
+
+			handle_docs(this: ApiThis, _req: GatewayRequest, res: ServerResponse) {
+				res.setHeader("Content-Security-Policy", DOCS_CSP);
+				res.setHeader("Cache-Control", "public, max-age=300");
+				res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+				res.end(DOCS_PAGE);
+			},
+
+			handle_docsAsset(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+				const name = String((req.$params ?? {}).asset ?? "");
+				const asset = Object.hasOwn(DOCS_ASSETS, name) ? DOCS_ASSETS[name] : undefined;
+				if (!asset) return this.sendContractError(req, res, new NotFoundError("Asset"));
+				res.setHeader("Cache-Control", "public, max-age=86400");
+				res.writeHead(200, { "Content-Type": asset.type });
+				if ("body" in asset) res.end(asset.body);
+				else fs.createReadStream(asset.file).pipe(res);
+			},
+
+			/**
+			 * moleculer-web's authentication hook: the user of a valid Bearer token, verified locally with the public key
+			 * (no call per request). No header: anonymous. A header that does not verify: 401 INVALID_TOKEN.
+			 */
+			authenticate(
+				this: ApiThis,
+				_ctx: Context<unknown, AppMeta>,
+				_route: unknown,
+				req: GatewayRequest
+			) {
+				const header = req.headers.authorization;
+				if (!header) return null;
+				const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+				const user = match ? verifyAccessToken(match[1], this.keys, cfg.auth) : null;
+				if (!user) {
+					this.broker.metrics.increment(METRIC.AUTH_EVENTS, { event: "token_rejected" });
+					throw new UnauthorizedError("INVALID_TOKEN", "Invalid or expired access token");
+				}
+				bindToScope({ userId: user.id });
+				return user;
+			},
+
+			/** moleculer-web's authorization hook: the operation's access level against the caller's roles. */
+			authorize(
+				this: ApiThis,
+				ctx: Context<unknown, AppMeta>,
+				_route: unknown,
+				_req: GatewayRequest,
+				_res: ServerResponse,
+				alias: { access?: Access }
+			) {
+				const access = alias.access ?? "public";
+				if (access === "public") return;
+				const user = ctx.meta.user;
+				if (!user) throw new UnauthorizedError("NO_TOKEN", "Authentication required");
+				if (access === "admin" && !user.roles.includes("admin")) throw new ForbiddenError();
+			},
+
+			/** Stop accepting connections and report not-ready; in-flight requests carry on (graceful shutdown). */
+			stopAccepting(this: ApiThis) {
+				this.draining = true;
+				if (this.server?.listening) this.server.close();
+			}
+		},
+
+		created(this: ApiThis) {
+			this.draining = false;
+			this.httpMetrics = this.broker.isMetricsEnabled()
+				? createHttpMetrics(this.broker.metrics)
+				: NO_HTTP_METRICS;
+			this.keys = loadKeys(cfg);
+			this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
+		}
+	};
+}
+
+/** Moleculer's loader calls this with the broker; the configuration comes with the broker's options. */
+export default (broker: ServiceBroker) => createApiService(configOf(broker));
