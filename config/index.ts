@@ -26,101 +26,6 @@ export type Mode = "embedded" | "cluster";
 export type LogFormat = "json" | "pretty";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 
-export interface AppConfig {
-	env: "development" | "production" | "test";
-	mode: Mode;
-	namespace: string;
-	nodeID: string;
-	/** NATS URL, or null for the embedded mode (no transporter). */
-	transporter: string | null;
-	/** Service names (from ALL_SERVICES) or paths to extra service files this node runs. */
-	services: string[];
-	/** Services the cluster needs before `/ready` answers 200. */
-	requiredServices: string[];
-	gateway: {
-		host: string;
-		port: number;
-		corsOrigins: string[];
-		/** Proxies whose `X-Forwarded-For` is believed (exact addresses). */
-		trustedProxies: string[];
-		/** Seconds a public catalog answer may be served from the gateway's memory (0: never). */
-		readCacheTtl: number;
-	};
-	requestTimeout: number;
-	shutdownTimeout: number;
-	heartbeatInterval: number;
-	heartbeatTimeout: number;
-	bulkhead: { concurrency: number; maxQueueSize: number };
-	breaker: { threshold: number; minRequestCount: number; windowTime: number; halfOpenTime: number };
-	log: { level: LogLevel; format: LogFormat };
-	metrics: { enabled: boolean; port: number };
-	/** Log shipping to Elasticsearch; null when ELASTICSEARCH_URL is unset (console only). */
-	logShipping: LogShippingConfig | null;
-	dataDir: string;
-	mongoUri: string | null;
-	/** Moleculer cacher: in-process memory, or Redis shared by every node (`redis://...`). */
-	cacher: { type: "memory" } | { type: "redis"; url: string };
-	objectStore: {
-		/** null: the embedded mode starts its own S3 server on loopback, files under DATA_DIR/s3. */
-		endpoint: string | null;
-		port: number;
-		useSSL: boolean;
-		accessKey: string;
-		secretKey: string;
-		bucket: string;
-		region: string;
-	};
-	catalog: {
-		/** Seed the demo catalog into an empty store at start (embedded default: on). */
-		seedDemo: boolean;
-		/** Cache lifetime of catalog reads in seconds (invalidated on every change anyway). */
-		cacheTtl: number;
-	};
-	inventory: {
-		/** `inventory.low` is emitted when available stock falls below this. */
-		lowStockThreshold: number;
-	};
-	orders: {
-		/** An unpaid order expires this many seconds after checkout and its stock is released. */
-		ttl: number;
-		/** How often (ms) each orders node sweeps for expired orders and abandoned reservations. */
-		sweepInterval: number;
-	};
-	payments: {
-		/** How long (ms) the payment provider may take before the charge's outcome counts as unknown (504). */
-		providerTimeout: number;
-		/** How often (ms) each payments node settles charges whose outcome was unknown. */
-		reconcileInterval: number;
-	};
-	events: {
-		/** How often (ms) each node relays its outbox (events written but not yet published). */
-		relayInterval: number;
-		/** Deliveries of one message a consumer may fail before it is dead-lettered. */
-		maxRetries: number;
-		/** How long (ms) a delivered message may stay unacknowledged before it is delivered again. */
-		ackWait: number;
-		/** How long (s) the event stream keeps messages. */
-		retention: number;
-		/** Test hook: the node kills itself (SIGKILL) right before publishing an event of this name. */
-		crashBeforePublish: string | null;
-	};
-	notifications: { sender: "log" };
-	auth: {
-		/** PEM; required in cluster mode on nodes running `users` (the embedded mode generates a pair). */
-		privateKeyPem: string | null;
-		/** PEM; required in cluster mode on gateway nodes (derived from the private key when only that is set). */
-		publicKeyPem: string | null;
-		issuer: string;
-		audience: string;
-		accessTokenTtl: number;
-		refreshTokenTtl: number;
-		loginMaxFailures: number;
-		loginFailureWindow: number;
-		adminEmail: string | null;
-		adminPassword: string | null;
-	};
-}
-
 export interface LogShippingConfig {
 	/** Elasticsearch node URL(s), comma-separated in ELASTICSEARCH_URL. */
 	nodes: string[];
@@ -413,69 +318,21 @@ export const ENV_VARIABLES: readonly string[] = [
 	"TRUSTED_PROXIES"
 ];
 
+/** The TypeScript type of one validated variable, read off its rule in SCHEMA. */
+type ValueOf<R> = R extends { type: "number" }
+	? number
+	: R extends { type: "boolean" }
+		? boolean
+		: R extends { type: "enum"; values: readonly (infer V)[] }
+			? V
+			: string;
+/** Validated variables: a rule with a default always has a value; an optional one may be absent. */
 type Raw = {
-	NODE_ENV: AppConfig["env"];
-	NAMESPACE: string;
-	NODE_ID?: string;
-	TRANSPORTER?: string;
-	GATEWAY_HOST: string;
-	GATEWAY_PORT: number;
-	GATEWAY_READ_CACHE_TTL: number;
-	REQUEST_TIMEOUT: number;
-	SHUTDOWN_TIMEOUT: number;
-	HEARTBEAT_INTERVAL: number;
-	HEARTBEAT_TIMEOUT: number;
-	BULKHEAD_CONCURRENCY: number;
-	BULKHEAD_MAX_QUEUE: number;
-	BREAKER_THRESHOLD: number;
-	BREAKER_MIN_REQUESTS: number;
-	BREAKER_WINDOW: number;
-	BREAKER_HALF_OPEN_TIME: number;
-	LOG_LEVEL: LogLevel;
-	LOG_FORMAT?: LogFormat;
-	METRICS_ENABLED: boolean;
-	METRICS_PORT: number;
-	ELASTICSEARCH_URL?: string;
-	ELASTICSEARCH_USERNAME?: string;
-	ELASTICSEARCH_PASSWORD?: string;
-	ELASTICSEARCH_API_KEY?: string;
-	ELASTICSEARCH_TIMEOUT: number;
-	LOG_SHIP_BATCH_SIZE: number;
-	LOG_SHIP_FLUSH_INTERVAL: number;
-	LOG_SHIP_MAX_BUFFER: number;
-	DATA_DIR: string;
-	MONGO_URI?: string;
-	JWT_PRIVATE_KEY?: string;
-	JWT_PUBLIC_KEY?: string;
-	JWT_ISSUER: string;
-	JWT_AUDIENCE: string;
-	ACCESS_TOKEN_TTL: number;
-	REFRESH_TOKEN_TTL: number;
-	LOGIN_MAX_FAILURES: number;
-	LOGIN_FAILURE_WINDOW: number;
-	ADMIN_EMAIL?: string;
-	ADMIN_PASSWORD?: string;
-	CACHER: string;
-	MINIO_ENDPOINT?: string;
-	MINIO_PORT: number;
-	MINIO_USE_SSL: boolean;
-	MINIO_ACCESS_KEY?: string;
-	MINIO_SECRET_KEY?: string;
-	MINIO_BUCKET: string;
-	MINIO_REGION: string;
-	SEED_DEMO?: boolean;
-	CATALOG_CACHE_TTL: number;
-	LOW_STOCK_THRESHOLD: number;
-	ORDER_TTL: number;
-	ORDER_SWEEP_INTERVAL: number;
-	PAYMENT_PROVIDER_TIMEOUT: number;
-	PAYMENT_RECONCILE_INTERVAL: number;
-	OUTBOX_RELAY_INTERVAL: number;
-	EVENT_MAX_RETRIES: number;
-	EVENT_ACK_WAIT: number;
-	EVENT_RETENTION: number;
-	NOTIFICATION_SENDER: "log";
-	TEST_CRASH_BEFORE_PUBLISH?: string;
+	[K in Exclude<keyof typeof SCHEMA, `$$${string}`>]: (typeof SCHEMA)[K] extends {
+		default: unknown;
+	}
+		? ValueOf<(typeof SCHEMA)[K]>
+		: ValueOf<(typeof SCHEMA)[K]> | undefined;
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
@@ -484,7 +341,7 @@ const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEM
 export function loadConfig(
 	env: NodeJS.ProcessEnv = process.env,
 	opts: { withoutServices?: boolean } = {}
-): AppConfig {
+) {
 	// Empty strings count as unset, as they do in a compose file's `VAR=`.
 	const raw: Record<string, unknown> = {};
 	for (const key of Object.keys(SCHEMA)) {
@@ -569,11 +426,14 @@ export function loadConfig(
 	}
 	return {
 		env: r.NODE_ENV,
-		mode: transporter ? "cluster" : "embedded",
+		mode: (transporter ? "cluster" : "embedded") as Mode,
 		namespace: r.NAMESPACE,
 		nodeID: r.NODE_ID ?? `${os.hostname().toLowerCase()}-${process.pid}`,
+		/** NATS URL, or null for the embedded mode (no transporter). */
 		transporter,
+		/** Service names (from ALL_SERVICES) or paths to extra service files this node runs. */
 		services: nodeServices,
+		/** Services the cluster needs before `/ready` answers 200. */
 		requiredServices: required,
 		gateway: {
 			host: r.GATEWAY_HOST,
@@ -595,10 +455,11 @@ export function loadConfig(
 		},
 		log: {
 			level: r.LOG_LEVEL,
-			format: r.LOG_FORMAT ?? (r.NODE_ENV === "production" ? "json" : "pretty")
+			format: r.LOG_FORMAT ?? ((r.NODE_ENV === "production" ? "json" : "pretty") as LogFormat)
 		},
 		metrics: { enabled: r.METRICS_ENABLED, port: r.METRICS_PORT },
-		logShipping: r.ELASTICSEARCH_URL
+		/** Log shipping to Elasticsearch; null when ELASTICSEARCH_URL is unset (console only). */
+		logShipping: (r.ELASTICSEARCH_URL
 			? {
 					nodes: list(r.ELASTICSEARCH_URL),
 					auth: r.ELASTICSEARCH_API_KEY
@@ -611,11 +472,14 @@ export function loadConfig(
 					maxBuffer: r.LOG_SHIP_MAX_BUFFER,
 					requestTimeout: r.ELASTICSEARCH_TIMEOUT
 				}
-			: null,
+			: null) as LogShippingConfig | null,
 		dataDir: path.resolve(r.DATA_DIR),
 		mongoUri: r.MONGO_URI ?? null,
-		cacher: r.CACHER === "memory" ? { type: "memory" } : { type: "redis", url: r.CACHER },
+		/** Moleculer cacher: in-process memory, or Redis shared by every node (`redis://...`). */
+		cacher: (r.CACHER === "memory" ? { type: "memory" } : { type: "redis", url: r.CACHER }) as
+			{ type: "memory" } | { type: "redis"; url: string },
 		objectStore: {
+			/** null: the embedded mode starts its own S3 server on loopback, files under DATA_DIR/s3. */
 			endpoint: r.MINIO_ENDPOINT ?? null,
 			port: r.MINIO_PORT,
 			useSSL: r.MINIO_USE_SSL,
@@ -657,6 +521,9 @@ export function loadConfig(
 	};
 }
 
+/** The typed configuration: what loadConfig makes of the variables in SCHEMA. */
+export type AppConfig = ReturnType<typeof loadConfig>;
+
 /** The key of the broker options under which brokerOptions() hands the configuration to every service. */
 export const CONFIG_OPTION = "flashmart";
 
@@ -672,12 +539,4 @@ export function configOf(broker: { options: object }): AppConfig {
 		);
 	}
 	return cfg;
-}
-
-let cached: AppConfig | null = null;
-
-/** The process-wide configuration, read on first use. */
-export function config(): AppConfig {
-	if (!cached) cached = loadConfig();
-	return cached;
 }
