@@ -4,9 +4,9 @@
  */
 import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "moleculer";
 import { Errors } from "moleculer";
-import { type AppConfig, CONFIG_OPTION } from "./config";
+import { type AppConfig, CONFIG_OPTION, loadConfig } from "./config";
 import { eventsMiddleware } from "./adapters/events";
-import type { LogShipper } from "./adapters/logging/log-shipper";
+import { LogShipper } from "./adapters/logging/log-shipper";
 import { FlashMartLogger } from "./adapters/logging/logger";
 import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
 import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
@@ -16,6 +16,9 @@ import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middlewa
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
+
+/** How long a stopping node keeps trying to ship its last log lines. */
+export const LOG_FLUSH_TIMEOUT_MS = 5000;
 
 type AnyError = Error & { code?: unknown; status?: unknown; expose?: boolean; retryable?: boolean };
 
@@ -161,4 +164,21 @@ export function brokerOptions(
 	};
 	// Every service file reads its configuration from here (configOf in config/).
 	return Object.assign(options, { [CONFIG_OPTION]: cfg });
+}
+
+/**
+ * What moleculer-runner loads (`moleculer-runner --config dist/moleculer.config.js`, SERVICEDIR=dist/services):
+ * the broker server.ts builds, from the same environment. Two differences, both the runner's: it owns the stop
+ * signals, so the broker registers them; and log lines are flushed to Elasticsearch when the broker has stopped.
+ */
+export default function runnerOptions(): BrokerOptions {
+	const cfg = loadConfig(process.env);
+	const logShipper = cfg.logShipping ? new LogShipper(cfg.logShipping) : null;
+	const options = brokerOptions(cfg, { logShipper });
+	options.skipProcessEventRegistration = false;
+	options.stopped = () => logShipper?.close(LOG_FLUSH_TIMEOUT_MS);
+	// After this returns, the runner overwrites every option whose upper-cased name is an environment variable with
+	// that variable's raw string: TRANSPORTER and CACHER would lose their options. They have been read already.
+	for (const key of Object.keys(options)) delete process.env[key.toUpperCase()];
+	return options;
 }

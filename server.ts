@@ -13,11 +13,9 @@ import { ServiceBroker } from "moleculer";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
 import { LogShipper } from "./adapters/logging/log-shipper";
 import { prepareEmbeddedKeys } from "./lib/tokens";
-import { brokerOptions } from "./moleculer.config";
+import { LOG_FLUSH_TIMEOUT_MS, brokerOptions } from "./moleculer.config";
 
 const flags = new Set(process.argv.slice(2));
-/** How long a stopping node keeps trying to ship its last log lines. */
-const LOG_FLUSH_TIMEOUT_MS = 5000;
 
 function readConfig(): AppConfig {
 	try {
