@@ -1,4 +1,4 @@
-/** Watching bench processes: fail a wait as soon as a node it depends on dies. */
+/** Waits that fail early: as soon as a node they depend on dies, or after a time limit. */
 import type { Proc } from "../scripts/lib/cluster";
 
 /** True once the process has exited (or was killed). */
@@ -21,4 +21,13 @@ export async function whileAlive<T>(procs: Proc[], task: Promise<T>): Promise<T>
 	for (const w of watchers) w.catch(() => undefined);
 	task.catch(() => undefined);
 	return Promise.race([task, ...watchers]);
+}
+
+/** Resolves like `task`, or rejects once `ms` have passed, saying `what` took too long. */
+export function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<never>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+	});
+	return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
 }

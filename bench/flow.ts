@@ -11,8 +11,9 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
-import { type Measurement, latencySummary, round } from "./measure";
+import { latencySummary, round } from "./measure";
 import type { Flow, FlowRequest, FlowResponse, FlowStep } from "./scenarios";
+import type { FlowMeasurement, Measurement } from "./types";
 
 export interface FlowOptions {
 	virtualUsers: number;
@@ -22,29 +23,6 @@ export interface FlowOptions {
 	warmup: number;
 	/** A request without an answer after this long counts as a timeout (the gateway answers 504 well before). */
 	timeoutMs?: number;
-}
-
-export interface StepMeasurement extends Measurement {
-	name: string;
-	method: string;
-	path: string;
-}
-
-export interface FlowMeasurement {
-	virtualUsers: number;
-	/** Iterations started in the measured window, whatever their outcome. */
-	iterations: number;
-	/** Of those, the ones whose every step answered as expected (for the checkout flow: purchases). */
-	completed: number;
-	/** Completed iterations per second. */
-	iterationsPerSec: number;
-	/** Latency of a whole completed iteration (all its steps, back to back). */
-	iterationLatencyMs: Measurement["latencyMs"];
-	/** Iterations run during the warm-up (not counted above). */
-	warmupIterations: number;
-	/** Every step's responses together: `requestsPerSec` is steps per second. */
-	total: Measurement;
-	steps: StepMeasurement[];
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;

@@ -4,10 +4,10 @@
  * of latency percentiles per scenario. The SVG is written by hand (no charting dependency).
  */
 import path from "node:path";
-import type { Measurement } from "./measure";
 import { type ProfileSummary, summaryMarkdown } from "./profile-summary";
-import { type BenchReport, markdown } from "./report";
+import { markdown } from "./report";
 import { RSS_GROWTH_LIMIT, RSS_LIMIT_MB, evaluateTargets } from "./targets";
+import type { BenchReport, Measurement } from "./types";
 
 interface Bar {
 	label: string;
@@ -85,14 +85,6 @@ export function latencySvg(report: BenchReport): string {
 	});
 	out.push("</svg>");
 	return `${out.join("\n")}\n`;
-}
-
-export interface ScaleOutRow {
-	layout: string;
-	scenario: string;
-	requestsPerSec: number;
-	p99: number;
-	ratio: number | null;
 }
 
 const mark = (pass: boolean | null) =>

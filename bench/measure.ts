@@ -1,6 +1,7 @@
 /** Drives one request with autocannon: a warm-up that is thrown away, then the measured run. */
 import autocannon from "autocannon";
 import type { RequestOptions } from "./scenarios";
+import type { Measurement } from "./types";
 
 export interface LoadOptions {
 	connections: number;
@@ -8,22 +9,6 @@ export interface LoadOptions {
 	duration: number;
 	/** Seconds of load before the measured run, not counted (0 for none). */
 	warmup: number;
-}
-
-export interface Measurement {
-	/** Completed responses per second (any status), the mean of autocannon's per-second samples. */
-	requestsPerSec: number;
-	/** Over every completed response, 2xx or not (as autocannon does); sub-millisecond resolution. */
-	latencyMs: { p50: number; p95: number; p99: number; mean: number; max: number };
-	/** Completed responses, any status. */
-	responses: number;
-	/** Connection errors and timeouts: requests that got no response at all. */
-	errors: number;
-	timeouts: number;
-	non2xx: number;
-	statusCodes: Record<string, number>;
-	/** Seconds the measured run actually took. */
-	duration: number;
 }
 
 let current: autocannon.Instance | null = null;

@@ -3,7 +3,7 @@
  *
  *   node dist/bench/profile-summary.js <file.cpuprofile> [--top 25]
  *
- * Used by the bench report (bench/report-md.ts) for the nodes `--profile` named, and by hand.
+ * Used by the bench report (bench/full-report.ts) for the nodes `--profile` named, and by hand.
  */
 import fs from "node:fs";
 import path from "node:path";

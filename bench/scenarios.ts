@@ -118,7 +118,7 @@ export type Scenario = RequestScenario | FlowScenario;
 
 export const isFlow = (s: Scenario): s is FlowScenario => s.kind === "flow";
 
-/** The admin the bench's FlashMart cluster is started with (bench/run.ts). */
+/** The admin the bench's FlashMart cluster is started with (bench/launch.ts). */
 export const BENCH_ADMIN = {
 	email: "bench-admin@flashmart.local",
 	password: "bench-admin-password-1"

@@ -2,47 +2,7 @@
  * The performance issue's targets, checked against a bench run: each one's target, what was measured, its ratio to
  * the bare baseline of the same run, and pass/fail (null when the run did not measure it).
  */
-import type { Measurement } from "./measure";
-import type { BenchReport, RowResult } from "./report";
-
-export interface MemorySample {
-	/** Seconds of load before this sample (cumulative over the runs). */
-	afterSeconds: number;
-	/** Resident set size per node, in MB. */
-	rssMb: Record<string, number>;
-	/** `--trace-gc` nodes: the V8 heap after their last full GC (MB), i.e. what is live. */
-	liveHeapMb?: Record<string, number>;
-	/** Purchases the flow completed during this run (the orders node keeps each in its NeDB store, in memory). */
-	purchases?: number;
-	/** The (first) gateway's V8 heap, used and total, in MB (its /metrics), to tell garbage from growth. */
-	gatewayHeapMb?: { used: number; total: number };
-}
-
-export interface MemoryResult {
-	/** What the load was. */
-	load: string;
-	/** Seconds of load per run. */
-	runSeconds: number;
-	/** RSS of every node before the first run, then after each run. */
-	before: Record<string, number>;
-	runs: MemorySample[];
-}
-
-export interface ColdStartResult {
-	command: string;
-	/** ms from spawning `npm start` to the first `GET /ready` 200, per attempt. */
-	attemptsMs: number[];
-	medianMs: number;
-}
-
-export interface TargetResult {
-	scenario: string;
-	target: string;
-	measured: string;
-	/** To the baseline's req/s, when the target is a ratio. */
-	ratio: string;
-	pass: boolean | null;
-}
+import type { BenchReport, Measurement, RowResult, TargetResult } from "./types";
 
 /** Allowed RSS growth from the first to the third run of the memory check (per node). */
 export const RSS_GROWTH_LIMIT = 0.1;

@@ -1,0 +1,175 @@
+/**
+ * The shapes of a bench run's results (bench/results/latest.json, bench/REPORT.json), in one place so that the
+ * files that measure and the files that write reports import them from here and not from each other.
+ */
+import type { FlowCheck, HttpMethod } from "./scenarios";
+
+export interface Measurement {
+	/** Completed responses per second (any status), the mean of autocannon's per-second samples. */
+	requestsPerSec: number;
+	/** Over every completed response, 2xx or not (as autocannon does); sub-millisecond resolution. */
+	latencyMs: { p50: number; p95: number; p99: number; mean: number; max: number };
+	/** Completed responses, any status. */
+	responses: number;
+	/** Connection errors and timeouts: requests that got no response at all. */
+	errors: number;
+	timeouts: number;
+	non2xx: number;
+	statusCodes: Record<string, number>;
+	/** Seconds the measured run actually took. */
+	duration: number;
+}
+
+export interface StepMeasurement extends Measurement {
+	name: string;
+	method: string;
+	path: string;
+}
+
+export interface FlowMeasurement {
+	virtualUsers: number;
+	/** Iterations started in the measured window, whatever their outcome. */
+	iterations: number;
+	/** Of those, the ones whose every step answered as expected (for the checkout flow: purchases). */
+	completed: number;
+	/** Completed iterations per second. */
+	iterationsPerSec: number;
+	/** Latency of a whole completed iteration (all its steps, back to back). */
+	iterationLatencyMs: Measurement["latencyMs"];
+	/** Iterations run during the warm-up (not counted above). */
+	warmupIterations: number;
+	/** Every step's responses together: `requestsPerSec` is steps per second. */
+	total: Measurement;
+	steps: StepMeasurement[];
+}
+
+/** Log lines of warn level and above that FlashMart's nodes printed during a row, grouped. */
+export interface LogGroup {
+	node: string;
+	level: string;
+	message: string;
+	count: number;
+}
+
+export interface RowResult {
+	name: string;
+	/** A request scenario (autocannon) or a flow (bench/flow.ts); absent on old results: a request. */
+	kind?: "request" | "flow";
+	/** A flow's is "FLOW", its path the steps' (`POST /api/cart/items -> POST /api/orders`). */
+	method: HttpMethod | "FLOW";
+	path: string;
+	status: "measured" | "skipped" | "failed";
+	/** Why it was skipped or failed. */
+	reason?: string;
+	/** A flow's: every step's responses together (`requestsPerSec` = steps per second). */
+	measurement?: Measurement;
+	/** A flow's iterations and per-step measurements (their pooled measurement is `measurement`). */
+	flow?: Omit<FlowMeasurement, "total">;
+	/** What the words "iterations" stand for in a flow's notes (e.g. "purchases"). */
+	unit?: string;
+	/** A flow's check of what the run left behind; `ok: false` makes the bench exit 1. */
+	check?: FlowCheck;
+	/**
+	 * This row's req/s over the baseline's (same run); null when either is missing. For a flow: its steps/s (every
+	 * HTTP request of its iterations) over the baseline's req/s.
+	 */
+	ratio: number | null;
+	/** Warn-and-above log lines of FlashMart's nodes from this row's setup to its end (the most frequent first). */
+	logs?: LogGroup[];
+	/** How the row's figures were taken, when not in one run (e.g. the median of rounds). */
+	note?: string;
+}
+
+export interface ObservabilityOverhead {
+	scenario: string;
+	/** LOG_LEVEL of both clusters. */
+	logLevel: string;
+	offRequestsPerSec: number;
+	onRequestsPerSec: number;
+	/** on / off req/s (3 decimals): 0.9 means observability costs 10 % of the throughput. */
+	ratio: number;
+	/** Log lines the stand-in sink indexed during the "on" cluster's life. */
+	linesShipped: number;
+	/** req/s of every round, in the order measured (off and on in turns); the figures above are their medians. */
+	rounds?: { off: number[]; on: number[] };
+}
+
+export interface MemorySample {
+	/** Seconds of load before this sample (cumulative over the runs). */
+	afterSeconds: number;
+	/** Resident set size per node, in MB. */
+	rssMb: Record<string, number>;
+	/** `--trace-gc` nodes: the V8 heap after their last full GC (MB), i.e. what is live. */
+	liveHeapMb?: Record<string, number>;
+	/** Purchases the flow completed during this run (the orders node keeps each in its NeDB store, in memory). */
+	purchases?: number;
+	/** The (first) gateway's V8 heap, used and total, in MB (its /metrics), to tell garbage from growth. */
+	gatewayHeapMb?: { used: number; total: number };
+}
+
+export interface MemoryResult {
+	/** What the load was. */
+	load: string;
+	/** Seconds of load per run. */
+	runSeconds: number;
+	/** RSS of every node before the first run, then after each run. */
+	before: Record<string, number>;
+	runs: MemorySample[];
+}
+
+export interface ColdStartResult {
+	command: string;
+	/** ms from spawning `npm start` to the first `GET /ready` 200, per attempt. */
+	attemptsMs: number[];
+	medianMs: number;
+}
+
+export interface ScaleOutRow {
+	layout: string;
+	scenario: string;
+	requestsPerSec: number;
+	p99: number;
+	ratio: number | null;
+}
+
+export interface BenchReport {
+	date: string;
+	node: string;
+	platform: string;
+	cpus: number;
+	cpuModel: string;
+	connections: number;
+	/** Virtual users of the flows: `connections`, at most 50. */
+	virtualUsers: number;
+	/** Seconds measured per row. */
+	duration: number;
+	/** Seconds of warm-up before each measured run, not counted. */
+	warmup: number;
+	/** The services FlashMart had (config ALL_SERVICES), which decides what is skipped. */
+	services: string[];
+	baseline: RowResult;
+	scenarios: RowResult[];
+	/** .cpuprofile files of the gateway node written by this run (`--profile`). */
+	profiles: string[];
+	/** `--observability`: the product read with metrics + log shipping on over off. */
+	observability?: ObservabilityOverhead;
+	/** `--report`: RSS of every node over consecutive runs of load. */
+	memory?: MemoryResult;
+	/** `--report`: `npm start` (embedded) to `/ready` 200. */
+	coldStart?: ColdStartResult;
+	/** `--report`: the request rows again with more instances (`--nodes`). */
+	scaleOut?: ScaleOutRow[];
+	/** Instances per service when not one each (`--nodes`). */
+	nodes?: Record<string, number>;
+}
+
+/** One of the performance issue's targets, checked against a run (bench/targets.ts). */
+export interface TargetResult {
+	scenario: string;
+	target: string;
+	measured: string;
+	/** To the baseline's req/s, when the target is a ratio. */
+	ratio: string;
+	/** null when the run did not measure it. */
+	pass: boolean | null;
+}
