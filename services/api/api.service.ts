@@ -1,6 +1,6 @@
 /**
  * The moleculer-web gateway: the only door into FlashMart. It owns nothing persistent. It routes exactly the
- * operations of lib/http-api.ts (everything else is 404), gives every request an id that follows it across
+ * operations of contract.ts (everything else is 404), gives every request an id that follows it across
  * nodes, enforces body limits, answers in the contract's error shape, and serves the operational endpoints.
  */
 import fs from "node:fs";
@@ -26,6 +26,7 @@ import {
 	OPS_ROUTE,
 	type Operation
 } from "./contract";
+import { type ActionSpecs, accessOf, loadActionSpecs } from "./action-specs";
 import { buildOpenApi } from "./openapi";
 import { acceptRequestId, bindToScope } from "../../lib/request-context";
 import { type KeyPair, loadKeys, verifyAccessToken } from "../../lib/tokens";
@@ -166,28 +167,33 @@ function stripDangerousKeys(value: unknown, depth = 0): unknown {
 }
 
 /**
- * Turns the operation table into moleculer-web aliases: actions by name, gateway handlers (`handle_<name>` methods)
- * as functions. Each alias carries its operation's access level for `authorize` and its path template (route path
- * included) for the `route` label of the HTTP metrics.
+ * Turns the operation table into moleculer-web aliases: gateway handlers (`handle_<name>` methods) as functions,
+ * actions by name. Each alias carries its operation's access level (its action's permissions) for `authorize` and
+ * its path template (route path included) for the `route` label of the HTTP metrics.
  */
-function aliasesOf(routePath: string, ops: Operation[]): Record<string, unknown> {
+function aliasesOf(
+	routePath: string,
+	ops: Operation[],
+	specs: ActionSpecs
+): Record<string, unknown> {
 	const aliases: Record<string, unknown> = {};
 	const prefix = routePath === "/" ? "" : routePath;
 	for (const op of ops) {
 		const key = `${op.method} ${op.path}`;
 		const metricRoute = prefix + op.path;
-		if (op.action) {
-			aliases[key] = { action: op.action, access: op.access, metricRoute, cached: op.cached };
-		} else if (op.handler) {
+		const access = accessOf(op, specs);
+		if (op.handler) {
 			const name = `handle_${op.handler}`;
 			aliases[key] = {
-				access: op.access,
+				access,
 				metricRoute,
 				handler(this: Record<string, unknown>, req: GatewayRequest, res: ServerResponse) {
 					const handle = this[name] as (req: GatewayRequest, res: ServerResponse) => unknown;
 					return handle.call(this, req, res);
 				}
 			};
+		} else if (op.action) {
+			aliases[key] = { action: op.action, access, metricRoute, cached: op.cached };
 		}
 	}
 	return aliases;
@@ -227,6 +233,7 @@ function requestMetaPasser(trustedProxies: string[]) {
 
 export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, ApiMethods, ApiVars> {
 	const passRequestMeta = requestMetaPasser(cfg.gateway.trustedProxies);
+	const specs = loadActionSpecs();
 	return {
 		name: "api",
 		mixins: [
@@ -296,7 +303,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 					mappingPolicy: "restrict",
 					bodyParsers: false,
 					logging: false,
-					aliases: aliasesOf(OPS_ROUTE, OPS_OPERATIONS)
+					aliases: aliasesOf(OPS_ROUTE, OPS_OPERATIONS, specs)
 				},
 				{
 					name: "api",
@@ -310,7 +317,8 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 					authorization: true,
 					aliases: aliasesOf(
 						API_ROUTE,
-						API_OPERATIONS.filter(op => op.handler !== "upload")
+						API_OPERATIONS.filter(op => op.handler !== "upload"),
+						specs
 					),
 					onBeforeCall: passRequestMeta
 				},
@@ -326,7 +334,8 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 					authorization: true,
 					aliases: aliasesOf(
 						API_ROUTE,
-						API_OPERATIONS.filter(op => op.handler === "upload")
+						API_OPERATIONS.filter(op => op.handler === "upload"),
+						specs
 					),
 					onBeforeCall: passRequestMeta
 				}
@@ -554,7 +563,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				? createHttpMetrics(this.broker.metrics)
 				: NO_HTTP_METRICS;
 			this.keys = loadKeys(cfg);
-			this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION));
+			this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION, specs));
 		}
 	};
 }

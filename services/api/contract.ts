@@ -1,39 +1,53 @@
 /**
- * The HTTP contract as data: every operation a client may call (API.md), the action behind it and who may call it.
- * The gateway builds its whitelist of aliases from this table and nothing else, and the OpenAPI document is
- * generated from it, so the two cannot drift apart.
+ * The HTTP binding of every operation a client may call (API.md): method, path, the action behind it, where its
+ * parameters travel, and what the document says about it. What a client may send and who may call come from the
+ * action itself (its `params` and `permissions`, see action-specs.ts), so this table cannot contradict it.
+ * The gateway builds its whitelist of aliases from this table and nothing else; the OpenAPI document comes from it.
  */
+import type { Access, JsonSchema } from "./action-schema";
 
-export type Access = "public" | "customer" | "admin";
+export type { Access, JsonSchema } from "./action-schema";
 
-/** A JSON schema fragment (OpenAPI 3.1 uses JSON Schema 2020-12). */
-export type JsonSchema = Record<string, unknown>;
+/** Gateway handlers (`handle_<name>` methods of the api service) for what no action serves alone. */
+export type GatewayHandler =
+	| "health"
+	| "live"
+	| "ready"
+	| "metrics"
+	| "apiHealth"
+	| "openapi"
+	| "docs"
+	| "docsAsset"
+	| "upload";
 
 export interface Operation {
 	method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-	/** moleculer-web path under the route, `:param` style. */
+	/**
+	 * moleculer-web path under the route, `:param` style. An action's other parameters travel in the query string
+	 * for GET and DELETE and in the JSON body otherwise.
+	 */
 	path: string;
-	/** The action called, or the name of a gateway handler for operational endpoints. */
+	/** The action called; its params and permissions are the operation's parameters and access level. */
 	action?: string;
-	handler?:
-		| "health"
-		| "live"
-		| "ready"
-		| "metrics"
-		| "apiHealth"
-		| "openapi"
-		| "docs"
-		| "docsAsset"
-		| "upload";
-	access: Access;
+	/** A gateway handler that serves the operation (calling `action` itself, if named). */
+	handler?: GatewayHandler;
+	/** Only for a handler without an action: who may call it. */
+	access?: Access;
+	/** Path parameters the gateway hands to the action under another name: path name → action parameter. */
+	pathParams?: Record<string, string>;
+	/** Action parameters the gateway fills in itself (from the upload), not the client. */
+	gatewayParams?: string[];
+	/**
+	 * Words for the document about derived parameters, by parameter path (`shippingAddress.country`): descriptions
+	 * and examples only; types, limits and defaults are the action's.
+	 */
+	notes?: Record<string, JsonSchema>;
 	tag: string;
 	summary: string;
 	/** Success status code. */
 	status?: number;
-	requestBody?: JsonSchema;
 	/** A request body that is not JSON: content type → schema (e.g. an upload). */
 	requestContent?: Record<string, JsonSchema>;
-	query?: Record<string, JsonSchema>;
 	headers?: Record<string, { schema: JsonSchema; required?: boolean; description: string }>;
 	response?: JsonSchema;
 	/** Error statuses this operation documents beyond the ones every operation may answer. */
@@ -41,8 +55,8 @@ export interface Operation {
 	/** Response content type when not JSON. */
 	contentType?: string;
 	/**
-	 * A public read the gateway may answer from its read cache (mixins/read-cache.mixin.ts), when the action's owner
-	 * declares cache keys for it.
+	 * A public read the gateway may answer from its read cache (services/api/read-cache.mixin.ts), when the action's
+	 * owner declares cache keys for it.
 	 */
 	cached?: true;
 }
@@ -52,11 +66,6 @@ export const API_ROUTE = "/api";
 
 const STR = { type: "string" } as const;
 const INT = { type: "integer" } as const;
-
-export const PAGE_QUERY: Record<string, JsonSchema> = {
-	page: { ...INT, minimum: 1, default: 1 },
-	pageSize: { ...INT, minimum: 1, maximum: 100, default: 20 }
-};
 
 const pageOf = (items: JsonSchema): JsonSchema => ({
 	type: "object",
@@ -70,14 +79,6 @@ const pageOf = (items: JsonSchema): JsonSchema => ({
 	}
 });
 
-const EMAIL: JsonSchema = {
-	type: "string",
-	format: "email",
-	maxLength: 254,
-	description: "Trimmed and lower-cased"
-};
-const PASSWORD: JsonSchema = { type: "string", minLength: 8, maxLength: 128 };
-const NAME: JsonSchema = { type: "string", minLength: 1, maxLength: 100 };
 const ROLES: JsonSchema = {
 	type: "array",
 	items: { enum: ["customer", "admin"] },
@@ -123,6 +124,11 @@ const CURRENCY: JsonSchema = {
 	default: "USD",
 	description: "ISO-4217"
 };
+/** Words for derived request parameters (their types and limits are the actions'). */
+const EMAIL_NOTE: JsonSchema = { description: "Trimmed and lower-cased" };
+const MONEY_NOTE: JsonSchema = { description: MONEY.description };
+const CURRENCY_NOTE: JsonSchema = { description: CURRENCY.description };
+
 const IMAGE: JsonSchema = {
 	type: "object",
 	required: ["id", "url"],
@@ -146,7 +152,6 @@ const PRODUCT: JsonSchema = {
 		updatedAt: { type: "string", format: "date-time" }
 	}
 };
-const SKU: JsonSchema = { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" };
 const STOCK_LEVEL: JsonSchema = {
 	type: "object",
 	required: ["productId", "onHand", "reserved", "available"],
@@ -242,13 +247,6 @@ const IDEMPOTENCY_HEADER = {
 	}
 };
 
-const REFRESH_BODY: JsonSchema = {
-	type: "object",
-	required: ["refreshToken"],
-	properties: { refreshToken: STR },
-	additionalProperties: false
-};
-
 /** Operational endpoints, at the root: no auth, no body. */
 export const OPS_OPERATIONS: Operation[] = [
 	{
@@ -324,16 +322,11 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/auth/register",
 		action: "users.register",
-		access: "public",
+		notes: { email: EMAIL_NOTE },
 		tag: "Accounts",
 		summary:
 			"Create a customer account and sign in. Fields other than these are ignored (never `roles`).",
 		status: 201,
-		requestBody: {
-			type: "object",
-			required: ["email", "password", "name"],
-			properties: { email: EMAIL, password: PASSWORD, name: NAME }
-		},
 		response: TOKEN_BUNDLE,
 		errors: [409]
 	},
@@ -341,16 +334,11 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/auth/login",
 		action: "users.login",
-		access: "public",
+		notes: { email: EMAIL_NOTE },
 		tag: "Accounts",
 		summary:
 			"Sign in. Unknown email, wrong password and a disabled account get the same 401 INVALID_CREDENTIALS. " +
 			"After LOGIN_MAX_FAILURES failures for one email or one client address within LOGIN_FAILURE_WINDOW: 429.",
-		requestBody: {
-			type: "object",
-			required: ["email", "password"],
-			properties: { email: EMAIL, password: { type: "string", minLength: 1, maxLength: 1024 } }
-		},
 		response: TOKEN_BUNDLE,
 		errors: [401]
 	},
@@ -358,12 +346,10 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/auth/refresh",
 		action: "users.refresh",
-		access: "public",
 		tag: "Accounts",
 		summary:
 			"New tokens for a refresh token. Each refresh token works once; presenting a used one revokes its whole " +
 			"family (401 INVALID_TOKEN). A disabled user's refresh fails at once.",
-		requestBody: REFRESH_BODY,
 		response: TOKEN_BUNDLE,
 		errors: [401]
 	},
@@ -371,17 +357,14 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/auth/logout",
 		action: "users.logout",
-		access: "public",
 		tag: "Accounts",
 		summary: "End the session of this refresh token (204 whether or not it was known).",
-		status: 204,
-		requestBody: REFRESH_BODY
+		status: 204
 	},
 	{
 		method: "GET",
 		path: "/users/me",
 		action: "users.me",
-		access: "customer",
 		tag: "Accounts",
 		summary: "The caller's profile",
 		response: USER
@@ -390,37 +373,28 @@ export const API_OPERATIONS: Operation[] = [
 		method: "PATCH",
 		path: "/users/me",
 		action: "users.updateMe",
-		access: "customer",
 		tag: "Accounts",
 		summary:
 			"Change the caller's name and/or password. A new password needs `currentPassword` (422 naming it when " +
 			"missing or wrong) and ends every other session.",
-		requestBody: {
-			type: "object",
-			properties: { name: NAME, password: PASSWORD, currentPassword: STR }
-		},
 		response: USER
 	},
 	{
 		method: "GET",
 		path: "/users",
 		action: "users.list",
-		access: "admin",
 		tag: "Accounts",
 		summary: "Admin: all users, newest first",
-		query: PAGE_QUERY,
 		response: pageOf(ADMIN_USER)
 	},
 	{
 		method: "PATCH",
 		path: "/users/:id",
 		action: "users.update",
-		access: "admin",
 		tag: "Accounts",
 		summary:
 			"Admin: set roles and/or disable an account. A disabled user cannot sign in or refresh; access tokens " +
 			"already issued expire within 15 minutes. Admins cannot demote or disable themselves (422).",
-		requestBody: { type: "object", properties: { roles: ROLES, disabled: { type: "boolean" } } },
 		response: ADMIN_USER,
 		errors: [404]
 	},
@@ -428,28 +402,17 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/products",
 		action: "products.list",
-		access: "public",
 		cached: true,
 		tag: "Catalog",
 		summary:
 			"Products on sale (archived ones never appear). `q` searches name, description and sku (plain text, not a " +
 			"pattern); prices in minor units. Only these parameters exist; any other is ignored.",
-		query: {
-			q: { type: "string", maxLength: 100 },
-			category: { type: "string", maxLength: 64 },
-			minPrice: { ...INT, minimum: 0 },
-			maxPrice: { ...INT, minimum: 0 },
-			inStock: { type: "boolean" },
-			sort: { enum: ["price", "-price", "name", "-createdAt"], default: "-createdAt" },
-			...PAGE_QUERY
-		},
 		response: pageOf(PRODUCT)
 	},
 	{
 		method: "GET",
 		path: "/products/:idOrSlug",
 		action: "products.get",
-		access: "public",
 		cached: true,
 		tag: "Catalog",
 		summary: "One product by id or slug (archived products answer 404)",
@@ -460,7 +423,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/categories",
 		action: "products.categories",
-		access: "public",
 		cached: true,
 		tag: "Catalog",
 		summary: "Categories with the number of products on sale in each, by name",
@@ -473,24 +435,11 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/products",
 		action: "products.create",
-		access: "admin",
+		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
 		tag: "Catalog",
 		summary:
 			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand.",
 		status: 201,
-		requestBody: {
-			type: "object",
-			required: ["sku", "name", "price", "category"],
-			properties: {
-				sku: SKU,
-				name: { type: "string", minLength: 1, maxLength: 200 },
-				description: { type: "string", maxLength: 5000 },
-				price: MONEY,
-				currency: CURRENCY,
-				category: { type: "string", minLength: 1, maxLength: 64 },
-				stock: { ...INT, minimum: 0 }
-			}
-		},
 		response: PRODUCT,
 		errors: [409]
 	},
@@ -498,20 +447,9 @@ export const API_OPERATIONS: Operation[] = [
 		method: "PATCH",
 		path: "/products/:id",
 		action: "products.update",
-		access: "admin",
+		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
 		tag: "Catalog",
 		summary: "Admin: change a product (name, description, price, currency, category, sku)",
-		requestBody: {
-			type: "object",
-			properties: {
-				sku: SKU,
-				name: { type: "string", minLength: 1, maxLength: 200 },
-				description: { type: "string", maxLength: 5000 },
-				price: MONEY,
-				currency: CURRENCY,
-				category: { type: "string", minLength: 1, maxLength: 64 }
-			}
-		},
 		response: PRODUCT,
 		errors: [404, 409]
 	},
@@ -519,7 +457,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "DELETE",
 		path: "/products/:id",
 		action: "products.archive",
-		access: "admin",
 		tag: "Catalog",
 		summary: "Admin: archive a product: gone from listings and reads, kept for existing orders",
 		status: 204,
@@ -529,7 +466,9 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/products/:id/images",
 		handler: "upload",
-		access: "admin",
+		action: "media.upload",
+		pathParams: { id: "productId" },
+		gatewayParams: ["filename", "declaredType"],
 		requestContent: {
 			"multipart/form-data": {
 				type: "object",
@@ -554,7 +493,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "DELETE",
 		path: "/products/:id/images/:imageId",
 		action: "media.remove",
-		access: "admin",
 		tag: "Catalog",
 		summary: "Admin: remove an image",
 		status: 204,
@@ -564,7 +502,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/images/:imageId",
 		action: "media.get",
-		access: "public",
 		tag: "Catalog",
 		summary:
 			"An image's bytes, with its content type and long-lived cache headers (no token needed)",
@@ -575,7 +512,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/inventory/:productId",
 		action: "inventory.get",
-		access: "admin",
 		tag: "Inventory",
 		summary: "Admin: stock of a product; available = onHand - reserved",
 		response: STOCK_LEVEL,
@@ -585,14 +521,8 @@ export const API_OPERATIONS: Operation[] = [
 		method: "PUT",
 		path: "/inventory/:productId",
 		action: "inventory.set",
-		access: "admin",
 		tag: "Inventory",
 		summary: "Admin: set the units on hand; 409 if that would drop below the units reserved",
-		requestBody: {
-			type: "object",
-			required: ["onHand"],
-			properties: { onHand: { ...INT, minimum: 0 } }
-		},
 		response: STOCK_LEVEL,
 		errors: [404, 409]
 	},
@@ -600,7 +530,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/cart",
 		action: "carts.get",
-		access: "customer",
 		tag: "Cart",
 		summary:
 			"The caller's cart at current catalog prices. Lines of products archived since they were added are dropped.",
@@ -610,16 +539,10 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/cart/items",
 		action: "carts.add",
-		access: "customer",
 		tag: "Cart",
 		summary:
 			"Add units of a product (to its existing line if any; a line holds 1..99 units, more is 422). " +
 			"Unknown or archived product: 404. A product in another currency than the cart's: 422 CURRENCY_MISMATCH.",
-		requestBody: {
-			type: "object",
-			required: ["productId", "quantity"],
-			properties: { productId: STR, quantity: QUANTITY }
-		},
 		response: CART,
 		errors: [404]
 	},
@@ -627,10 +550,8 @@ export const API_OPERATIONS: Operation[] = [
 		method: "PATCH",
 		path: "/cart/items/:productId",
 		action: "carts.update",
-		access: "customer",
 		tag: "Cart",
 		summary: "Set the quantity of a line (404 when the product is not in the cart)",
-		requestBody: { type: "object", required: ["quantity"], properties: { quantity: QUANTITY } },
 		response: CART,
 		errors: [404]
 	},
@@ -638,7 +559,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "DELETE",
 		path: "/cart/items/:productId",
 		action: "carts.remove",
-		access: "customer",
 		tag: "Cart",
 		summary: "Remove a line (404 when the product is not in the cart)",
 		response: CART,
@@ -648,7 +568,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "DELETE",
 		path: "/cart",
 		action: "carts.clear",
-		access: "customer",
 		tag: "Cart",
 		summary: "Empty the cart",
 		status: 204
@@ -657,7 +576,7 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders",
 		action: "orders.create",
-		access: "customer",
+		notes: { "shippingAddress.country": { description: "ISO-3166 alpha-2, upper-cased" } },
 		tag: "Orders",
 		summary:
 			"Checkout: an order from the cart at current prices, stock reserved for every line (all or nothing: 409 " +
@@ -665,11 +584,6 @@ export const API_OPERATIONS: Operation[] = [
 			"goes back. An empty cart is 422 EMPTY_CART.",
 		status: 201,
 		headers: IDEMPOTENCY_HEADER,
-		requestBody: {
-			type: "object",
-			required: ["shippingAddress"],
-			properties: { shippingAddress: ADDRESS }
-		},
 		response: ORDER,
 		errors: [400, 409, 422]
 	},
@@ -677,21 +591,16 @@ export const API_OPERATIONS: Operation[] = [
 		method: "GET",
 		path: "/orders",
 		action: "orders.list",
-		access: "customer",
+		notes: { userId: { description: "Admin only; ignored for customers" } },
 		tag: "Orders",
 		summary:
 			"The caller's orders, newest first; an admin sees everyone's, or one user's with `userId`",
-		query: {
-			...PAGE_QUERY,
-			userId: { type: "string", description: "Admin only; ignored for customers" }
-		},
 		response: pageOf(ORDER)
 	},
 	{
 		method: "GET",
 		path: "/orders/:id",
 		action: "orders.get",
-		access: "customer",
 		tag: "Orders",
 		summary: "One of the caller's orders (someone else's is 404); an admin sees any",
 		response: ORDER,
@@ -701,7 +610,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders/:id/pay",
 		action: "orders.pay",
-		access: "customer",
 		tag: "Orders",
 		summary:
 			"Pay a `pending_payment` order once: 200 with `status: paid` and `payment`, its stock sold. The charge is " +
@@ -713,13 +621,6 @@ export const API_OPERATIONS: Operation[] = [
 			"request that paid answers the order. Test tokens: tok_visa, tok_chargeDeclined, " +
 			"tok_insufficientFunds, tok_timeout.",
 		headers: IDEMPOTENCY_HEADER,
-		requestBody: {
-			type: "object",
-			required: ["paymentToken"],
-			properties: {
-				paymentToken: { type: "string", minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_]+$" }
-			}
-		},
 		response: ORDER,
 		errors: [400, 402, 404, 409, 422]
 	},
@@ -727,7 +628,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders/:id/cancel",
 		action: "orders.cancel",
-		access: "customer",
 		tag: "Orders",
 		summary:
 			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one becomes " +
@@ -740,7 +640,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders/:id/ship",
 		action: "orders.ship",
-		access: "admin",
 		tag: "Orders",
 		summary:
 			"Admin: a paid order is shipped (otherwise, or once its refund has begun, 409 INVALID_ORDER_STATE)",
@@ -751,7 +650,6 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders/:id/deliver",
 		action: "orders.deliver",
-		access: "admin",
 		tag: "Orders",
 		summary: "Admin: a shipped order is delivered (otherwise 409 INVALID_ORDER_STATE)",
 		response: ORDER,

@@ -1,7 +1,9 @@
 /**
- * Builds the OpenAPI 3.1 document of the whole HTTP API from the operation table in lib/http-api.ts.
+ * Builds the OpenAPI 3.1 document of the whole HTTP API from the operation table in contract.ts, with each
+ * operation's parameters and access level derived from its action (action-specs.ts).
  * Decisions API.md leaves open are written down here, in the document clients read.
  */
+import { type ActionSpecs, accessOf, bindParams, loadActionSpecs } from "./action-specs";
 import {
 	API_OPERATIONS,
 	API_ROUTE,
@@ -71,14 +73,19 @@ function toOpenApiPath(route: string, path: string): string {
 	return full.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-function operationObject(op: Operation): Record<string, unknown> {
+function operationObject(op: Operation, specs: ActionSpecs): Record<string, unknown> {
 	const status = op.status ?? 200;
-	const params: unknown[] = [];
-	for (const m of op.path.matchAll(/:([A-Za-z0-9_]+)/g)) {
-		params.push({ name: m[1], in: "path", required: true, schema: { type: "string" } });
+	const access = accessOf(op, specs);
+	const bound = bindParams(op, specs);
+	if (bound.body && op.requestContent) {
+		throw new Error(`${op.method} ${op.path}: a JSON body and another request content`);
 	}
-	for (const [name, schema] of Object.entries(op.query ?? {})) {
-		params.push({ name, in: "query", required: false, schema });
+	const params: unknown[] = [];
+	for (const p of bound.path) {
+		params.push({ name: p.name, in: "path", required: true, schema: p.schema });
+	}
+	for (const q of bound.query) {
+		params.push({ name: q.name, in: "query", required: q.required, schema: q.schema });
 	}
 	for (const [name, h] of Object.entries(op.headers ?? {})) {
 		params.push({
@@ -111,9 +118,9 @@ function operationObject(op: Operation): Record<string, unknown> {
 		}
 	};
 	const errors = new Set<number>([...(op.errors ?? []), ...COMMON_ERRORS]);
-	if (op.requestBody) [400, 413, 422].forEach(s => errors.add(s));
-	if (op.access !== "public") errors.add(401);
-	if (op.access === "admin") errors.add(403);
+	if (bound.body) [400, 413, 422].forEach(s => errors.add(s));
+	if (access !== "public") errors.add(401);
+	if (access === "admin") errors.add(403);
 	for (const s of [...errors].sort())
 		responses[String(s)] = { $ref: `#/components/responses/E${s}` };
 
@@ -121,15 +128,16 @@ function operationObject(op: Operation): Record<string, unknown> {
 		tags: [op.tag],
 		summary: op.summary,
 		...(op.cached ? { description: CACHED_READ, "x-gateway-cache": true } : {}),
-		operationId: op.action ?? `gateway.${op.handler}`,
-		...(op.access === "public" ? { security: [] } : { security: [{ bearerAuth: [] }] }),
-		...(op.access === "admin" ? { "x-required-role": "admin" } : {}),
+		operationId: op.handler ? `gateway.${op.handler}` : op.action,
+		...(access === "public" ? { security: [] } : { security: [{ bearerAuth: [] }] }),
+		...(access === "admin" ? { "x-required-role": "admin" } : {}),
 		parameters: params,
-		...(op.requestBody
+		...(bound.body
 			? {
 					requestBody: {
-						required: true,
-						content: { "application/json": { schema: op.requestBody } }
+						// Required when the action requires one of its fields; an all-optional body may be left out.
+						required: Array.isArray(bound.body.required),
+						content: { "application/json": { schema: bound.body } }
 					}
 				}
 			: {}),
@@ -147,14 +155,17 @@ function operationObject(op: Operation): Record<string, unknown> {
 	};
 }
 
-export function buildOpenApi(version: string): Record<string, unknown> {
+export function buildOpenApi(
+	version: string,
+	specs: ActionSpecs = loadActionSpecs()
+): Record<string, unknown> {
 	const paths: Record<string, Record<string, unknown>> = {};
 	const add = (route: string, ops: Operation[]) => {
 		for (const op of ops) {
 			if (op.handler === "docsAsset") continue;
 			const p = toOpenApiPath(route, op.path);
 			paths[p] = paths[p] ?? {};
-			paths[p][op.method.toLowerCase()] = operationObject(op);
+			paths[p][op.method.toLowerCase()] = operationObject(op, specs);
 		}
 	};
 	add(OPS_ROUTE, OPS_OPERATIONS);
