@@ -1,10 +1,12 @@
 /**
- * The order state machine as data (API.md "Orders"): the states, the one table of allowed transitions, and the
- * event each transition emits. Every status change goes through `orders.transition`, which checks this table and
- * writes with the expected current status in the update filter, so two racing transitions cannot both win.
+ * The order state machine as data (API.md "Orders"): every state, the internal ones included, the one table of
+ * allowed transitions, the event a client-visible state emits, and the stock movement each state owes. The orders
+ * service changes a status only through its `transition`, which checks `TRANSITIONS` and writes with the current
+ * status in the update filter, so two racing transitions cannot both win.
  */
 import { ConflictError } from "./errors";
 
+/** The states a client sees, in answers, lists and events. */
 export const ORDER_STATES = [
 	"pending_payment",
 	"paid",
@@ -18,12 +20,21 @@ export const ORDER_STATES = [
 export type OrderStatus = (typeof ORDER_STATES)[number];
 
 /**
- * Internal states an order passes through before a client ever sees it: `reserving` while stock is being reserved,
- * `rejected` when that failed. They never appear in answers or lists.
+ * States an order passes through before a client ever sees it: `reserving` while stock is being reserved,
+ * `rejected` when that failed or was abandoned. They never appear in answers, lists or events.
  */
-export type InternalStatus = "reserving" | "rejected";
+export const INTERNAL_STATES = ["reserving", "rejected"] as const;
 
-export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+export type InternalStatus = (typeof INTERNAL_STATES)[number];
+
+export type AnyStatus = OrderStatus | InternalStatus;
+
+export const ALL_STATES: readonly AnyStatus[] = [...INTERNAL_STATES, ...ORDER_STATES];
+
+export const TRANSITIONS: Readonly<Record<AnyStatus, readonly AnyStatus[]>> = {
+	// A retry under the same Idempotency-Key starts a failed or abandoned attempt over (reserving again).
+	reserving: ["reserving", "pending_payment", "rejected"],
+	rejected: ["reserving"],
 	pending_payment: ["paid", "cancelled", "expired"],
 	paid: ["shipped", "refunded"],
 	shipped: ["delivered"],
@@ -33,7 +44,7 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
 	refunded: []
 };
 
-/** The event emitted when an order enters a state. */
+/** The event emitted when an order enters a state; internal states emit none. */
 export const EVENT_OF: Readonly<Record<OrderStatus, string>> = {
 	pending_payment: "orders.created",
 	paid: "orders.paid",
@@ -44,16 +55,59 @@ export const EVENT_OF: Readonly<Record<OrderStatus, string>> = {
 	refunded: "orders.refunded"
 };
 
-export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+/**
+ * What an order in a state owes inventory: `release` gives reserved units back, `commit` sells them, `return` puts
+ * sold units back on the shelf (selling them first if that never happened, so exactly what was sold comes back).
+ * `none` while the units are still rightly held or not yet reserved.
+ */
+export type StockMovement = "none" | "release" | "commit" | "return";
+
+export const STOCK_OWED: Readonly<Record<AnyStatus, StockMovement>> = {
+	reserving: "none",
+	pending_payment: "none",
+	paid: "commit",
+	shipped: "commit",
+	delivered: "commit",
+	refunded: "return",
+	cancelled: "release",
+	expired: "release",
+	rejected: "release"
+};
+
+/** The flag an order carries once its movement is done (and recorded), so it is owed no more. */
+export const MOVEMENT_DONE = {
+	release: "stockReleased",
+	commit: "stockCommitted",
+	return: "stockReturned"
+} as const satisfies Record<Exclude<StockMovement, "none">, string>;
+
+export type StockFlags = { [F in (typeof MOVEMENT_DONE)[keyof typeof MOVEMENT_DONE]]?: boolean };
+
+export function isVisible(status: AnyStatus): status is OrderStatus {
+	return (ORDER_STATES as readonly string[]).includes(status);
+}
+
+export function canTransition(from: AnyStatus, to: AnyStatus): boolean {
 	return TRANSITIONS[from]?.includes(to) ?? false;
 }
 
 /** Throws 409 INVALID_ORDER_STATE unless `from` → `to` is in the table. */
-export function assertTransition(from: OrderStatus, to: OrderStatus): void {
+export function assertTransition(from: AnyStatus, to: AnyStatus): void {
 	if (!canTransition(from, to)) {
 		throw new ConflictError("INVALID_ORDER_STATE", `An order that is ${from} cannot become ${to}`, {
 			status: from,
 			requested: to
 		});
 	}
+}
+
+/** The movement an order still owes: its state's, unless the flag says it was done. */
+export function stockOwed(order: { status: AnyStatus } & StockFlags): StockMovement {
+	const movement = STOCK_OWED[order.status] ?? "none";
+	return movement !== "none" && !order[MOVEMENT_DONE[movement]] ? movement : "none";
+}
+
+/** The states whose orders owe `movement` until it is done. */
+export function statesOwing(movement: Exclude<StockMovement, "none">): AnyStatus[] {
+	return ALL_STATES.filter(s => STOCK_OWED[s] === movement);
 }

@@ -1,26 +1,21 @@
 /**
- * Orders: checkout from the cart with server-side prices and an all-or-nothing stock reservation, idempotent by
- * `Idempotency-Key`; payment through the payments service (same key mechanism); the state machine of
- * lib/order-state.ts through one `transition`, which writes the order's event in the same write (the outbox);
- * cancellation with refunds; fulfilment; and a sweeper, safe on any number of orders nodes, that expires unpaid
- * orders and finishes every stock movement a crash left half done (release, sell, return).
+ * Orders: checkout (checkout.ts), idempotent by `Idempotency-Key`; payment through the payments service (same key
+ * mechanism); the state machine of lib/order-state.ts through one `transition`, which writes the order's event in the
+ * same write (the outbox); cancellation with refunds; fulfilment; and the recovery sweeper (sweeper.ts) on a timer.
  * The only writer of the `orders` and `idempotency_keys` collections.
  */
-import type {
-	Context,
-	Service,
-	ServiceSchema,
-	ServiceSettingSchema,
-	ServiceBroker
-} from "moleculer";
+import type { Context, ServiceSchema, ServiceSettingSchema, ServiceBroker } from "moleculer";
 import { type AppConfig, configOf } from "../../config";
-import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/errors";
+import { ConflictError, NotFoundError } from "../../lib/errors";
 import {
+	type AnyStatus,
 	EVENT_OF,
-	type InternalStatus,
+	MOVEMENT_DONE,
 	type OrderStatus,
 	assertTransition,
-	ORDER_STATES
+	isVisible,
+	ORDER_STATES,
+	stockOwed
 } from "../../lib/order-state";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
 import { bindToScope } from "../../lib/request-context";
@@ -29,8 +24,7 @@ import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import {
 	IDEMPOTENCY_STORE,
 	IdempotencyMixin,
-	type IdempotencyThis,
-	type idempotent
+	type IdempotencyThis
 } from "../../mixins/idempotency.mixin";
 import {
 	OUTBOX_INDEX,
@@ -42,82 +36,20 @@ import {
 import type { Payment } from "../payments.service";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction, WithChannels } from "../../types/moleculer-ext";
+import { checkout } from "./checkout";
+import { sweep, sweepMarker, sweepTimings, workDue } from "./sweeper";
+import {
+	type Order,
+	type OrderDoc,
+	type OrdersMethods,
+	type OrdersThis,
+	type OrdersVars,
+	type ShippingAddress,
+	iso,
+	linesOf
+} from "./types";
 
-export interface OrderItem {
-	productId: string;
-	sku: string;
-	name: string;
-	unitPrice: number;
-	quantity: number;
-	lineTotal: number;
-}
-
-interface ShippingAddress {
-	name: string;
-	line1: string;
-	line2?: string;
-	city: string;
-	postalCode: string;
-	country: string;
-}
-
-interface OrderDoc {
-	_id: string;
-	userId: string;
-	status: OrderStatus | InternalStatus;
-	items: OrderItem[];
-	subtotal: number;
-	total: number;
-	currency: string;
-	shippingAddress: ShippingAddress;
-	expiresAt: string;
-	createdAt: string;
-	updatedAt: string;
-	history: Array<{ status: string; at: string }>;
-	/** Set once the order's reserved stock went back (expired, cancelled, rejected): the sweeper retries until then. */
-	stockReleased: boolean;
-	/** Set once the order's reserved stock was sold (paid). */
-	stockCommitted: boolean;
-	/** Set once a refunded order's stock went back on the shelf. */
-	stockReturned?: boolean;
-	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
-	refundRequested?: boolean;
-	payment?: OrderPayment;
-	/**
-	 * When the sweeper next has work for this order (see `workDue`); absent once nothing is left. Written in the same
-	 * write as each change that makes work, and taken away by the write that finishes it, so the sweeper reads the
-	 * orders that need it through a sparse index instead of scanning every order stored.
-	 */
-	sweepAt?: string;
-}
-
-interface OrderPayment {
-	id: string;
-	status: string;
-	amount: number;
-}
-
-export interface Order {
-	id: string;
-	userId: string;
-	status: OrderStatus;
-	items: OrderItem[];
-	subtotal: number;
-	total: number;
-	currency: string;
-	shippingAddress: ShippingAddress;
-	expiresAt: string;
-	createdAt: string;
-	updatedAt: string;
-	payment?: OrderPayment;
-}
-
-interface CheckoutView {
-	items: OrderItem[];
-	subtotal: number;
-	currency: string;
-	version: number;
-}
+export type { Order, OrderItem } from "./types";
 
 interface CreateParams {
 	shippingAddress: ShippingAddress;
@@ -135,42 +67,6 @@ interface ListParams {
 	userId?: string;
 }
 
-interface OrdersMethods {
-	toOrder(doc: OrderDoc): Order;
-	findVisible(ctx: Context<unknown, AppMeta>, id: string): Promise<OrderDoc>;
-	transition(
-		ctx: Context,
-		doc: OrderDoc,
-		to: OrderStatus,
-		set?: Partial<OrderDoc>,
-		guard?: Record<string, unknown>
-	): Promise<OrderDoc>;
-	markPaid(ctx: Context, orderId: string, payment: Payment): Promise<OrderDoc>;
-	paidBy(ctx: Context, doc: OrderDoc, operationId: string): Promise<boolean>;
-	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
-	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
-	releaseStock(ctx: Context, doc: OrderDoc): Promise<void>;
-	recordSettled(doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void>;
-	sweep(): Promise<void>;
-	sweepOrder(ctx: Context, doc: OrderDoc, now: number): Promise<void>;
-	sweepHolds(ctx: Context): Promise<void>;
-	markLegacyOrders(): Promise<number>;
-	idempotent: typeof idempotent;
-	relayOutbox(id?: string): Promise<number>;
-}
-
-interface OrdersVars {
-	timings: SweepTimings;
-	sweepTimer?: NodeJS.Timeout;
-	sweeping: boolean;
-	/** Orders written before sweep markers existed were given theirs (once per process, at the first sweep). */
-	legacyMarked: boolean;
-	/** Where the check of inventory's holds carries on at the next sweep (it reads them a page at a time). */
-	holdsCursor?: string;
-}
-
-type OrdersThis = Service & DbServiceThis & IdempotencyThis & OrdersVars & OrdersMethods;
-
 const TEXT = (max: number) => ({ type: "string", trim: true, min: 1, max }) as const;
 const ADDRESS = {
 	type: "object",
@@ -187,23 +83,8 @@ const ADDRESS = {
 const ID = { type: "string", min: 1, max: 64 } as const;
 const VISIBLE: OrderStatus[] = [...ORDER_STATES];
 
-/** How long the sweeper waits on work a request left half done. */
-interface SweepTimings {
-	/** A checkout still `reserving` after this long was abandoned (its node died): its stock goes back. */
-	abandonedAfterMs: number;
-	/** A paid order's refund half done after this long is finished by the sweeper. */
-	refundStaleMs: number;
-}
-
-function sweepTimings(cfg: AppConfig): SweepTimings {
-	return {
-		abandonedAfterMs: cfg.requestTimeout * 3,
-		refundStaleMs: cfg.payments.providerTimeout * 2
-	};
-}
-
 /** The event of an order entering `status` (API.md "Events"): ids, amounts and, on creation, the lines. */
-function orderEvent(doc: OrderDoc, status: OrderStatus, from?: string): OutboxEntry {
+function orderEvent(doc: OrderDoc, status: OrderStatus, from?: OrderStatus): OutboxEntry {
 	return outboxEvent(EVENT_OF[status], {
 		orderId: doc._id,
 		userId: doc.userId,
@@ -215,60 +96,6 @@ function orderEvent(doc: OrderDoc, status: OrderStatus, from?: string): OutboxEn
 			? { items: doc.items.map(i => ({ productId: i.productId, quantity: i.quantity })) }
 			: {})
 	});
-}
-
-/** `doc` as a conditional write that moved it to `status` at `at` left it (no read back). */
-function placedAs(doc: OrderDoc, status: OrderStatus, at: string): OrderDoc {
-	return { ...doc, status, updatedAt: at, history: [...doc.history, { status, at }] };
-}
-
-/** Stock lines of an order, as inventory takes them. */
-const linesOf = (doc: OrderDoc) =>
-	doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
-
-/** Due orders the sweeper reads per query, and per sweep at most (the next sweep carries on). */
-const SWEEP_BATCH = 200;
-const SWEEP_MAX = 5000;
-/** Inventory's holds checked against this store per sweep, and per query of it. */
-const HOLDS_PAGE = 500;
-const HOLDS_QUERY = 100;
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * When the sweeper next has something to do for this order, in ms (`now` when it is due already), or null when
- * nothing is left: an abandoned checkout to reject, an unpaid order to expire, an interrupted refund to finish, or a
- * stock movement (release, sell, put back) the request that changed the order did not get to record.
- */
-function workDue(doc: OrderDoc, now: number, t: SweepTimings): number | null {
-	switch (doc.status) {
-		case "reserving":
-			return Date.parse(doc.createdAt) + t.abandonedAfterMs;
-		case "pending_payment":
-			return Date.parse(doc.expiresAt);
-		case "paid":
-			if (doc.refundRequested) return Date.parse(doc.updatedAt) + t.refundStaleMs;
-			return doc.stockCommitted ? null : now;
-		case "shipped":
-		case "delivered":
-			return doc.stockCommitted ? null : now;
-		case "refunded":
-			return doc.stockReturned ? null : now;
-		default: // cancelled, expired, rejected
-			return doc.stockReleased ? null : now;
-	}
-}
-
-/** The part of an update that puts `doc`'s sweep marker where `workDue` says (or takes it away). */
-function sweepMarker(
-	doc: OrderDoc,
-	now: number,
-	t: SweepTimings
-): { $set?: { sweepAt: string }; $unset?: { sweepAt: true } } {
-	const due = workDue(doc, now, t);
-	return due === null
-		? { $unset: { sweepAt: true } }
-		: { $set: { sweepAt: iso(Math.max(due, now)) } };
 }
 
 /**
@@ -289,7 +116,6 @@ function adminTransition(to: OrderStatus): AppAction<OrdersThis> {
 }
 
 function ordersActions(cfg: AppConfig) {
-	const timings = sweepTimings(cfg);
 	return {
 		/** Checkout: builds an order from the caller's cart, reserves its stock, empties the cart. */
 		create: {
@@ -302,97 +128,7 @@ function ordersActions(cfg: AppConfig) {
 					{ scope: "orders.create", body: ctx.params, status: 201 },
 					async operationId => {
 						bindToScope({ orderId: operationId });
-						const existing = (await this.adapter.findById(operationId)) as OrderDoc | null;
-						if (existing && existing.status !== "reserving" && existing.status !== "rejected") {
-							return this.toOrder(existing);
-						}
-						const cart = (await ctx.call("carts.checkoutView", {})) as CheckoutView;
-						if (cart.items.length === 0) {
-							throw new UnprocessableError("EMPTY_CART", "The cart is empty", [
-								{ field: "cart", type: "empty", message: "Add items before checking out" }
-							]);
-						}
-						const now = new Date();
-						const draft = {
-							userId: ctx.meta.user!.id,
-							status: "reserving",
-							items: cart.items,
-							subtotal: cart.subtotal,
-							total: cart.subtotal,
-							currency: cart.currency,
-							shippingAddress: ctx.params.shippingAddress,
-							expiresAt: new Date(now.getTime() + cfg.orders.ttl * 1000).toISOString(),
-							createdAt: now.toISOString(),
-							updatedAt: now.toISOString(),
-							history: [{ status: "reserving", at: now.toISOString() }],
-							stockReleased: false,
-							stockCommitted: false,
-							sweepAt: iso(now.getTime() + timings.abandonedAfterMs)
-						};
-						// Written before reserving, so stock is never held for an order nobody knows about. A retry of a
-						// failed attempt (same key, same order id) starts that attempt over.
-						let doc: OrderDoc;
-						if (existing) {
-							await this.adapter.updateById(operationId, { $set: draft });
-							doc = (await this.adapter.findById(operationId)) as OrderDoc;
-						} else {
-							doc = { _id: operationId, ...draft } as OrderDoc;
-							await this.adapter.insert(doc);
-						}
-						const lines = doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
-						try {
-							await ctx.call("inventory.reserve", { orderId: doc._id, lines }, { retries: 0 });
-						} catch (err) {
-							// Out of stock: nothing is held. Down or too slow: the outcome is unknown, so give back
-							// whatever was taken (idempotent); the sweeper finishes the job if this fails too.
-							await ctx
-								.call("inventory.release", { orderId: doc._id, lines })
-								.catch(() => undefined);
-							if ((err as { type?: string }).type === "OUT_OF_STOCK") {
-								await this.adapter.updateMany(
-									{ _id: doc._id, status: "reserving" },
-									{
-										$set: {
-											status: "rejected",
-											stockReleased: true,
-											updatedAt: new Date().toISOString()
-										},
-										$unset: { sweepAt: true }
-									}
-								);
-							}
-							throw err;
-						}
-						const at = new Date().toISOString();
-						const placed = await this.adapter.updateMany(
-							{ _id: doc._id, status: "reserving" },
-							withEvents(
-								{
-									$set: { status: "pending_payment", updatedAt: at, sweepAt: doc.expiresAt },
-									$push: { history: { status: "pending_payment", at } }
-								},
-								[orderEvent(doc, "pending_payment")]
-							)
-						);
-						// Placed: the order as written. Otherwise the sweeper took it meanwhile (see below).
-						const fresh =
-							placed === 1
-								? { ...placedAs(doc, "pending_payment", at), sweepAt: doc.expiresAt }
-								: ((await this.adapter.findById(doc._id)) as OrderDoc);
-						if (placed === 1) {
-							void this.relayOutbox(doc._id).catch(() => undefined);
-							await ctx
-								.call("carts.clearIfVersion", { version: cart.version })
-								.catch(err => this.logger.warn("Could not empty the cart after checkout", err));
-							this.broker.metrics.increment(METRIC.ORDERS, { status: "pending_payment" });
-						}
-						if (fresh.status === "reserving" || fresh.status === "rejected") {
-							throw new UnprocessableError(
-								"CHECKOUT_ABANDONED",
-								"This checkout was abandoned, please retry"
-							);
-						}
-						return this.toOrder(fresh);
+						return checkout(this, ctx, operationId, cfg);
 					}
 				);
 				ctx.meta.$statusCode = 201;
@@ -463,7 +199,7 @@ function ordersActions(cfg: AppConfig) {
 							// A retry of the operation that paid (its answer was lost): the order, as it is now.
 							if (doc.payment && (await this.paidBy(ctx, doc, operationId)))
 								return this.toOrder(doc);
-							assertTransition(doc.status as OrderStatus, "paid");
+							assertTransition(doc.status, "paid");
 						}
 						if (Date.parse(doc.expiresAt) <= Date.now()) {
 							throw new ConflictError("INVALID_ORDER_STATE", "The order expired before payment", {
@@ -592,7 +328,7 @@ export function createOrdersService(
 				const user = ctx.meta.user!;
 				if (
 					!doc ||
-					!VISIBLE.includes(doc.status as OrderStatus) ||
+					!isVisible(doc.status) ||
 					(doc.userId !== user.id && !user.roles.includes("admin"))
 				) {
 					throw new NotFoundError("Order");
@@ -601,38 +337,45 @@ export function createOrdersService(
 			},
 
 			/**
-			 * The one way an order's status changes: checked against the transitions table and written with the current
-			 * status (and `guard`) in the filter, so of two racing transitions one wins and the other gets 409. The order's
-			 * event is part of the same write (the outbox) and relayed right after.
+			 * The one way an order's status changes, internal states included: checked against the transitions table and
+			 * written with the current status (and `guard`) in the filter, so of two racing transitions one wins and the
+			 * other gets 409. The same write moves the sweep marker to the work the new state leaves and, for a state
+			 * clients see, carries the order's event (the outbox), relayed right after. A `set` with a `history` (an
+			 * attempt starting over) replaces the history instead of adding to it.
 			 */
 			async transition(
 				this: OrdersThis,
 				_ctx: Context,
 				doc: OrderDoc,
-				to: OrderStatus,
+				to: AnyStatus,
 				set: Partial<OrderDoc> = {},
 				guard: Record<string, unknown> = {}
 			) {
-				const from = doc.status as OrderStatus;
+				const from = doc.status;
 				assertTransition(from, to);
 				const atMs = Date.now();
 				const at = iso(atMs);
-				const after = placedAs({ ...doc, ...set }, to, at);
+				const history = set.history ?? [...doc.history, { status: to, at }];
+				const after: OrderDoc = { ...doc, ...set, status: to, updatedAt: at, history };
 				const marker = sweepMarker(after, atMs, this.timings);
+				// Internal states are not events, and an event never names one as where the order came from.
+				const events = isVisible(to)
+					? [orderEvent(doc, to, isVisible(from) ? from : undefined)]
+					: [];
 				const moved = await this.adapter.updateMany(
 					{ _id: doc._id, status: from, ...guard },
 					withEvents(
 						{
 							...marker,
 							$set: { ...set, status: to, updatedAt: at, ...marker.$set },
-							$push: { history: { status: to, at } }
+							...(set.history ? {} : { $push: { history: { status: to, at } } })
 						},
-						[orderEvent(doc, to, from)]
+						events
 					)
 				);
 				if (moved !== 1) {
 					const now = (await this.adapter.findById(doc._id)) as OrderDoc;
-					assertTransition(now.status as OrderStatus, to);
+					assertTransition(now.status, to);
 					throw new ConflictError(
 						"INVALID_ORDER_STATE",
 						now.status === from
@@ -641,8 +384,10 @@ export function createOrdersService(
 						{ status: now.status }
 					);
 				}
-				void this.relayOutbox(doc._id).catch(() => undefined);
-				this.broker.metrics.increment(METRIC.ORDERS, { status: to });
+				if (isVisible(to)) {
+					void this.relayOutbox(doc._id).catch(() => undefined);
+					this.broker.metrics.increment(METRIC.ORDERS, { status: to });
+				}
 				return { ...after, sweepAt: marker.$set?.sweepAt };
 			},
 
@@ -716,19 +461,20 @@ export function createOrdersService(
 			): Promise<OrderDoc> {
 				if (!doc.refundRequested) {
 					const now = Date.now();
+					const marked = { ...doc, refundRequested: true, updatedAt: iso(now) };
 					await this.adapter.updateMany(
 						{ _id: doc._id, status: "paid" },
 						{
 							$set: {
 								refundRequested: true,
-								updatedAt: iso(now),
-								sweepAt: iso(now + this.timings.refundStaleMs)
+								updatedAt: marked.updatedAt,
+								...sweepMarker(marked, now, this.timings).$set
 							}
 						}
 					);
 					const current = (await this.adapter.findById(doc._id)) as OrderDoc;
 					if (current.status !== "paid" && current.status !== "refunded") {
-						assertTransition(current.status as OrderStatus, "refunded"); // shipped meanwhile: 409
+						assertTransition(current.status, "refunded"); // shipped meanwhile: 409
 					}
 				}
 				const payment = await ctx.call<Payment, object>("payments.refund", {
@@ -753,43 +499,34 @@ export function createOrdersService(
 			},
 
 			/**
-			 * Makes the stock match the order's status (idempotent; inventory keys every movement by order id): paid and
-			 * later → reserved units sold; cancelled, expired, rejected → reserved units released; refunded → sold, then
-			 * back on the shelf.
+			 * Makes the stock match the order's status: does the movement lib/order-state.ts says it still owes and
+			 * records it. Idempotent: inventory keys every movement by order id.
 			 */
 			async settleStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
+				const orderId = doc._id;
 				const lines = linesOf(doc);
-				switch (doc.status) {
-					case "paid":
-					case "shipped":
-					case "delivered":
-						if (doc.stockCommitted) return;
-						await ctx.call("inventory.commit", { orderId: doc._id, lines });
-						await this.recordSettled(doc, { stockCommitted: true });
+				switch (stockOwed(doc)) {
+					case "commit":
+						await ctx.call("inventory.commit", { orderId, lines });
+						await this.recordSettled(doc, { [MOVEMENT_DONE.commit]: true });
 						return;
-					case "refunded":
-						if (doc.stockReturned) return;
+					case "return":
 						// Sold first (a no-op if it was), so exactly what was sold comes back on the shelf.
-						await ctx.call("inventory.commit", { orderId: doc._id, lines });
-						await this.recordSettled(doc, { stockCommitted: true });
-						await ctx.call("inventory.restock", { orderId: doc._id, lines });
-						await this.recordSettled(doc, { stockCommitted: true, stockReturned: true });
+						await ctx.call("inventory.commit", { orderId, lines });
+						await this.recordSettled(doc, { [MOVEMENT_DONE.commit]: true });
+						await ctx.call("inventory.restock", { orderId, lines });
+						await this.recordSettled(doc, {
+							[MOVEMENT_DONE.commit]: true,
+							[MOVEMENT_DONE.return]: true
+						});
 						return;
-					case "cancelled":
-					case "expired":
-					case "rejected":
-						if (doc.stockReleased) return;
-						await this.releaseStock(ctx, doc);
+					case "release":
+						await ctx.call("inventory.release", { orderId, lines });
+						await this.recordSettled(doc, { [MOVEMENT_DONE.release]: true });
 						return;
-					default:
+					case "none":
 						return;
 				}
-			},
-
-			/** Gives an order's reserved units back (idempotent) and records that it did. */
-			async releaseStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
-				await ctx.call("inventory.release", { orderId: doc._id, lines: linesOf(doc) });
-				await this.recordSettled(doc, { stockReleased: true });
 			},
 
 			/**
@@ -818,164 +555,9 @@ export function createOrdersService(
 				await this.adapter.updateMany(attempt, { $set: fields });
 			},
 
-			/**
-			 * Does the work that is due (`sweepAt` passed): expires unpaid orders past `expiresAt`, rejects abandoned
-			 * checkouts, finishes stock movements (release, sell, return) and refunds that a crash left half done; then
-			 * checks a page of inventory's holds for orders this store does not know. It reads only orders whose marker is
-			 * due, so its cost follows the work, not the orders stored. Safe on many nodes: every claim is a conditional
-			 * update and every movement is idempotent.
-			 */
-			async sweep(this: OrdersThis): Promise<void> {
-				// Nothing to do until the stock owner is there (e.g. while the cluster starts).
-				if (this.sweeping || !this.broker.registry.hasService("inventory", null as never)) return;
-				this.sweeping = true;
-				const ctx = this.broker.ContextFactory.create(
-					this.broker,
-					null as never,
-					{},
-					{}
-				) as Context;
-				try {
-					if (!this.legacyMarked) {
-						const marked = await this.markLegacyOrders();
-						if (marked > 0)
-							this.logger.info(`Gave ${marked} orders stored before sweep markers theirs`);
-						this.legacyMarked = true;
-					}
-					const now = Date.now();
-					// Each order is looked at once a sweep: one the work left due again (a failed call) waits for the next.
-					const seen = new Set<string>();
-					let failed = 0;
-					let firstError: unknown;
-					for (let read = 0; read < SWEEP_MAX; read += SWEEP_BATCH) {
-						const due = (
-							(await this.adapter.find({
-								query: { sweepAt: { $lte: iso(now) } },
-								sort: ["sweepAt"],
-								limit: SWEEP_BATCH + seen.size
-							})) as OrderDoc[]
-						).filter(d => !seen.has(d._id));
-						let failedHere = 0;
-						for (const doc of due) {
-							seen.add(doc._id);
-							try {
-								await this.sweepOrder(ctx, doc, now);
-							} catch (err) {
-								failedHere++;
-								firstError ??= err;
-							}
-						}
-						failed += failedHere;
-						// A batch that all failed (a collaborator down or too slow): the next sweep tries again.
-						if (due.length < SWEEP_BATCH || failedHere === due.length) break;
-						await new Promise(resolve => setImmediate(resolve)); // let requests in between batches
-					}
-					if (failed > 0) {
-						this.logger.warn(
-							`${failed} due orders not finished; the next sweep retries them`,
-							firstError
-						);
-					}
-					await this.sweepHolds(ctx);
-				} catch (err) {
-					this.logger.warn("Order sweep did not finish; the next one carries on", err);
-				} finally {
-					this.sweeping = false;
-				}
-			},
-
-			/** The due work of one order (see `workDue`); a marker that is early or stale is moved or taken away. */
-			async sweepOrder(this: OrdersThis, ctx: Context, doc: OrderDoc, now: number): Promise<void> {
-				const due = workDue(doc, now, this.timings);
-				if (due === null || due > now) {
-					await this.adapter.updateMany(
-						{ _id: doc._id, sweepAt: doc.sweepAt },
-						sweepMarker(doc, now, this.timings)
-					);
-					return;
-				}
-				switch (doc.status) {
-					case "reserving": {
-						// Abandoned: the node running the checkout died. Its stock goes back.
-						const at = iso(now);
-						const rejected = await this.adapter.updateMany(
-							{ _id: doc._id, createdAt: doc.createdAt, status: "reserving" },
-							{ $set: { status: "rejected", updatedAt: at, sweepAt: at } }
-						);
-						if (rejected === 1) await this.releaseStock(ctx, { ...doc, status: "rejected" });
-						return;
-					}
-					case "pending_payment": {
-						let expired: OrderDoc;
-						try {
-							expired = await this.transition(ctx, doc, "expired");
-						} catch (err) {
-							if ((err as { type?: string }).type === "INVALID_ORDER_STATE") return; // paid or cancelled meanwhile
-							throw err;
-						}
-						await this.settleStock(ctx, expired);
-						return;
-					}
-					case "paid":
-						if (doc.refundRequested) {
-							// Interrupted: the order was marked, the refund or the move to refunded did not happen.
-							if (!this.broker.registry.hasService("payments", null as never)) return;
-							await this.refundPaid(ctx, doc, "cancelled by the customer");
-							return;
-						}
-						await this.settleStock(ctx, doc);
-						return;
-					default:
-						await this.settleStock(ctx, doc);
-				}
-			},
-
-			/**
-			 * Gives back inventory's holds of orders this store does not know (never written, or gone), a page per sweep:
-			 * the check goes round all the holds over successive sweeps instead of reading every one each time.
-			 */
-			async sweepHolds(this: OrdersThis, ctx: Context): Promise<void> {
-				const page = (await ctx.call("inventory.holders", {
-					after: this.holdsCursor,
-					limit: HOLDS_PAGE
-				})) as {
-					holders: Record<string, Array<{ productId: string; quantity: number }>>;
-					next?: string;
-				};
-				this.holdsCursor = page.next;
-				const ids = Object.keys(page.holders);
-				for (let i = 0; i < ids.length; i += HOLDS_QUERY) {
-					const chunk = ids.slice(i, i + HOLDS_QUERY);
-					const known = new Set(
-						((await this.adapter.find({ query: { _id: { $in: chunk } } })) as OrderDoc[]).map(
-							d => d._id
-						)
-					);
-					for (const orderId of chunk.filter(id => !known.has(id))) {
-						await ctx.call("inventory.release", { orderId, lines: page.holders[orderId] });
-					}
-				}
-			},
-
-			/**
-			 * Orders stored before sweep markers existed have none: those with work left get one that is due now (the
-			 * sweeper then moves it to when the work really is due). One pass over the orders, once per process.
-			 */
-			async markLegacyOrders(this: OrdersThis): Promise<number> {
-				const unmarked = { sweepAt: { $exists: false } };
-				const queries = [
-					{ status: { $in: ["reserving", "pending_payment"] } },
-					{ status: { $in: ["expired", "cancelled", "rejected"] }, stockReleased: false },
-					{ status: { $in: ["paid", "shipped", "delivered"] }, stockCommitted: false },
-					{ status: "paid", refundRequested: true },
-					{ status: "refunded", stockReturned: { $ne: true } }
-				];
-				const sweepAt = iso(Date.now());
-				let marked = 0;
-				for (const query of queries) {
-					marked += await this.adapter.updateMany({ ...query, ...unmarked }, { $set: { sweepAt } });
-				}
-				return marked;
+			/** One pass of the recovery sweeper (sweeper.ts). */
+			sweep(this: OrdersThis): Promise<void> {
+				return sweep(this);
 			}
 		},
 

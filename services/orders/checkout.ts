@@ -1,0 +1,190 @@
+/**
+ * The checkout saga: an order from the caller's cart, with server-side prices and an all-or-nothing stock
+ * reservation. Each step stands beside its compensation (as Medusa's `createStep(invoke, compensate)`): when a step
+ * fails, it and the steps before it are undone in reverse order. Placing the order is the point of no return: from
+ * there on, a failure is left to the sweeper, which can tell an abandoned attempt from a placed order.
+ */
+import type { Context } from "moleculer";
+import type { AppConfig } from "../../config";
+import { UnprocessableError } from "../../lib/errors";
+import { isVisible } from "../../lib/order-state";
+import type { AppMeta } from "../../types/meta";
+import type { CheckoutView } from "../carts.service";
+import { sweepMarker } from "./sweeper";
+import { type Order, type OrderDoc, type OrdersThis, type ShippingAddress, linesOf } from "./types";
+
+/** What the steps of one checkout share. */
+interface CheckoutRun {
+	svc: OrdersThis;
+	ctx: Context<unknown, AppMeta>;
+	orderId: string;
+	cart: CheckoutView;
+	shippingAddress: ShippingAddress;
+	ttlMs: number;
+	/** A failed or abandoned attempt stored under the same id, which this one starts over. */
+	previous: OrderDoc | null;
+	/** The attempt as written by `recordAttempt`. */
+	doc?: OrderDoc;
+}
+
+interface CheckoutStep {
+	invoke(run: CheckoutRun): Promise<void>;
+	/** Undoes what `invoke` did or may have done (idempotent); `err` is what made the saga fail. */
+	compensate?(run: CheckoutRun, err: unknown): Promise<void>;
+}
+
+const typeOf = (err: unknown) => (err as { type?: string }).type;
+
+/**
+ * Writes the attempt as `reserving` before any stock is held, so stock is never held for an order nobody knows
+ * about ↔ rejects it once the reservation certainly took nothing. When the outcome is unknown (inventory down or
+ * slow), it stays `reserving`: a reservation still in flight could land after a release, so the sweeper rejects it
+ * and gives its stock back once no call can still be running.
+ */
+const recordAttempt: CheckoutStep = {
+	async invoke(run) {
+		const { svc, ctx, cart } = run;
+		const now = Date.now();
+		const createdAt = new Date(now).toISOString();
+		const attempt = {
+			userId: ctx.meta.user!.id,
+			items: cart.items,
+			subtotal: cart.subtotal,
+			total: cart.subtotal,
+			currency: cart.currency,
+			shippingAddress: run.shippingAddress,
+			expiresAt: new Date(now + run.ttlMs).toISOString(),
+			createdAt,
+			history: [{ status: "reserving", at: createdAt }],
+			stockReleased: false,
+			stockCommitted: false
+		};
+		if (!run.previous) {
+			const draft = {
+				_id: run.orderId,
+				status: "reserving" as const,
+				updatedAt: createdAt,
+				...attempt
+			};
+			const doc: OrderDoc = { ...draft, ...sweepMarker(draft, now, svc.timings).$set };
+			await svc.adapter.insert(doc);
+			run.doc = doc;
+			return;
+		}
+		// A retry under the same key (same order id) starts the failed attempt over; the attempt's `createdAt` keeps
+		// the sweeper's rejection of the old one from touching the new one. The sweeper may reject the old one
+		// meanwhile: then the retry starts over from there.
+		let previous = run.previous;
+		for (let tries = 0; ; tries++) {
+			try {
+				run.doc = await svc.transition(ctx, previous, "reserving", attempt, {
+					createdAt: previous.createdAt
+				});
+				return;
+			} catch (err) {
+				if (typeOf(err) !== "INVALID_ORDER_STATE" || tries > 0) throw err;
+				previous = (await svc.adapter.findById(run.orderId)) as OrderDoc;
+			}
+		}
+	},
+	async compensate(run, err) {
+		if (!run.doc || typeOf(err) !== "OUT_OF_STOCK") return;
+		try {
+			await run.svc.transition(run.ctx, run.doc, "rejected", { stockReleased: true });
+		} catch (rejectErr) {
+			if (typeOf(rejectErr) !== "INVALID_ORDER_STATE") throw rejectErr;
+		}
+	}
+};
+
+/**
+ * Reserves every line's stock, all or nothing, without retries (a retry could land after the release below) ↔ gives
+ * back whatever may have been taken. Out of stock, nothing is held; down or too slow, the outcome is unknown, and a
+ * failed release is finished by the sweeper.
+ */
+const reserveStock: CheckoutStep = {
+	async invoke({ ctx, doc }) {
+		await ctx.call(
+			"inventory.reserve",
+			{ orderId: doc!._id, lines: linesOf(doc!) },
+			{ retries: 0 }
+		);
+	},
+	async compensate({ ctx, doc }) {
+		await ctx
+			.call("inventory.release", { orderId: doc!._id, lines: linesOf(doc!) })
+			.catch(() => undefined);
+	}
+};
+
+/** Runs the steps in order; when one fails, compensates it and those before it, last first, and rethrows. */
+async function runSteps(steps: CheckoutStep[], run: CheckoutRun): Promise<void> {
+	const done: CheckoutStep[] = [];
+	for (const step of steps) {
+		try {
+			await step.invoke(run);
+		} catch (err) {
+			// The failed step is undone too: a call that failed (a timeout) may still have done its work.
+			for (const undo of [step, ...done.reverse()]) await undo.compensate?.(run, err);
+			throw err;
+		}
+		done.push(step);
+	}
+}
+
+/**
+ * The point of no return: `reserving` → `pending_payment`, with `orders.created` in the same write. Null when the
+ * sweeper took the attempt meanwhile (it rejected it as abandoned and gives its stock back).
+ */
+async function placeOrder({ svc, ctx, doc }: CheckoutRun): Promise<OrderDoc | null> {
+	try {
+		return await svc.transition(ctx, doc!, "pending_payment");
+	} catch (err) {
+		if (typeOf(err) !== "INVALID_ORDER_STATE") throw err;
+		return null;
+	}
+}
+
+/** Empties the cart it was built from; the order stands whether or not this works (nothing to compensate). */
+async function emptyCart({ svc, ctx, cart }: CheckoutRun): Promise<void> {
+	await ctx
+		.call("carts.clearIfVersion", { version: cart.version })
+		.catch(err => svc.logger.warn("Could not empty the cart after checkout", err));
+}
+
+/**
+ * Checkout under the id of its idempotent operation: builds the order from the caller's cart, reserves its stock,
+ * places it, empties the cart. A retry of an operation that placed its order answers that order.
+ */
+export async function checkout(
+	svc: OrdersThis,
+	ctx: Context<{ shippingAddress: ShippingAddress }, AppMeta>,
+	orderId: string,
+	cfg: AppConfig
+): Promise<Order> {
+	const previous = (await svc.adapter.findById(orderId)) as OrderDoc | null;
+	if (previous && isVisible(previous.status)) return svc.toOrder(previous);
+	const cart = (await ctx.call("carts.checkoutView", {})) as CheckoutView;
+	if (cart.items.length === 0) {
+		throw new UnprocessableError("EMPTY_CART", "The cart is empty", [
+			{ field: "cart", type: "empty", message: "Add items before checking out" }
+		]);
+	}
+	const run: CheckoutRun = {
+		svc,
+		ctx,
+		orderId,
+		cart,
+		shippingAddress: ctx.params.shippingAddress,
+		ttlMs: cfg.orders.ttl * 1000,
+		previous
+	};
+	await runSteps([recordAttempt, reserveStock], run);
+	const placed = await placeOrder(run);
+	if (placed) await emptyCart(run);
+	const order = placed ?? ((await svc.adapter.findById(orderId)) as OrderDoc);
+	if (!isVisible(order.status)) {
+		throw new UnprocessableError("CHECKOUT_ABANDONED", "This checkout was abandoned, please retry");
+	}
+	return svc.toOrder(order);
+}

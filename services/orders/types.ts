@@ -1,0 +1,126 @@
+/**
+ * What the orders service, its checkout saga and its sweeper share: the stored order, its client view, the service's
+ * `this`, and two small helpers, so that neither the saga nor the sweeper imports the service file.
+ */
+import type { Context, Service } from "moleculer";
+import type { AnyStatus, OrderStatus } from "../../lib/order-state";
+import type { DbServiceThis } from "../../mixins/db.mixin";
+import type { IdempotencyThis, idempotent } from "../../mixins/idempotency.mixin";
+import type { AppMeta } from "../../types/meta";
+import type { Payment } from "../payments.service";
+
+export interface OrderItem {
+	productId: string;
+	sku: string;
+	name: string;
+	unitPrice: number;
+	quantity: number;
+	lineTotal: number;
+}
+
+export interface ShippingAddress {
+	name: string;
+	line1: string;
+	line2?: string;
+	city: string;
+	postalCode: string;
+	country: string;
+}
+
+export interface OrderPayment {
+	id: string;
+	status: string;
+	amount: number;
+}
+
+export interface OrderDoc {
+	_id: string;
+	userId: string;
+	status: AnyStatus;
+	items: OrderItem[];
+	subtotal: number;
+	total: number;
+	currency: string;
+	shippingAddress: ShippingAddress;
+	expiresAt: string;
+	createdAt: string;
+	updatedAt: string;
+	history: Array<{ status: string; at: string }>;
+	/** Set once the order's reserved stock went back (expired, cancelled, rejected): the sweeper retries until then. */
+	stockReleased: boolean;
+	/** Set once the order's reserved stock was sold (paid). */
+	stockCommitted: boolean;
+	/** Set once a refunded order's stock went back on the shelf. */
+	stockReturned?: boolean;
+	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
+	refundRequested?: boolean;
+	payment?: OrderPayment;
+	/**
+	 * When the sweeper next has work for this order (see `workDue`); absent once nothing is left. Written in the same
+	 * write as each change that makes work, and taken away by the write that finishes it, so the sweeper reads the
+	 * orders that need it through a sparse index instead of scanning every order stored.
+	 */
+	sweepAt?: string;
+}
+
+/** An order as clients see it (API.md "Order"). */
+export interface Order {
+	id: string;
+	userId: string;
+	status: OrderStatus;
+	items: OrderItem[];
+	subtotal: number;
+	total: number;
+	currency: string;
+	shippingAddress: ShippingAddress;
+	expiresAt: string;
+	createdAt: string;
+	updatedAt: string;
+	payment?: OrderPayment;
+}
+
+/** How long the sweeper waits on work a request left half done. */
+export interface SweepTimings {
+	/** A checkout still `reserving` after this long was abandoned (its node died): its stock goes back. */
+	abandonedAfterMs: number;
+	/** A paid order's refund half done after this long is finished by the sweeper. */
+	refundStaleMs: number;
+}
+
+export interface OrdersMethods {
+	toOrder(doc: OrderDoc): Order;
+	findVisible(ctx: Context<unknown, AppMeta>, id: string): Promise<OrderDoc>;
+	transition(
+		ctx: Context,
+		doc: OrderDoc,
+		to: AnyStatus,
+		set?: Partial<OrderDoc>,
+		guard?: Record<string, unknown>
+	): Promise<OrderDoc>;
+	markPaid(ctx: Context, orderId: string, payment: Payment): Promise<OrderDoc>;
+	paidBy(ctx: Context, doc: OrderDoc, operationId: string): Promise<boolean>;
+	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
+	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
+	recordSettled(doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void>;
+	sweep(): Promise<void>;
+	idempotent: typeof idempotent;
+	relayOutbox(id?: string): Promise<number>;
+}
+
+export interface OrdersVars {
+	timings: SweepTimings;
+	sweepTimer?: NodeJS.Timeout;
+	sweeping: boolean;
+	/** Orders written before sweep markers existed were given theirs (once per process, at the first sweep). */
+	legacyMarked: boolean;
+	/** Where the check of inventory's holds carries on at the next sweep (it reads them a page at a time). */
+	holdsCursor?: string;
+}
+
+export type OrdersThis = Service & DbServiceThis & IdempotencyThis & OrdersVars & OrdersMethods;
+
+/** Stock lines of an order, as inventory takes them. */
+export const linesOf = (doc: Pick<OrderDoc, "items">) =>
+	doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
+
+export const iso = (ms: number) => new Date(ms).toISOString();
