@@ -72,13 +72,17 @@ describe("prometheus-reporter: the Moleculer it was written against", () => {
 
 	it("is still needed: Moleculer's own reporter prints a bucket histogram without _sum and _count", async () => {
 		// When this fails Moleculer prints them itself, and this reporter would print them a second time.
-		const { text } = await withHistogram(new MetricReporters.Prometheus({ port: 0, defaultLabels: {} }));
+		const { text } = await withHistogram(
+			new MetricReporters.Prometheus({ port: 0, defaultLabels: () => ({}) })
+		);
 		expect(text).toMatch(/^test_latency_bucket\{le="\+Inf"\} 2$/m);
 		expect(text).not.toMatch(/^test_latency_(sum|count)/m);
 	});
 
 	it("prints them, once each, bounds ascending", async () => {
-		const { text } = await withHistogram(new FlashMartPrometheusReporter({ port: 0, defaultLabels: {} }));
+		const { text } = await withHistogram(
+			new FlashMartPrometheusReporter({ port: 0, defaultLabels: () => ({}) })
+		);
 		const lines = text.split("\n").filter(l => l.startsWith("test_latency"));
 		expect(lines).toEqual([
 			'test_latency_bucket{le="0.1"} 1',
@@ -105,7 +109,7 @@ describe("prometheus-reporter outside its range", () => {
 				require("../../../../adapters/patches/prometheus-reporter.patch") as typeof import("../../../../adapters/patches/prometheus-reporter.patch")
 			).FlashMartPrometheusReporter;
 		});
-		const { text } = await withHistogram(new Reporter!({ port: 0, defaultLabels: {} }));
+		const { text } = await withHistogram(new Reporter!({ port: 0, defaultLabels: () => ({}) }));
 		expect(text).toMatch(/^test_latency_bucket\{le="\+Inf"\} 2$/m);
 		expect(text).not.toMatch(/^test_latency_(sum|count)/m);
 		expect(warn).toHaveBeenCalledWith(
