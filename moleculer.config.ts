@@ -6,7 +6,8 @@ import type { BrokerOptions, Errors as MoleculerErrors, ServiceBroker } from "mo
 import { Errors } from "moleculer";
 import { type AppConfig, CONFIG_OPTION, loadConfig } from "./config";
 import { eventsMiddleware } from "./adapters/events";
-import { LogShipper } from "./adapters/logging/log-shipper";
+import { resolveLogShipper } from "./adapters/logging";
+import type { LogShipper } from "./adapters/logging/log-shipper";
 import { FlashMartLogger } from "./adapters/logging/logger";
 import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
 import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
@@ -173,7 +174,7 @@ export function brokerOptions(
  */
 export default function runnerOptions(): BrokerOptions {
 	const cfg = loadConfig(process.env);
-	const logShipper = cfg.logShipping ? new LogShipper(cfg.logShipping) : null;
+	const logShipper = resolveLogShipper(cfg);
 	const options = brokerOptions(cfg, { logShipper });
 	options.skipProcessEventRegistration = false;
 	options.stopped = () => logShipper?.close(LOG_FLUSH_TIMEOUT_MS);

@@ -11,8 +11,8 @@
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { type AppConfig, ConfigError, loadConfig } from "./config";
-import { LogShipper } from "./adapters/logging/log-shipper";
-import { prepareEmbeddedKeys } from "./lib/tokens";
+import { resolveLogShipper } from "./adapters/logging";
+import { prepareEmbeddedKeys } from "./adapters/keys";
 import { LOG_FLUSH_TIMEOUT_MS, brokerOptions } from "./moleculer.config";
 
 const flags = new Set(process.argv.slice(2));
@@ -51,7 +51,7 @@ function serviceFile(name: string): string {
 
 async function main(): Promise<void> {
 	const cfg = readConfig();
-	const logShipper = cfg.logShipping ? new LogShipper(cfg.logShipping) : null;
+	const logShipper = resolveLogShipper(cfg);
 	const broker = new ServiceBroker({
 		...brokerOptions(cfg, { logShipper }),
 		hotReload: flags.has("--hot")

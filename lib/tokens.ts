@@ -1,21 +1,16 @@
 /**
  * Access and refresh tokens. Access tokens are JWTs signed RS256 (at most 15 minutes) that any gateway verifies
  * locally with the public key, algorithm pinned and `iss`/`aud`/`exp` checked. Refresh tokens are opaque random
- * strings; only their SHA-256 is ever stored.
+ * strings; only their SHA-256 is ever stored. Where the keys come from is adapters/keys/.
  */
 import {
 	createHash,
 	createPrivateKey,
 	createPublicKey,
-	generateKeyPair,
-	generateKeyPairSync,
 	type KeyObject,
 	randomBytes,
 	randomUUID
 } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
-import { promisify } from "node:util";
 import jwt from "jsonwebtoken";
 import type { AppConfig } from "../config";
 import type { AuthUser } from "../types/meta";
@@ -25,60 +20,8 @@ export interface KeyPair {
 	publicKey: KeyObject;
 }
 
-/** Where the embedded mode keeps its generated pair. */
-function embeddedKeyFiles(cfg: AppConfig) {
-	const dir = path.join(cfg.dataDir, "keys");
-	return {
-		dir,
-		privFile: path.join(dir, "jwt-private.pem"),
-		pubFile: path.join(dir, "jwt-public.pem")
-	};
-}
-
-const needsEmbeddedKeys = (cfg: AppConfig) =>
-	!cfg.auth.privateKeyPem && !cfg.auth.publicKeyPem && cfg.mode === "embedded";
-
-/** Writes a generated pair under temporary names and renames, so two processes starting at once never read half a key. */
-function writeKeyPair(cfg: AppConfig, pair: { privateKey: string; publicKey: string }): void {
-	const { dir, privFile, pubFile } = embeddedKeyFiles(cfg);
-	fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-	fs.writeFileSync(`${privFile}.${process.pid}`, pair.privateKey, { mode: 0o600 });
-	fs.writeFileSync(`${pubFile}.${process.pid}`, pair.publicKey, { mode: 0o644 });
-	fs.renameSync(`${pubFile}.${process.pid}`, pubFile);
-	fs.renameSync(`${privFile}.${process.pid}`, privFile);
-}
-
-const RSA_OPTIONS = {
-	modulusLength: 2048,
-	publicKeyEncoding: { type: "spki", format: "pem" },
-	privateKeyEncoding: { type: "pkcs8", format: "pem" }
-} as const;
-
-/**
- * Embedded mode, first start: generates the key pair in libuv's thread pool (an RSA-2048 key takes from 0.1 to over
- * 1 s of CPU), so that server.ts can compile the service modules meanwhile instead of waiting for a synchronous
- * generation in the gateway's `created` (the largest single cost of a cold start, bench/REPORT.md). A no-op when
- * the keys exist or come from the environment; `loadKeys` still generates them itself if this was not called.
- */
-export async function prepareEmbeddedKeys(cfg: AppConfig): Promise<void> {
-	if (!needsEmbeddedKeys(cfg) || fs.existsSync(embeddedKeyFiles(cfg).privFile)) return;
-	const pair = await promisify(generateKeyPair)("rsa", RSA_OPTIONS);
-	if (!fs.existsSync(embeddedKeyFiles(cfg).privFile)) writeKeyPair(cfg, pair);
-}
-
-/**
- * The signing keys. Cluster mode: from JWT_PRIVATE_KEY / JWT_PUBLIC_KEY (config refuses to start without them).
- * Embedded mode: a pair generated under DATA_DIR/keys on first start and reused afterwards.
- */
-export function loadKeys(cfg: AppConfig): KeyPair {
-	let privatePem = cfg.auth.privateKeyPem;
-	let publicPem = cfg.auth.publicKeyPem;
-	if (needsEmbeddedKeys(cfg)) {
-		const { privFile, pubFile } = embeddedKeyFiles(cfg);
-		if (!fs.existsSync(privFile)) writeKeyPair(cfg, generateKeyPairSync("rsa", RSA_OPTIONS));
-		privatePem = fs.readFileSync(privFile, "utf8");
-		publicPem = fs.readFileSync(pubFile, "utf8");
-	}
+/** The key pair from PEM text: the public key derived from the private one when only that is given. */
+export function keyPairFromPem(privatePem: string | null, publicPem: string | null): KeyPair {
 	const privateKey = privatePem ? createPrivateKey(privatePem) : null;
 	const publicKey = publicPem
 		? createPublicKey(publicPem)

@@ -6,7 +6,6 @@
  * The embedded mode starts its own S3 server on loopback (files under DATA_DIR/s3); the cluster mode talks to MinIO.
  */
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import { type Readable, pipeline } from "node:stream";
 import type {
 	Context,
@@ -28,9 +27,8 @@ import {
 import {
 	type EmbeddedS3,
 	type ObjectStore,
-	createObjectStore,
 	inTransitChunks,
-	startEmbeddedS3
+	resolveObjectStore
 } from "../adapters/object-store";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import type { AppMeta } from "../types/meta";
@@ -333,23 +331,10 @@ export function createMediaService(
 			 * back-off before the start fails.
 			 */
 			async connectStore(this: MediaThis): Promise<void> {
-				const os = cfg.objectStore;
-				if (os.endpoint === null) {
-					this.embedded = await startEmbeddedS3({ directory: path.join(cfg.dataDir, "s3") });
+				({ store: this.store, embedded: this.embedded } = await resolveObjectStore(cfg));
+				if (this.embedded) {
 					this.logger.info(`Embedded S3 server on 127.0.0.1:${this.embedded.port}`);
 				}
-				this.store = createObjectStore(
-					this.embedded
-						? {
-								...os,
-								endpoint: this.embedded.endpoint,
-								port: this.embedded.port,
-								useSSL: false,
-								accessKey: this.embedded.accessKey,
-								secretKey: this.embedded.secretKey
-							}
-						: { ...os, endpoint: os.endpoint! }
-				);
 				for (let attempt = 1; ; attempt++) {
 					try {
 						await this.store.ensureBucket();

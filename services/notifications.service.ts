@@ -18,7 +18,7 @@ import {
 	type NotificationKind,
 	type NotificationSender,
 	compose,
-	makeSender
+	resolveNotificationSender
 } from "../adapters/notifications";
 import { bindToScope } from "../lib/request-context";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
@@ -143,7 +143,7 @@ export function createNotificationsService(
 		},
 
 		created(this: NotificationsThis) {
-			this.sender = makeSender(cfg.notifications, this.logger);
+			this.sender = resolveNotificationSender(cfg.notifications, this.logger);
 		}
 	};
 }

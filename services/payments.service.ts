@@ -29,7 +29,8 @@ import {
 	type PaymentProvider,
 	ProviderTimeoutError,
 	SIMULATED_LEDGER_STORE,
-	SimulatedProvider,
+	type SimulatedProvider,
+	resolvePaymentProvider,
 	withProviderTimeout
 } from "../adapters/payment-provider";
 import { bindToScope } from "../lib/request-context";
@@ -519,7 +520,7 @@ export function createPaymentsService(
 		},
 
 		started(this: PaymentsThis) {
-			this.simulated = new SimulatedProvider(this.stores.ledger);
+			this.simulated = resolvePaymentProvider(cfg.payments, this.stores.ledger);
 			this.reconcileTimer = setInterval(
 				() => void this.reconcile(),
 				cfg.payments.reconcileInterval

@@ -22,13 +22,8 @@ import {
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
 import { hashPassword, verifyPassword } from "../lib/password";
 import { bindToScope } from "../lib/request-context";
-import {
-	type KeyPair,
-	hashRefreshToken,
-	loadKeys,
-	newRefreshToken,
-	signAccessToken
-} from "../lib/tokens";
+import { type KeyPair, hashRefreshToken, newRefreshToken, signAccessToken } from "../lib/tokens";
+import { loadKeys } from "../adapters/keys";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { type DbAdapter, isDuplicateKeyError } from "../adapters/store";
 import { METRIC } from "../lib/metric-names";

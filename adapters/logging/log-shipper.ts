@@ -1,5 +1,5 @@
 /**
- * Ships log records (the objects lib/logger.ts prints as JSON lines, secrets already redacted) to Elasticsearch
+ * Ships log records (the objects logger.ts prints as JSON lines, secrets already redacted) to Elasticsearch
  * with the official client's bulk helper, into the daily index `logs-flashmart-YYYY.MM.DD`.
  *
  * Logging must never wait for Elasticsearch, nor fail because of it: `push` only appends to a buffer in memory.

@@ -1,17 +1,18 @@
 /**
- * NeDB (the store without MONGO_URI) appends one line per written document to its file, and runs one operation at a
- * time per collection: every write waits for `fs.promises.appendFile`, i.e. open + write + close, three trips
- * through libuv's thread pool (4 threads shared by every collection of the node). Under load those trips, not the
- * CPU, made the order and cart writes queue (bench profile: openFileHandle/close/callbackify among the top self
- * times of orders, carts and inventory; checkout latency with idle cores).
+ * NeDB (the store without MONGO_URI) appends one line per written document with `fs.promises.appendFile`: open,
+ * write and close, three trips through libuv's small thread pool for every write, which made writes queue under load
+ * with idle cores.
  *
- * This keeps the file open and appends with one synchronous write of a few hundred bytes (to the page cache: the
- * same durability as before, NeDB never fsyncs an append; a killed process loses nothing the kernel already has).
- * A compaction replaces the file (write a temp file, rename): the descriptor is closed then and reopened on the
- * next append, so no line lands in the replaced file. NeDB runs compactions and writes one at a time, so none
- * interleave.
+ * This keeps the file open and appends with one synchronous write (to the page cache: NeDB never fsyncs an append,
+ * so durability is unchanged). A compaction replaces the file: the descriptor is closed then and reopened on the next
+ * append, so no line lands in the replaced file. NeDB runs compactions and writes one at a time, so none interleave.
  */
+import { createRequire } from "node:module";
 import fs from "node:fs";
+import { type PatchTarget, outOfRange, warnSkipped } from "./target";
+
+/** lib/persistence.js and lib/model.js are NeDB's internals, and the line format is its own: pinned to the minor. */
+export const TARGET: PatchTarget = { package: "@seald-io/nedb", range: "~3.1.0" };
 
 interface NeDbPersistence {
 	filename: string;
@@ -26,16 +27,57 @@ interface NeDbModel {
 	serialize(doc: object): string;
 }
 
-/** NeDB's own serializer (dates, `$$` fields), so the lines are exactly the ones it writes itself. */
-const model = require("@seald-io/nedb/lib/model") as NeDbModel;
+/**
+ * NeDB's own serializer (dates, `$$` fields), so the lines are exactly the ones it writes itself; or why the
+ * internals are not what the patch was written against.
+ */
+export function probe(): NeDbModel | string {
+	try {
+		const load = createRequire(require.resolve(TARGET.package));
+		const Persistence = load("./lib/persistence") as { prototype?: Partial<NeDbPersistence> };
+		const model = load("./lib/model") as Partial<NeDbModel>;
+		const proto = Persistence.prototype;
+		if (typeof model.serialize !== "function") return "model.serialize is missing";
+		if (typeof proto?.persistNewStateAsync !== "function") {
+			return "Persistence.prototype.persistNewStateAsync is missing";
+		}
+		if (typeof proto.persistCachedDatabaseAsync !== "function") {
+			return "Persistence.prototype.persistCachedDatabaseAsync is missing";
+		}
+		// The replaced append must be the one this mirrors: one serialized line per document, appended to the file.
+		const source = String(proto.persistNewStateAsync);
+		for (const part of ["afterSerialization(model.serialize(doc))", "'\\n'", "appendFile"]) {
+			if (!source.includes(part)) return `persistNewStateAsync no longer uses ${part}`;
+		}
+		return model as NeDbModel;
+	} catch (err) {
+		return `NeDB internals not found (${(err as Error).message})`;
+	}
+}
+
+/** The serializer when the patch applies here, else null (checked once a process). */
+let checked: NeDbModel | null | undefined;
+function serializer(): NeDbModel | null {
+	if (checked !== undefined) return checked;
+	const found = outOfRange(TARGET) ?? probe();
+	checked = typeof found === "string" ? null : found;
+	if (typeof found === "string") warnSkipped("nedb-appends", found);
+	return checked;
+}
 
 /** The close function of every datastore patched here. */
 const closers = new WeakMap<object, () => void>();
 
-/** Makes a NeDB datastore append through a descriptor it keeps open (see above). Idempotent. */
-export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): void {
+/**
+ * Makes a NeDB datastore append through a descriptor it keeps open (see above). Idempotent; true when the datastore
+ * appends this way, false when it keeps NeDB's own appends (in memory only, or another NeDB).
+ */
+export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): boolean {
 	const p = db.persistence;
-	if (!p || p.inMemoryOnly || closers.has(db)) return;
+	if (closers.has(db)) return true;
+	if (!p || p.inMemoryOnly) return false;
+	const model = serializer();
+	if (!model) return false;
 	let fd: number | null = null;
 	const close = () => {
 		if (fd === null) return;
@@ -61,6 +103,7 @@ export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): void {
 		await rewrite();
 	};
 	closers.set(db, close);
+	return true;
 }
 
 /** Closes the descriptor kept by keepDatafileOpen (the service stops); a later append would reopen it. */

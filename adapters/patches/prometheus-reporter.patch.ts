@@ -1,11 +1,17 @@
 /**
- * Moleculer's Prometheus reporter with standard histograms. Moleculer 0.15 prints a bucket histogram without its
- * `_sum` and `_count` series (it only prints them for quantile histograms) and in object-key order, integer bounds
- * first (`le="1"` before `le="0.005"`). So `rate(x_sum[5m]) / rate(x_count[5m])` (mean latency) found nothing.
- * This reporter prints every bucket histogram itself, bounds ascending, then `+Inf`, `_sum` and `_count`, as the
- * exposition format expects; every other family is printed by Moleculer's code, unchanged.
+ * Moleculer's Prometheus reporter with standard histograms. Moleculer prints a bucket histogram without its `_sum`
+ * and `_count` series (only quantile histograms get them) and with its bounds in object-key order, so a mean latency
+ * query (`rate(x_sum[5m]) / rate(x_count[5m])`) finds nothing. This reporter prints every bucket histogram itself,
+ * bounds ascending, then `+Inf`, `_sum` and `_count`; every other family is printed by Moleculer's code, unchanged.
  */
 import { MetricReporters } from "moleculer";
+import { type PatchTarget, outOfRange, warnSkipped } from "./target";
+
+/**
+ * It overrides the reporter's generatePrometheusResponse/matchMetricName and wraps the registry's `register`, none
+ * of them public API; and a Moleculer that prints `_sum` itself would print it twice.
+ */
+export const TARGET: PatchTarget = { package: "moleculer", range: "~0.15.2" };
 
 interface HistogramItem {
 	labels: Record<string, unknown>;
@@ -39,14 +45,36 @@ interface ReporterInternals {
 	formatMetricName(name: string): string;
 }
 
+/** Why Moleculer's reporter is not what this was written against, or null when it is. */
+export function probe(): string | null {
+	const proto = MetricReporters.Prometheus?.prototype as unknown as
+		Record<string, unknown> | undefined;
+	if (!proto) return "MetricReporters.Prometheus is missing";
+	for (const method of [
+		"init",
+		"generatePrometheusResponse",
+		"matchMetricName",
+		"formatMetricName",
+		"labelsToStr"
+	]) {
+		if (typeof proto[method] !== "function") return `Prometheus reporter's ${method} is missing`;
+	}
+	// Skipping the histograms relies on Moleculer's generator asking matchMetricName of every stored metric.
+	const source = String(proto.generatePrometheusResponse);
+	for (const part of ["this.registry.store.forEach", "this.matchMetricName(metric.name)"]) {
+		if (!source.includes(part)) return `generatePrometheusResponse no longer uses ${part}`;
+	}
+	return null;
+}
+
 const isBucketHistogram = (m: StoredMetric) =>
 	m.type === "histogram" && !!m.buckets && !m.quantiles;
 
 /**
  * Moleculer's own metrics (`moleculer.*`) as registered, minus the per-observation work Prometheus never sees: the
  * quantile reservoirs of the request and event time histograms (a sliding window sorted on every scrape, fed on
- * every call) and the `rate` calculators of the counters (Moleculer's in-process req/s, not exported). The profiles
- * of a loaded node showed the metrics middleware among the gateway's top costs (bench/REPORT.md). Buckets stay:
+ * every call) and the `rate` calculators of the counters (Moleculer's in-process req/s, not exported), which made
+ * the metrics middleware one of a loaded gateway's top costs (bench/REPORT.md). Buckets stay:
  * `moleculer_request_time_bucket` is what the dashboards and alerts read, now with `_sum` and `_count` too.
  */
 export function withoutPerCallExtras(opts: RegisterOptions): RegisterOptions {
@@ -56,11 +84,29 @@ export function withoutPerCallExtras(opts: RegisterOptions): RegisterOptions {
 	return lean;
 }
 
+/** Whether the patch applies here: checked once a process, when the first reporter starts. */
+let applies: boolean | undefined;
+
 export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
+	/** False outside the target: then this is Moleculer's own reporter, unchanged. */
+	private patched = false;
+
 	/** Called by the broker's constructor, before any middleware registers its metrics. */
 	override init(registry: never): void {
 		super.init(registry);
 		const reg = (this as unknown as ReporterInternals).registry;
+		if (applies === undefined) {
+			const reason =
+				outOfRange(TARGET) ??
+				probe() ??
+				(typeof reg.register !== "function" || !(reg.store instanceof Map)
+					? "the metric registry has no register() or store Map"
+					: null);
+			applies = reason === null;
+			if (reason !== null) warnSkipped("prometheus-reporter", reason);
+		}
+		this.patched = applies;
+		if (!this.patched) return;
 		const register = reg.register.bind(reg);
 		reg.register = (opts: RegisterOptions) => register(withoutPerCallExtras(opts));
 	}
@@ -69,7 +115,7 @@ export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
 	private skippingHistograms = false;
 
 	override matchMetricName(name: string): boolean {
-		if (this.skippingHistograms) {
+		if (this.patched && this.skippingHistograms) {
 			const metric = (this as unknown as ReporterInternals).registry.store.get(name);
 			if (metric && isBucketHistogram(metric)) return false;
 		}
@@ -77,6 +123,7 @@ export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
 	}
 
 	override generatePrometheusResponse(): string {
+		if (!this.patched) return super.generatePrometheusResponse();
 		const self = this as unknown as ReporterInternals;
 		this.skippingHistograms = true;
 		let text: string;

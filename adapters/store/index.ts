@@ -1,14 +1,12 @@
 /**
- * The store port: a moleculer-db adapter per collection, MongoDB (moleculer-db-adapter-mongo) when `MONGO_URI` is
- * set, otherwise a NeDB file under `DATA_DIR`; the declared indexes; and the one error test both backends share.
+ * The store port: a moleculer-db adapter per collection, MongoDB (mongo.ts) when `MONGO_URI` is set, otherwise a
+ * NeDB file under `DATA_DIR` (nedb.ts); the declared indexes; and the one error test both backends share.
  */
-import fs from "node:fs";
-import path from "node:path";
-import DbService from "moleculer-db";
-import type MongoAdapterClass from "moleculer-db-adapter-mongo";
 import type { AppConfig } from "../../config";
-import { keepDatafileOpen, releaseDatafile } from "../patches/nedb-appends.patch";
-import { fastNeDbIndexUpdates } from "../patches/nedb-indexes.patch";
+import { type MongoHandle, mongoAdapter, mongoIndexes } from "./mongo";
+import { type IndexRequest, type NeDbHandle, nedbAdapter, nedbIndexes } from "./nedb";
+
+export { type NeDbHandle, closeNeDb } from "./nedb";
 
 /** What the store needs of the configuration. */
 export type StoreConfig = Pick<AppConfig, "mongoUri" | "dataDir">;
@@ -41,64 +39,35 @@ export interface DbAdapter {
 	clear(): Promise<number>;
 }
 
-export interface NeDbHandle {
-	ensureIndex(opts: object): Promise<void>;
-	setAutocompactionInterval(ms: number): void;
-	stopAutocompaction(): void;
-}
-interface MongoHandle {
-	createIndex(keys: object, opts: object): Promise<string>;
-}
-
 export async function createIndexes(
 	store: DbAdapter,
 	indexes: IndexSpec[]
 ): Promise<NeDbHandle | undefined> {
 	const adapter = store as unknown as { db?: NeDbHandle; collection?: MongoHandle };
-	for (const index of indexes) {
-		const opts = {
+	const requests: IndexRequest[] = indexes.map(index => ({
+		fields: index.fields,
+		opts: {
 			unique: !!index.unique,
 			sparse: !!index.sparse,
 			...(index.expireAfterSeconds !== undefined
 				? { expireAfterSeconds: index.expireAfterSeconds }
 				: {})
-		};
-		if (adapter.collection) {
-			await adapter.collection.createIndex(index.fields, opts);
-		} else if (adapter.db) {
-			const [fieldName] = Object.keys(index.fields);
-			await adapter.db.ensureIndex({ fieldName, ...opts });
 		}
-	}
-	if (adapter.db) fastNeDbIndexUpdates();
-	// NeDB's file is append-only: compact it every 10 minutes so it does not grow without bound.
-	adapter.db?.setAutocompactionInterval(10 * 60 * 1000);
-	if (adapter.db) keepDatafileOpen(adapter.db as never);
+	}));
+	if (adapter.collection) await mongoIndexes(adapter.collection, requests);
+	else if (adapter.db) await nedbIndexes(adapter.db, requests);
 	return adapter.db;
 }
 
 /** A moleculer-db adapter for `collection`: MongoDB when MONGO_URI is set, else a NeDB file under DATA_DIR. */
 export function resolveStore(cfg: StoreConfig, collection: string): unknown {
-	if (cfg.mongoUri) {
-		// Loaded only with MONGO_URI: the adapter and its driver are about 30 MB a node on NeDB never needs.
-		// eslint-disable-next-line @typescript-eslint/no-require-imports
-		const MongoAdapter = require("moleculer-db-adapter-mongo") as typeof MongoAdapterClass;
-		return new MongoAdapter(cfg.mongoUri, { useUnifiedTopology: true });
-	}
-	fs.mkdirSync(cfg.dataDir, { recursive: true });
-	return new DbService.MemoryAdapter({ filename: path.join(cfg.dataDir, `${collection}.db`) });
+	return cfg.mongoUri ? mongoAdapter(cfg.mongoUri) : nedbAdapter(cfg.dataDir, collection);
 }
 
 export interface ConnectableAdapter extends DbAdapter {
 	init(broker: unknown, service: unknown): void;
 	connect(): Promise<void>;
 	disconnect(): Promise<void>;
-}
-
-/** Stops what createIndexes started on a NeDB file (compaction, the kept-open file handle). */
-export function closeNeDb(handle: NeDbHandle | undefined): void {
-	handle?.stopAutocompaction();
-	if (handle) releaseDatafile(handle);
 }
 
 /** Whether a store write failed on a unique index (NeDB's `uniqueViolated`, MongoDB's E11000). */

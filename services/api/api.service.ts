@@ -29,7 +29,8 @@ import {
 import { type ActionSpecs, accessOf, loadActionSpecs } from "./action-specs";
 import { buildOpenApi } from "./openapi";
 import { acceptRequestId, bindToScope } from "../../lib/request-context";
-import { type KeyPair, loadKeys, verifyAccessToken } from "../../lib/tokens";
+import { type KeyPair, verifyAccessToken } from "../../lib/tokens";
+import { loadKeys } from "../../adapters/keys";
 import { METRIC } from "../../lib/metric-names";
 import { ReadCacheMixin } from "./read-cache.mixin";
 import { UploadMixin } from "./upload.mixin";

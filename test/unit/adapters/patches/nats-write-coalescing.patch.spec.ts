@@ -1,6 +1,12 @@
 import fs from "node:fs";
+import path from "node:path";
 import { connect, StringCodec, type NatsConnection } from "nats";
-import { coalesceNatsWrites } from "../../../../adapters/patches/nats-write-coalescing.patch";
+import {
+	TARGET,
+	coalesceNatsWrites,
+	probe
+} from "../../../../adapters/patches/nats-write-coalescing.patch";
+import { outOfRange } from "../../../../adapters/patches/target";
 import { type NatsServer, startNats } from "../../../../scripts/lib/cluster";
 
 /** The socket writes of a connection (nats.js internals: its transport's `send`). */
@@ -74,5 +80,49 @@ describe("nats-write-coalescing (real nats-server)", () => {
 			Array.from({ length: 10 }, (_, i) => `r${i}`)
 		);
 		sub.unsubscribe();
+	});
+});
+
+describe("nats-write-coalescing: the nats.js it was written against", () => {
+	it("targets the installed nats.js", () => {
+		expect(TARGET.package).toBe("nats");
+		expect(outOfRange(TARGET)).toBeNull();
+	});
+
+	it("finds ProtocolHandler.sendCommand as it expects (buffer, flush in a microtask or past the limit)", () => {
+		const found = probe();
+		expect(typeof found === "string" ? found : null).toBeNull();
+	});
+
+	it("patches the nats.js Moleculer's transporter and the channels adapter load", () => {
+		const here = require.resolve("nats");
+		for (const user of ["moleculer", "@moleculer/channels"]) {
+			expect(require.resolve("nats", { paths: [path.dirname(require.resolve(user))] })).toBe(here);
+		}
+	});
+});
+
+describe("nats-write-coalescing outside its range", () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	it("warns and leaves nats.js as it is", () => {
+		const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+		jest.isolateModules(() => {
+			jest.doMock("../../../../adapters/patches/target", () => ({
+				...jest.requireActual("../../../../adapters/patches/target"),
+				outOfRange: () => "nats 9.0.0 is outside ~2.29.3"
+			}));
+			const patch =
+				require("../../../../adapters/patches/nats-write-coalescing.patch") as typeof import("../../../../adapters/patches/nats-write-coalescing.patch");
+			// The prototype the patch would change (nats.js as Node loads it, not a jest module copy).
+			const { proto } = patch.probe() as Exclude<ReturnType<typeof probe>, string>;
+			const before = proto.sendCommand;
+			expect(patch.coalesceNatsWrites()).toBe(false);
+			expect(proto.sendCommand).toBe(before);
+		});
+		expect(warn).toHaveBeenCalledWith(
+			expect.stringContaining("nats 9.0.0 is outside ~2.29.3"),
+			expect.objectContaining({ code: "FLASHMART_PATCH_SKIPPED" })
+		);
 	});
 });

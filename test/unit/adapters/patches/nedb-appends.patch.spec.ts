@@ -1,7 +1,13 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { keepDatafileOpen, releaseDatafile } from "../../../../adapters/patches/nedb-appends.patch";
+import {
+	TARGET,
+	keepDatafileOpen,
+	probe,
+	releaseDatafile
+} from "../../../../adapters/patches/nedb-appends.patch";
+import { outOfRange } from "../../../../adapters/patches/target";
 
 // The NeDB moleculer-db's MemoryAdapter uses.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -38,7 +44,7 @@ describe("nedb-appends: NeDB with its data file kept open", () => {
 		const filename = path.join(dir, "things.db");
 		const db = new Datastore({ filename });
 		await db.loadDatabaseAsync();
-		keepDatafileOpen(db as never);
+		expect(keepDatafileOpen(db as never)).toBe(true);
 		await db.ensureIndexAsync({ fieldName: "sku", unique: true });
 		const at = new Date("2026-01-02T03:04:05.000Z");
 		await db.insertAsync({ sku: "a", qty: 1, at });
@@ -86,5 +92,58 @@ describe("nedb-appends: NeDB with its data file kept open", () => {
 		await db.insertAsync({ sku: "b", qty: 1 });
 		expect((await reload(filename)).map(d => d.sku)).toEqual(["a", "b"]);
 		releaseDatafile(db);
+	});
+});
+
+describe("nedb-appends: the NeDB it was written against", () => {
+	it("targets the installed NeDB", () => {
+		expect(TARGET.package).toBe("@seald-io/nedb");
+		expect(outOfRange(TARGET)).toBeNull();
+	});
+
+	it("finds Persistence's append (one serialized line per document) and compaction as it expects", () => {
+		const found = probe();
+		expect(typeof found === "string" ? found : null).toBeNull();
+	});
+
+	it("finds the persistence fields it reads on a live datastore", () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-nedb-"));
+		const db = new Datastore({ filename: path.join(dir, "x.db") }) as unknown as {
+			persistence: Record<string, unknown> & { modes?: { fileMode?: unknown } };
+		};
+		const p = db.persistence;
+		expect(typeof p.filename).toBe("string");
+		expect(p.inMemoryOnly).toBe(false);
+		expect(typeof p.modes?.fileMode).toBe("number");
+		expect(typeof p.afterSerialization).toBe("function");
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+});
+
+describe("nedb-appends outside its range", () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	it("warns and leaves the datastore on NeDB's own appends", () => {
+		const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-nedb-"));
+		const db = new Datastore({ filename: path.join(dir, "x.db") }) as unknown as {
+			persistence: { persistNewStateAsync: unknown };
+		};
+		const before = db.persistence.persistNewStateAsync;
+		jest.isolateModules(() => {
+			jest.doMock("../../../../adapters/patches/target", () => ({
+				...jest.requireActual("../../../../adapters/patches/target"),
+				outOfRange: () => "@seald-io/nedb 4.0.0 is outside ~3.1.0"
+			}));
+			const patch =
+				require("../../../../adapters/patches/nedb-appends.patch") as typeof import("../../../../adapters/patches/nedb-appends.patch");
+			expect(patch.keepDatafileOpen(db as never)).toBe(false);
+		});
+		expect(db.persistence.persistNewStateAsync).toBe(before);
+		expect(warn).toHaveBeenCalledWith(
+			expect.stringContaining("outside ~3.1.0"),
+			expect.objectContaining({ code: "FLASHMART_PATCH_SKIPPED" })
+		);
+		fs.rmSync(dir, { recursive: true, force: true });
 	});
 });

@@ -2,7 +2,13 @@
  * NeDB's index update with a fast path for documents whose indexed field did not change, and queries naming one
  * `_id` read through the `_id` index: finds, sorts, unique constraints and rollbacks must be exactly NeDB's own.
  */
-import { fastNeDbIndexUpdates } from "../../../../adapters/patches/nedb-indexes.patch";
+import path from "node:path";
+import {
+	TARGET,
+	fastNeDbIndexUpdates,
+	probe
+} from "../../../../adapters/patches/nedb-indexes.patch";
+import { outOfRange } from "../../../../adapters/patches/target";
 
 // The NeDB moleculer-db's MemoryAdapter uses.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -98,5 +104,57 @@ describe("fastNeDbIndexUpdates", () => {
 		).toBe(0);
 		expect(await db.countAsync({ status: "paid" })).toBe(41);
 		expectIndexesConsistent(db);
+	});
+});
+
+describe("nedb-indexes: the NeDB it was written against", () => {
+	it("targets the installed NeDB", () => {
+		expect(TARGET.package).toBe("@seald-io/nedb");
+		expect(outOfRange(TARGET)).toBeNull();
+	});
+
+	it("finds Index.update/updateMultipleDocs, Datastore._getRawCandidates and the model helpers as it expects", () => {
+		const found = probe();
+		expect(typeof found === "string" ? found : null).toBeNull();
+	});
+
+	it("finds the index tree's search and getMatching on a live datastore", async () => {
+		const db = new Datastore({ inMemoryOnly: true }) as unknown as {
+			indexes: Record<string, { tree?: { search?: unknown }; getMatching?: unknown }>;
+		};
+		expect(typeof db.indexes._id.tree?.search).toBe("function");
+		expect(typeof db.indexes._id.getMatching).toBe("function");
+	});
+
+	it("patches the NeDB moleculer-db's MemoryAdapter loads", () => {
+		const fromDb = require.resolve("@seald-io/nedb", {
+			paths: [path.dirname(require.resolve("moleculer-db"))]
+		});
+		expect(fromDb).toBe(require.resolve("@seald-io/nedb"));
+	});
+});
+
+describe("nedb-indexes outside its range", () => {
+	afterEach(() => jest.restoreAllMocks());
+
+	it("warns and leaves NeDB as it is", () => {
+		const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+		jest.isolateModules(() => {
+			jest.doMock("../../../../adapters/patches/target", () => ({
+				...jest.requireActual("../../../../adapters/patches/target"),
+				outOfRange: () => "@seald-io/nedb 4.0.0 is outside ~3.1.0"
+			}));
+			const patch =
+				require("../../../../adapters/patches/nedb-indexes.patch") as typeof import("../../../../adapters/patches/nedb-indexes.patch");
+			// The prototypes the patch would change (NeDB as Node loads it, not a jest module copy).
+			const { proto, datastore } = patch.probe() as Exclude<ReturnType<typeof probe>, string>;
+			const before = [proto.update, proto.updateMultipleDocs, datastore._getRawCandidates];
+			expect(patch.fastNeDbIndexUpdates()).toBe(false);
+			expect([proto.update, proto.updateMultipleDocs, datastore._getRawCandidates]).toEqual(before);
+		});
+		expect(warn).toHaveBeenCalledWith(
+			expect.stringContaining("outside ~3.1.0"),
+			expect.objectContaining({ code: "FLASHMART_PATCH_SKIPPED" })
+		);
 	});
 });
