@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import Validator from "fastest-validator";
+import { normalizeEmail } from "../lib/validation";
 
 /**
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
@@ -114,8 +115,17 @@ export interface AppConfig {
 		audience: string;
 		accessTokenTtl: number;
 		refreshTokenTtl: number;
+		/** Failed logins on one account (from clients without its device token), or with one device token, per window. */
 		loginMaxFailures: number;
 		loginFailureWindow: number;
+		/** Accounts with failed logins from one client address per window before clients there without a device token wait. */
+		loginAddressMaxAccounts: number;
+		loginAddressWindow: number;
+		/** Lifetime (s) of the device token a successful login hands out. */
+		deviceTokenTtl: number;
+		/** Registrations from one client address per window. */
+		registerMaxPerWindow: number;
+		registerWindow: number;
 		adminEmail: string | null;
 		adminPassword: string | null;
 	};
@@ -316,6 +326,46 @@ const SCHEMA = {
 		max: 86400,
 		default: 900
 	},
+	LOGIN_ADDRESS_MAX_ACCOUNTS: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 20
+	},
+	LOGIN_ADDRESS_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 3600
+	},
+	LOGIN_DEVICE_TOKEN_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 60,
+		max: 31536000,
+		default: 2592000
+	},
+	REGISTER_MAX_PER_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 100
+	},
+	REGISTER_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 60
+	},
 	ADMIN_EMAIL: { type: "email", optional: true },
 	CACHER: { type: "string", pattern: /^(memory|rediss?:\/\/\S+)$/, default: "memory" },
 	MINIO_ENDPOINT: { type: "string", pattern: /^[A-Za-z0-9.-]+$/, optional: true },
@@ -453,6 +503,11 @@ type Raw = {
 	REFRESH_TOKEN_TTL: number;
 	LOGIN_MAX_FAILURES: number;
 	LOGIN_FAILURE_WINDOW: number;
+	LOGIN_ADDRESS_MAX_ACCOUNTS: number;
+	LOGIN_ADDRESS_WINDOW: number;
+	LOGIN_DEVICE_TOKEN_TTL: number;
+	REGISTER_MAX_PER_WINDOW: number;
+	REGISTER_WINDOW: number;
 	ADMIN_EMAIL?: string;
 	ADMIN_PASSWORD?: string;
 	CACHER: string;
@@ -561,6 +616,22 @@ export function loadConfig(
 			"give either an API key or a username and password, not both"
 		);
 	}
+	const adminEmail = r.ADMIN_EMAIL ? normalizeEmail(r.ADMIN_EMAIL) : null;
+	if (adminEmail && !adminEmail.ok) {
+		throw new ConfigError("ADMIN_EMAIL", "not an email address clients could sign in with");
+	}
+	if (
+		transporter &&
+		r.MONGO_URI &&
+		nodeServices.includes("users") &&
+		!r.CACHER.startsWith("redis")
+	) {
+		// Several users nodes may share MongoDB; login and registration counters must be shared as well.
+		throw new ConfigError(
+			"CACHER",
+			"a redis:// URL is required in cluster mode with MONGO_URI on a node running the users service (shared login throttling counters)"
+		);
+	}
 	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
 		throw new ConfigError(
 			r.ADMIN_EMAIL ? "ADMIN_PASSWORD" : "ADMIN_EMAIL",
@@ -651,7 +722,12 @@ export function loadConfig(
 			refreshTokenTtl: r.REFRESH_TOKEN_TTL,
 			loginMaxFailures: r.LOGIN_MAX_FAILURES,
 			loginFailureWindow: r.LOGIN_FAILURE_WINDOW,
-			adminEmail: r.ADMIN_EMAIL ? r.ADMIN_EMAIL.trim().toLowerCase() : null,
+			loginAddressMaxAccounts: r.LOGIN_ADDRESS_MAX_ACCOUNTS,
+			loginAddressWindow: r.LOGIN_ADDRESS_WINDOW,
+			deviceTokenTtl: r.LOGIN_DEVICE_TOKEN_TTL,
+			registerMaxPerWindow: r.REGISTER_MAX_PER_WINDOW,
+			registerWindow: r.REGISTER_WINDOW,
+			adminEmail: adminEmail && adminEmail.ok ? adminEmail.email : null,
 			adminPassword: r.ADMIN_PASSWORD ?? null
 		}
 	};
