@@ -11,6 +11,7 @@ import type { LogShipper } from "./adapters/logging/log-shipper";
 import { FlashMartLogger } from "./adapters/logging/logger";
 import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
 import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
+import { NullRefusingValidator } from "./adapters/patches/null-refusing-validator.patch";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
 import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middleware";
@@ -133,7 +134,8 @@ export function brokerOptions(
 					} as BrokerOptions["cacher"])
 				: { type: "Memory", options: { ttl: 300 } },
 
-		validator: true,
+		// `null` is a 422 for every param whose rule does not say `nullable: true`, optional ones included.
+		validator: new NullRefusingValidator() as unknown as BrokerOptions["validator"],
 		errorHandler,
 
 		metrics: {

@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import Validator from "fastest-validator";
+import { normalizeEmail } from "../lib/validation";
 
 /**
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
@@ -221,6 +222,46 @@ const SCHEMA = {
 		max: 86400,
 		default: 900
 	},
+	LOGIN_ADDRESS_MAX_ACCOUNTS: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 20
+	},
+	LOGIN_ADDRESS_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 3600
+	},
+	LOGIN_DEVICE_TOKEN_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 60,
+		max: 31536000,
+		default: 2592000
+	},
+	REGISTER_MAX_PER_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 100
+	},
+	REGISTER_WINDOW: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 86400,
+		default: 60
+	},
 	ADMIN_EMAIL: { type: "email", optional: true },
 	CACHER: { type: "string", pattern: /^(memory|rediss?:\/\/\S+)$/, default: "memory" },
 	MINIO_ENDPOINT: { type: "string", pattern: /^[A-Za-z0-9.-]+$/, optional: true },
@@ -418,6 +459,22 @@ export function loadConfig(
 			"give either an API key or a username and password, not both"
 		);
 	}
+	const adminEmail = r.ADMIN_EMAIL ? normalizeEmail(r.ADMIN_EMAIL) : null;
+	if (adminEmail && !adminEmail.ok) {
+		throw new ConfigError("ADMIN_EMAIL", "not an email address clients could sign in with");
+	}
+	if (
+		transporter &&
+		r.MONGO_URI &&
+		nodeServices.includes("users") &&
+		!r.CACHER.startsWith("redis")
+	) {
+		// Several users nodes may share MongoDB; login and registration counters must be shared as well.
+		throw new ConfigError(
+			"CACHER",
+			"a redis:// URL is required in cluster mode with MONGO_URI on a node running the users service (shared login throttling counters)"
+		);
+	}
 	if (!!r.ADMIN_EMAIL !== !!r.ADMIN_PASSWORD) {
 		throw new ConfigError(
 			r.ADMIN_EMAIL ? "ADMIN_PASSWORD" : "ADMIN_EMAIL",
@@ -515,7 +572,12 @@ export function loadConfig(
 			refreshTokenTtl: r.REFRESH_TOKEN_TTL,
 			loginMaxFailures: r.LOGIN_MAX_FAILURES,
 			loginFailureWindow: r.LOGIN_FAILURE_WINDOW,
-			adminEmail: r.ADMIN_EMAIL ? r.ADMIN_EMAIL.trim().toLowerCase() : null,
+			loginAddressMaxAccounts: r.LOGIN_ADDRESS_MAX_ACCOUNTS,
+			loginAddressWindow: r.LOGIN_ADDRESS_WINDOW,
+			deviceTokenTtl: r.LOGIN_DEVICE_TOKEN_TTL,
+			registerMaxPerWindow: r.REGISTER_MAX_PER_WINDOW,
+			registerWindow: r.REGISTER_WINDOW,
+			adminEmail: adminEmail && adminEmail.ok ? adminEmail.email : null,
 			adminPassword: r.ADMIN_PASSWORD ?? null
 		}
 	};

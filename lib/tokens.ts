@@ -118,3 +118,43 @@ export function newRefreshToken(): string {
 export function hashRefreshToken(token: string): string {
 	return createHash("sha256").update(token).digest("hex");
 }
+
+/** The audience of device tokens: never the access tokens' one, so a gateway refuses a device token as a bearer. */
+const deviceAudience = (cfg: AppConfig["auth"]) => `${cfg.audience}:device`;
+
+/**
+ * A device token (OWASP's "device cookie"): proof that this client signed in to this account before. It exempts the
+ * client from the lockouts that failures of other clients cause; it grants nothing else.
+ */
+export function signDeviceToken(userId: string, keys: KeyPair, cfg: AppConfig["auth"]): string {
+	if (!keys.privateKey) throw new Error("This node has no JWT private key");
+	return jwt.sign({ typ: "device" }, keys.privateKey, {
+		algorithm: "RS256",
+		expiresIn: cfg.deviceTokenTtl,
+		issuer: cfg.issuer,
+		audience: deviceAudience(cfg),
+		subject: userId,
+		jwtid: randomUUID()
+	});
+}
+
+/** The user and id of a valid device token, or null. */
+export function verifyDeviceToken(
+	token: string,
+	keys: KeyPair,
+	cfg: AppConfig["auth"]
+): { userId: string; id: string } | null {
+	try {
+		const claims = jwt.verify(token, keys.publicKey, {
+			algorithms: ["RS256"],
+			issuer: cfg.issuer,
+			audience: deviceAudience(cfg),
+			clockTolerance: CLOCK_TOLERANCE_S
+		}) as { sub?: unknown; jti?: unknown; typ?: unknown };
+		if (claims.typ !== "device" || typeof claims.sub !== "string" || typeof claims.jti !== "string")
+			return null;
+		return { userId: claims.sub, id: claims.jti };
+	} catch {
+		return null;
+	}
+}

@@ -130,6 +130,22 @@ const CATEGORY = {
 	pattern: /^[a-z0-9][a-z0-9 &'-]*$/
 } as const;
 
+/**
+ * A product as stored, with what an earlier version let through as `null` (optional fields sent as null) read as
+ * the documented schema says: a stored value never breaks an answer.
+ */
+function fromStore(doc: ProductDoc): ProductDoc {
+	const str = (v: unknown, fallback: string) => (typeof v === "string" ? v : fallback);
+	return {
+		...doc,
+		name: str(doc.name, doc.sku),
+		description: str(doc.description, ""),
+		currency: str(doc.currency, "USD"),
+		category: str(doc.category, "uncategorized"),
+		images: Array.isArray(doc.images) ? doc.images : []
+	};
+}
+
 /** `q` is plain text: every regex metacharacter is escaped, so no pattern (and no regex bomb) reaches the store. */
 function escapeRegExp(text: string): string {
 	return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
@@ -220,7 +236,8 @@ function productsActions(cfg: AppConfig) {
 			async handler(this: ProductsThis): Promise<Array<{ name: string; count: number }>> {
 				const docs = (await this.adapter.find({ query: { archived: false } })) as ProductDoc[];
 				const counts = new Map<string, number>();
-				for (const d of docs) counts.set(d.category, (counts.get(d.category) ?? 0) + 1);
+				for (const { category } of docs.map(fromStore))
+					counts.set(category, (counts.get(category) ?? 0) + 1);
 				return [...counts.entries()]
 					.map(([name, count]) => ({ name, count }))
 					.sort((a, b) => a.name.localeCompare(b.name));
@@ -323,7 +340,7 @@ function productsActions(cfg: AppConfig) {
 					query: { _id: { $in: [...new Set(ctx.params.ids)] } }
 				})) as ProductDoc[];
 				return Object.fromEntries(
-					docs.map(d => [
+					docs.map(fromStore).map(d => [
 						d._id,
 						{
 							id: d._id,
@@ -437,7 +454,8 @@ export function createProductsService(
 		},
 
 		methods: {
-			toProduct(doc: ProductDoc, available: number): Product {
+			toProduct(stored: ProductDoc, available: number): Product {
+				const doc = fromStore(stored);
 				return {
 					id: doc._id,
 					sku: doc.sku,

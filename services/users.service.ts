@@ -1,7 +1,8 @@
 /**
- * Users and their sessions: registration, login (throttled per email and per client address), rotating refresh
- * tokens in families (a reused token revokes its whole family), the caller's profile, and the admin's view.
- * The only writer of the `users`, `refresh_tokens` and `login_attempts` collections.
+ * Users and their sessions: registration (throttled per client address), login (throttled per account, per device
+ * token and per client address, see `loginGate`), rotating refresh tokens in families (a reused token revokes its
+ * whole family), the caller's profile, and the admin's view. The only writer of the `users` and `refresh_tokens`
+ * collections and of the login and registration counters.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type {
@@ -21,11 +22,21 @@ import {
 } from "../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
 import { hashPassword, verifyPassword } from "../lib/password";
+import { EMAIL_RULE } from "../lib/validation";
 import { bindToScope } from "../lib/request-context";
-import { type KeyPair, hashRefreshToken, newRefreshToken, signAccessToken } from "../lib/tokens";
+import {
+	type KeyPair,
+	hashRefreshToken,
+	newRefreshToken,
+	signAccessToken,
+	signDeviceToken,
+	verifyDeviceToken
+} from "../lib/tokens";
 import { loadKeys } from "../adapters/keys";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { type DbAdapter, isDuplicateKeyError } from "../adapters/store";
+import { type RateLimitStore, RateLimiterRes, resolveRateLimitStore } from "../adapters/rate-limit";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import { METRIC } from "../lib/metric-names";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
@@ -64,20 +75,23 @@ interface RefreshTokenDoc {
 	createdAt: number;
 }
 
-interface AttemptDoc {
-	_id: string;
-	key: string;
-	count: number;
-	windowStart: number;
-	expiresAt: Date;
-}
-
 export interface TokenBundle {
 	user: User;
 	accessToken: string;
 	refreshToken: string;
 	tokenType: "Bearer";
 	expiresIn: number;
+	/** Login only: proof for the next logins from this client (OWASP's device cookie). */
+	deviceToken?: string;
+}
+
+/** Which counters a login attempt is judged by, and charged to when it fails. */
+interface LoginGate {
+	/** The device token's id when the client proved an earlier login to this account with it. */
+	device: string | null;
+	keys: Array<{ limiter: RateLimiterAbstract; key: string }>;
+	/** Untrusted clients: the account and the address, to count each account once per address. */
+	pair: string | null;
 }
 
 interface RegisterParams {
@@ -88,6 +102,7 @@ interface RegisterParams {
 interface LoginParams {
 	email: string;
 	password: string;
+	deviceToken?: string;
 }
 interface RefreshParams {
 	refreshToken: string;
@@ -112,6 +127,7 @@ type AuthEvent =
 	| "login_succeeded"
 	| "login_failed"
 	| "login_throttled"
+	| "register_throttled"
 	| "token_refreshed"
 	| "token_reuse_detected"
 	| "token_family_revoked"
@@ -125,9 +141,15 @@ interface UsersMethods {
 	toUser(doc: UserDoc, withAdminFields?: boolean): User;
 	issueBundle(doc: UserDoc, familyId?: string): Promise<TokenBundle>;
 	revokeFamilies(query: Partial<RefreshTokenDoc>): Promise<number>;
-	checkThrottle(keys: string[]): Promise<void>;
-	recordFailure(keys: string[]): Promise<void>;
-	clearFailures(key: string): Promise<void>;
+	loginGate(
+		email: string,
+		doc: UserDoc | null,
+		deviceToken: string | undefined,
+		ip: string
+	): Promise<LoginGate>;
+	checkGate(gate: LoginGate): Promise<void>;
+	chargeFailure(gate: LoginGate): Promise<void>;
+	throttle(retryAfterMs: number, message: string): Error;
 	audit(event: AuthEvent, fields?: Record<string, unknown>): void;
 	bootstrapAdmin(): Promise<void>;
 	findByEmail(email: string): Promise<UserDoc | null>;
@@ -137,12 +159,14 @@ interface UsersMethods {
 interface UsersVars {
 	keys: KeyPair;
 	auth: AppConfig["auth"];
-	stores: { tokens: DbAdapter; attempts: DbAdapter };
+	stores: { tokens: DbAdapter };
+	rateLimits: RateLimitStore;
+	limiters: Record<"account" | "device" | "pair" | "address" | "register", RateLimiterAbstract>;
 }
 
 type UsersThis = Service & DbServiceThis & UsersVars & UsersMethods;
 
-const EMAIL = { type: "email", normalize: true, max: 254 } as const;
+const EMAIL = EMAIL_RULE;
 const PASSWORD = { type: "string", min: 8, max: 128 } as const;
 const NAME = { type: "string", trim: true, min: 1, max: 100 } as const;
 const REFRESH_TOKEN = { type: "string", min: 16, max: 128 } as const;
@@ -164,6 +188,17 @@ const actions = {
 	register: {
 		params: { $$strict: "remove", email: EMAIL, password: PASSWORD, name: NAME },
 		async handler(this: UsersThis, ctx: Context<RegisterParams, AppMeta>): Promise<TokenBundle> {
+			// Each registration costs a 16 MiB scrypt: a client address gets REGISTER_MAX_PER_WINDOW of them.
+			const spent = await this.limiters.register
+				.consume(ctx.meta.clientIp ?? "unknown")
+				.catch((res: unknown) => res);
+			if (
+				spent instanceof RateLimiterRes &&
+				spent.consumedPoints > this.auth.registerMaxPerWindow
+			) {
+				this.audit("register_throttled");
+				throw this.throttle(spent.msBeforeNext, "Too many registrations, try again later");
+			}
 			const now = new Date().toISOString();
 			const _id = randomUUID().replace(/-/g, "");
 			let doc: UserDoc;
@@ -199,32 +234,46 @@ const actions = {
 		}
 	},
 
-	/** Exchanges email and password for tokens. Throttled per email and per client address. */
+	/**
+	 * Exchanges email and password for tokens and a device token. Throttled per account and per client address for
+	 * clients without a device token of the account, per device token for the others (`loginGate`).
+	 */
 	login: {
 		params: {
 			$$strict: "remove",
 			email: EMAIL,
-			password: { type: "string", min: 1, max: 1024 }
+			password: { type: "string", min: 1, max: 1024 },
+			deviceToken: { type: "string", min: 1, max: 4096, optional: true }
 		},
 		async handler(this: UsersThis, ctx: Context<LoginParams, AppMeta>): Promise<TokenBundle> {
-			const keys = [`email:${ctx.params.email}`];
-			if (ctx.meta.clientIp) keys.push(`ip:${ctx.meta.clientIp}`);
-			await this.checkThrottle(keys);
+			const { email } = ctx.params;
+			const doc = await this.findByEmail(email);
+			const gate = await this.loginGate(
+				email,
+				doc,
+				ctx.params.deviceToken ?? ctx.meta.deviceToken,
+				ctx.meta.clientIp ?? "unknown"
+			);
+			await this.checkGate(gate);
 
-			const doc = await this.findByEmail(ctx.params.email);
 			const ok = await verifyPassword(ctx.params.password, doc?.passwordHash);
 			if (!doc || !ok || doc.disabled) {
-				await this.recordFailure(keys);
+				await this.chargeFailure(gate);
 				this.audit("login_failed", {
-					email: ctx.params.email,
-					reason: !doc ? "unknown" : ok ? "disabled" : "password"
+					email,
+					reason: !doc ? "unknown" : ok ? "disabled" : "password",
+					trustedDevice: gate.device !== null
 				});
 				throw new UnauthorizedError("INVALID_CREDENTIALS", BAD_CREDENTIALS);
 			}
-			await this.clearFailures(keys[0]);
+			// The account's (or this device's) count starts again; the address keeps its count, so a sprayer who
+			// knows one password cannot wipe what the others cost.
+			await gate.keys[0].limiter.delete(gate.keys[0].key).catch(() => undefined);
 			bindToScope({ userId: doc._id });
-			this.audit("login_succeeded", { userId: doc._id });
-			return this.issueBundle(doc);
+			this.audit("login_succeeded", { userId: doc._id, trustedDevice: gate.device !== null });
+			const bundle = await this.issueBundle(doc);
+			bundle.deviceToken = signDeviceToken(doc._id, this.keys, this.auth);
+			return bundle;
 		}
 	},
 
@@ -426,13 +475,6 @@ export function createUsersService(
 							{ fields: { userId: 1 } },
 							{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
 						]
-					},
-					attempts: {
-						collection: "login_attempts",
-						indexes: [
-							{ fields: { key: 1 }, unique: true },
-							{ fields: { expiresAt: 1 }, expireAfterSeconds: 0 }
-						]
 					}
 				}
 			}),
@@ -442,11 +484,12 @@ export function createUsersService(
 
 		methods: {
 			toUser(doc: UserDoc, withAdminFields = false): User {
+				// An earlier version stored `null` for optional fields: read them as the documented schema says.
 				const user: User = {
 					id: doc._id,
 					email: doc.email,
-					name: doc.name,
-					roles: doc.roles,
+					name: typeof doc.name === "string" ? doc.name : "",
+					roles: Array.isArray(doc.roles) && doc.roles.length > 0 ? doc.roles : [ROLE_CUSTOMER],
 					createdAt: doc.createdAt
 				};
 				if (withAdminFields) user.disabled = !!doc.disabled;
@@ -490,55 +533,86 @@ export function createUsersService(
 				return count;
 			},
 
-			/** 429 while any key has reached the failure limit within the window. */
-			async checkThrottle(this: UsersThis, keys: string[]): Promise<void> {
-				const now = Date.now();
-				const windowMs = this.auth.loginFailureWindow * 1000;
-				for (const key of keys) {
-					const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
-					if (!doc || doc.windowStart + windowMs <= now || doc.count < this.auth.loginMaxFailures)
-						continue;
-					const retryAfter = Math.max(1, Math.ceil((doc.windowStart + windowMs - now) / 1000));
-					this.audit("login_throttled", { key: key.startsWith("email:") ? "email" : "address" });
-					throw new MoleculerClientError(
-						"Too many failed logins, try again later",
-						429,
-						"RATE_LIMIT_EXCEEDED",
-						{
-							retryAfter
-						}
-					);
-				}
-			},
-
-			/** Counts a failure against each key, in the store every gateway shares (through this service). */
-			async recordFailure(this: UsersThis, keys: string[]): Promise<void> {
-				const now = Date.now();
-				const windowMs = this.auth.loginFailureWindow * 1000;
-				const expiresAt = new Date(now + windowMs);
-				for (const key of keys) {
-					const doc = (await this.stores.attempts.findOne({ key })) as AttemptDoc | null;
-					if (doc && doc.windowStart + windowMs > now) {
-						await this.stores.attempts.updateMany({ key }, { $inc: { count: 1 } });
-					} else if (doc) {
-						// The window ended: start a new one, unless a racing request already did.
-						await this.stores.attempts.updateMany(
-							{ key, windowStart: doc.windowStart },
-							{ $set: { count: 1, windowStart: now, expiresAt } }
-						);
-					} else {
-						try {
-							await this.stores.attempts.insert({ key, count: 1, windowStart: now, expiresAt });
-						} catch (err) {
-							if (!isDuplicateKeyError(err)) throw err;
-							await this.stores.attempts.updateMany({ key }, { $inc: { count: 1 } });
-						}
+			/**
+			 * OWASP's device-cookie design. A client holding a valid device token of this account (handed out by an
+			 * earlier successful login) is judged only by that token's failures: neither failures of other clients on
+			 * the account nor failures of other accounts from its address lock it out. Every other client is judged by
+			 * the account's failures (brute force from one or many addresses) and by its address's failures over all
+			 * accounts (password spraying). A device token that reached the failure limit counts as none.
+			 */
+			async loginGate(
+				this: UsersThis,
+				email: string,
+				doc: UserDoc | null,
+				deviceToken: string | undefined,
+				ip: string
+			): Promise<LoginGate> {
+				const device = deviceToken ? verifyDeviceToken(deviceToken, this.keys, this.auth) : null;
+				if (device && doc && device.userId === doc._id) {
+					const spent = await this.limiters.device.get(device.id).catch(() => null);
+					if (!spent || spent.consumedPoints < this.auth.loginMaxFailures) {
+						return {
+							device: device.id,
+							keys: [{ limiter: this.limiters.device, key: device.id }],
+							pair: null
+						};
 					}
 				}
+				return {
+					device: null,
+					keys: [
+						{ limiter: this.limiters.account, key: email },
+						{ limiter: this.limiters.address, key: ip }
+					],
+					pair: `${ip}|${email}`
+				};
 			},
 
-			async clearFailures(this: UsersThis, key: string): Promise<void> {
-				await this.stores.attempts.removeMany({ key });
+			/**
+			 * A failure counts against the gate's first key (account or device token) every time, and against the
+			 * address once per account in the address window: the address limit counts the accounts that failed
+			 * from there (spraying), so one user mistyping a password again and again does not bring it closer.
+			 */
+			async chargeFailure(this: UsersThis, gate: LoginGate): Promise<void> {
+				const [first, address] = gate.keys;
+				const charges: Array<Promise<unknown>> = [first.limiter.consume(first.key)];
+				if (address && gate.pair) {
+					charges.push(
+						this.limiters.pair.consume(gate.pair).then(res => {
+							if (res.consumedPoints === 1) return address.limiter.consume(address.key);
+							return undefined;
+						})
+					);
+				}
+				await Promise.all(charges.map(p => p.catch(() => undefined)));
+			},
+
+			/** 429 when a counter of the gate has reached its limit (the attempt is not even checked then). */
+			async checkGate(this: UsersThis, gate: LoginGate): Promise<void> {
+				const limits = new Map<RateLimiterAbstract, number>([
+					[this.limiters.account, this.auth.loginMaxFailures],
+					[this.limiters.device, this.auth.loginMaxFailures],
+					[this.limiters.address, this.auth.loginAddressMaxAccounts]
+				]);
+				for (const { limiter, key } of gate.keys) {
+					const res = await limiter.get(key).catch(() => null);
+					if (!res || res.consumedPoints < (limits.get(limiter) ?? 0)) continue;
+					const what =
+						limiter === this.limiters.address
+							? "address"
+							: limiter === this.limiters.device
+								? "device"
+								: "email";
+					this.audit("login_throttled", { key: what });
+					throw this.throttle(res.msBeforeNext, "Too many failed logins, try again later");
+				}
+			},
+
+			/** The contract's 429, with the seconds to wait for the gateway's Retry-After. */
+			throttle(this: UsersThis, retryAfterMs: number, message: string): Error {
+				return new MoleculerClientError(message, 429, "RATE_LIMIT_EXCEEDED", {
+					retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000))
+				});
 			},
 
 			/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
@@ -595,10 +669,41 @@ export function createUsersService(
 		created(this: UsersThis) {
 			this.auth = cfg.auth;
 			this.keys = loadKeys(cfg);
+			this.rateLimits = resolveRateLimitStore(cfg);
+			const window = cfg.auth.loginFailureWindow;
+			this.limiters = {
+				// A counter may run past its limit (failures keep being counted); checkGate compares, never consume.
+				account: this.rateLimits.limiter({ name: "login-account", points: 1e9, duration: window }),
+				device: this.rateLimits.limiter({ name: "login-device", points: 1e9, duration: window }),
+				pair: this.rateLimits.limiter({
+					name: "login-pair",
+					points: 1e9,
+					duration: cfg.auth.loginAddressWindow
+				}),
+				address: this.rateLimits.limiter({
+					name: "login-address",
+					points: 1e9,
+					duration: cfg.auth.loginAddressWindow
+				}),
+				register: this.rateLimits.limiter({
+					name: "register-address",
+					points: 1e9,
+					duration: cfg.auth.registerWindow
+				})
+			};
+			if (cfg.mode === "cluster" && this.rateLimits.kind === "memory") {
+				this.logger.warn(
+					"Login and registration counters are kept in this process (CACHER is not redis://): run one users node"
+				);
+			}
 		},
 
 		async started(this: UsersThis) {
 			await this.bootstrapAdmin();
+		},
+
+		async stopped(this: UsersThis) {
+			await this.rateLimits.close();
 		}
 	};
 }

@@ -12,6 +12,8 @@ export interface AppMeta {
 	clientIp?: string;
 	/** The request's `Idempotency-Key` header, passed on by the gateway (validated by the idempotency mixin). */
 	idempotencyKey?: string;
+	/** A device token the gateway read from the client (e.g. a cookie); the login body may carry one as well. */
+	deviceToken?: string;
 	/** HTTP response controls understood by moleculer-web. */
 	$statusCode?: number;
 	$responseHeaders?: Record<string, string>;

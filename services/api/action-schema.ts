@@ -107,7 +107,12 @@ export function ruleToJsonSchema(raw: unknown, where: string): JsonSchema {
 	const type = String(rule.type);
 	const known = KNOWN[type];
 	if (!known) throw new Error(`${where}: rule type "${type}" has no JSON Schema here`);
-	const unknown = Object.keys(rule).filter(k => !known.includes(k) && !COMMON.includes(k));
+	// A custom checker only narrows what its rule accepts; the rule states how, as JSON Schema, in `jsonSchema`.
+	const documented =
+		rule.custom !== undefined && rule.jsonSchema !== undefined ? ["custom", "jsonSchema"] : [];
+	const unknown = Object.keys(rule).filter(
+		k => !known.includes(k) && !COMMON.includes(k) && !documented.includes(k)
+	);
 	if (unknown.length > 0)
 		throw new Error(`${where}: rule keys ${unknown.join(", ")} not translated`);
 
@@ -141,6 +146,7 @@ export function ruleToJsonSchema(raw: unknown, where: string): JsonSchema {
 			out = objectSchema(props, rule.strict, where);
 		}
 	}
+	if (rule.jsonSchema) out = { ...out, ...(rule.jsonSchema as JsonSchema) };
 	if (rule.default !== undefined && typeof rule.default !== "function") out.default = rule.default;
 	if (rule.nullable) {
 		if (typeof out.type === "string") out.type = [out.type, "null"];

@@ -117,6 +117,20 @@ const TOKEN_BUNDLE: JsonSchema = {
 		}
 	}
 };
+/** A login's answer: the tokens, and the device token that exempts this client from its address's throttling. */
+const LOGIN_BUNDLE: JsonSchema = {
+	...TOKEN_BUNDLE,
+	required: [...(TOKEN_BUNDLE.required as string[]), "deviceToken"],
+	properties: {
+		...(TOKEN_BUNDLE.properties as Record<string, JsonSchema>),
+		deviceToken: {
+			type: "string",
+			description:
+				"Proof of this successful login from this client (not an access token): send it back as `deviceToken` " +
+				"with later logins of this account, so failures of others from the same address never lock it out"
+		}
+	}
+};
 const MONEY: JsonSchema = { type: "integer", minimum: 0, description: "Minor units (cents)" };
 const CURRENCY: JsonSchema = {
 	type: "string",
@@ -125,7 +139,11 @@ const CURRENCY: JsonSchema = {
 	description: "ISO-4217"
 };
 /** Words for derived request parameters (their types and limits are the actions'). */
-const EMAIL_NOTE: JsonSchema = { description: "Trimmed and lower-cased" };
+const EMAIL_NOTE: JsonSchema = {
+	description:
+		"Trimmed, NFKC-normalised (full-width letters become plain ones) and lower-cased; an address holding an " +
+		"invisible or format character (zero-width, soft hyphen, bidi controls) is refused with 422"
+};
 const MONEY_NOTE: JsonSchema = { description: MONEY.description };
 const CURRENCY_NOTE: JsonSchema = { description: CURRENCY.description };
 
@@ -334,12 +352,19 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/auth/login",
 		action: "users.login",
-		notes: { email: EMAIL_NOTE },
+		notes: {
+			email: EMAIL_NOTE,
+			deviceToken: {
+				description: "The `deviceToken` an earlier successful login of this account answered"
+			}
+		},
 		tag: "Accounts",
 		summary:
 			"Sign in. Unknown email, wrong password and a disabled account get the same 401 INVALID_CREDENTIALS. " +
-			"After LOGIN_MAX_FAILURES failures for one email or one client address within LOGIN_FAILURE_WINDOW: 429.",
-		response: TOKEN_BUNDLE,
+			"429 after LOGIN_MAX_FAILURES failures on the account within LOGIN_FAILURE_WINDOW (a client with the " +
+			"account's device token counts only its own), or once LOGIN_ADDRESS_MAX_ACCOUNTS accounts failed from " +
+			"the client's address within LOGIN_ADDRESS_WINDOW (password spraying; device tokens exempt).",
+		response: LOGIN_BUNDLE,
 		errors: [401]
 	},
 	{
