@@ -3,7 +3,7 @@
  * action is measured as before.
  *
  * The gateway's `rest` action opts out. It is moleculer-web's entry point, one call per HTTP request, and the
- * gateway's HTTP metrics (lib/http-metrics.ts) already count and time each request, with its route and status
+ * gateway's HTTP metrics (services/api/http-metrics.ts) already count and time each request, with its route and status
  * instead of one `api.rest` label. Moleculer's metrics on that call are six label-hashed updates and a promise
  * chain around every request: the total, the active gauge up and down, the levels counter, the time histogram.
  * Measured by the bench on cached product reads, they took a quarter of the gateway's throughput (17.4k against

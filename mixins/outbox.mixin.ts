@@ -2,7 +2,7 @@
  * The transactional outbox: a service writes the events of a state change into the same document, in the same
  * store write, as the change itself (`withEvents(update, events)` or `outboxFields(events)` on insert), so a crash
  * between the write and the publish loses nothing. The relay then publishes each pending event to its channel
- * (lib/events.ts) and only afterwards removes it from the document: at least once, never lost. Consumers dedupe by
+ * (adapters/events/) and only afterwards removes it from the document: at least once, never lost. Consumers dedupe by
  * `eventId` (JetStream also drops a re-publish of the same `eventId` within its duplicate window).
  *
  * The relay runs right after a write (`this.relayOutbox(id)`, not awaited by the request) and every

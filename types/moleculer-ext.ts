@@ -21,7 +21,7 @@ export type AppAction<TThis> = ActionSchema<TThis> & {
 };
 
 /**
- * A durable event consumer (@moleculer/channels with `context: true`, see lib/events.ts): the handler gets a Context
+ * A durable event consumer (@moleculer/channels with `context: true`, see adapters/events/): the handler gets a Context
  * whose params are the event's payload; throwing makes the message come again (then the dead-letter destination).
  */
 export interface AppChannel<TThis, TPayload = Record<string, unknown>> {

@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP metrics, named so the usual Prometheus queries work verbatim:
  * `http_requests_total{method,route,status}` and `http_request_duration_seconds{method,route}` (histogram).
- * `route` is the operation's template from lib/http-api.ts (`/api/products/:id`), never a raw path, so the label
+ * `route` is the operation's template from services/api/contract.ts (`/api/products/:id`), never a raw path, so the label
  * set stays bounded whatever clients send; anything that matched no operation is `unmatched`.
  *
  * Kept cheap on purpose (Moleculer's own reporter already halves a bare gateway's throughput): the metric objects

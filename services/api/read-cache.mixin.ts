@@ -1,5 +1,5 @@
 /**
- * The gateway's read cache: answers of the operations lib/http-api.ts marks `cached` (the public catalog reads) are
+ * The gateway's read cache: answers of the operations services/api/contract.ts marks `cached` (the public catalog reads) are
  * kept in this gateway's memory (lib/read-cache.ts), so a hit answers without a round trip over NATS.
  *
  * What is cached and under which key is the owner's decision: only actions that declare Moleculer `cache` keys are
