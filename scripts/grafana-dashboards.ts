@@ -316,10 +316,14 @@ export const DASHBOARDS: DashboardSpec[] = [
 							"{{nodeID}} received"
 						)
 					),
+					// Not moleculer_transit_requests_active: Moleculer 0.15's Metrics middleware adds the pending
+					// count to that gauge at every packet it publishes (metrics.increment, never a set or a
+					// decrement), so it only grows. moleculer_request_active{type="remote"} is raised when a call to
+					// another node starts and lowered when its answer (or error, or timeout) comes back.
 					ts(
 						"Requests awaiting a remote answer",
 						"none",
-						q(`sum by (nodeID) (moleculer_transit_requests_active)`, "{{nodeID}}")
+						q(`sum by (nodeID) (moleculer_request_active{type="remote"})`, "{{nodeID}}")
 					),
 					ts(
 						"Transporter connected (1) by node",

@@ -4,6 +4,10 @@
 #
 #   scripts/health-check.sh            (defaults: the ports docker compose publishes on 127.0.0.1)
 #
+# The data stores publish nothing in compose (docs/operations.md): without HEALTH_ELASTICSEARCH_URL, HEALTH_MINIO_URL,
+# HEALTH_NATS_URL or HEALTH_MONGODB_EXPORTER_URL, that component is checked through Prometheus' last scrape of it
+# (elasticsearch_cluster_health_status, up{job="minio"}, gnatsd_varz_connections, mongodb_up).
+#
 # Where each part is: HEALTH_GATEWAY_URL, HEALTH_PROMETHEUS_URL, HEALTH_GRAFANA_URL, HEALTH_ALERTMANAGER_URL,
 # HEALTH_ELASTICSEARCH_URL, HEALTH_KIBANA_URL, HEALTH_MINIO_URL, HEALTH_NATS_URL (monitoring port),
 # HEALTH_MONGODB_EXPORTER_URL (MongoDB is checked through mongodb-exporter's mongodb_up, which logs in with its own
@@ -15,11 +19,11 @@ GATEWAY=${HEALTH_GATEWAY_URL:-http://127.0.0.1:5921}
 PROMETHEUS=${HEALTH_PROMETHEUS_URL:-http://127.0.0.1:9090}
 GRAFANA=${HEALTH_GRAFANA_URL:-http://127.0.0.1:3000}
 ALERTMANAGER=${HEALTH_ALERTMANAGER_URL:-http://127.0.0.1:9093}
-ELASTICSEARCH=${HEALTH_ELASTICSEARCH_URL:-http://127.0.0.1:9200}
+ELASTICSEARCH=${HEALTH_ELASTICSEARCH_URL:-}
 KIBANA=${HEALTH_KIBANA_URL:-http://127.0.0.1:5601}
-MINIO=${HEALTH_MINIO_URL:-http://127.0.0.1:9000}
-NATS=${HEALTH_NATS_URL:-http://127.0.0.1:8222}
-MONGODB_EXPORTER=${HEALTH_MONGODB_EXPORTER_URL:-http://127.0.0.1:9216}
+MINIO=${HEALTH_MINIO_URL:-}
+NATS=${HEALTH_NATS_URL:-}
+MONGODB_EXPORTER=${HEALTH_MONGODB_EXPORTER_URL:-}
 TIMEOUT=${HEALTH_TIMEOUT:-5}
 
 command -v curl >/dev/null 2>&1 || {
@@ -45,6 +49,18 @@ fetch() {
 }
 login=
 [ -z "${ELASTIC_PASSWORD:-}" ] || login=elastic
+# The value of a PromQL query's first sample (empty when there is none), from Prometheus' HTTP API.
+prom_value() {
+	local out
+	out=$(curl -sS -m "$TIMEOUT" -G --data-urlencode "query=$1" "$PROMETHEUS/api/v1/query" 2>/dev/null) || true
+	sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p' <<<"$out" | head -n1
+}
+# A check through Prometheus: up when the query's value is 1.
+prom_check() {
+	local name=$1 query=$2 value
+	value=$(prom_value "$query")
+	if [ "$value" = 1 ]; then row "$name" UP "via Prometheus: $query"; else row "$name" DOWN "via Prometheus: $query -> ${value:-no data}"; fi
+}
 # The value of a top-level string field of a JSON body ("status": "green" -> green), without jq.
 json_field() { sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p" <<<"$BODY" | head -n1; }
 
@@ -74,6 +90,9 @@ else
 	row grafana DOWN "$GRAFANA/api/health -> $STATUS $(json_field database)"
 fi
 
+if [ -z "$ELASTICSEARCH" ]; then
+	prom_check elasticsearch 'max(elasticsearch_cluster_health_status{color=~"green|yellow"})'
+else
 fetch "$ELASTICSEARCH/_cluster/health" "$login"
 es_status=$(json_field status)
 if [ "$STATUS" = 200 ] && { [ "$es_status" = green ] || [ "$es_status" = yellow ]; }; then
@@ -82,6 +101,7 @@ elif [ "$STATUS" = 401 ] && [ -z "$login" ]; then
 	row elasticsearch UP "answers (set ELASTIC_PASSWORD for the cluster status)"
 else
 	row elasticsearch DOWN "$ELASTICSEARCH -> $STATUS ${es_status:-}"
+fi
 fi
 
 if [ -n "$login" ]; then
@@ -102,9 +122,20 @@ else
 	esac
 fi
 
-expect_status "minio" "$MINIO/minio/health/live" 200
-expect_status "nats (jetstream)" "$NATS/healthz?js-enabled-only=true" 200
+if [ -z "$MINIO" ]; then
+	prom_check minio 'max(up{job="minio"})'
+else
+	expect_status "minio" "$MINIO/minio/health/live" 200
+fi
+if [ -z "$NATS" ]; then
+	prom_check "nats (jetstream)" 'min(up{job="nats"}) * (count(gnatsd_varz_connections{job="nats"}) > bool 0)'
+else
+	expect_status "nats (jetstream)" "$NATS/healthz?js-enabled-only=true" 200
+fi
 
+if [ -z "$MONGODB_EXPORTER" ]; then
+	prom_check mongodb 'max(mongodb_up)'
+else
 fetch "$MONGODB_EXPORTER/metrics"
 if [ "$STATUS" = 200 ] && grep -Eq '^mongodb_up(\{[^}]*\})? 1$' <<<"$BODY"; then
 	row mongodb UP "mongodb_up 1 (via mongodb-exporter)"
@@ -112,6 +143,7 @@ elif [ "$STATUS" = 200 ]; then
 	row mongodb DOWN "mongodb-exporter cannot reach MongoDB (mongodb_up is not 1)"
 else
 	row mongodb DOWN "mongodb-exporter $MONGODB_EXPORTER -> $STATUS"
+fi
 fi
 
 printf '%-22s %-6s %s\n' COMPONENT STATUS DETAIL

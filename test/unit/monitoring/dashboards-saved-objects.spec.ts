@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Ajv from "ajv";
+import { METRIC } from "moleculer";
 import { renderDashboards } from "../../../scripts/grafana-dashboards";
 import {
 	DASHBOARDS_DIR,
@@ -175,6 +176,39 @@ describe("grafana dashboards", () => {
 								defined: true
 							});
 		}
+	});
+
+	it("plot no Moleculer gauge that its code only ever adds to (it would only grow)", () => {
+		// Gauges Moleculer's Metrics middleware increments by a value and never decrements or sets: read from its
+		// source, so an upgrade that fixes (or adds) one changes this list.
+		const src = fs.readFileSync(
+			path.join(
+				__dirname,
+				"..",
+				"..",
+				"..",
+				"node_modules",
+				"moleculer",
+				"src",
+				"middlewares",
+				"metrics.js"
+			),
+			"utf8"
+		);
+		const constants = METRIC as unknown as Record<string, string>;
+		const used = (verb: string) =>
+			new Set(
+				[...src.matchAll(new RegExp(`metrics\\.${verb}\\(\\s*METRIC\\.(\\w+)`, "g"))].map(m => m[1])
+			);
+		const down = new Set([...used("decrement"), ...used("set")]);
+		const onlyUp = [...used("increment")]
+			.filter(k => !down.has(k) && /\.active$/.test(constants[k] ?? ""))
+			.map(k => constants[k].replace(/[.-]/g, "_"));
+		expect(onlyUp).toContain("moleculer_transit_requests_active");
+		const offenders = panelQueries().filter(q => onlyUp.some(m => q.expr.includes(m)));
+		expect(offenders).toEqual([]);
+		const awaiting = panelQueries().find(q => q.panel === "Requests awaiting a remote answer");
+		expect(awaiting?.expr).toBe('sum by (nodeID) (moleculer_request_active{type="remote"})');
 	});
 
 	it("are exactly what scripts/grafana-dashboards.ts generates (npm run dashboards)", () => {

@@ -214,7 +214,10 @@ describe("services", () => {
 			[
 				...Object.keys(APP_NODES),
 				"mongodb",
+				"mongodb-keyfile",
+				"mongodb-setup",
 				"mongodb-exporter",
+				"redis-exporter",
 				"nats",
 				"nats-exporter",
 				"redis",
@@ -248,7 +251,13 @@ describe("services", () => {
 				.filter(([n]) => isOneShot(n))
 				.map(([n]) => n)
 				.sort()
-		).toEqual(["elasticsearch-setup", "kibana-setup", "minio-setup"]);
+		).toEqual([
+			"elasticsearch-setup",
+			"kibana-setup",
+			"minio-setup",
+			"mongodb-keyfile",
+			"mongodb-setup"
+		]);
 	});
 
 	it("waits on conditions, never on a container merely started", () => {
@@ -321,7 +330,7 @@ describe("application nodes", () => {
 			expect({ name, SERVICES: e.SERVICES }).toEqual({ name, SERVICES: groups });
 			expect(e.TRANSPORTER).toBe(`nats://${env.NATS_USER}:${env.NATS_PASSWORD}@nats:4222`);
 			expect(e.MONGO_URI).toBe(
-				`mongodb://${env.MONGO_APP_USER}:${env.MONGO_APP_PASSWORD}@mongodb:27017/flashmart?authSource=flashmart`
+				`mongodb://${env.MONGO_APP_USER}:${env.MONGO_APP_PASSWORD}@mongodb:27017/flashmart?authSource=flashmart&replicaSet=rs0`
 			);
 			expect(e.MONGO_URI).not.toContain(env.MONGO_ROOT_PASSWORD);
 			expect(e.CACHER).toBe(`redis://:${env.REDIS_PASSWORD}@redis:6379`);
@@ -498,7 +507,8 @@ describe("monitoring as mounted", () => {
 			const args = [s.entrypoint ?? [], s.command ?? []].flat().flatMap(a => String(a).split("="));
 			for (const a of args.filter(a => a.startsWith("/"))) {
 				const host = hostPathOf(s, a);
-				if (host && !fs.existsSync(host))
+				// Paths on the Docker host (node-exporter's /host, the textfile directory) are not this repository's.
+				if (host && host.startsWith(ROOT) && !fs.existsSync(host))
 					problems.push(`${name}: ${a} (${path.relative(ROOT, host)}) is missing`);
 			}
 			const build = s.build;
@@ -529,5 +539,278 @@ describe("monitoring as mounted", () => {
 			if (found.length === 0) problems.push(`${pattern}: no file`);
 		}
 		expect(problems).toEqual([]);
+	});
+});
+
+/** Bytes of a compose memory size ("512M", "1.5g", "2G"). */
+function bytes(size: string | number): number {
+	const m = String(size).match(/^(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?$/i);
+	if (!m) throw new Error(`not a size: ${size}`);
+	return (
+		Number(m[1]) * { "": 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[m[2].toLowerCase() as "m"]
+	);
+}
+type Resources = { cpus?: string | number; memory?: string };
+const resourcesOf = (s: ComposeService): { limits?: Resources; reservations?: Resources } =>
+	((s.deploy as { resources?: object } | undefined)?.resources ?? {}) as never;
+
+describe("resource limits", () => {
+	it("give every service a CPU and a memory limit, and a memory reservation under it", () => {
+		const problems: string[] = [];
+		for (const [name, s] of services()) {
+			const { limits, reservations } = resourcesOf(s);
+			if (!limits?.cpus || !(Number(limits.cpus) > 0)) problems.push(`${name}: no CPU limit`);
+			if (!limits?.memory) problems.push(`${name}: no memory limit`);
+			else if (!reservations?.memory) problems.push(`${name}: no memory reservation`);
+			else if (bytes(reservations.memory) > bytes(limits.memory))
+				problems.push(`${name}: reservation above the limit`);
+		}
+		expect(problems).toEqual([]);
+	});
+
+	it("size each app node's V8 heap at 3/4 of its container's memory limit", () => {
+		for (const name of Object.keys(APP_NODES)) {
+			const s = project.services[name];
+			const heap = environmentOf(s).NODE_OPTIONS?.match(/--max-old-space-size=(\d+)/)?.[1];
+			expect({ name, heap: heap !== undefined }).toEqual({ name, heap: true });
+			const limitMb = bytes(resourcesOf(s).limits!.memory!) / 2 ** 20;
+			expect({ name, ratio: Number(heap) / limitMb }).toEqual({ name, ratio: 0.75 });
+		}
+	});
+
+	it("give Elasticsearch at least twice its JVM heap, and Redis a maxmemory under its limit", () => {
+		const es = project.services.elasticsearch;
+		const heap = environmentOf(es).ES_JAVA_OPTS.match(/-Xmx(\S+)/)![1];
+		expect(bytes(resourcesOf(es).limits!.memory!)).toBeGreaterThanOrEqual(2 * bytes(heap));
+		const redisCmd = [project.services.redis.command].flat().join(" ");
+		const maxmemory = redisCmd.match(/--maxmemory (\S+)/)![1];
+		expect(bytes(maxmemory)).toBeLessThan(
+			bytes(resourcesOf(project.services.redis).limits!.memory!)
+		);
+		const mongoCache = [project.services.mongodb.command].flat().join(" ");
+		expect(Number(mongoCache.match(/--wiredTigerCacheSizeGB (\S+)/)![1]) * 2 ** 30).toBeLessThan(
+			bytes(resourcesOf(project.services.mongodb).limits!.memory!) / 2
+		);
+	});
+});
+
+/**
+ * What each image of the stack has to run a healthcheck with, and how that is known. A healthcheck's command must be
+ * one of these; CMD-SHELL needs `sh`. A new image must be added here (the test fails on an unknown one).
+ */
+const IMAGE_TOOLS: Record<string, { tools: string[]; source: string }> = {
+	"node:22-bookworm-slim": {
+		tools: ["sh", "node"],
+		source: "Debian slim: dash and node; no curl or wget (the official image's Dockerfile)"
+	},
+	"mongo:5.0": {
+		tools: ["sh", "bash", "mongo", "mongodump", "mongorestore"],
+		source:
+			"Ubuntu focal with mongodb-org-shell and the database tools (docker-library/mongo 5.0 Dockerfile)"
+	},
+	"nats:2.10-alpine": { tools: ["sh", "wget"], source: "Alpine: busybox sh and wget" },
+	"redis:7-alpine": { tools: ["sh", "wget", "redis-cli"], source: "Alpine: busybox, redis-cli" },
+	"minio/minio:RELEASE.2024-12-18T13-15-44Z": {
+		tools: ["sh", "mc"],
+		source: "UBI micro with mc since 2023 (MinIO's docs use `mc ready local`); curl was removed"
+	},
+	"minio/mc:RELEASE.2024-11-21T17-21-54Z": { tools: ["sh", "mc"], source: "UBI micro with mc" },
+	"docker.elastic.co/elasticsearch/elasticsearch:8.19.0": {
+		tools: ["sh", "bash", "curl"],
+		source: "Ubuntu base; Elastic's own compose example healthchecks with curl in CMD-SHELL"
+	},
+	"docker.elastic.co/kibana/kibana:8.19.0": {
+		tools: ["sh", "bash", "curl"],
+		source: "Ubuntu base; Elastic's own compose example healthchecks with curl in CMD-SHELL"
+	},
+	"prom/prometheus:v2.55.1": { tools: ["sh", "wget"], source: "quay.io/prometheus/busybox base" },
+	"prom/alertmanager:v0.27.0": { tools: ["sh", "wget"], source: "quay.io/prometheus/busybox base" },
+	"prom/node-exporter:v1.8.2": { tools: ["sh", "wget"], source: "quay.io/prometheus/busybox base" },
+	"grafana/grafana:11.3.0": { tools: ["sh", "wget"], source: "Alpine base: busybox" },
+	"gcr.io/cadvisor/cadvisor:v0.49.1": {
+		tools: ["sh", "wget"],
+		source: "Alpine base; its Dockerfile's own HEALTHCHECK uses wget"
+	},
+	"quay.io/prometheuscommunity/elasticsearch-exporter:v1.8.0": {
+		tools: ["sh", "wget"],
+		source: "quay.io/prometheus/busybox base (prometheus-community Dockerfile)"
+	},
+	"oliver006/redis_exporter:v1.66.0-alpine": {
+		tools: ["sh", "wget"],
+		source: "the -alpine variant (the default tag is FROM scratch)"
+	},
+	"busybox:1.36": { tools: ["sh", "wget"], source: "busybox" },
+	// FROM scratch: a binary and nothing else. Only usable rebuilt on busybox (docker/*-exporter/Dockerfile).
+	"percona/mongodb_exporter:0.40": {
+		tools: [],
+		source: "FROM scratch (percona/mongodb_exporter Dockerfile)"
+	},
+	"natsio/prometheus-nats-exporter:0.15.0": { tools: [], source: "FROM scratch" },
+	"oliver006/redis_exporter:v1.66.0": { tools: [], source: "FROM scratch" }
+};
+
+/** The image a service runs: for a built one, the last FROM of its Dockerfile (the runtime stage). */
+function baseImage(s: ComposeService & { $dir: string }): string {
+	if (s.build) {
+		const b = typeof s.build === "string" ? { context: s.build } : s.build;
+		const file = path.resolve(s.$dir, b.context ?? ".", b.dockerfile ?? "Dockerfile");
+		const froms = [...fs.readFileSync(file, "utf8").matchAll(/^FROM\s+(\S+)/gm)].map(m => m[1]);
+		return froms[froms.length - 1];
+	}
+	return s.image!;
+}
+
+describe("healthchecks against what each image contains", () => {
+	it("know every image of the stack", () => {
+		const unknown = services()
+			.map(([name, s]) => [name, baseImage(s)])
+			.filter(([, image]) => !(image in IMAGE_TOOLS));
+		expect(unknown).toEqual([]);
+	});
+
+	it("never use CMD-SHELL on an image without a shell, nor a command the image lacks", () => {
+		const problems: string[] = [];
+		for (const [name, s] of services()) {
+			const test = s.healthcheck?.test;
+			if (!Array.isArray(test) || test[0] === "NONE") continue;
+			const { tools } = IMAGE_TOOLS[baseImage(s)] ?? { tools: [] };
+			const command = test[0] === "CMD-SHELL" ? String(test[1]).trim().split(/\s+/)[0] : test[1];
+			if (test[0] === "CMD-SHELL" && !tools.includes("sh"))
+				problems.push(`${name}: CMD-SHELL on ${baseImage(s)}, which has no shell`);
+			if (!tools.includes(command)) problems.push(`${name}: ${command} is not in ${baseImage(s)}`);
+		}
+		expect(problems).toEqual([]);
+	});
+
+	it("would catch the old mongodb-exporter healthcheck (wget on a FROM scratch image)", () => {
+		expect(IMAGE_TOOLS["percona/mongodb_exporter:0.40"].tools).not.toContain("wget");
+		expect(baseImage(project.services["mongodb-exporter"])).toBe("busybox:1.36");
+	});
+
+	it("check each backend node's own /ready on METRICS_PORT, with node (the image has no curl or wget)", () => {
+		for (const name of Object.keys(APP_NODES).filter(n => n !== "gateway")) {
+			const test = project.services[name].healthcheck!.test as string[];
+			expect(test.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+			expect(test[3]).toContain("'http://127.0.0.1:'+(process.env.METRICS_PORT||3030)+'/ready'");
+		}
+		expect(loadConfig({}).metrics.port).toBe(3030);
+	});
+});
+
+describe("networks and published ports", () => {
+	const DATA_STORES = ["mongodb", "nats", "redis", "minio", "elasticsearch"];
+	const UIS: Record<string, number> = {
+		kibana: 5601,
+		prometheus: 9090,
+		alertmanager: 9093,
+		grafana: 3000
+	};
+
+	it("keep data stores and exporters on the backend network only, publishing nothing", () => {
+		for (const [name, s] of services()) {
+			if (!(DATA_STORES.includes(name) || /exporter|cadvisor/.test(name))) continue;
+			expect({ name, networks: s.networks, ports: s.ports ?? [] }).toEqual({
+				name,
+				networks: ["backend"],
+				ports: []
+			});
+		}
+	});
+
+	it("publish only the gateway and the operators' UIs", () => {
+		const published = Object.fromEntries(
+			services()
+				.filter(([, s]) => (s.ports ?? []).length > 0)
+				.map(([name, s]) => [name, (s.ports ?? []).map(p => Number(String(p).split(":").pop()))])
+		);
+		expect(published).toEqual({
+			gateway: [5921],
+			...Object.fromEntries(Object.entries(UIS).map(([n, p]) => [n, [p]]))
+		});
+	});
+});
+
+describe("MongoDB as a replica set, backups and retention", () => {
+	it("runs a single-node replica set with a keyFile, initiated by a job the nodes wait for", () => {
+		const cmd = [project.services.mongodb.command].flat().join(" ");
+		expect(cmd).toContain("--replSet rs0");
+		expect(cmd).toContain("--keyFile /etc/flashmart-mongo/keyfile");
+		expect(dependsOn(project.services.mongodb)["mongodb-keyfile"]).toBe(
+			"service_completed_successfully"
+		);
+		for (const name of Object.keys(APP_NODES))
+			expect(dependsOn(project.services[name])["mongodb-setup"]).toBe(
+				"service_completed_successfully"
+			);
+		const script = fs.readFileSync(path.join(ROOT, "docker", "mongodb", "replica-set.sh"), "utf8");
+		expect(script).toMatch(
+			/rs\.initiate\(\{ _id: "rs0", members: \[\{ _id: 0, host: "mongodb:27017" \}\] \}\)/
+		);
+		// No password on a command line in the MongoDB scripts: they log in with db.auth inside the script.
+		for (const f of ["init-users.sh", "replica-set.sh"]) {
+			const text = fs.readFileSync(path.join(ROOT, "docker", "mongodb", f), "utf8");
+			expect({ f, password: /--password|\s-p\s/.test(text) }).toEqual({ f, password: false });
+		}
+	});
+
+	it("mounts node-exporter's textfile directory for the backup metrics", () => {
+		const ne = project.services["node-exporter"];
+		expect([ne.command].flat()).toContain("--collector.textfile.directory=/textfile");
+		expect(bindMounts(ne).map(m => m.container)).toContain("/textfile");
+	});
+
+	it("keeps Prometheus' history longer than the 30-day error-budget panel", () => {
+		const arg = [project.services.prometheus.command]
+			.flat()
+			.find(a => String(a).startsWith("--storage.tsdb.retention.time="));
+		const days = Number(String(arg).match(/=(\d+)d$/)?.[1]);
+		expect(days).toBeGreaterThanOrEqual(30);
+	});
+
+	it("creates only the buckets the application uses", () => {
+		expect(environmentOf(project.services["minio-setup"]).MINIO_BUCKETS).toBe("ecommerce backups");
+		const policy = fs.readFileSync(
+			path.join(ROOT, "docker", "minio", "flashmart-policy.json"),
+			"utf8"
+		);
+		expect(policy).not.toContain(":::logs");
+	});
+});
+
+describe("elasticsearch-setup", () => {
+	const dir = path.join(ROOT, "docker", "elasticsearch");
+	const script = fs.readFileSync(path.join(dir, "setup.sh"), "utf8");
+	/** The index privileges a role of setup.sh grants on logs-flashmart-*. */
+	const privileges = (role: string): string[] => {
+		const body = script.match(new RegExp(`/_security/role/${role} '([^']*)'`))?.[1];
+		return JSON.parse(body!).indices.flatMap((i: { privileges: string[] }) => i.privileges);
+	};
+
+	it("lets the shipper append to logs-flashmart-* and nothing else; Grafana's reader only read them", () => {
+		expect(privileges("flashmart_logs_writer").sort()).toEqual(["auto_configure", "create_doc"]);
+		expect(privileges("flashmart_logs_reader").sort()).toEqual(["read", "view_index_metadata"]);
+		expect(script).toMatch(/\/_security\/user\/\$ES_LOGS_USER".*flashmart_logs_writer/);
+		expect(script).toMatch(/\/_security\/user\/\$ES_LOGS_READER_USER".*flashmart_logs_reader/);
+	});
+
+	it("installs the shipper's template as elastic, with the ILM policy that deletes old daily indices", () => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const {
+			LOG_INDEX_TEMPLATE,
+			LOG_TEMPLATE_NAME
+		} = require("../../../adapters/logging/log-shipper");
+		const template = JSON.parse(fs.readFileSync(path.join(dir, "logs-template.json"), "utf8"));
+		expect(template.index_patterns).toEqual(LOG_INDEX_TEMPLATE.index_patterns);
+		expect(template.priority).toBe(LOG_INDEX_TEMPLATE.priority);
+		expect(template.template.mappings).toEqual(LOG_INDEX_TEMPLATE.template.mappings);
+		expect(template.template.settings["index.lifecycle.name"]).toBe("flashmart-logs");
+		expect(script).toContain(`/_index_template/${LOG_TEMPLATE_NAME} "@$here/logs-template.json"`);
+		expect(script).toMatch(/\/_ilm\/policy\/flashmart-logs/);
+		expect(script).toMatch(
+			/"delete": \{\\"min_age\\": \\"\$\{retention\}d\\"|\\"delete\\": \{\\"min_age\\": \\"\$\{retention\}d\\"/
+		);
+		expect(project.services["elasticsearch-setup"].environment).toMatchObject({
+			ES_LOGS_RETENTION_DAYS: "30"
+		});
 	});
 });
