@@ -79,6 +79,8 @@ export interface AppConfig {
 	inventory: {
 		/** `inventory.low` is emitted when available stock falls below this. */
 		lowStockThreshold: number;
+		/** How often (ms) each inventory node re-checks every stock level for a missed `inventory.low`. */
+		sweepInterval: number;
 	};
 	orders: {
 		/** An unpaid order expires this many seconds after checkout and its stock is released. */
@@ -342,6 +344,14 @@ const SCHEMA = {
 		max: 1000000,
 		default: 5
 	},
+	INVENTORY_SWEEP_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 3600000,
+		default: 5000
+	},
 	ORDER_TTL: { type: "number", convert: true, integer: true, min: 1, max: 604800, default: 900 },
 	ORDER_SWEEP_INTERVAL: {
 		type: "number",
@@ -466,6 +476,7 @@ type Raw = {
 	SEED_DEMO?: boolean;
 	CATALOG_CACHE_TTL: number;
 	LOW_STOCK_THRESHOLD: number;
+	INVENTORY_SWEEP_INTERVAL: number;
 	ORDER_TTL: number;
 	ORDER_SWEEP_INTERVAL: number;
 	PAYMENT_PROVIDER_TIMEOUT: number;
@@ -628,7 +639,10 @@ export function loadConfig(
 			seedDemo: r.SEED_DEMO ?? !transporter,
 			cacheTtl: r.CATALOG_CACHE_TTL
 		},
-		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
+		inventory: {
+			lowStockThreshold: r.LOW_STOCK_THRESHOLD,
+			sweepInterval: r.INVENTORY_SWEEP_INTERVAL
+		},
 		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
 		payments: {
 			providerTimeout: r.PAYMENT_PROVIDER_TIMEOUT,

@@ -8,7 +8,9 @@
  *   in `flashmart_events_dead_lettered_total{channel}` (the in-process adapter also retries, which the library's
  *   event-based adapter does not);
  * - publishing while the adapter stops fails instead of dropping the message silently, so the outbox keeps it;
- * - publishing creates the channel's stream first, so an event is stored before any consumer ever subscribed.
+ * - publishing creates the channel's stream first, so an event is stored before any consumer ever subscribed;
+ * - once every consumer of the node is subscribed, a local `$channels.ready` event tells services that publishing
+ *   works (an outbox written at start need not wait for the relay interval).
  */
 import type { Middleware, ServiceBroker } from "moleculer";
 import ChannelsModule from "@moleculer/channels";
@@ -148,9 +150,14 @@ class JetStreamAdapter extends Adapters.NATS {
  * publish that resolves once the consumers are done (the outbox keeps an event until then).
  */
 class InProcessAdapter extends Adapters.Fake {
+	/** Set once the consumers are subscribed: an event emitted before would reach nobody and be lost. */
+	subscribed = false;
+
 	override async publish(channel: string, payload: unknown, opts: Record<string, unknown> = {}) {
 		if (this.stopping)
 			throw new Error("The event adapter is stopping; the message stays in the outbox");
+		if (!this.subscribed)
+			throw new Error("The event adapter is not started yet; the message stays in the outbox");
 		await this.broker.emit(`channels.${channel}`, { payload, headers: opts.headers });
 	}
 
@@ -241,7 +248,17 @@ export function eventsMiddleware(cfg: AppConfig): Middleware {
 				cfg.events.ackWait
 			)
 		: new InProcessAdapter(common);
-	return ChannelsMiddleware({ adapter, context: true });
+	const middleware = ChannelsMiddleware({ adapter, context: true }) as Middleware & {
+		started(broker: ServiceBroker): Promise<void>;
+	};
+	const started = middleware.started;
+	// The library connects and subscribes in its `started` hook, after every service's `started`.
+	middleware.started = async function (this: unknown, broker: ServiceBroker) {
+		await started.call(this, broker);
+		if (adapter instanceof InProcessAdapter) adapter.subscribed = true;
+		broker.broadcastLocal("$channels.ready");
+	};
+	return middleware;
 }
 
 /** `broker.sendToChannel`, which the channels middleware adds. */
