@@ -288,6 +288,14 @@ const SCHEMA = {
 		max: 1000000,
 		default: 5
 	},
+	INVENTORY_SWEEP_INTERVAL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 100,
+		max: 3600000,
+		default: 5000
+	},
 	ORDER_TTL: { type: "number", convert: true, integer: true, min: 1, max: 604800, default: 900 },
 	ORDER_SWEEP_INTERVAL: {
 		type: "number",
@@ -549,7 +557,10 @@ export function loadConfig(
 			seedDemo: r.SEED_DEMO ?? !transporter,
 			cacheTtl: r.CATALOG_CACHE_TTL
 		},
-		inventory: { lowStockThreshold: r.LOW_STOCK_THRESHOLD },
+		inventory: {
+			lowStockThreshold: r.LOW_STOCK_THRESHOLD,
+			sweepInterval: r.INVENTORY_SWEEP_INTERVAL
+		},
 		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
 		payments: {
 			providerTimeout: r.PAYMENT_PROVIDER_TIMEOUT,

@@ -1,7 +1,7 @@
 /**
  * Shopping carts: one per user, priced at every answer from the catalog's current prices (one `products.summaries`
  * call for the products this node has not seen since the catalog last changed: lib/read-cache.ts, emptied by the
- * products service's `products.cache.clean` broadcast), never from anything a client sent. Lines of products
+ * products service's `products.cache.clean` broadcast through mixins/cache-cleaner.mixin.ts), never from anything a client sent. Lines of products
  * archived (or gone) since they were added drop out of every answer and out of the stored cart at its next write. Every change is one read and one write conditional on
  * the cart's `version` (optimistic, retried on a lost race), so two racing requests never lose each other's lines.
  * The only writer of the `carts` collection.
@@ -22,6 +22,7 @@ import {
 } from "../lib/errors";
 import { ReadCache } from "../lib/read-cache";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -328,16 +329,11 @@ export function createCartsService(
 	return {
 		name: "carts",
 		mixins: [
-			DbMixin(cfg, { collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] })
+			DbMixin(cfg, { collection: "carts", indexes: [{ fields: { userId: 1 }, unique: true }] }),
+			// The catalog changed (a price, an archive, a new product): price from products again.
+			CacheCleanerMixin({ events: ["products.cache.clean"], readCaches: ["catalog"] })
 		],
 		actions,
-
-		events: {
-			/** The catalog changed (a price, an archive, a new product): price from products again. */
-			"products.cache.clean"(this: CartsThis) {
-				this.catalog.invalidate();
-			}
-		},
 
 		created(this: CartsThis) {
 			this.catalog = new ReadCache();

@@ -1,7 +1,9 @@
 /**
  * Stock levels per product: `onHand`, `reserved` and `available = onHand - reserved`, kept in one document per
  * product and changed only by single conditional updates, never read-then-write, so `available >= 0` holds at every
- * moment on NeDB and on MongoDB alike. The only writer of the `stock` collection.
+ * moment on NeDB and on MongoDB alike. The only writer of the `stock` collection, and the owner of its lifecycle: a
+ * product's stock is made here from the durable `products.created` event (with the stock it was created with), so
+ * products and inventory never call each other; a product inventory has no stock for is unknown to it (404).
  */
 import type {
 	Context,
@@ -18,7 +20,7 @@ import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { isDuplicateKeyError } from "../adapters/store";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, withEvents } from "../mixins/outbox.mixin";
 import type { AppMeta } from "../types/meta";
-import type { AppAction } from "../types/moleculer-ext";
+import type { AppAction, WithChannels } from "../types/moleculer-ext";
 
 /**
  * One product's stock. `holds` maps an order id to the units reserved for it: a reservation lives in the same
@@ -60,6 +62,11 @@ interface SetParams {
 	productId: string;
 	onHand: number;
 }
+/** What inventory reads of `products.created` (the event carries more). */
+interface ProductCreatedPayload {
+	productId?: unknown;
+	stock?: unknown;
+}
 interface AvailabilityParams {
 	productIds: string[];
 }
@@ -75,6 +82,7 @@ interface ShortLine {
 
 interface InventoryMethods {
 	findStock(productId: string): Promise<StockDoc | null>;
+	createStock(productId: string, onHand: number): Promise<void>;
 	takeLine(orderId: string, line: StockLine): Promise<boolean>;
 	releaseLines(orderId: string, lines: StockLine[]): Promise<number>;
 	changed(productIds: string[]): Promise<void>;
@@ -160,14 +168,9 @@ const actions = {
 		async handler(this: InventoryThis, ctx: Context<SetParams, AppMeta>): Promise<StockLevel> {
 			const { productId, onHand } = ctx.params;
 			for (let attempt = 0; attempt < MAX_SET_ATTEMPTS; attempt++) {
-				let doc = await this.findStock(productId);
-				if (!doc) {
-					// A product whose stock was never initialised (e.g. inventory was down when it was created).
-					await ctx.call("products.exists", { id: productId });
-					await ctx.call("inventory.init", { productId, onHand: 0 });
-					doc = await this.findStock(productId);
-					if (!doc) continue;
-				}
+				// Stock exists for every product whose products.created came in; none means inventory does not know it.
+				const doc = await this.findStock(productId);
+				if (!doc) throw new NotFoundError("Product");
 				if (onHand < doc.reserved) {
 					throw new ConflictError(
 						"STOCK_BELOW_RESERVED",
@@ -342,29 +345,6 @@ const actions = {
 		}
 	},
 
-	/** Internal: creates the stock record of a new product (idempotent). */
-	init: {
-		params: { $$strict: "remove", productId: PRODUCT_ID, onHand: QUANTITY_ON_HAND },
-		async handler(this: InventoryThis, ctx: Context<SetParams>): Promise<StockLevel> {
-			const { productId, onHand } = ctx.params;
-			try {
-				await this.adapter.insert({
-					productId,
-					onHand,
-					reserved: 0,
-					available: onHand,
-					sold: 0,
-					holds: {},
-					updatedAt: new Date().toISOString()
-				});
-				await this.changed([productId]);
-			} catch (err) {
-				if (!isDuplicateKeyError(err)) throw err;
-			}
-			return levelOf((await this.findStock(productId))!);
-		}
-	},
-
 	/** Internal: units available now for each product (0 for unknown ones), one call for a whole page. */
 	availability: {
 		params: { $$strict: "remove", productIds: { type: "array", items: PRODUCT_ID, max: 500 } },
@@ -393,7 +373,10 @@ const actions = {
 
 export function createInventoryService(
 	cfg: AppConfig
-): ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis & InventoryVars> {
+): WithChannels<
+	ServiceSchema<ServiceSettingSchema, InventoryMethods, DbServiceThis & InventoryVars>,
+	InventoryThis
+> {
 	return {
 		name: "inventory",
 		mixins: [
@@ -409,9 +392,55 @@ export function createInventoryService(
 		],
 		actions,
 
+		// Durable: a product created while no inventory node ran gets its stock when one starts.
+		channels: {
+			"products.created": {
+				group: "inventory",
+				async handler(this: InventoryThis, ctx: Context<ProductCreatedPayload>) {
+					const { productId, stock } = ctx.params ?? {};
+					const valid =
+						typeof productId === "string" &&
+						productId.length > 0 &&
+						productId.length <= PRODUCT_ID.max &&
+						Number.isInteger(stock) &&
+						(stock as number) >= 0 &&
+						(stock as number) <= QUANTITY_ON_HAND.max;
+					if (!valid) {
+						// Redelivering a malformed event cannot fix it: acknowledged, and said.
+						this.logger.warn("products.created without a usable productId and stock: ignored", {
+							eventId: (ctx.params as { eventId?: unknown } | null)?.eventId
+						});
+						return;
+					}
+					await this.createStock(productId, stock as number);
+				}
+			}
+		},
+
 		methods: {
 			async findStock(this: InventoryThis, productId: string): Promise<StockDoc | null> {
 				return (await this.adapter.findOne({ productId })) as StockDoc | null;
+			},
+
+			/**
+			 * A new product's stock; idempotent (the unique productId index turns a redelivery into nothing). Announced
+			 * either way, so a create waiting for it answers even when the first delivery died before announcing.
+			 */
+			async createStock(this: InventoryThis, productId: string, onHand: number): Promise<void> {
+				try {
+					await this.adapter.insert({
+						productId,
+						onHand,
+						reserved: 0,
+						available: onHand,
+						sold: 0,
+						holds: {},
+						updatedAt: new Date().toISOString()
+					});
+				} catch (err) {
+					if (!isDuplicateKeyError(err)) throw err;
+				}
+				await this.changed([productId]);
 			},
 
 			/** Takes one line for an order; true when it is held (now or by an earlier try of the same order). */
@@ -520,7 +549,7 @@ export function createInventoryService(
 		started(this: InventoryThis) {
 			this.lowTimer = setInterval(
 				() => void this.checkLow().catch(() => undefined),
-				cfg.orders.sweepInterval
+				cfg.inventory.sweepInterval
 			);
 			this.lowTimer.unref();
 		},

@@ -1,7 +1,8 @@
 /**
  * The catalog: products and their categories. Public reads (list with exactly API.md's filters, get by id or slug,
  * categories) are cached with Moleculer's cacher and invalidated on every change, here and on every other node;
- * `available` comes from the inventory owner, one call per page. Admins create, change and archive products.
+ * `available` comes from the inventory owner, one call per page. Admins create, change and archive products; a new
+ * product's initial stock goes to inventory as the durable `products.created` event, written with the product.
  * The only writer of the `products` collection.
  */
 import type {
@@ -11,11 +12,14 @@ import type {
 	ServiceSettingSchema,
 	ServiceBroker
 } from "moleculer";
+import { randomBytes } from "node:crypto";
 import { type AppConfig, configOf } from "../config";
 import { type DemoProduct, demoCatalog } from "../lib/demo-catalog";
-import { ConflictError, NotFoundError } from "../lib/errors";
+import { ConflictError, NotFoundError, ServiceUnavailableError } from "../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
+import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
 import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
@@ -110,9 +114,23 @@ interface ProductsMethods {
 	insertProduct(ctx: Context, params: CreateParams): Promise<ProductDoc>;
 	invalidate(ctx: Context): Promise<void>;
 	seedDemo(ctx?: Context): Promise<{ created: number; existing: number }>;
+	stockAnnounced(productId: string, timeoutMs: number): Promise<boolean>;
+	relayAll(): Promise<void>;
+	publishSeeded(): Promise<void>;
+	relayOutbox(id?: string): Promise<number>;
 }
 
-type ProductsThis = Service & DbServiceThis & ProductsMethods;
+interface ProductsVars {
+	/** Waiting for inventory to announce the stock of these new products (inventory.changed). */
+	stockWaiters: Map<string, () => void>;
+	/** The stock announcements of the demo catalog seeded at start: /ready waits for them. */
+	seededPending?: Array<Promise<boolean>>;
+	seeding?: Promise<void>;
+	channelsReady: Promise<void>;
+	channelsUp(): void;
+}
+
+type ProductsThis = Service & DbServiceThis & ProductsMethods & ProductsVars;
 
 const ID = { type: "string", min: 1, max: 64 } as const;
 const SKU = { type: "string", pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
@@ -149,6 +167,22 @@ function fromStore(doc: ProductDoc): ProductDoc {
 /** `q` is plain text: every regex metacharacter is escaped, so no pattern (and no regex bomb) reaches the store. */
 function escapeRegExp(text: string): string {
 	return text.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+}
+
+/**
+ * How long a create waits for inventory to announce the new product's stock, so that a read or checkout right after
+ * the 201 sees it (the stock comes by event, not by a call). Past it the 201 goes anyway: the event waits in
+ * JetStream or the outbox and the stock appears when inventory takes it.
+ */
+const STOCK_WAIT_MS = 2000;
+/** The same for the demo catalog seeded at start; /ready stays 503 meanwhile. */
+const SEED_STOCK_WAIT_MS = 30_000;
+/** How long after publishing the demo catalog's stock events /ready waits for inventory's announcements at most. */
+const SEED_SETTLE_MS = 5000;
+
+/** Shaped like the ids NeDB makes (16 letters and digits); not an ObjectId's shape, so MongoDB keeps it a string. */
+function newProductId(): string {
+	return randomBytes(24).toString("base64").replace(/[+/=]/g, "").slice(0, 16);
 }
 
 function slugify(name: string): string {
@@ -244,7 +278,7 @@ function productsActions(cfg: AppConfig) {
 			}
 		},
 
-		/** Admin: creates a product (and its stock record). */
+		/** Admin: creates a product; its initial stock goes to inventory by event. */
 		create: {
 			permissions: ["admin"],
 			params: {
@@ -266,9 +300,25 @@ function productsActions(cfg: AppConfig) {
 			},
 			async handler(this: ProductsThis, ctx: Context<CreateParams, AppMeta>): Promise<Product> {
 				const doc = await this.insertProduct(ctx, ctx.params);
+				// Read-your-write without calling inventory: wait (bounded) until it announces the stock it made from
+				// the event; with no inventory node at all there is nothing to wait for (the event waits for it).
+				// (0.15's typings make hasService's nodeID required; without one it means any node.)
+				const stocked = this.broker.registry.hasService("inventory", undefined as never)
+					? this.stockAnnounced(doc._id, STOCK_WAIT_MS)
+					: Promise.resolve(true);
+				void this.relayOutbox(doc._id).catch(() => undefined);
+				if (!(await stocked)) {
+					this.logger.warn(
+						"The new product's stock is not announced yet; it comes with its event",
+						{
+							productId: doc._id
+						}
+					);
+				}
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/products/${doc._id}`;
-				return (await this.withAvailability(ctx, [doc]))[0];
+				// Nothing can be reserved before the product exists: what is available is the stock it was created with.
+				return this.toProduct(doc, ctx.params.stock ?? 0);
 			}
 		},
 
@@ -317,15 +367,6 @@ function productsActions(cfg: AppConfig) {
 				await this.invalidate(ctx);
 				ctx.meta.$statusCode = 204;
 				return null;
-			}
-		},
-
-		/** Internal: whether a product exists and is on sale (404 otherwise). */
-		exists: {
-			params: { $$strict: "remove", id: ID },
-			async handler(this: ProductsThis, ctx: Context<IdParams>): Promise<true> {
-				if (!(await this.findLive(ctx.params.id))) throw new NotFoundError("Product");
-				return true;
 			}
 		},
 
@@ -410,7 +451,7 @@ function productsActions(cfg: AppConfig) {
 
 export function createProductsService(
 	cfg: AppConfig
-): ServiceSchema<ServiceSettingSchema, ProductsMethods, DbServiceThis> {
+): ServiceSchema<ServiceSettingSchema, ProductsMethods, DbServiceThis & ProductsVars> {
 	return {
 		name: "products",
 		mixins: [
@@ -421,35 +462,63 @@ export function createProductsService(
 					{ fields: { slug: 1 }, unique: true },
 					{ fields: { category: 1, archived: 1, price: 1 } },
 					{ fields: { archived: 1, createdAt: -1 } },
-					{ fields: { price: 1 } }
+					{ fields: { price: 1 } },
+					OUTBOX_INDEX
 				]
+			}),
+			OutboxMixin(cfg),
+			CacheCleanerMixin<ProductsThis>({
+				// A products node changed the catalog: every node's cached reads go.
+				events: ["products.cache.clean"],
+				services: ["products"],
+				entities: {
+					// Stock changed: the cached reads that carry those products' `available` go (each product by id and by
+					// slug, and every page); the rest of the catalog stays cached. Categories carry no stock.
+					"inventory.changed": {
+						field: "productIds",
+						async keys(this: ProductsThis, ids: string[]) {
+							// The cacher's key holds the parameter as it formats it (quoted, in 0.15): match around it. Ids
+							// and slugs have no dots, which a `*` does not cross; a slug inside another one only costs a miss.
+							const keyOf = (idOrSlug: string) => `products.get:*${idOrSlug}*`;
+							const docs = (await this.adapter.find({
+								query: { _id: { $in: ids } }
+							})) as ProductDoc[];
+							return [
+								"products.list:**",
+								...ids.map(keyOf),
+								...docs.flatMap(d => (d.slug ? [keyOf(d.slug)] : []))
+							];
+						}
+					}
+				}
 			})
 		],
 		actions: productsActions(cfg),
 
-		events: {
-			/**
-			 * Stock changed somewhere: the cached reads that carry those products' `available` go (each product by id at
-			 * once, then by slug, and every page); the rest of the catalog stays cached. Categories carry no stock.
-			 */
-			async "inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
-				const cacher = this.broker.cacher;
-				if (!cacher) return;
-				const ids = ctx.params?.productIds;
-				if (!Array.isArray(ids) || !ids.every(id => typeof id === "string")) {
-					return cacher.clean("products.**");
+		hooks: {
+			before: {
+				/** /ready waits for the stock of the demo catalog seeded at start. */
+				health(this: ProductsThis) {
+					if (this.seededPending) {
+						throw new ServiceUnavailableError("The demo catalog's stock is not there yet");
+					}
 				}
-				// The cacher's key holds the parameter as it formats it (quoted, in 0.15): match around it. Ids and slugs
-				// have no dots, which a `*` does not cross; a slug inside another one only costs that one a cache miss.
-				const keyOf = (idOrSlug: string) => `products.get:*${idOrSlug}*`;
-				await cacher.clean(["products.list:**", ...ids.map(keyOf)]);
-				const docs = (await this.adapter.find({ query: { _id: { $in: ids } } })) as ProductDoc[];
-				const slugs = docs.flatMap(d => (d.slug ? [keyOf(d.slug)] : []));
-				if (slugs.length > 0) await cacher.clean(slugs);
+			}
+		},
+
+		events: {
+			/** Inventory made (or changed) these products' stock: creates waiting for it may answer. */
+			"inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
+				const ids = ctx.params?.productIds;
+				if (!Array.isArray(ids) || this.stockWaiters.size === 0) return;
+				for (const id of ids) this.stockWaiters.get(String(id))?.();
 			},
-			/** Another products node changed the catalog: drop this node's cached reads too. */
-			"products.cache.clean"(this: ProductsThis) {
-				return this.broker.cacher?.clean("products.**");
+			/**
+			 * Durable events are up (adapters/events): publish the demo catalog's stock events written while they
+			 * were not, rather than a relay interval later.
+			 */
+			"$channels.ready"(this: ProductsThis) {
+				this.channelsUp();
 			}
 		},
 
@@ -492,7 +561,10 @@ export function createProductsService(
 				return doc && !doc.archived ? doc : null;
 			},
 
-			/** Inserts with a unique slug made from the name, then creates its stock record. */
+			/**
+			 * Inserts with a unique slug made from the name. `products.created` carries the initial stock to inventory
+			 * and is written in the same insert (the outbox), so no product ever lacks its stock event.
+			 */
 			async insertProduct(
 				this: ProductsThis,
 				ctx: Context,
@@ -500,11 +572,19 @@ export function createProductsService(
 			): Promise<ProductDoc> {
 				const base = slugify(params.name);
 				const now = new Date().toISOString();
+				// The id is made here, not by the store, so the event written in the same insert can name it.
+				const _id = newProductId();
+				const created = outboxEvent("products.created", {
+					productId: _id,
+					sku: params.sku,
+					stock: params.stock ?? 0
+				});
 				let doc: ProductDoc | null = null;
 				for (let n = 1; !doc; n++) {
 					const slug = n === 1 ? base : `${base}-${n}`;
 					try {
 						doc = (await this.adapter.insert({
+							_id,
 							sku: params.sku,
 							slug,
 							name: params.name,
@@ -515,7 +595,8 @@ export function createProductsService(
 							images: [],
 							archived: false,
 							createdAt: now,
-							updatedAt: now
+							updatedAt: now,
+							...outboxFields([created])
 						})) as ProductDoc;
 					} catch (err) {
 						if (!isDuplicateKeyError(err)) throw err;
@@ -530,9 +611,59 @@ export function createProductsService(
 							});
 					}
 				}
-				await ctx.call("inventory.init", { productId: doc._id, onHand: params.stock ?? 0 });
 				await this.invalidate(ctx);
 				return doc;
+			},
+
+			/**
+			 * Resolves true once inventory announces the stock of `productId`, false after `timeoutMs`. Asked for right
+			 * after the product's insert, before its event can have been relayed, so the announcement cannot come first.
+			 */
+			stockAnnounced(this: ProductsThis, productId: string, timeoutMs: number): Promise<boolean> {
+				return new Promise<boolean>(resolve => {
+					const timer = setTimeout(() => {
+						this.stockWaiters.delete(productId);
+						resolve(false);
+					}, timeoutMs);
+					timer.unref();
+					this.stockWaiters.set(productId, () => {
+						clearTimeout(timer);
+						this.stockWaiters.delete(productId);
+						resolve(true);
+					});
+				});
+			},
+
+			/** Publishes the stock events of the demo catalog seeded at start, then lets /ready through. */
+			async publishSeeded(this: ProductsThis): Promise<void> {
+				// Bounded: a broker without adapters/events (some tests) never says so; a hot reload finds them up.
+				const ready = this.broker.started
+					? Promise.resolve()
+					: new Promise(resolve => setTimeout(resolve, 5000).unref());
+				await Promise.race([this.channelsReady, ready]);
+				// Not needed for the stock (the events wait for inventory), only so that /ready means it is there.
+				await this.broker.waitForServices(["inventory"], SEED_STOCK_WAIT_MS).catch(() => undefined);
+				await this.relayAll();
+				// Announcements from an inventory node that has not discovered this one yet reach nobody: bounded.
+				const settled = await Promise.race([
+					Promise.all(this.seededPending ?? []).then(announced => announced.every(Boolean)),
+					new Promise<false>(resolve => setTimeout(() => resolve(false), SEED_SETTLE_MS).unref())
+				]);
+				this.logger.info(
+					settled
+						? "Demo catalog's stock announced by inventory"
+						: "Demo catalog's stock events published; not every stock announced by inventory"
+				);
+				// Reads answered meanwhile may be cached with a stock that was not there yet.
+				await this.invalidate(
+					this.broker.ContextFactory.create(this.broker, null as never, {}, {})
+				);
+				this.seededPending = undefined;
+			},
+
+			/** Relays every pending event now, a batch at a time; the interval relay is the safety net. */
+			async relayAll(this: ProductsThis): Promise<void> {
+				while ((await this.relayOutbox()) > 0);
 			},
 
 			/** Drops cached catalog reads here at once (read-after-write), and on every other node. */
@@ -549,13 +680,15 @@ export function createProductsService(
 					ctx ?? (this.broker.ContextFactory.create(this.broker, null as never, {}, {}) as Context);
 				let created = 0;
 				let existing = 0;
+				const stocked: Array<Promise<boolean>> = [];
 				for (const p of demoCatalog() as DemoProduct[]) {
 					if (await this.adapter.findOne({ sku: p.sku })) {
 						existing++;
 						continue;
 					}
 					try {
-						await this.insertProduct(context, p);
+						const doc = await this.insertProduct(context, p);
+						stocked.push(this.stockAnnounced(doc._id, SEED_STOCK_WAIT_MS));
 						created++;
 					} catch (err) {
 						if ((err as { type?: string }).type !== "SKU_TAKEN") throw err;
@@ -567,16 +700,33 @@ export function createProductsService(
 						);
 					}
 				}
+				if (ctx) {
+					// Asked for (npm run seed): durable events are up, so the stock goes out now, and the answer waits for it.
+					await this.relayAll();
+					await Promise.all(stocked);
+				} else {
+					// At start durable events are not up yet: publishSeeded waits for them.
+					this.seededPending = stocked;
+				}
 				this.logger.info(`Demo catalog ready: ${created} created, ${existing} already there`);
 				return { created, existing };
 			}
 		},
 
+		created(this: ProductsThis) {
+			this.stockWaiters = new Map();
+			this.channelsReady = new Promise(resolve => (this.channelsUp = resolve));
+		},
+
 		async started(this: ProductsThis) {
+			// Seeded before this service answers; inventory makes the stock from the events, whenever it runs.
 			if (!cfg.catalog.seedDemo || (await this.adapter.count()) > 0) return;
-			// Seeding needs the inventory owner for stock records; in the embedded mode it starts alongside.
-			await this.broker.waitForServices(["inventory"], 30_000);
 			await this.seedDemo();
+			if (this.seededPending) this.seeding = this.publishSeeded();
+		},
+
+		async stopped(this: ProductsThis) {
+			await this.seeding;
 		}
 	};
 }

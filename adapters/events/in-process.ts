@@ -9,9 +9,14 @@ import { Adapters, type Chan, DEAD_LETTER_QUEUE, countDeadLetter } from "./chann
  * publish that resolves once the consumers are done (the outbox keeps an event until then).
  */
 export class InProcessAdapter extends Adapters.Fake {
+	/** Set once the consumers are subscribed: an event emitted before would reach nobody and be lost. */
+	subscribed = false;
+
 	override async publish(channel: string, payload: unknown, opts: Record<string, unknown> = {}) {
 		if (this.stopping)
 			throw new Error("The event adapter is stopping; the message stays in the outbox");
+		if (!this.subscribed)
+			throw new Error("The event adapter is not started yet; the message stays in the outbox");
 		await this.broker.emit(`channels.${channel}`, { payload, headers: opts.headers });
 	}
 

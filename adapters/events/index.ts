@@ -2,8 +2,10 @@
  * Durable events (API.md "Events"): the @moleculer/channels middleware on NATS JetStream in the cluster mode and on
  * an in-process adapter in the embedded mode. Services never publish directly: they write events to their outbox
  * (mixins/outbox.mixin.ts) in the same store write as the state change, and the outbox relay publishes them here.
+ * Once every consumer of the node is subscribed, a local `$channels.ready` event tells services that publishing
+ * works (an outbox written at start need not wait for the relay interval).
  */
-import type { Middleware } from "moleculer";
+import type { Middleware, ServiceBroker } from "moleculer";
 import type { AppConfig } from "../../config";
 import { type AdapterBase, ChannelsMiddleware, DEAD_LETTER_QUEUE } from "./channels";
 import { InProcessAdapter } from "./in-process";
@@ -32,7 +34,18 @@ export function resolveEventsAdapter(cfg: AppConfig): AdapterBase {
 
 /** The channels middleware for this node, on the adapter resolveEventsAdapter picks. */
 export function eventsMiddleware(cfg: AppConfig): Middleware {
-	return ChannelsMiddleware({ adapter: resolveEventsAdapter(cfg), context: true });
+	const adapter = resolveEventsAdapter(cfg);
+	const middleware = ChannelsMiddleware({ adapter, context: true }) as Middleware & {
+		started(broker: ServiceBroker): Promise<void>;
+	};
+	const started = middleware.started;
+	// The library connects and subscribes in its `started` hook, after every service's `started`.
+	middleware.started = async function (this: unknown, broker: ServiceBroker) {
+		await started.call(this, broker);
+		if (adapter instanceof InProcessAdapter) adapter.subscribed = true;
+		broker.broadcastLocal("$channels.ready");
+	};
+	return middleware;
 }
 
 /** `broker.sendToChannel`, which the channels middleware adds. */

@@ -496,3 +496,88 @@ describe("catalog with the shared Redis cache (CACHER=redis://)", () => {
 		expect((await api(gw1, "GET", `/api/products/${id}`)).body.price).toBe(900);
 	});
 });
+
+/**
+ * Products and inventory no longer call each other: a product's stock comes to inventory as the durable
+ * `products.created` event, so each runs without the other, and stock created while inventory was down arrives when
+ * it starts (the event waits in JetStream).
+ */
+describe("products and inventory, each without the other", () => {
+	let cluster: TestCluster;
+	let admin: string;
+	let base: string;
+	const create = (sku: string, stock: number) =>
+		api(base, "POST", "/api/products", {
+			token: admin,
+			body: { sku, name: `Lonely ${sku}`, price: 990, category: "testing", stock }
+		});
+
+	beforeAll(async () => {
+		// No inventory node at first: the cluster needs only users and products to be ready.
+		cluster = await startCluster({
+			services: ["users", "products"],
+			env: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password }
+		});
+		base = cluster.base;
+		admin = (await api(base, "POST", "/api/auth/login", { body: ADMIN })).body.accessToken;
+	}, 90_000);
+	afterAll(() => cluster?.stop());
+
+	let early: Product;
+	it("creates a product with its stock while no inventory node runs (201, at once)", async () => {
+		const started = Date.now();
+		const res = await create(`ALONE-${Date.now()}`, 7);
+		expect(res.status).toBe(201);
+		expect(res.body).toMatchObject({ available: 7 });
+		expect(Date.now() - started).toBeLessThan(1500);
+		early = res.body as Product;
+	});
+
+	it("gives inventory that stock from the event once an inventory node starts", async () => {
+		await cluster.startService("inventory");
+		let stock = { status: 0, body: null as any };
+		for (let i = 0; i < 100 && stock.status !== 200; i++) {
+			stock = await api(base, "GET", `/api/inventory/${early.id}`, { token: admin });
+			if (stock.status !== 200) await new Promise(r => setTimeout(r, 200));
+		}
+		expect(stock.status).toBe(200);
+		expect(stock.body).toEqual({ productId: early.id, onHand: 7, reserved: 0, available: 7 });
+		// The catalog's reads show it too (the stock's announcement dropped any cached read).
+		let available = 0;
+		for (let i = 0; i < 50 && available !== 7; i++) {
+			available = (await api(base, "GET", `/api/products/${early.id}`)).body.available;
+			if (available !== 7) await new Promise(r => setTimeout(r, 100));
+		}
+		expect(available).toBe(7);
+	}, 60_000);
+
+	it("with inventory up, a read right after the create shows the stock", async () => {
+		// Inventory's node must have discovered the gateway and products (it announces the stocks it makes).
+		await new Promise(r => setTimeout(r, 1500));
+		const res = await create(`BOTH-${Date.now()}`, 4);
+		expect(res.status).toBe(201);
+		const id = res.body.id as string;
+		expect((await api(base, "GET", `/api/products/${id}`)).body.available).toBe(4);
+		expect((await api(base, "GET", `/api/inventory/${id}`, { token: admin })).body).toEqual({
+			productId: id,
+			onHand: 4,
+			reserved: 0,
+			available: 4
+		});
+	});
+
+	it("serves and sets stock with no products node, and still answers 404 for an unknown product", async () => {
+		await cluster.nodes.get("products")!.kill9();
+		const set = await api(base, "PUT", `/api/inventory/${early.id}`, {
+			token: admin,
+			body: { onHand: 12 }
+		});
+		expect(set.status).toBe(200);
+		expect(set.body).toEqual({ productId: early.id, onHand: 12, reserved: 0, available: 12 });
+		expectError(
+			await api(base, "PUT", "/api/inventory/never-created", { token: admin, body: { onHand: 1 } }),
+			404,
+			"NOT_FOUND"
+		);
+	});
+});

@@ -35,7 +35,8 @@ describe("config.loadConfig", () => {
 		["LOG_LEVEL", "loud"],
 		["NODE_ENV", "staging"],
 		["MONGO_URI", "postgres://x"],
-		["METRICS_ENABLED", "perhaps"]
+		["METRICS_ENABLED", "perhaps"],
+		["INVENTORY_SWEEP_INTERVAL", "50"]
 	])("stops with a message naming %s when it is %p", (variable, value) => {
 		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
 		expect(() => loadConfig({ [variable]: value })).toThrow(
@@ -85,7 +86,7 @@ describe("config.loadConfig", () => {
 	it("gives every number it reads a default", () => {
 		const cfg = loadConfig({});
 		expect(cfg.orders).toEqual({ ttl: 900, sweepInterval: 5000 });
-		expect(cfg.inventory.lowStockThreshold).toBe(5);
+		expect(cfg.inventory).toEqual({ lowStockThreshold: 5, sweepInterval: 5000 });
 		expect(cfg.catalog.cacheTtl).toBe(300);
 	});
 

@@ -1,11 +1,12 @@
 /**
  * The inventory service in an in-process broker on NeDB: reservations all or nothing, release and commit idempotent,
  * onHand never below reserved, refunds put back once, and `inventory.low` (through the outbox and the in-process event
- * adapter) once per dip below the threshold.
+ * adapter) once per dip below the threshold. Stock comes from `products.created` alone: no products service runs here.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { randomUUID } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
 import { createInventoryService } from "../../../services/inventory.service";
@@ -32,11 +33,33 @@ describe("inventory", () => {
 	} as never);
 	const admin = { meta: { user: { id: "a", email: "a@x.example", roles: ["admin"] } } };
 	const level = (productId: string) => broker.call("inventory.get", { productId }, admin);
+	const changed: string[][] = [];
+	broker.createService({
+		name: "catalog-listener",
+		events: {
+			"inventory.changed"(ctx: { params: { productIds: string[] } }) {
+				changed.push(ctx.params.productIds);
+			}
+		}
+	});
+	/** The durable event the products service writes with a new product; resolves once inventory handled it. */
+	const productCreated = (payload: Record<string, unknown>) =>
+		(
+			broker as unknown as {
+				sendToChannel(c: string, p: object, o?: object): Promise<void>;
+			}
+		).sendToChannel("products.created", {
+			eventId: randomUUID(),
+			occurredAt: new Date().toISOString(),
+			...payload
+		});
+	const stock = (productId: string, onHand: number) =>
+		productCreated({ productId, sku: `SKU-${productId}`, stock: onHand });
 
 	beforeAll(async () => {
 		await broker.start();
-		await broker.call("inventory.init", { productId: "p1", onHand: 10 });
-		await broker.call("inventory.init", { productId: "p2", onHand: 2 });
+		await stock("p1", 10);
+		await stock("p2", 2);
 	});
 	afterAll(() => broker.stop());
 
@@ -105,8 +128,8 @@ describe("inventory", () => {
 
 	describe("inventory.holders", () => {
 		it("pages through the orders holding stock in id order, with their lines", async () => {
-			await broker.call("inventory.init", { productId: "h1", onHand: 100 });
-			await broker.call("inventory.init", { productId: "h2", onHand: 100 });
+			await stock("h1", 100);
+			await stock("h2", 100);
 			for (const id of ["hb", "hd", "ha", "hc", "he"]) {
 				await broker.call("inventory.reserve", {
 					orderId: id,
@@ -151,7 +174,61 @@ describe("inventory", () => {
 		});
 	});
 
+	describe("products.created", () => {
+		it("makes the product's stock from the event, with the stock it was created with, and announces it", async () => {
+			changed.length = 0;
+			await stock("n1", 7);
+			expect(await level("n1")).toEqual({ productId: "n1", onHand: 7, reserved: 0, available: 7 });
+			await new Promise(resolve => setTimeout(resolve, 100));
+			expect(changed.flat()).toContain("n1");
+			const byId = await broker.call("inventory.availability", { productIds: ["n1", "never"] });
+			expect(byId).toEqual({ n1: 7, never: 0 });
+		});
+
+		it("takes a redelivery as a duplicate: stock that moved meanwhile stays as it is", async () => {
+			await stock("n2", 5);
+			await broker.call("inventory.reserve", {
+				orderId: "dup1",
+				lines: [{ productId: "n2", quantity: 2 }]
+			});
+			await stock("n2", 5);
+			expect(await level("n2")).toEqual({ productId: "n2", onHand: 5, reserved: 2, available: 3 });
+		});
+
+		it("acknowledges a malformed event without making stock", async () => {
+			await productCreated({ productId: "bad1", stock: -1 });
+			await productCreated({ productId: "bad2", stock: 1.5 });
+			await productCreated({ stock: 3 });
+			for (const productId of ["bad1", "bad2"]) {
+				const err = await level(productId).catch((e: { code: number; type: string }) => e);
+				expect(err).toMatchObject({ code: 404, type: "NOT_FOUND" });
+			}
+		});
+	});
+
+	describe("inventory.get", () => {
+		it("answers 404 for a product inventory never heard of", async () => {
+			const err = await level("nope").catch((e: { code: number; type: string }) => e);
+			expect(err).toMatchObject({ code: 404, type: "NOT_FOUND" });
+		});
+	});
+
 	describe("inventory.set", () => {
+		it("answers 404 for a product inventory never heard of, asking no other service", async () => {
+			const err = await broker
+				.call("inventory.set", { productId: "nope", onHand: 3 }, admin)
+				.catch((e: { code: number; type: string }) => e);
+			expect(err).toMatchObject({ code: 404, type: "NOT_FOUND" });
+			// No products service runs in this broker: a call to it would have failed otherwise.
+			expect(broker.registry.getServiceList({}).map(s => s.name)).not.toContain("products");
+		});
+
+		it("has no action for other services to make stock with", () => {
+			const names = broker.registry.getActionList({}).map(a => a.name);
+			expect(names).toContain("inventory.set");
+			expect(names).not.toContain("inventory.init");
+		});
+
 		it("refuses to put onHand below the units reserved (409)", async () => {
 			await broker.call("inventory.reserve", {
 				orderId: "o4",
@@ -172,7 +249,7 @@ describe("inventory", () => {
 
 	describe("inventory.restock", () => {
 		it("puts a refunded order's sold units back once", async () => {
-			await broker.call("inventory.init", { productId: "p3", onHand: 10 });
+			await stock("p3", 10);
 			const lines = [{ productId: "p3", quantity: 4 }];
 			await broker.call("inventory.reserve", { orderId: "r1", lines });
 			await broker.call("inventory.commit", { orderId: "r1", lines });

@@ -114,7 +114,12 @@ describe("orders sweeper (in-process, NeDB)", () => {
 	beforeAll(async () => {
 		await broker.start();
 		for (const p of ["p1", "p2", "p3"]) {
-			await broker.call("inventory.init", { productId: p, onHand: 10_000 });
+			await (broker as any).sendToChannel("products.created", {
+				eventId: `created-${p}`,
+				occurredAt: new Date().toISOString(),
+				productId: p,
+				stock: 10_000
+			});
 		}
 		await orders.sweep(); // the one-time pass over orders stored before markers, on an empty store
 	});
