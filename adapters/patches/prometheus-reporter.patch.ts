@@ -4,7 +4,9 @@
  * query (`rate(x_sum[5m]) / rate(x_count[5m])`) finds nothing. This reporter prints every bucket histogram itself,
  * bounds ascending, then `+Inf`, `_sum` and `_count`; every other family is printed by Moleculer's code, unchanged.
  */
-import { MetricReporters } from "moleculer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { MetricReporters, type ServiceBroker } from "moleculer";
+import { handleHealth } from "../health";
 import { type PatchTarget, outOfRange, warnSkipped } from "./target";
 
 /**
@@ -52,6 +54,7 @@ export function probe(): string | null {
 	if (!proto) return "MetricReporters.Prometheus is missing";
 	for (const method of [
 		"init",
+		"handler",
 		"generatePrometheusResponse",
 		"matchMetricName",
 		"formatMetricName",
@@ -120,6 +123,12 @@ export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
 			if (metric && isBucketHistogram(metric)) return false;
 		}
 		return super.matchMetricName(name);
+	}
+
+	/** The reporter's HTTP server also answers the node's `/live` and `/ready` (adapters/health). */
+	override handler(req: IncomingMessage, res: ServerResponse): void {
+		const broker = (this as unknown as { broker: ServiceBroker }).broker;
+		if (!handleHealth(broker, req, res)) super.handler(req, res);
 	}
 
 	override generatePrometheusResponse(): string {
