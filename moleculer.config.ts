@@ -9,6 +9,7 @@ import { eventsMiddleware } from "./adapters/events";
 import { resolveLogShipper } from "./adapters/logging";
 import type { LogShipper } from "./adapters/logging/log-shipper";
 import { FlashMartLogger } from "./adapters/logging/logger";
+import { trackNatsConnection } from "./adapters/patches/nats-connection-state.patch";
 import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
 import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
 import { NullRefusingValidator } from "./adapters/patches/null-refusing-validator.patch";
@@ -60,7 +61,10 @@ export function brokerOptions(
 	opts: { logShipper?: LogShipper | null } = {}
 ): BrokerOptions {
 	// One socket write per event-loop turn instead of one per message (adapters/patches/nats-write-coalescing.patch.ts).
-	if (cfg.transporter) coalesceNatsWrites();
+	if (cfg.transporter) {
+		coalesceNatsWrites();
+		trackNatsConnection();
+	}
 	const options: BrokerOptions = {
 		namespace: cfg.namespace,
 		nodeID: cfg.nodeID,

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceBroker } from "moleculer";
+import { natsDisconnected } from "../patches/nats-connection-state.patch";
 
 /** How long one store health check may take before the node counts as not ready. */
 const CHECK_TIMEOUT_MS = 2000;
@@ -12,7 +13,7 @@ const CHECK_TIMEOUT_MS = 2000;
 interface BrokerState {
 	started: boolean;
 	stopping: boolean;
-	transit?: { connected: boolean };
+	transit?: { connected: boolean; tx?: unknown };
 	services: Array<{
 		name: string;
 		fullName: string;
@@ -25,7 +26,8 @@ export async function notReadyBecause(broker: ServiceBroker): Promise<string[]> 
 	const b = broker as unknown as BrokerState;
 	const missing: string[] = [];
 	if (!b.started || b.stopping) missing.push("node");
-	if (b.transit && !b.transit.connected) missing.push("transporter");
+	if (b.transit && (!b.transit.connected || natsDisconnected(b.transit.tx)))
+		missing.push("transporter");
 	await Promise.all(
 		b.services
 			.filter(s => s.schema.actions?.health)
