@@ -59,7 +59,14 @@ describe("a backend node's /live and /ready on METRICS_PORT", () => {
 		const down = await fetch(`${base}/ready`);
 		expect(await down.json()).toMatchObject({ status: "unavailable", missing: ["transporter"] });
 		expect((await fetch(`${base}/live`)).status).toBe(200);
+		// What FlashMartNatsDisconnected reads.
+		const connected = () =>
+			fetch(`${base}/metrics`)
+				.then(r => r.text())
+				.then(t => /^moleculer_transit_connected(?:\{[^}]*\})? (\d)/m.exec(t)?.[1]);
+		expect(await connected()).toBe("0");
 		await nats.restart();
 		await waitForStatus(`${base}/ready`, { timeoutMs: 30_000, proc: node });
+		expect(await connected()).toBe("1");
 	});
 });
