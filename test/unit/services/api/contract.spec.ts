@@ -234,7 +234,7 @@ describe("the HTTP contract", () => {
 		expect(body.properties.email).toMatchObject({
 			type: "string",
 			format: "email",
-			description: "Trimmed and lower-cased"
+			description: expect.stringMatching(/^Trimmed, NFKC-normalised .* lower-cased/)
 		});
 		const checkout = documented(find("POST", "/orders")).requestBody!.content["application/json"]
 			.schema as { properties: { shippingAddress: { properties: Record<string, Json> } } };
