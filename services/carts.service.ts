@@ -15,6 +15,7 @@ import type {
 } from "moleculer";
 import { type AppConfig, configOf } from "../config";
 import {
+	ConflictError,
 	NotFoundError,
 	ServiceUnavailableError,
 	UnauthorizedError,
@@ -41,6 +42,8 @@ interface CartDoc {
 	items: CartLine[];
 	/** Bumped by every write; writes are conditional on the version they read. */
 	version: number;
+	/** The lines a checkout took (`carts.claim`), kept until it is placed or gives them back. */
+	claim?: { orderId: string; items: CartLine[]; version: number } | null;
 	updatedAt: string;
 }
 
@@ -65,6 +68,8 @@ export interface CheckoutView {
 	subtotal: number;
 	currency: string;
 	version: number;
+	/** Set when the cart is empty because that order's checkout took its lines and nothing changed since. */
+	claimedBy?: string;
 }
 
 type Summaries = Record<string, ProductSummary>;
@@ -85,6 +90,14 @@ interface RemoveParams {
 }
 interface ClearIfVersionParams {
 	version: number;
+}
+interface ClaimParams {
+	version: number;
+	orderId: string;
+}
+interface GiveBackParams {
+	userId: string;
+	orderId: string;
 }
 
 /** Computes the lines to store from the cart as the client sees it; throws to refuse the change. */
@@ -120,6 +133,17 @@ const MAX_LINES = 100;
 const MAX_ATTEMPTS = 10;
 /** The currency of a cart with no lines. */
 const DEFAULT_CURRENCY = "USD";
+
+/** The lines given back by a checkout that failed, added to what the cart holds now (within the cart's bounds). */
+function mergeLines(current: CartLine[], back: CartLine[]): CartLine[] {
+	const merged = current.map(l => ({ ...l }));
+	for (const line of back) {
+		const existing = merged.find(l => l.productId === line.productId);
+		if (existing) existing.quantity = Math.min(MAX_QUANTITY, existing.quantity + line.quantity);
+		else if (merged.length < MAX_LINES) merged.push({ ...line });
+	}
+	return merged;
+}
 
 const emptyCart = (): Cart => ({ items: [], subtotal: 0, currency: DEFAULT_CURRENCY });
 
@@ -286,7 +310,10 @@ const actions = {
 		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<CheckoutView> {
 			const doc = await this.findCart(this.ownerOf(ctx));
 			const version = doc?.version ?? 0;
-			if (!doc || doc.items.length === 0) return { ...emptyCart(), items: [], version };
+			if (!doc || doc.items.length === 0) {
+				const claimedBy = doc?.claim?.version === version ? doc.claim.orderId : undefined;
+				return { ...emptyCart(), items: [], version, ...(claimedBy ? { claimedBy } : {}) };
+			}
 			const live = liveCart(
 				doc.items,
 				await this.summaries(
@@ -319,6 +346,76 @@ const actions = {
 				{ $set: { items: [], updatedAt: new Date().toISOString() }, $inc: { version: 1 } }
 			);
 			return { cleared: cleared === 1 };
+		}
+	},
+
+	/**
+	 * Internal (orders, with the customer's meta): a checkout takes the cart's lines, once. One write conditional on
+	 * the version its view read, so of two checkouts of one cart content (on any nodes) exactly one wins; the other,
+	 * and one racing a change of the cart, is 409 CART_CHANGED before any stock is held.
+	 */
+	claim: {
+		params: {
+			$$strict: "remove",
+			version: { type: "number", integer: true, min: 0, convert: false },
+			orderId: { type: "string", min: 1, max: 255 }
+		},
+		async handler(this: CartsThis, ctx: Context<ClaimParams, AppMeta>): Promise<{ claimed: true }> {
+			const userId = this.ownerOf(ctx);
+			const { version, orderId } = ctx.params;
+			const doc = await this.findCart(userId);
+			const changed = () =>
+				new ConflictError(
+					"CART_CHANGED",
+					"The cart changed or was checked out meanwhile; review it and retry"
+				);
+			if (!doc || doc.version !== version || doc.items.length === 0) throw changed();
+			const written = await this.adapter.updateMany(
+				{ userId, version },
+				{
+					$set: {
+						items: [],
+						claim: { orderId, items: doc.items, version: version + 1 },
+						updatedAt: new Date().toISOString()
+					},
+					$inc: { version: 1 }
+				}
+			);
+			if (written !== 1) throw changed();
+			return { claimed: true };
+		}
+	},
+
+	/**
+	 * Internal (orders and its sweeper): a checkout that failed gives the lines it took back, added to whatever the
+	 * cart holds now. Only the claiming order can, and only once.
+	 */
+	giveBack: {
+		params: {
+			$$strict: "remove",
+			userId: { type: "string", min: 1, max: 64 },
+			orderId: { type: "string", min: 1, max: 255 }
+		},
+		async handler(this: CartsThis, ctx: Context<GiveBackParams>): Promise<{ restored: boolean }> {
+			const { userId, orderId } = ctx.params;
+			for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+				if (attempt > 1) await pause(Math.random() * 2 * attempt);
+				const doc = await this.findCart(userId);
+				if (!doc?.claim || doc.claim.orderId !== orderId) return { restored: false };
+				const written = await this.adapter.updateMany(
+					{ userId, version: doc.version },
+					{
+						$set: {
+							items: mergeLines(doc.items, doc.claim.items),
+							claim: null,
+							updatedAt: new Date().toISOString()
+						},
+						$inc: { version: 1 }
+					}
+				);
+				if (written === 1) return { restored: true };
+			}
+			throw new ServiceUnavailableError("The cart is changing too fast, please retry");
 		}
 	}
 } satisfies Record<string, AppAction<CartsThis>>;

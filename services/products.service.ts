@@ -136,8 +136,8 @@ const ID = { type: "string", min: 1, max: 64 } as const;
 const SKU = { type: "string", pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
 const NAME = { type: "string", trim: true, min: 1, max: 200 } as const;
 const DESCRIPTION = { type: "string", trim: true, max: 5000 } as const;
-/** Integer minor units: a float price is 422, never rounded. */
-const PRICE = { type: "number", integer: true, min: 0, max: 100_000_000, convert: false } as const;
+/** Integer minor units, at least 1 (a free product would give an order nobody can pay): a float is 422, never rounded. */
+const PRICE = { type: "number", integer: true, min: 1, max: 100_000_000, convert: false } as const;
 const CURRENCY = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
 const CATEGORY = {
 	type: "string",

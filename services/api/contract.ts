@@ -463,7 +463,9 @@ export const API_OPERATIONS: Operation[] = [
 		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
 		tag: "Catalog",
 		summary:
-			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand.",
+			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand. " +
+			"`price` is at least 1 minor unit: a price of 0 is 422 VALIDATION_ERROR (FlashMart sells nothing for free, " +
+			"so every order has something to pay).",
 		status: 201,
 		response: PRODUCT,
 		errors: [409]
@@ -474,7 +476,9 @@ export const API_OPERATIONS: Operation[] = [
 		action: "products.update",
 		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
 		tag: "Catalog",
-		summary: "Admin: change a product (name, description, price, currency, category, sku)",
+		summary:
+			"Admin: change a product (name, description, price, currency, category, sku). `price` is at least 1 minor " +
+			"unit: 0 is 422 VALIDATION_ERROR.",
 		response: PRODUCT,
 		errors: [404, 409]
 	},
@@ -606,7 +610,11 @@ export const API_OPERATIONS: Operation[] = [
 		summary:
 			"Checkout: an order from the cart at current prices, stock reserved for every line (all or nothing: 409 " +
 			"OUT_OF_STOCK lists the short lines), the cart emptied. Unpaid orders expire at `expiresAt` and their stock " +
-			"goes back. An empty cart is 422 EMPTY_CART.",
+			"goes back. An empty cart is 422 EMPTY_CART; a cart whose total is 0 (products stored with price 0 by an " +
+			"earlier version) is 422 ZERO_TOTAL, with nothing reserved. The checkout takes the cart's content once: a " +
+			"second checkout of the same content under another Idempotency-Key (on any node), or one racing a change " +
+			"of the cart, is 409 CART_CHANGED with nothing reserved; the same key replays the first order. A checkout " +
+			"that fails after taking the cart gives its lines back.",
 		status: 201,
 		headers: IDEMPOTENCY_HEADER,
 		response: ORDER,

@@ -6,7 +6,7 @@
  */
 import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
-import { UnprocessableError } from "../../lib/errors";
+import { ConflictError, UnprocessableError } from "../../lib/errors";
 import { isVisible } from "../../lib/order-state";
 import type { AppMeta } from "../../types/meta";
 import type { CheckoutView } from "../carts.service";
@@ -88,7 +88,8 @@ const recordAttempt: CheckoutStep = {
 		}
 	},
 	async compensate(run, err) {
-		if (!run.doc || typeOf(err) !== "OUT_OF_STOCK") return;
+		// Out of stock or the cart taken by another checkout: certainly nothing is held.
+		if (!run.doc || !["OUT_OF_STOCK", "CART_CHANGED"].includes(typeOf(err) ?? "")) return;
 		try {
 			await run.svc.transition(run.ctx, run.doc, "rejected", { stockReleased: true });
 		} catch (rejectErr) {
@@ -96,6 +97,27 @@ const recordAttempt: CheckoutStep = {
 		}
 	}
 };
+
+/**
+ * Takes the cart's lines for this order, once, before any stock is held: of two checkouts of one cart content (on
+ * any nodes) one wins and the other is 409 CART_CHANGED ↔ gives the lines back to the cart.
+ */
+const claimCart: CheckoutStep = {
+	async invoke({ ctx, cart, orderId }) {
+		await ctx.call("carts.claim", { version: cart.version, orderId });
+	},
+	async compensate(run, err) {
+		if (typeOf(err) === "CART_CHANGED") return; // not taken
+		await giveBackCart(run);
+	}
+};
+
+/** Gives a failed checkout's lines back to the cart; one the call misses is given back by the sweeper. */
+async function giveBackCart({ svc, ctx, orderId }: CheckoutRun): Promise<void> {
+	await ctx
+		.call("carts.giveBack", { userId: ctx.meta.user!.id, orderId })
+		.catch(err => svc.logger.warn("Could not give the cart back after a failed checkout", err));
+}
 
 /**
  * Reserves every line's stock, all or nothing, without retries (a retry could land after the release below) ↔ gives
@@ -145,16 +167,9 @@ async function placeOrder({ svc, ctx, doc }: CheckoutRun): Promise<OrderDoc | nu
 	}
 }
 
-/** Empties the cart it was built from; the order stands whether or not this works (nothing to compensate). */
-async function emptyCart({ svc, ctx, cart }: CheckoutRun): Promise<void> {
-	await ctx
-		.call("carts.clearIfVersion", { version: cart.version })
-		.catch(err => svc.logger.warn("Could not empty the cart after checkout", err));
-}
-
 /**
  * Checkout under the id of its idempotent operation: builds the order from the caller's cart, reserves its stock,
- * places it, empties the cart. A retry of an operation that placed its order answers that order.
+ * places it (the cart was emptied by the claim). A retry of an operation that placed its order answers that order.
  */
 export async function checkout(
 	svc: OrdersThis,
@@ -165,9 +180,27 @@ export async function checkout(
 	const previous = (await svc.adapter.findById(orderId)) as OrderDoc | null;
 	if (previous && isVisible(previous.status)) return svc.toOrder(previous);
 	const cart = (await ctx.call("carts.checkoutView", {})) as CheckoutView;
+	if (cart.items.length === 0 && cart.claimedBy && cart.claimedBy !== orderId) {
+		throw new ConflictError("CART_CHANGED", "This cart was just checked out by another request", {
+			orderId: cart.claimedBy
+		});
+	}
 	if (cart.items.length === 0) {
 		throw new UnprocessableError("EMPTY_CART", "The cart is empty", [
 			{ field: "cart", type: "empty", message: "Add items before checking out" }
+		]);
+	}
+	if (cart.subtotal === 0) {
+		// Products stored with price 0 (before prices had to be at least 1): an order nobody could pay.
+		throw new UnprocessableError("ZERO_TOTAL", "An order of these items would cost nothing", [
+			...cart.items
+				.filter(i => i.unitPrice === 0)
+				.map(i => ({
+					field: "cart",
+					type: "zeroPrice",
+					message: "This product has no price and cannot be bought",
+					productId: i.productId
+				}))
 		]);
 	}
 	const run: CheckoutRun = {
@@ -179,9 +212,9 @@ export async function checkout(
 		ttlMs: cfg.orders.ttl * 1000,
 		previous
 	};
-	await runSteps([recordAttempt, reserveStock], run);
+	await runSteps([recordAttempt, claimCart, reserveStock], run);
 	const placed = await placeOrder(run);
-	if (placed) await emptyCart(run);
+	if (!placed) await giveBackCart(run);
 	const order = placed ?? ((await svc.adapter.findById(orderId)) as OrderDoc);
 	if (!isVisible(order.status)) {
 		throw new UnprocessableError("CHECKOUT_ABANDONED", "This checkout was abandoned, please retry");

@@ -134,6 +134,12 @@ export async function sweepOrder(
 			if ((err as { type?: string }).type === "INVALID_ORDER_STATE") return; // changed meanwhile
 			throw err;
 		}
+		// An abandoned checkout may have taken the cart's lines: they go back (a no-op when it did not).
+		if (to === "rejected" && svc.broker.registry.hasService("carts", null as never)) {
+			await ctx
+				.call("carts.giveBack", { userId: doc.userId, orderId: doc._id })
+				.catch(err => svc.logger.warn("Could not give a cart back", err));
+		}
 	}
 	await svc.settleStock(ctx, settled);
 }
