@@ -180,11 +180,8 @@ export async function checkout(
 	const previous = (await svc.adapter.findById(orderId)) as OrderDoc | null;
 	if (previous && isVisible(previous.status)) return svc.toOrder(previous);
 	const cart = (await ctx.call("carts.checkoutView", {})) as CheckoutView;
-	if (cart.items.length === 0 && cart.claimedBy && cart.claimedBy !== orderId) {
-		throw new ConflictError("CART_CHANGED", "This cart was just checked out by another request", {
-			orderId: cart.claimedBy
-		});
-	}
+	// An empty cart is the contract's 422 EMPTY_CART, also when another checkout just emptied it; a checkout that
+	// read the lines but loses the claim to another is 409 CART_CHANGED (claimCart).
 	if (cart.items.length === 0) {
 		throw new UnprocessableError("EMPTY_CART", "The cart is empty", [
 			{ field: "cart", type: "empty", message: "Add items before checking out" }

@@ -44,14 +44,14 @@ describe("orders.create across gateways", () => {
 				headers: { "Idempotency-Key": k }
 			});
 		const results = await Promise.all([send(a, keys[0]), send(b, keys[1])]);
-		const statuses = results.map(r => r.status).sort();
-		expect(statuses).toEqual([201, 409]);
+		// The loser read the lines and lost the claim (409 CART_CHANGED), or read the cart already emptied (422).
 		const won = results.find(r => r.status === 201)!;
-		expectError(
-			results.find(r => r.status === 409)!,
-			409,
-			"CART_CHANGED"
-		);
+		const lost = results.find(r => r !== won)!;
+		expect(won).toBeDefined();
+		expect([
+			[409, "CART_CHANGED"],
+			[422, "EMPTY_CART"]
+		]).toContainEqual([lost.status, lost.body.type]);
 		expect(await s.stock(product)).toMatchObject({ onHand: 10, reserved: 3, available: 7 });
 		expect((await api(s.base, "GET", "/api/orders", { token })).body.total).toBe(1);
 
@@ -62,7 +62,7 @@ describe("orders.create across gateways", () => {
 		expect(await s.stock(product)).toMatchObject({ reserved: 3 });
 	});
 
-	it("replays the same key with the same order while another key is refused (409 CART_CHANGED)", async () => {
+	it("replays the same key with the same order while another key finds the cart empty (422 EMPTY_CART)", async () => {
 		const { token } = await s.customer();
 		const product = await s.product(10, 500);
 		await s.addToCart(token, product, 2);
@@ -85,7 +85,7 @@ describe("orders.create across gateways", () => {
 			body: { shippingAddress: ADDRESS },
 			headers: { "Idempotency-Key": unique("two") }
 		});
-		expectError(other, 409, "CART_CHANGED");
+		expectError(other, 422, "EMPTY_CART");
 		expect(await s.stock(product)).toMatchObject({ reserved: 2, available: 8 });
 	});
 });
