@@ -27,23 +27,26 @@ const ERROR_SCHEMA: JsonSchema = {
 };
 
 const STATUS_TEXT: Record<number, string> = {
-	400: "Malformed body (INVALID_REQUEST_BODY) or a missing/oversized header",
-	401: "Missing, expired or forged token (NO_TOKEN, INVALID_TOKEN), or bad credentials",
+	400: "Malformed request: body (INVALID_REQUEST_BODY), header, or percent-encoding of the path (UNABLE_DECODE_PARAM)",
+	401:
+		"Missing, expired or forged token (NO_TOKEN, INVALID_TOKEN), or bad credentials. A bad Authorization " +
+		"header is refused on public operations too",
 	402: "The payment provider declined (PAYMENT_DECLINED)",
 	403: "Authenticated but not allowed (FORBIDDEN)",
 	404: "Unknown route or entity, or an entity owned by someone else (NOT_FOUND)",
 	409: "Conflict",
 	413: "Body over 1 MiB, or upload over its limit (PAYLOAD_TOO_LARGE)",
-	415: "Unsupported media type (UNSUPPORTED_MEDIA_TYPE)",
+	415: "Unsupported media type or charset (UNSUPPORTED_MEDIA_TYPE); JSON bodies are UTF-8",
 	422: "Well-formed but invalid (VALIDATION_ERROR and others); data lists the fields",
 	429: "Too many requests (RATE_LIMIT_EXCEEDED); see Retry-After",
+	431: "Request headers too large (HEADERS_TOO_LARGE)",
 	500: "Internal error (INTERNAL_ERROR); no details are given",
 	503: "A backend node is down or overloaded (SERVICE_UNAVAILABLE); safe to retry after Retry-After",
 	504: "A backend node is too slow (REQUEST_TIMEOUT)"
 };
 
-/** Statuses any operation can answer. */
-const COMMON_ERRORS = [429, 500, 503, 504];
+/** Statuses any operation can answer: a malformed request line or header is refused before any routing. */
+const COMMON_ERRORS = [400, 429, 431, 500, 503, 504];
 
 /** The decision API.md leaves open for the public catalog reads: how fresh an answer is. */
 const CACHED_READ =
@@ -73,7 +76,11 @@ function toOpenApiPath(route: string, path: string): string {
 	return full.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-function operationObject(op: Operation, specs: ActionSpecs): Record<string, unknown> {
+function operationObject(
+	op: Operation,
+	specs: ActionSpecs,
+	authenticated: boolean
+): Record<string, unknown> {
 	const status = op.status ?? 200;
 	const access = accessOf(op, specs);
 	const bound = bindParams(op, specs);
@@ -118,8 +125,11 @@ function operationObject(op: Operation, specs: ActionSpecs): Record<string, unkn
 		}
 	};
 	const errors = new Set<number>([...(op.errors ?? []), ...COMMON_ERRORS]);
-	if (bound.body) [400, 413, 422].forEach(s => errors.add(s));
-	if (access !== "public") errors.add(401);
+	if (bound.body) [400, 413, 415, 422].forEach(s => errors.add(s));
+	// Path and query parameters are validated by the action as the body is.
+	if (bound.path.length > 0 || bound.query.length > 0) errors.add(422);
+	// Routes that authenticate refuse a bad token whatever the operation's access level.
+	if (access !== "public" || authenticated) errors.add(401);
 	if (access === "admin") errors.add(403);
 	for (const s of [...errors].sort())
 		responses[String(s)] = { $ref: `#/components/responses/E${s}` };
@@ -160,16 +170,16 @@ export function buildOpenApi(
 	specs: ActionSpecs = loadActionSpecs()
 ): Record<string, unknown> {
 	const paths: Record<string, Record<string, unknown>> = {};
-	const add = (route: string, ops: Operation[]) => {
+	const add = (route: string, ops: Operation[], authenticated: boolean) => {
 		for (const op of ops) {
 			if (op.handler === "docsAsset") continue;
 			const p = toOpenApiPath(route, op.path);
 			paths[p] = paths[p] ?? {};
-			paths[p][op.method.toLowerCase()] = operationObject(op, specs);
+			paths[p][op.method.toLowerCase()] = operationObject(op, specs, authenticated);
 		}
 	};
-	add(OPS_ROUTE, OPS_OPERATIONS);
-	add(API_ROUTE, API_OPERATIONS);
+	add(OPS_ROUTE, OPS_OPERATIONS, false);
+	add(API_ROUTE, API_OPERATIONS, true);
 
 	const responses: Record<string, unknown> = {};
 	for (const [status, text] of Object.entries(STATUS_TEXT)) {
