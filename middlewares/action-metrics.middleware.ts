@@ -4,10 +4,8 @@
  *
  * The gateway's `rest` action opts out. It is moleculer-web's entry point, one call per HTTP request, and the
  * gateway's HTTP metrics (services/api/http-metrics.ts) already count and time each request, with its route and status
- * instead of one `api.rest` label. Moleculer's metrics on that call are six label-hashed updates and a promise
- * chain around every request: the total, the active gauge up and down, the levels counter, the time histogram.
- * Measured by the bench on cached product reads, they took a quarter of the gateway's throughput (17.4k against
- * 23.9k req/s; metrics off entirely, 23.5k).
+ * instead of one `api.rest` label; Moleculer's own metrics on that call cost a large share of the gateway's
+ * throughput (bench/REPORT.md).
  *
  * Moleculer 0.15 has no per-action switch. Its Metrics middleware is registered after the user's, so it wraps them.
  * This middleware's `created` hook runs in the broker's constructor, before any service of ours exists. It puts a
