@@ -90,7 +90,7 @@ export async function startFlashMart(
 		ADMIN_EMAIL: BENCH_ADMIN.email,
 		ADMIN_PASSWORD: BENCH_ADMIN.password,
 		// Every virtual buyer registers from this one loopback address.
-		REGISTER_MAX_PER_WINDOW: "1000000",
+		REGISTER_MAX_PER_WINDOW: "100000",
 		...env
 	};
 	const dataDirs = new Map<string, string>();
