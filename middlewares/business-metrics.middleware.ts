@@ -113,14 +113,15 @@ const KNOWN_LABELS: Readonly<Record<string, ReadonlyArray<[string, Record<string
 
 /**
  * The dead-letter `channel` labels of a service: the channels it consumes, named as @moleculer/channels names them
- * (the definition's `name`, else the namespace-prefixed key).
+ * (the definition's `name`, else the key with the adapter's prefix, the namespace).
  */
 function consumedChannels(service: Service): string[] {
-	const channels = (service.schema as { channels?: Record<string, { name?: string } | unknown> })
-		.channels;
-	const prefix = service.broker.namespace;
+	const channels = (service.schema as { channels?: Record<string, unknown> }).channels;
+	const adapter = (
+		service.broker as unknown as { channelAdapter?: { addPrefixTopic(t: string): string } }
+	).channelAdapter;
 	return Object.entries(channels ?? {}).map(
-		([key, def]) => (def as { name?: string } | null)?.name ?? (prefix ? `${prefix}.${key}` : key)
+		([key, def]) => (def as { name?: string } | null)?.name ?? adapter?.addPrefixTopic(key) ?? key
 	);
 }
 

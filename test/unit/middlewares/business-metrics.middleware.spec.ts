@@ -18,7 +18,6 @@ describe("BusinessMetrics middleware", () => {
 	beforeEach(() => {
 		broker = new ServiceBroker({
 			logger: false,
-			namespace: "ns1",
 			metrics: { enabled: true, reporter: [] },
 			middlewares: [BusinessMetricsMiddleware]
 		});
@@ -27,7 +26,10 @@ describe("BusinessMetrics middleware", () => {
 
 	it("creates each known label set at 0 for the services this node runs, and no other", async () => {
 		broker.createService({ name: "users" });
-		broker.createService({ name: "orders", channels: { "payments.succeeded": {} } } as never);
+		broker.createService({
+			name: "orders",
+			channels: { "payments.succeeded": { name: "ns1.payments.succeeded" } }
+		} as never);
 		await broker.start();
 		const auth = series(broker, METRIC.AUTH_EVENTS);
 		expect(auth.map(s => s.labels.event).sort()).toEqual([...USER_AUTH_EVENTS].sort());
