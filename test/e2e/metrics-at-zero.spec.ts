@@ -1,6 +1,7 @@
 /**
  * A fresh embedded node (node dist/server.js) answers /metrics with every known label set of the business counters
- * at 0 before anything happened, so the first login failure or declined payment is an increase Prometheus sees.
+ * at 0 before anything happened, and the gateway's request count of each operation at each status it documents, so
+ * the first login failure, declined payment or 504 is an increase Prometheus sees.
  */
 import { type Proc, stopAll } from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
@@ -22,7 +23,11 @@ describe("business counters on a fresh node", () => {
 			'flashmart_auth_events_total{event="token_rejected"} 0',
 			'flashmart_payments_total{outcome="declined"} 0',
 			'flashmart_orders_total{status="paid"} 0',
-			'flashmart_reservation_failures_total{reason="out_of_stock"} 0'
+			'flashmart_reservation_failures_total{reason="out_of_stock"} 0',
+			// The gateway's: every operation with each status its OpenAPI operation documents.
+			'http_requests_total{method="POST",route="/api/auth/login",status="401"} 0',
+			'http_requests_total{method="POST",route="/api/orders",status="504"} 0',
+			'http_requests_total{method="GET",route="/api/products/:idOrSlug",status="404"} 0'
 		]) {
 			expect(text.split("\n")).toContainEqual(expect.stringMatching(lineRe(line)));
 		}
