@@ -10,5 +10,33 @@ export const METRIC = {
 	REVENUE: "flashmart.revenue.minor_units.total",
 	INVENTORY_LOW: "flashmart.inventory.low.total",
 	EVENTS_PUBLISHED: "flashmart.events.published.total",
-	EVENTS_DEAD_LETTERED: "flashmart.events.dead_lettered.total"
+	EVENTS_DEAD_LETTERED: "flashmart.events.dead_lettered.total",
+	OUTBOX_PENDING: "flashmart.outbox.pending.events",
+	OUTBOX_OLDEST_PENDING: "flashmart.outbox.oldest_pending.seconds"
 } as const;
+
+/** Every `event` of flashmart_auth_events_total the users service counts (its audit trail). */
+export const USER_AUTH_EVENTS = [
+	"registered",
+	"login_succeeded",
+	"login_failed",
+	"login_throttled",
+	"register_throttled",
+	"token_refreshed",
+	"token_reuse_detected",
+	"token_family_revoked",
+	"logout",
+	"password_changed",
+	"role_changed",
+	"user_disabled",
+	"user_enabled"
+] as const;
+
+/** The `event` the gateway counts for a bearer token it refused. */
+export const GATEWAY_AUTH_EVENTS = ["token_rejected"] as const;
+
+/** Every `outcome` of flashmart_payments_total. */
+export const PAYMENT_OUTCOMES = ["succeeded", "declined", "timeout", "error", "refunded"] as const;
+
+/** Every `reason` of flashmart_reservation_failures_total. */
+export const RESERVATION_FAILURE_REASONS = ["out_of_stock"] as const;

@@ -1,9 +1,20 @@
 /**
  * FlashMart's business metrics (`flashmart_*`), defined once and registered on every node when its broker is
  * created, so services only increment or observe them by name and every node exposes the same families.
+ *
+ * Each counter's known label sets start at 0 when the service that counts them starts (the Prometheus client
+ * convention): a series that appears at its first value has no earlier sample, so `rate()` and `increase()` miss
+ * that first event (a first login failure, dead letter or declined payment would read as none).
  */
-import type { Middleware, ServiceBroker } from "moleculer";
-import { METRIC } from "../lib/metric-names";
+import type { Middleware, Service, ServiceBroker } from "moleculer";
+import {
+	GATEWAY_AUTH_EVENTS,
+	METRIC,
+	PAYMENT_OUTCOMES,
+	RESERVATION_FAILURE_REASONS,
+	USER_AUTH_EVENTS
+} from "../lib/metric-names";
+import { ALL_STATES } from "../lib/order-state";
 
 const DEFINITIONS = [
 	{
@@ -72,8 +83,52 @@ const DEFINITIONS = [
 		name: METRIC.EVENTS_DEAD_LETTERED,
 		labelNames: ["channel"],
 		description: "Events a consumer failed too many times, moved to the dead-letter destination"
+	},
+	{
+		type: "gauge",
+		name: METRIC.OUTBOX_PENDING,
+		labelNames: ["service"],
+		description:
+			"Durable events written to this service's outbox and not yet published (its relay's last count)"
+	},
+	{
+		type: "gauge",
+		name: METRIC.OUTBOX_OLDEST_PENDING,
+		labelNames: ["service"],
+		unit: "seconds",
+		description: "Age of the oldest event waiting in this service's outbox (0 when none waits)"
 	}
 ] as const;
+
+/** The label sets each service counts, by service name: created at 0 when that service starts on a node. */
+const KNOWN_LABELS: Readonly<Record<string, ReadonlyArray<[string, Record<string, string>[]]>>> = {
+	users: [[METRIC.AUTH_EVENTS, USER_AUTH_EVENTS.map(event => ({ event }))]],
+	api: [[METRIC.AUTH_EVENTS, GATEWAY_AUTH_EVENTS.map(event => ({ event }))]],
+	payments: [[METRIC.PAYMENTS, PAYMENT_OUTCOMES.map(outcome => ({ outcome }))]],
+	orders: [[METRIC.ORDERS, ALL_STATES.map(status => ({ status }))]],
+	inventory: [
+		[METRIC.RESERVATION_FAILURES, RESERVATION_FAILURE_REASONS.map(reason => ({ reason }))]
+	]
+};
+
+/**
+ * The dead-letter `channel` labels of a service: the channels it consumes, named as @moleculer/channels names them
+ * (the definition's `name`, else the key with the adapter's prefix, the namespace).
+ */
+function consumedChannels(service: Service): string[] {
+	const channels = (service.schema as { channels?: Record<string, unknown> }).channels;
+	const adapter = (
+		service.broker as unknown as { channelAdapter?: { addPrefixTopic(t: string): string } }
+	).channelAdapter;
+	return Object.entries(channels ?? {}).map(
+		([key, def]) => (def as { name?: string } | null)?.name ?? adapter?.addPrefixTopic(key) ?? key
+	);
+}
+
+/** Adds 0 to a counter's series: creates it at 0, leaves one that already counted as it is. */
+function startAtZero(broker: ServiceBroker, name: string, labels: Record<string, string>): void {
+	broker.metrics.increment(name, labels, 0);
+}
 
 const BusinessMetricsMiddleware = {
 	name: "BusinessMetrics",
@@ -82,6 +137,16 @@ const BusinessMetricsMiddleware = {
 		// Copies: the registry keeps (and may change) what it is given; the definitions stay read-only. (JSON, not
 		// structuredClone: the registry wants plain objects of this realm, and jest runs modules in a realm of its own.)
 		for (const def of DEFINITIONS) broker.metrics.register(JSON.parse(JSON.stringify(def)));
+	},
+	serviceStarted(service: Service) {
+		const broker = service.broker;
+		if (!broker.isMetricsEnabled()) return;
+		for (const [name, labelSets] of KNOWN_LABELS[service.name] ?? []) {
+			for (const labels of labelSets) startAtZero(broker, name, labels);
+		}
+		for (const channel of consumedChannels(service)) {
+			startAtZero(broker, METRIC.EVENTS_DEAD_LETTERED, { channel });
+		}
 	}
 } as unknown as Middleware;
 

@@ -87,6 +87,7 @@ async function clearRelayed(adapter: DbAdapter, doc: OutboxDoc, entry: OutboxEnt
 }
 
 interface OutboxThis {
+	name: string;
 	broker: ServiceBroker & { sendToChannel?: SendToChannel };
 	adapter: DbAdapter;
 	logger: { warn(...a: unknown[]): void };
@@ -95,6 +96,39 @@ interface OutboxThis {
 	/** Test hook (TEST_CRASH_BEFORE_PUBLISH): exit just before publishing this event. */
 	crashBeforePublish: AppConfig["events"]["crashBeforePublish"];
 	relayOutbox(id?: string): Promise<number>;
+	measureOutbox(): Promise<void>;
+}
+
+/** Documents the backlog gauges read at most; past that the count is a lower bound (still far above any alert). */
+const MEASURE_LIMIT = 1000;
+
+/**
+ * Sets `flashmart_outbox_pending_events{service}` and `flashmart_outbox_oldest_pending_seconds{service}` from the
+ * documents that still hold events, after each periodic relay: an outbox that stops emptying (the stream refused,
+ * NATS down) shows as a growing age, whatever the logs say.
+ */
+async function measureOutbox(this: OutboxThis): Promise<void> {
+	if (!this.broker.isMetricsEnabled()) return;
+	const docs = (await this.adapter.find({
+		query: { _outboxPending: { $gt: 0 } },
+		limit: MEASURE_LIMIT
+	})) as OutboxDoc[];
+	let pending = 0;
+	let oldest = Infinity;
+	for (const doc of docs) {
+		for (const entry of doc._outbox ?? []) {
+			pending++;
+			const at = Date.parse(String(entry.payload.occurredAt));
+			if (at < oldest) oldest = at;
+		}
+	}
+	const labels = { service: this.name };
+	this.broker.metrics.set(METRIC.OUTBOX_PENDING, pending, labels);
+	this.broker.metrics.set(
+		METRIC.OUTBOX_OLDEST_PENDING,
+		pending > 0 && Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0,
+		labels
+	);
 }
 
 /**
@@ -144,16 +178,19 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 
 export function OutboxMixin(cfg: Pick<AppConfig, "events">): Partial<ServiceSchema> {
 	return {
-		methods: { relayOutbox: relayOutbox as never },
+		methods: { relayOutbox: relayOutbox as never, measureOutbox: measureOutbox as never },
 		created(this: OutboxThis) {
 			this.relaying = new Set();
 			this.crashBeforePublish = cfg.events.crashBeforePublish;
 		},
 		started(this: OutboxThis) {
-			this.relayTimer = setInterval(
-				() => void this.relayOutbox().catch(() => undefined),
-				cfg.events.relayInterval
-			);
+			// Measured after each periodic relay, and once now, so the series exist from the start.
+			const relayAndMeasure = async () => {
+				await this.relayOutbox().catch(() => undefined);
+				await this.measureOutbox().catch(() => undefined);
+			};
+			void this.measureOutbox().catch(() => undefined);
+			this.relayTimer = setInterval(() => void relayAndMeasure(), cfg.events.relayInterval);
 			this.relayTimer.unref();
 		},
 		stopped(this: OutboxThis) {

@@ -37,7 +37,7 @@ import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { type DbAdapter, isDuplicateKeyError } from "../adapters/store";
 import { type RateLimitStore, RateLimiterRes, resolveRateLimitStore } from "../adapters/rate-limit";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
-import { METRIC } from "../lib/metric-names";
+import { METRIC, USER_AUTH_EVENTS } from "../lib/metric-names";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
 import type { AppMeta, AuthUser } from "../types/meta";
 import type { AppAction, Role } from "../types/moleculer-ext";
@@ -122,20 +122,7 @@ interface AdminUpdateParams {
 	disabled?: boolean;
 }
 
-type AuthEvent =
-	| "registered"
-	| "login_succeeded"
-	| "login_failed"
-	| "login_throttled"
-	| "register_throttled"
-	| "token_refreshed"
-	| "token_reuse_detected"
-	| "token_family_revoked"
-	| "logout"
-	| "password_changed"
-	| "role_changed"
-	| "user_disabled"
-	| "user_enabled";
+type AuthEvent = (typeof USER_AUTH_EVENTS)[number];
 
 interface UsersMethods {
 	toUser(doc: UserDoc, withAdminFields?: boolean): User;

@@ -77,16 +77,37 @@ export class JetStreamAdapter extends Adapters.NATS {
 		countDeadLetter(this.broker, chan, payload);
 	}
 
+	/**
+	 * Creates the channel's stream and remembers it only once it exists. The library's `createStream` logs and
+	 * swallows every failure (NATS 503 while JetStream starts, a timeout), so its answer is checked: remembered after a
+	 * failure, the stream would never be made and every publish would fail until the node restarted. Throwing
+	 * instead leaves the event in the outbox, and the next relay tries the creation again.
+	 */
+	private async ensureStream(channel: string): Promise<void> {
+		const self = this as unknown as {
+			createStream(name: string, subjects: string[], cfg: object): Promise<unknown>;
+			manager: { streams: { info(name: string): Promise<unknown> } };
+		};
+		const name = channel.split(".").join("_");
+		// undefined: failed, or already there ("stream name already in use", also swallowed): ask which.
+		const created = await self.createStream(name, [channel], {});
+		if (created === undefined) {
+			try {
+				await self.manager.streams.info(name);
+			} catch (err) {
+				throw new Error(
+					`The stream ${name} of ${channel} could not be created (${(err as Error).message}); ` +
+						"the message stays in the outbox"
+				);
+			}
+		}
+		this.streams.add(channel);
+	}
+
 	override async publish(channel: string, payload: unknown, opts: Record<string, unknown> = {}) {
 		if (this.stopping)
 			throw new Error("The event adapter is stopping; the message stays in the outbox");
-		if (!this.streams.has(channel)) {
-			const self = this as unknown as {
-				createStream(name: string, subjects: string[], cfg: object): Promise<unknown>;
-			};
-			await self.createStream(channel.split(".").join("_"), [channel], {});
-			this.streams.add(channel);
-		}
+		if (!this.streams.has(channel)) await this.ensureStream(channel);
 		return super.publish(channel, payload, opts);
 	}
 }

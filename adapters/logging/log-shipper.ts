@@ -99,7 +99,7 @@ export class LogShipper {
 	private lastWarning = 0;
 	private closed = false;
 	/** Totals since start, for tests and the shutdown message. */
-	readonly stats = { shipped: 0, dropped: 0, errors: 0 };
+	readonly stats = { shipped: 0, dropped: 0, errors: 0, templateRefused: 0 };
 
 	constructor(opts: LogShipperOptions) {
 		this.opts = {
@@ -219,8 +219,14 @@ export class LogShipper {
 				} as never);
 				this.templateInstalled = true;
 			} catch (err) {
-				this.failed("installing the index template failed", err);
-				return;
+				if (statusOf(err) !== 403) {
+					this.failed("installing the index template failed", err);
+					return;
+				}
+				// The user may ship but not manage templates (docker/elasticsearch/setup.sh installs it as
+				// `elastic`): the lines matter more than our copy of the template, so ship on and never ask again.
+				this.templateInstalled = true;
+				this.templateRefused(err);
 			}
 		}
 		const batch = this.buffer.splice(0, this.opts.batchSize);
@@ -261,6 +267,23 @@ export class LogShipper {
 		}
 	}
 
+	/** Counted as a ship error (`flashmart_logs_ship_errors_total`) and in `stats`, and said once. */
+	private templateRefused(err: unknown): void {
+		this.stats.errors++;
+		this.stats.templateRefused++;
+		this.metrics?.shipError();
+		this.opts.warn(
+			JSON.stringify({
+				"@timestamp": new Date().toISOString(),
+				level: "warn",
+				message:
+					`log shipping: the index template ${LOG_TEMPLATE_NAME} was refused (${describeError(err)}); ` +
+					"shipping without installing it (the Elasticsearch setup job installs it)",
+				service: "log-shipper"
+			})
+		);
+	}
+
 	private failed(what: string, err: unknown, backOff = true): void {
 		this.stats.errors++;
 		this.metrics?.shipError();
@@ -284,6 +307,11 @@ export class LogShipper {
 			);
 		}
 	}
+}
+
+/** The HTTP status of an Elasticsearch client error (ResponseError), if it has one. */
+function statusOf(err: unknown): number | undefined {
+	return (err as { meta?: { statusCode?: number } } | null)?.meta?.statusCode;
 }
 
 const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));

@@ -17,7 +17,12 @@ import ApiGateway from "moleculer-web";
 import { type AppConfig, configOf } from "../../config";
 import { clientIp } from "./client-ip";
 import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../../lib/errors";
-import { type HttpMetrics, NO_HTTP_METRICS, createHttpMetrics } from "./http-metrics";
+import {
+	type HttpMetrics,
+	NO_HTTP_METRICS,
+	createHttpMetrics,
+	documentedRoutes
+} from "./http-metrics";
 import {
 	type Access,
 	API_OPERATIONS,
@@ -560,11 +565,12 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 
 		created(this: ApiThis) {
 			this.draining = false;
+			const doc = buildOpenApi(PKG_VERSION, specs);
 			this.httpMetrics = this.broker.isMetricsEnabled()
-				? createHttpMetrics(this.broker.metrics)
+				? createHttpMetrics(this.broker.metrics, documentedRoutes(doc))
 				: NO_HTTP_METRICS;
 			this.keys = loadKeys(cfg);
-			this.openApiDoc = JSON.stringify(buildOpenApi(PKG_VERSION, specs));
+			this.openApiDoc = JSON.stringify(doc);
 		}
 	};
 }

@@ -32,8 +32,35 @@ export interface HttpMetrics {
 	record(method: string, route: string | undefined, status: number, started: number): void;
 }
 
-/** Registers the two families on `registry` and returns their recorder. */
-export function createHttpMetrics(registry: MetricRegistry): HttpMetrics {
+/** An operation and the statuses it documents: its `http_requests_total` series start at 0. */
+export interface KnownRoute {
+	method: string;
+	route: string;
+	statuses: number[];
+}
+
+/**
+ * Every operation of an OpenAPI document (the one the gateway serves) with the statuses it documents, under the
+ * route label the gateway counts it by (`/api/products/{id}` is counted as `/api/products/:id`).
+ */
+export function documentedRoutes(doc: Record<string, unknown>): KnownRoute[] {
+	const paths = (doc.paths ?? {}) as Record<string, Record<string, { responses?: object }>>;
+	return Object.entries(paths).flatMap(([p, ops]) =>
+		Object.entries(ops).map(([method, op]) => ({
+			method: method.toUpperCase(),
+			route: p.replace(/\{([A-Za-z0-9_]+)\}/g, ":$1"),
+			statuses: Object.keys(op.responses ?? {})
+				.filter(s => /^\d{3}$/.test(s))
+				.map(Number)
+		}))
+	);
+}
+
+/**
+ * Registers the two families on `registry` and returns their recorder. The `known` routes' request counts start at
+ * 0 (the Prometheus client convention), so the first 504 of a route is an increase, not a series born at 1.
+ */
+export function createHttpMetrics(registry: MetricRegistry, known: KnownRoute[] = []): HttpMetrics {
 	const requests = (registry.getMetric(HTTP_METRIC.REQUESTS) ??
 		registry.register({
 			type: "counter",
@@ -52,6 +79,11 @@ export function createHttpMetrics(registry: MetricRegistry): HttpMetrics {
 			buckets: DURATION_BUCKETS,
 			rate: false
 		} as never)) as unknown as Histogram;
+
+	// Numbers, as `record` passes them: the registry keys a series by its label values' types too.
+	for (const { method, route, statuses } of known) {
+		for (const status of statuses) requests.increment({ method, route, status }, 0);
+	}
 
 	return {
 		record(method, route, status, started) {

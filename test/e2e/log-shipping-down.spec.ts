@@ -5,6 +5,7 @@
  */
 import { type Proc, freePort, stopAll } from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
+import { SHIPPER_ENV } from "../helpers/es-stand-in";
 
 const MAX_BUFFER = 50;
 
@@ -23,6 +24,7 @@ describe("log shipping while Elasticsearch is down", () => {
 			LOG_FORMAT: "json",
 			LOG_LEVEL: "debug",
 			ELASTICSEARCH_URL: `http://127.0.0.1:${deadPort}`,
+			...SHIPPER_ENV,
 			LOG_SHIP_FLUSH_INTERVAL: "50",
 			LOG_SHIP_BATCH_SIZE: "20",
 			LOG_SHIP_MAX_BUFFER: String(MAX_BUFFER)

@@ -17,7 +17,13 @@ import {
 	uniqueNamespace,
 	waitForStatus
 } from "../../scripts/lib/cluster";
-import { type EsStandIn, type StoredDoc, startEsStandIn } from "../helpers/es-stand-in";
+import {
+	ES_USERS,
+	type EsStandIn,
+	SHIPPER_ENV,
+	type StoredDoc,
+	startEsStandIn
+} from "../helpers/es-stand-in";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "dist", "test", "fixtures");
 const ADMIN_EMAIL = "admin@logs.example";
@@ -71,6 +77,8 @@ describe("log shipping to Elasticsearch", () => {
 			JWT_PRIVATE_KEY: keys.privateKey,
 			JWT_PUBLIC_KEY: keys.publicKey,
 			ELASTICSEARCH_URL: es.url,
+			// The compose stack's shipping user: may create documents, not manage templates.
+			...SHIPPER_ENV,
 			LOG_SHIP_FLUSH_INTERVAL: "100",
 			LOG_SHIP_BATCH_SIZE: "50"
 		};
@@ -119,9 +127,16 @@ describe("log shipping to Elasticsearch", () => {
 		await es.close();
 	});
 
-	it("installs the index template and ships lines with the fields of the contract", async () => {
+	it("ships lines with the fields of the contract though its user is refused the index template", async () => {
 		await until(() => es.docs.length > 0, "the first shipped lines");
-		expect(es.templates.has("logs-flashmart")).toBe(true);
+		// Each node asked once and was refused (403), as Elasticsearch refuses flashmart_logs_writer; no line was.
+		expect(es.templates.has("logs-flashmart")).toBe(false);
+		const refused = es.refused.filter(r => r.path === "/_index_template/logs-flashmart");
+		expect(refused.length).toBeGreaterThanOrEqual(1);
+		expect(refused.length).toBeLessThanOrEqual(3);
+		expect(refused.every(r => r.status === 403 && r.user === ES_USERS.shipper.username)).toBe(true);
+		expect(es.refused.filter(r => r.status === 401)).toEqual([]);
+		expect(es.refusedItems).toBe(0);
 		const doc = es.docs[0];
 		expect(doc.index).toMatch(/^logs-flashmart-\d{4}\.\d{2}\.\d{2}$/);
 		expect(doc.doc).toMatchObject({

@@ -17,7 +17,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import yaml from "js-yaml";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
-import { type EsStandIn, startEsStandIn } from "../helpers/es-stand-in";
+import { type EsStandIn, SHIPPER_ENV, startEsStandIn } from "../helpers/es-stand-in";
 import {
 	ALERTMANAGER_DIR,
 	type PanelQuery,
@@ -184,6 +184,7 @@ describe("monitoring against a live cluster", () => {
 				ADMIN_EMAIL: ADMIN.email,
 				ADMIN_PASSWORD: ADMIN.password,
 				ELASTICSEARCH_URL: es.url,
+				...SHIPPER_ENV,
 				LOG_SHIP_FLUSH_INTERVAL: "500",
 				// Paid orders publish their events soon after the answer.
 				OUTBOX_RELAY_INTERVAL: "250"

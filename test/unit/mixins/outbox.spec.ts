@@ -102,11 +102,39 @@ describe("outbox and in-process events", () => {
 		await send("things.poison", { eventId: "p1", occurredAt: new Date().toISOString() });
 		expect(failures).toBe(3); // the first delivery and EVENT_MAX_RETRIES more
 		const metric = broker.metrics.getMetric(METRIC.EVENTS_DEAD_LETTERED)!;
+		// Every channel the node consumes has its series from the start (at 0), as the dead-letter channel names it.
 		expect(metric.snapshot()).toEqual([
+			expect.objectContaining({ labels: { channel: `${cfg.namespace}.things.made` }, value: 0 }),
 			expect.objectContaining({
 				labels: { channel: `${cfg.namespace}.things.poison` },
 				value: 1
 			})
 		]);
+	});
+
+	it("reports the backlog per service: pending events and the age of the oldest, back to 0 once relayed", async () => {
+		const gauge = (name: string) =>
+			(
+				broker.metrics.getMetric(name) as unknown as {
+					snapshot(): Array<{ labels: { service: string }; value: number }>;
+				}
+			)
+				.snapshot()
+				.find(v => v.labels.service === "things")?.value;
+		const send = jest
+			.spyOn(broker as unknown as { sendToChannel(): Promise<void> }, "sendToChannel")
+			.mockRejectedValue(new Error("stream unavailable"));
+		try {
+			const stuck = outbox.outboxEvent("things.made", { thingId: "stuck" });
+			stuck.payload.occurredAt = new Date(Date.now() - 600_000).toISOString();
+			await things.adapter.insert({ _id: "stuck", ...outbox.outboxFields([stuck]) });
+			expect(await waitFor(() => (gauge(METRIC.OUTBOX_OLDEST_PENDING) ?? 0) >= 600)).toBe(true);
+			expect(gauge(METRIC.OUTBOX_PENDING)).toBe(1);
+		} finally {
+			send.mockRestore();
+		}
+		expect(await waitFor(() => gauge(METRIC.OUTBOX_PENDING) === 0)).toBe(true);
+		expect(gauge(METRIC.OUTBOX_OLDEST_PENDING)).toBe(0);
+		expect(received.some(r => r.payload.thingId === "stuck")).toBe(true);
 	});
 });

@@ -96,6 +96,7 @@ describe("prometheus config and rules", () => {
 				"FlashMartCheckoutErrorBudgetBurnSlow",
 				"FlashMartCircuitBreakerOpen",
 				"FlashMartEventDeadLettered",
+				"FlashMartOutboxStuck",
 				"FlashMartNodeHeapHigh",
 				"FlashMartContainerCpuHigh",
 				"FlashMartHostCpuHigh",

@@ -4,6 +4,8 @@
  */
 import { connect } from "nats";
 import { deferWorking, eventsConnectionOptions, natsConnection } from "../../../../adapters/events";
+import { Adapters } from "../../../../adapters/events/channels";
+import { JetStreamAdapter } from "../../../../adapters/events/jetstream";
 import { freePort, sleep, startNats } from "../../../../scripts/lib/cluster";
 
 describe("natsConnection", () => {
@@ -95,5 +97,53 @@ describe("eventsConnectionOptions (real nats-server)", () => {
 			"starting-node"
 		);
 		await expect(connect(plain)).rejects.toThrow();
+	});
+});
+
+describe("JetStreamAdapter.publish", () => {
+	/** The adapter with the library's stream manager and publish stubbed: `failures` creations fail first. */
+	function adapter(failures: number) {
+		const a = new JetStreamAdapter({}, 1000);
+		let left = failures;
+		const created: string[] = [];
+		const internals = a as unknown as {
+			createStream(name: string): Promise<unknown>;
+			manager: { streams: { info(name: string): Promise<unknown> } };
+		};
+		// As the library's: a failure is logged and swallowed (undefined), success answers the stream's info.
+		internals.createStream = async (name: string) => {
+			if (left-- > 0) return undefined;
+			created.push(name);
+			return { config: { name } };
+		};
+		internals.manager = {
+			streams: {
+				info: async (name: string) => {
+					if (!created.includes(name)) throw new Error("stream not found");
+					return { config: { name } };
+				}
+			}
+		};
+		return { a, created };
+	}
+	const published = jest
+		.spyOn(Adapters.NATS.prototype as unknown as { publish(): Promise<void> }, "publish")
+		.mockResolvedValue(undefined);
+	afterAll(() => published.mockRestore());
+
+	it("refuses the publish while the stream could not be created, and creates it on the next", async () => {
+		const { a, created } = adapter(1);
+		published.mockClear();
+		await expect(a.publish("orders.paid", { eventId: "e1" })).rejects.toThrow(
+			/stream orders_paid of orders.paid could not be created/
+		);
+		expect(published).not.toHaveBeenCalled();
+		await a.publish("orders.paid", { eventId: "e1" });
+		expect(created).toEqual(["orders_paid"]);
+		expect(published).toHaveBeenCalledTimes(1);
+		// Created once: not asked again.
+		await a.publish("orders.paid", { eventId: "e2" });
+		expect(created).toEqual(["orders_paid"]);
+		expect(published).toHaveBeenCalledTimes(2);
 	});
 });

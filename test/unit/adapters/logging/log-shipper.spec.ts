@@ -6,7 +6,16 @@ import { type LogRecord, LogShipper, indexFor } from "../../../../adapters/loggi
 import { FlashMartLogger, type RecordSink } from "../../../../adapters/logging/logger";
 import { runInScope } from "../../../../lib/request-context";
 import { freePort, sleep } from "../../../../scripts/lib/cluster";
-import { type EsStandIn, startEsStandIn } from "../../../helpers/es-stand-in";
+import { ES_USERS, type EsStandIn, startEsStandIn } from "../../../helpers/es-stand-in";
+
+const SHIPPER: { username: string; password: string } = {
+	username: ES_USERS.shipper.username,
+	password: ES_USERS.shipper.password
+};
+const ELASTIC: { username: string; password: string } = {
+	username: ES_USERS.elastic.username,
+	password: ES_USERS.elastic.password
+};
 
 const record = (n: number): LogRecord => ({
 	"@timestamp": new Date().toISOString(),
@@ -30,7 +39,7 @@ describe("log shipper", () => {
 	const make = (url: string, over: Partial<ConstructorParameters<typeof LogShipper>[0]> = {}) => {
 		const s = new LogShipper({
 			nodes: [url],
-			auth: null,
+			auth: SHIPPER,
 			batchSize: 50,
 			flushInterval: 50,
 			maxBuffer: 1000,
@@ -59,7 +68,8 @@ describe("log shipper", () => {
 	});
 
 	it("installs the index template once, then ships every line to its daily index", async () => {
-		const s = make(es.url);
+		// As a user allowed to manage templates; the compose shipper's user is not (next test).
+		const s = make(es.url, { auth: ELASTIC });
 		for (let i = 0; i < 120; i++) s.push(record(i));
 		await until(() => es.docs.length === 120);
 		expect(es.docs.map(d => d.doc.message)).toEqual(
@@ -80,6 +90,42 @@ describe("log shipper", () => {
 		// Batched: 120 lines in a few requests, not one each.
 		expect(es.bulkRequests).toBeLessThanOrEqual(6);
 		expect(s.stats).toMatchObject({ shipped: 120, dropped: 0 });
+	});
+
+	it("ships every line when its user is refused the index template (403), and says so once", async () => {
+		const warnings: string[] = [];
+		const s = make(es.url, { warn: m => warnings.push(m) });
+		for (let i = 0; i < 120; i++) s.push(record(i));
+		await until(() => es.docs.length === 120);
+		expect(es.docs.map(d => d.doc.message)).toEqual(
+			Array.from({ length: 120 }, (_, i) => `line ${i}`)
+		);
+		expect(es.templates.has("logs-flashmart")).toBe(false);
+		// Asked once, refused once: not before every batch.
+		expect(es.refused).toEqual([
+			{
+				status: 403,
+				method: "PUT",
+				path: "/_index_template/logs-flashmart",
+				user: SHIPPER.username
+			}
+		]);
+		expect(es.refusedItems).toBe(0);
+		for (let i = 120; i < 170; i++) s.push(record(i));
+		await until(() => es.docs.length === 170);
+		expect(es.refused).toHaveLength(1);
+		expect(s.stats).toMatchObject({ shipped: 170, dropped: 0, templateRefused: 1, errors: 1 });
+		expect(warnings).toHaveLength(1);
+		expect(warnings[0]).toMatch(/index template logs-flashmart was refused.*security_exception/);
+	});
+
+	it("ships nothing without valid credentials: 401, counted, the lines kept for a retry", async () => {
+		const s = make(es.url, { auth: { username: SHIPPER.username, password: "wrong" } });
+		for (let i = 0; i < 10; i++) s.push(record(i));
+		await until(() => s.stats.errors >= 2);
+		expect(es.docs).toHaveLength(0);
+		expect(s.bufferedCount).toBe(10);
+		expect(es.refused.every(r => r.status === 401)).toBe(true);
 	});
 
 	it("stays bounded while Elasticsearch is slow: push never waits, the oldest lines are dropped and counted", async () => {
@@ -131,6 +177,73 @@ describe("log shipper", () => {
 		expect(es.pending()).toBeGreaterThan(0);
 		expect(es.docs).toHaveLength(0);
 		expect(s.stats.dropped).toBe(1);
+	});
+});
+
+describe("Elasticsearch stand-in", () => {
+	let es: EsStandIn;
+	beforeAll(async () => {
+		es = await startEsStandIn();
+	});
+	afterAll(() => es.close());
+	const basic = (u: { username: string; password: string }) =>
+		`Basic ${Buffer.from(`${u.username}:${u.password}`).toString("base64")}`;
+	const bulk = (index: string, id?: string) =>
+		`${JSON.stringify({ index: { _index: index, ...(id ? { _id: id } : {}) } })}\n{"message":"m"}\n`;
+
+	it("answers 401 security_exception with WWW-Authenticate without credentials, as Elasticsearch does", async () => {
+		const res = await fetch(`${es.url}/_bulk`, { method: "POST", body: bulk("logs-flashmart-x") });
+		expect(res.status).toBe(401);
+		expect(res.headers.get("www-authenticate")).toMatch(/^Basic realm="security"/);
+		const body = (await res.json()) as {
+			error: { type: string; reason: string; root_cause: Array<{ type: string }> };
+			status: number;
+		};
+		expect(body.status).toBe(401);
+		expect(body.error.type).toBe("security_exception");
+		expect(body.error.root_cause[0].type).toBe("security_exception");
+		expect(body.error.reason).toBe("missing authentication credentials for REST request [/_bulk]");
+		const wrong = await fetch(`${es.url}/_bulk`, {
+			method: "POST",
+			headers: { Authorization: basic({ ...SHIPPER, password: "nope" }) },
+			body: bulk("logs-flashmart-x")
+		});
+		expect(wrong.status).toBe(401);
+		expect(es.docs).toHaveLength(0);
+	});
+
+	it("answers 403 security_exception for the shipper's template call, and lets elastic make it", async () => {
+		const put = (u: typeof SHIPPER) =>
+			fetch(`${es.url}/_index_template/t`, {
+				method: "PUT",
+				headers: { Authorization: basic(u), "Content-Type": "application/json" },
+				body: "{}"
+			});
+		const refused = await put(SHIPPER);
+		expect(refused.status).toBe(403);
+		const body = (await refused.json()) as { error: { type: string; reason: string } };
+		expect(body.error.type).toBe("security_exception");
+		expect(body.error.reason).toMatch(
+			/^action \[indices:admin\/index_template\/put\] is unauthorized for user \[flashmart_logs\]/
+		);
+		expect((await put(ELASTIC)).status).toBe(200);
+	});
+
+	it("lets the shipper create documents in logs-flashmart-* only, never overwrite by _id", async () => {
+		const res = await fetch(`${es.url}/_bulk`, {
+			method: "POST",
+			headers: { Authorization: basic(SHIPPER), "Content-Type": "application/x-ndjson" },
+			body:
+				bulk("logs-flashmart-2026.12.01") + bulk("other") + bulk("logs-flashmart-2026.12.01", "1")
+		});
+		expect(res.status).toBe(200);
+		const body = (await res.json()) as {
+			errors: boolean;
+			items: Array<{ index: { status: number; error?: { type: string } } }>;
+		};
+		expect(body.errors).toBe(true);
+		expect(body.items.map(i => i.index.status)).toEqual([201, 403, 403]);
+		expect(body.items[1].index.error?.type).toBe("security_exception");
 	});
 });
 
