@@ -88,6 +88,7 @@ interface ApiMethods {
 	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
 	errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
 	recordHttp(req: GatewayRequest, res: ServerResponse, started: number): void;
+	answerOptions(req: GatewayRequest, res: ServerResponse): void;
 	sendJson(res: ServerResponse, status: number, body: unknown): void;
 	sendContractError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
 	readiness(): Promise<string[]>;
@@ -209,6 +210,14 @@ function aliasesOf(
 interface GatewayInternals {
 	httpHandler(req: GatewayRequest, res: ServerResponse, next?: Next): Promise<void>;
 	sendError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+	send404(req: GatewayRequest, res: ServerResponse): void;
+	checkOrigin(origin: string, allowed: unknown): boolean;
+	writeCorsHeaders(
+		settings: unknown,
+		req: GatewayRequest,
+		res: ServerResponse,
+		preflight: boolean
+	): void;
 }
 const gatewayHttpHandler = (ApiGateway as unknown as { methods: GatewayInternals }).methods
 	.httpHandler;
@@ -359,9 +368,40 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			async httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: Next) {
 				const started = performance.now();
-				await gatewayHttpHandler.call(this, req, res, next);
+				if (req.method === "OPTIONS") this.answerOptions(req, res);
+				else await gatewayHttpHandler.call(this, req, res, next);
 				if (res.writableEnded) this.recordHttp(req, res, started);
 				else res.once("close", () => this.recordHttp(req, res, started));
+			},
+
+			/**
+			 * OPTIONS never runs an action: moleculer-web would route it as the method Access-Control-Request-Method
+			 * names, or as GET. A preflight from an allowed origin for an allowed method is answered from the CORS
+			 * settings (204); any other OPTIONS is what an unknown method is, 404 NOT_FOUND.
+			 */
+			answerOptions(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+				const gateway = this as unknown as GatewayInternals;
+				const settings = this.settings as unknown as {
+					rootCallOptions(options: object, req: GatewayRequest, res: ServerResponse): void;
+					cors?: { origin: string[]; methods: string[] };
+				};
+				settings.rootCallOptions.call(this, {}, req, res);
+				const origin = req.headers.origin;
+				const wanted = req.headers["access-control-request-method"];
+				const cors = settings.cors;
+				if (
+					cors &&
+					typeof origin === "string" &&
+					typeof wanted === "string" &&
+					cors.methods.includes(wanted.toUpperCase()) &&
+					gateway.checkOrigin(origin, cors.origin)
+				) {
+					gateway.writeCorsHeaders(settings, req, res, true);
+					res.writeHead(204, { "Content-Length": "0" });
+					res.end();
+					return;
+				}
+				gateway.send404(req, res);
 			},
 
 			/** Counts and times one answered request under its operation's template (routes added later: their alias path). */
