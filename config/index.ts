@@ -5,6 +5,7 @@
 import os from "node:os";
 import path from "node:path";
 import Validator from "fastest-validator";
+import proxyaddr from "proxy-addr";
 import { normalizeEmail } from "../lib/validation";
 
 /**
@@ -417,6 +418,11 @@ export function loadConfig(
 				`unknown service '${s}' (known: ${ALL_SERVICES.join(", ")})`
 			);
 		}
+	}
+	try {
+		proxyaddr.compile(list(env.TRUSTED_PROXIES));
+	} catch (err) {
+		throw new ConfigError("TRUSTED_PROXIES", (err as Error).message);
 	}
 	const required =
 		env.REQUIRED_SERVICES === undefined ? [...ALL_SERVICES] : list(env.REQUIRED_SERVICES);

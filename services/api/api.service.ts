@@ -15,7 +15,7 @@ import type {
 } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { type AppConfig, configOf } from "../../config";
-import { clientIp } from "./client-ip";
+import { clientIp, trustProxies } from "./client-ip";
 import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../../lib/errors";
 import {
 	type HttpMetrics,
@@ -231,6 +231,7 @@ function causeOf(err: unknown): Record<string, unknown> | undefined {
 
 /** Hands the backend what it may need of the HTTP request: the idempotency key and the believed client address. */
 function requestMetaPasser(trustedProxies: string[]) {
+	const trust = trustProxies(trustedProxies);
 	return function passRequestMeta(
 		ctx: Context<unknown, AppMeta>,
 		_route: unknown,
@@ -238,11 +239,7 @@ function requestMetaPasser(trustedProxies: string[]) {
 	) {
 		const key = req.headers["idempotency-key"];
 		if (typeof key === "string") ctx.meta.idempotencyKey = key;
-		ctx.meta.clientIp = clientIp(
-			req.socket.remoteAddress,
-			req.headers["x-forwarded-for"],
-			trustedProxies
-		);
+		ctx.meta.clientIp = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], trust);
 	};
 }
 

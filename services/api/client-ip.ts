@@ -1,27 +1,28 @@
 /**
  * The client's address as the gateway should believe it. `X-Forwarded-For` is any client's to write, so it is read
- * only when the connection comes from a configured trusted proxy, and then from the right: the nearest address that
- * is not itself a trusted proxy is the client.
+ * only through proxies TRUSTED_PROXIES names (addresses, CIDR ranges, and proxy-addr's names `loopback`,
+ * `linklocal`, `uniquelocal`), from the right: the nearest address that is not itself trusted is the client.
+ * proxy-addr is what Express uses for the same question.
  */
+import type { IncomingMessage } from "node:http";
+import proxyaddr from "proxy-addr";
 
-function normalize(address: string): string {
-	const a = address.trim();
-	return a.startsWith("::ffff:") ? a.slice(7) : a;
+export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** The trust function for TRUSTED_PROXIES; throws (naming the entry) on one proxy-addr cannot parse. */
+export function trustProxies(entries: string[]): TrustProxy {
+	return proxyaddr.compile(entries);
 }
+
+const unmapped = (address: string) => (address.startsWith("::ffff:") ? address.slice(7) : address);
 
 export function clientIp(
 	remoteAddress: string | undefined,
 	forwardedFor: string | string[] | undefined,
-	trustedProxies: string[]
+	trust: TrustProxy
 ): string {
-	const remote = normalize(remoteAddress ?? "unknown");
-	if (!trustedProxies.includes(remote) || !forwardedFor) return remote;
-	const chain = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor)
-		.split(",")
-		.map(normalize)
-		.filter(Boolean);
-	for (let i = chain.length - 1; i >= 0; i--) {
-		if (!trustedProxies.includes(chain[i])) return chain[i];
-	}
-	return chain[0] ?? remote;
+	if (!remoteAddress) return "unknown";
+	const headers = forwardedFor === undefined ? {} : { "x-forwarded-for": forwardedFor };
+	const req = { socket: { remoteAddress }, connection: { remoteAddress }, headers };
+	return unmapped(proxyaddr(req as unknown as IncomingMessage, trust));
 }

@@ -36,7 +36,9 @@ describe("config.loadConfig", () => {
 		["NODE_ENV", "staging"],
 		["MONGO_URI", "postgres://x"],
 		["METRICS_ENABLED", "perhaps"],
-		["INVENTORY_SWEEP_INTERVAL", "50"]
+		["INVENTORY_SWEEP_INTERVAL", "50"],
+		["TRUSTED_PROXIES", "10.0.0.0/99"],
+		["TRUSTED_PROXIES", "loopback, proxy.example"]
 	])("stops with a message naming %s when it is %p", (variable, value) => {
 		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
 		expect(() => loadConfig({ [variable]: value })).toThrow(
