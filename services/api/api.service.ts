@@ -150,15 +150,29 @@ const DOCS_PAGE = `<!doctype html>
  * (the JSON parser only looks at JSON), and drops prototype-polluting keys before moleculer-web merges the body
  * into the action's params.
  */
-function bodyGuard(req: GatewayRequest, _res: ServerResponse, next: Next) {
-	const length = Number(req.headers["content-length"] ?? 0);
-	if (length > JSON_BODY_LIMIT) {
-		return next(
+function bodyGuard(req: GatewayRequest, res: ServerResponse, next: Next) {
+	const tooLarge = () => {
+		res.setHeader("Connection", "close");
+		next(
 			Object.assign(new Error("too large"), { type: "entity.too.large", status: 413, expose: true })
 		);
-	}
+	};
+	const length = Number(req.headers["content-length"] ?? 0);
+	if (length > JSON_BODY_LIMIT) return tooLarge();
 	if (req.body !== null && typeof req.body === "object") req.body = stripDangerousKeys(req.body);
-	next();
+	// A body the JSON parser left unread (another content type, any framing) is counted as it arrives, then dropped.
+	if ((req as { _body?: boolean })._body || req.readableEnded) return next();
+	let seen = 0;
+	const onData = (chunk: Buffer) => {
+		seen += chunk.length;
+		if (seen > JSON_BODY_LIMIT) {
+			req.off("data", onData).off("end", onEnd);
+			req.pause();
+			tooLarge();
+		}
+	};
+	const onEnd = () => next();
+	req.on("data", onData).once("end", onEnd);
 }
 
 const DANGEROUS_KEYS = new Set(["__proto__", "constructor", "prototype"]);
