@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import path from "node:path";
 import type {
 	Context,
@@ -37,6 +38,7 @@ import { acceptRequestId, bindToScope } from "../../lib/request-context";
 import { type KeyPair, verifyAccessToken } from "../../lib/tokens";
 import { loadKeys } from "../../adapters/keys";
 import { METRIC } from "../../lib/metric-names";
+import { natsDisconnected } from "../../adapters/patches/nats-connection-state.patch";
 import { ReadCacheMixin } from "./read-cache.mixin";
 import { UploadMixin } from "./upload.mixin";
 import type { AppMeta, AuthUser } from "../../types/meta";
@@ -235,6 +237,38 @@ interface GatewayInternals {
 }
 const gatewayHttpHandler = (ApiGateway as unknown as { methods: GatewayInternals }).methods
 	.httpHandler;
+
+/**
+ * A request Node's HTTP parser refuses never reaches moleculer-web: it is answered here in the contract's shape,
+ * with a request id and the security headers (431 for oversized headers, 400 for the rest), and the socket closed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+	if (err.code === "ECONNRESET" || !socket.writable) {
+		socket.destroy();
+		return;
+	}
+	const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+	const requestId = acceptRequestId(undefined);
+	const body = JSON.stringify({
+		name: "MoleculerClientError",
+		message: status === 431 ? "Request headers too large" : "Malformed HTTP request",
+		code: status,
+		type: status === 431 ? "HEADERS_TOO_LARGE" : "BAD_REQUEST",
+		requestId
+	});
+	const headers = {
+		...SECURITY_HEADERS,
+		"Content-Type": "application/json; charset=utf-8",
+		"Content-Length": String(Buffer.byteLength(body)),
+		"X-Request-Id": requestId,
+		Connection: "close"
+	};
+	const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+	const head = Object.entries(headers)
+		.map(([k, v]) => `${k}: ${v}\r\n`)
+		.join("");
+	socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
+}
 
 /** What a warning says about an expected 5xx: the error's name, type and message, no stack. */
 function causeOf(err: unknown): Record<string, unknown> | undefined {
@@ -463,8 +497,11 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			async readiness(this: ApiThis): Promise<string[]> {
 				const missing: string[] = [];
 				if (this.draining) missing.push("api");
-				const transit = (this.broker as unknown as { transit?: { connected: boolean } }).transit;
-				if (transit && !transit.connected) missing.push("transporter");
+				const transit = (
+					this.broker as unknown as { transit?: { connected: boolean; tx?: unknown } }
+				).transit;
+				if (transit && (!transit.connected || natsDisconnected(transit.tx)))
+					missing.push("transporter");
 				const status = await this.backendStatus();
 				for (const [name, state] of Object.entries(status))
 					if (state === "down") missing.push(name);
@@ -616,6 +653,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 
 		created(this: ApiThis) {
 			this.draining = false;
+			(this as unknown as { server?: Server }).server?.on("clientError", answerClientError);
 			const doc = buildOpenApi(PKG_VERSION, specs);
 			this.httpMetrics = this.broker.isMetricsEnabled()
 				? createHttpMetrics(this.broker.metrics, documentedRoutes(doc))
