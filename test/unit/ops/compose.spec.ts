@@ -352,7 +352,8 @@ describe("application nodes", () => {
 			JWT_PRIVATE_KEY: keys.privateKey.replace(/\n/g, "\\n"),
 			JWT_PUBLIC_KEY: keys.publicKey.replace(/\n/g, "\\n"),
 			ADMIN_EMAIL: "admin@example.com",
-			ADMIN_PASSWORD: "a-long-admin-password"
+			ADMIN_PASSWORD: "a-long-admin-password",
+			TRUSTED_PROXIES: "10.0.0.0/8"
 		};
 		const real = composeProject(env);
 		for (const [name, groups] of Object.entries(APP_NODES)) {
