@@ -12,8 +12,15 @@ import {
 	randomUUID
 } from "node:crypto";
 import jwt from "jsonwebtoken";
-import type { AppConfig } from "../config";
 import type { AuthUser } from "../types/meta";
+
+/** What signing and checking tokens needs of the configuration (its `auth` section fits). */
+export interface TokenSettings {
+	issuer: string;
+	audience: string;
+	accessTokenTtl: number;
+	deviceTokenTtl: number;
+}
 
 export interface KeyPair {
 	privateKey: KeyObject | null;
@@ -39,7 +46,7 @@ export interface AccessClaims {
 	jti: string;
 }
 
-export function signAccessToken(user: AuthUser, keys: KeyPair, cfg: AppConfig["auth"]): string {
+export function signAccessToken(user: AuthUser, keys: KeyPair, cfg: TokenSettings): string {
 	if (!keys.privateKey) throw new Error("This node has no JWT private key");
 	return jwt.sign({ email: user.email, roles: user.roles }, keys.privateKey, {
 		algorithm: "RS256",
@@ -69,7 +76,7 @@ const CLOCK_TOLERANCE_S = 5;
 export function verifyAccessToken(
 	token: string,
 	keys: KeyPair,
-	cfg: AppConfig["auth"]
+	cfg: TokenSettings
 ): AuthUser | null {
 	const now = Date.now() / 1000;
 	let verified = verifiedByKey.get(keys.publicKey);
@@ -120,13 +127,13 @@ export function hashRefreshToken(token: string): string {
 }
 
 /** The audience of device tokens: never the access tokens' one, so a gateway refuses a device token as a bearer. */
-const deviceAudience = (cfg: AppConfig["auth"]) => `${cfg.audience}:device`;
+const deviceAudience = (cfg: TokenSettings) => `${cfg.audience}:device`;
 
 /**
  * A device token (OWASP's "device cookie"): proof that this client signed in to this account before. It exempts the
  * client from the lockouts that failures of other clients cause; it grants nothing else.
  */
-export function signDeviceToken(userId: string, keys: KeyPair, cfg: AppConfig["auth"]): string {
+export function signDeviceToken(userId: string, keys: KeyPair, cfg: TokenSettings): string {
 	if (!keys.privateKey) throw new Error("This node has no JWT private key");
 	return jwt.sign({ typ: "device" }, keys.privateKey, {
 		algorithm: "RS256",
@@ -142,7 +149,7 @@ export function signDeviceToken(userId: string, keys: KeyPair, cfg: AppConfig["a
 export function verifyDeviceToken(
 	token: string,
 	keys: KeyPair,
-	cfg: AppConfig["auth"]
+	cfg: TokenSettings
 ): { userId: string; id: string } | null {
 	try {
 		const claims = jwt.verify(token, keys.publicKey, {

@@ -10,6 +10,9 @@ export type Access = "public" | "customer" | "admin";
 /** A JSON schema fragment (OpenAPI 3.1 uses JSON Schema 2020-12). */
 export type JsonSchema = Record<string, unknown>;
 
+/** The derived specs' file, written next to the compiled gateway by `npm run build`. */
+export const SPECS_FILE = "action-specs.json";
+
 /** An action's parameters as the document needs them. */
 export interface ActionSpec {
 	access: Access;

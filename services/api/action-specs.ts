@@ -5,13 +5,10 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { Access, ActionSpec, JsonSchema } from "./action-schema";
+import { type Access, type ActionSpec, type JsonSchema, SPECS_FILE } from "./action-schema";
 import type { Operation } from "./contract";
 
 export type ActionSpecs = Record<string, ActionSpec>;
-
-/** Written next to the compiled gateway by `npm run build`. */
-export const SPECS_FILE = "action-specs.json";
 
 /** The derived specs: the built file when there is one, else derived now (ts-node, tests). */
 export function loadActionSpecs(): ActionSpecs {

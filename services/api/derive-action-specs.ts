@@ -15,8 +15,7 @@ import { createMediaService } from "../media.service";
 import { createOrdersService } from "../orders/orders.service";
 import { createProductsService } from "../products.service";
 import { createUsersService } from "../users.service";
-import { type ActionSpec, actionSpecOf } from "./action-schema";
-import { SPECS_FILE } from "./action-specs";
+import { type ActionSpec, SPECS_FILE, actionSpecOf } from "./action-schema";
 import { API_OPERATIONS, OPS_OPERATIONS } from "./contract";
 
 /** An action's definition as the service declares it (its handler left out). */
