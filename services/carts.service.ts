@@ -68,8 +68,6 @@ export interface CheckoutView {
 	subtotal: number;
 	currency: string;
 	version: number;
-	/** Set when the cart is empty because that order's checkout took its lines and nothing changed since. */
-	claimedBy?: string;
 }
 
 type Summaries = Record<string, ProductSummary>;
@@ -310,10 +308,7 @@ const actions = {
 		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<CheckoutView> {
 			const doc = await this.findCart(this.ownerOf(ctx));
 			const version = doc?.version ?? 0;
-			if (!doc || doc.items.length === 0) {
-				const claimedBy = doc?.claim?.version === version ? doc.claim.orderId : undefined;
-				return { ...emptyCart(), items: [], version, ...(claimedBy ? { claimedBy } : {}) };
-			}
+			if (!doc || doc.items.length === 0) return { ...emptyCart(), items: [], version };
 			const live = liveCart(
 				doc.items,
 				await this.summaries(

@@ -6,7 +6,7 @@
  */
 import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
-import { ConflictError, UnprocessableError } from "../../lib/errors";
+import { UnprocessableError } from "../../lib/errors";
 import { isVisible } from "../../lib/order-state";
 import type { AppMeta } from "../../types/meta";
 import type { CheckoutView } from "../carts.service";
