@@ -71,7 +71,7 @@ describe("log shipper", () => {
 		// As a user allowed to manage templates; the compose shipper's user is not (next test).
 		const s = make(es.url, { auth: ELASTIC });
 		for (let i = 0; i < 120; i++) s.push(record(i));
-		await until(() => es.docs.length === 120);
+		await until(() => es.docs.length === 120 && s.stats.shipped === 120);
 		expect(es.docs.map(d => d.doc.message)).toEqual(
 			Array.from({ length: 120 }, (_, i) => `line ${i}`)
 		);
@@ -112,7 +112,8 @@ describe("log shipper", () => {
 		]);
 		expect(es.refusedItems).toBe(0);
 		for (let i = 120; i < 170; i++) s.push(record(i));
-		await until(() => es.docs.length === 170);
+		// The stand-in holds the documents before the shipper has read its answer; wait for both.
+		await until(() => es.docs.length === 170 && s.stats.shipped === 170);
 		expect(es.refused).toHaveLength(1);
 		expect(s.stats).toMatchObject({ shipped: 170, dropped: 0, templateRefused: 1, errors: 1 });
 		expect(warnings).toHaveLength(1);
