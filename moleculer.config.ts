@@ -10,10 +10,13 @@ import { resolveLogShipper } from "./adapters/logging";
 import type { LogShipper } from "./adapters/logging/log-shipper";
 import { FlashMartLogger } from "./adapters/logging/logger";
 import { trackNatsConnection } from "./adapters/patches/nats-connection-state.patch";
+import { BreakerResetMiddleware } from "./adapters/patches/breaker-reset.patch";
 import { coalesceNatsWrites } from "./adapters/patches/nats-write-coalescing.patch";
 import { FlashMartPrometheusReporter } from "./adapters/patches/prometheus-reporter.patch";
 import { NullRefusingValidator } from "./adapters/patches/null-refusing-validator.patch";
 import DeadlineMiddleware from "./middlewares/deadline.middleware";
+import { ShutdownDeadlineMiddleware } from "./middlewares/shutdown-deadline.middleware";
+import TransporterDownMiddleware from "./middlewares/transporter-down.middleware";
 import LogShippingMiddleware from "./middlewares/log-shipping.middleware";
 import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middleware";
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
@@ -163,6 +166,9 @@ export function brokerOptions(
 			RequestContextMiddleware,
 			PermissionsMiddleware,
 			DeadlineMiddleware,
+			TransporterDownMiddleware,
+			BreakerResetMiddleware(),
+			ShutdownDeadlineMiddleware(cfg.shutdownTimeout),
 			BusinessMetricsMiddleware,
 			LogShippingMiddleware(opts.logShipper ?? null),
 			// Durable events: JetStream on the transporter's NATS, or in-process in the embedded mode.

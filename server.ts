@@ -14,8 +14,12 @@ import { type AppConfig, ConfigError, loadConfig } from "./config";
 import { resolveLogShipper } from "./adapters/logging";
 import { prepareEmbeddedKeys } from "./adapters/keys";
 import { LOG_FLUSH_TIMEOUT_MS, brokerOptions } from "./moleculer.config";
+import { beginShutdown, shutdownTimeLeft } from "./middlewares/shutdown-deadline.middleware";
 
 const flags = new Set(process.argv.slice(2));
+
+/** The last log lines get at least this, even when the deadline is spent. */
+const MIN_LOG_FLUSH_MS = 200;
 
 function readConfig(): AppConfig {
 	try {
@@ -77,19 +81,20 @@ async function main(): Promise<void> {
 		}
 		stoppingSince = Date.now();
 		broker.logger.info(`${signal} received: finishing in-flight requests, then stopping`);
-		// Stop taking new HTTP connections first; requests already in flight finish (context tracking).
-		const api = broker.getLocalService("api") as unknown as
-			{ stopAccepting?: () => void } | undefined;
-		api?.stopAccepting?.();
+		// Everything below shares one deadline, SHUTDOWN_TIMEOUT from now (middlewares/shutdown-deadline).
+		beginShutdown(broker);
+		const left = () => shutdownTimeLeft(broker, cfg.shutdownTimeout);
 		let code = 0;
 		try {
+			// The gateway drains its HTTP requests first, then in-flight calls finish (middlewares/shutdown-deadline).
 			await broker.stop();
 		} catch (err) {
 			console.error("Error while stopping", err);
 			code = 1;
 		}
-		// Last: the lines of the shutdown itself are shipped too (within a deadline; Elasticsearch may be down).
-		await logShipper?.close(LOG_FLUSH_TIMEOUT_MS);
+		// Last: the lines of the shutdown itself are shipped too, in what is left of the deadline (Elasticsearch may
+		// be down).
+		await logShipper?.close(Math.min(LOG_FLUSH_TIMEOUT_MS, Math.max(MIN_LOG_FLUSH_MS, left())));
 		process.exit(code);
 	};
 	process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -36,7 +36,11 @@ interface StockDoc {
 	/** Units sold: committed reservations. Never more than the units ever put on hand. */
 	sold: number;
 	holds?: Record<string, number>;
-	/** Units of a refunded order put back on the shelf, by order id: makes the return idempotent. */
+	/**
+	 * A refunded order whose units went back on the shelf, by order id: when (ms), which makes the return idempotent.
+	 * Kept RETURN_MARKER_TTL_MS, longer than orders retries a return, then pruned by the sweep, so a product's
+	 * document does not grow with its refunds. Written before markers had a time: the units (a small number).
+	 */
 	returns?: Record<string, number>;
 	/** Set when inventory.low was written for the current dip below the threshold; cleared when stock recovers. */
 	lowNotified?: boolean;
@@ -87,6 +91,7 @@ interface InventoryMethods {
 	releaseLines(orderId: string, lines: StockLine[]): Promise<number>;
 	changed(productIds: string[]): Promise<void>;
 	checkLow(productIds?: string[]): Promise<void>;
+	pruneReturns(now?: number): Promise<number>;
 	relayOutbox(id?: string): Promise<number>;
 }
 
@@ -99,6 +104,10 @@ interface InventoryVars {
 type InventoryThis = Service & DbServiceThis & InventoryMethods & InventoryVars;
 
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
+/** How long a return marker is kept: far beyond how long orders retries a refund's return (until it is recorded). */
+export const RETURN_MARKER_TTL_MS = 24 * 60 * 60 * 1000;
+/** A marker value below this is a unit count from before markers had a time (ms since 1970 are far larger). */
+const LEGACY_MARKER_BELOW = 1e12;
 /** Order ids become field names (`holds.<orderId>`): no dots, no dollar signs. */
 const ORDER_ID = { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } as const;
 const LINES = {
@@ -297,7 +306,7 @@ const actions = {
 					{ productId: line.productId, [returned]: { $exists: false } },
 					{
 						$inc: { onHand: line.quantity, available: line.quantity, sold: -line.quantity },
-						$set: { [returned]: line.quantity, updatedAt: new Date().toISOString() }
+						$set: { [returned]: Date.now(), updatedAt: new Date().toISOString() }
 					}
 				);
 			}
@@ -500,6 +509,34 @@ export function createInventoryService(
 			 * (the outbox), so concurrent changes write it once; the flag clears when the stock recovers. Also run on a
 			 * timer, which catches a dip whose check a crash interrupted.
 			 */
+			/**
+			 * Prunes return markers older than RETURN_MARKER_TTL_MS (each with a write conditional on its value, so a marker
+			 * written meanwhile is kept). A marker from before markers had a time gets one now, and goes a TTL later.
+			 */
+			async pruneReturns(this: InventoryThis, now = Date.now()): Promise<number> {
+				const docs = (await this.adapter.find({
+					query: { returns: { $exists: true } }
+				})) as StockDoc[];
+				let pruned = 0;
+				for (const doc of docs) {
+					for (const [orderId, value] of Object.entries(doc.returns ?? {})) {
+						const field = `returns.${orderId}`;
+						if (value < LEGACY_MARKER_BELOW) {
+							await this.adapter.updateMany(
+								{ _id: doc._id, [field]: value },
+								{ $set: { [field]: now } }
+							);
+						} else if (value < now - RETURN_MARKER_TTL_MS) {
+							pruned += await this.adapter.updateMany(
+								{ _id: doc._id, [field]: value },
+								{ $unset: { [field]: true } }
+							);
+						}
+					}
+				}
+				return pruned;
+			},
+
 			async checkLow(this: InventoryThis, productIds?: string[]): Promise<void> {
 				const threshold = cfg.inventory.lowStockThreshold;
 				const scope = productIds ? { productId: { $in: productIds } } : {};
@@ -548,7 +585,10 @@ export function createInventoryService(
 
 		started(this: InventoryThis) {
 			this.lowTimer = setInterval(
-				() => void this.checkLow().catch(() => undefined),
+				() =>
+					void this.checkLow()
+						.then(() => this.pruneReturns())
+						.catch(() => undefined),
 				cfg.inventory.sweepInterval
 			);
 			this.lowTimer.unref();

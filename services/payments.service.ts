@@ -145,7 +145,9 @@ const eventFields = (doc: PaymentDoc) => ({
 	orderId: doc.orderId,
 	userId: doc.userId,
 	amount: doc.amount,
-	currency: doc.currency
+	currency: doc.currency,
+	// Which pay request made the charge: orders keeps it, so that request's retry is answered without asking here.
+	...(doc.operationId ? { operationId: doc.operationId } : {})
 });
 
 function paymentsActions(cfg: AppConfig) {

@@ -6,6 +6,11 @@
  * This keeps the file open and appends with one synchronous write (to the page cache: NeDB never fsyncs an append,
  * so durability is unchanged). A compaction replaces the file: the descriptor is closed then and reopened on the next
  * append, so no line lands in the replaced file. NeDB runs compactions and writes one at a time, so none interleave.
+ *
+ * It also compacts by growth, not only on NeDB's timer: every update appends the whole document again, so a small
+ * collection written often (a hot product's stock) grew by hundreds of MB between two timed compactions. Once the
+ * lines appended since the last compaction pass COMPACT_AFTER_BYTES and twice the compacted file's size, a
+ * compaction is queued behind the current write.
  */
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -65,6 +70,14 @@ function serializer(): NeDbModel | null {
 	return checked;
 }
 
+/** Appended bytes after which a compaction is due (when they also exceed twice the last compacted size). */
+export const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
+
+interface NeDbDatastore {
+	persistence?: NeDbPersistence;
+	compactDatafileAsync?(): Promise<void>;
+}
+
 /** The close function of every datastore patched here. */
 const closers = new WeakMap<object, () => void>();
 
@@ -72,13 +85,16 @@ const closers = new WeakMap<object, () => void>();
  * Makes a NeDB datastore append through a descriptor it keeps open (see above). Idempotent; true when the datastore
  * appends this way, false when it keeps NeDB's own appends (in memory only, or another NeDB).
  */
-export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): boolean {
+export function keepDatafileOpen(db: NeDbDatastore): boolean {
 	const p = db.persistence;
 	if (closers.has(db)) return true;
 	if (!p || p.inMemoryOnly) return false;
 	const model = serializer();
 	if (!model) return false;
 	let fd: number | null = null;
+	let appended = 0;
+	let compactedSize = fileSize(p.filename);
+	let compactionQueued = false;
 	const close = () => {
 		if (fd === null) return;
 		try {
@@ -96,11 +112,28 @@ export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): boolean
 		const buffer = Buffer.from(lines, "utf8");
 		let written = 0;
 		while (written < buffer.length) written += fs.writeSync(fd, buffer, written);
+		appended += buffer.length;
+		if (
+			!compactionQueued &&
+			appended > COMPACT_AFTER_BYTES &&
+			appended > 2 * compactedSize &&
+			typeof db.compactDatafileAsync === "function"
+		) {
+			// Queued on NeDB's executor, so it runs after this write and before the next.
+			compactionQueued = true;
+			void db.compactDatafileAsync().catch(() => undefined);
+		}
 	};
 	const rewrite = p.persistCachedDatabaseAsync.bind(p);
 	p.persistCachedDatabaseAsync = async () => {
 		close();
-		await rewrite();
+		try {
+			await rewrite();
+		} finally {
+			compactionQueued = false;
+			appended = 0;
+			compactedSize = fileSize(p.filename);
+		}
 	};
 	closers.set(db, close);
 	return true;
@@ -109,4 +142,12 @@ export function keepDatafileOpen(db: { persistence?: NeDbPersistence }): boolean
 /** Closes the descriptor kept by keepDatafileOpen (the service stops); a later append would reopen it. */
 export function releaseDatafile(db: object): void {
 	closers.get(db)?.();
+}
+
+function fileSize(file: string): number {
+	try {
+		return fs.statSync(file).size;
+	} catch {
+		return 0;
+	}
 }

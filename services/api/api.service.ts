@@ -17,7 +17,13 @@ import type {
 import ApiGateway from "moleculer-web";
 import { type AppConfig, configOf } from "../../config";
 import { clientIp, trustProxies } from "./client-ip";
-import { ForbiddenError, NotFoundError, UnauthorizedError, toHttpError } from "../../lib/errors";
+import {
+	ForbiddenError,
+	NotFoundError,
+	ServiceUnavailableError,
+	UnauthorizedError,
+	toHttpError
+} from "../../lib/errors";
 import {
 	type HttpMetrics,
 	NO_HTTP_METRICS,
@@ -40,7 +46,7 @@ import { loadKeys } from "../../adapters/keys";
 import { METRIC } from "../../lib/metric-names";
 import { natsDisconnected } from "../../adapters/patches/nats-connection-state.patch";
 import { ReadCacheMixin } from "./read-cache.mixin";
-import { UploadMixin } from "./upload.mixin";
+import { UPLOAD_TIMEOUT_MS, UploadMixin } from "./upload.mixin";
 import type { AppMeta, AuthUser } from "../../types/meta";
 
 /** API.md: bodies over 1 MiB are refused with 413. */
@@ -82,6 +88,8 @@ interface ApiVars {
 	server: Server;
 	keys: KeyPair;
 	draining: boolean;
+	/** Answers still being written, for a stop to finish (or close) them. */
+	inFlight: Set<ServerResponse>;
 	openApiDoc: string;
 	httpMetrics: HttpMetrics;
 }
@@ -96,6 +104,7 @@ interface ApiMethods {
 	readiness(): Promise<string[]>;
 	backendStatus(): Promise<Record<string, "up" | "down">>;
 	stopAccepting(): void;
+	drain(timeoutMs: number): Promise<number>;
 	authenticate(
 		ctx: Context<unknown, AppMeta>,
 		route: unknown,
@@ -188,6 +197,14 @@ function stripDangerousKeys(value: unknown, depth = 0): unknown {
 	}
 	return clean;
 }
+
+/** Uploads stream their body at the client's pace: their deadline is the upload's, every other request's REQUEST_TIMEOUT. */
+const UPLOAD_PATHS = API_OPERATIONS.filter(op => op.handler === "upload").map(op => ({
+	method: op.method,
+	path: new RegExp(`^${API_ROUTE}${op.path.replace(/:[^/]+/g, "[^/?#]+")}/?(?:[?#]|$)`)
+}));
+const isUpload = (req: IncomingMessage) =>
+	UPLOAD_PATHS.some(u => u.method === req.method && u.path.test(req.url ?? ""));
 
 /**
  * Turns the operation table into moleculer-web aliases: gateway handlers (`handle_<name>` methods) as functions,
@@ -331,12 +348,15 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			rootCallOptions(
 				this: ApiThis,
-				options: { requestID?: string },
+				options: { requestID?: string; timeout?: number },
 				req: GatewayRequest,
 				res: ServerResponse
 			) {
 				const requestId = acceptRequestId(req.headers["x-request-id"]);
 				options.requestID = requestId;
+				// One deadline from the moment the request is read: moleculer-web's own action has none, so without this
+				// each call took its action's timeout. Every call made for the request gets what is left of it.
+				options.timeout = isUpload(req) ? UPLOAD_TIMEOUT_MS : cfg.requestTimeout;
 				req.$requestId = requestId;
 				// moleculer-web would prefer X-Correlation-Id over the sanitised id.
 				delete req.headers["x-correlation-id"];
@@ -413,8 +433,19 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			async httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: Next) {
 				const started = performance.now();
+				this.inFlight.add(res);
+				res.once("close", () => this.inFlight.delete(res));
+				if (this.draining) res.setHeader("Connection", "close");
 				if (req.method === "OPTIONS") this.answerOptions(req, res);
-				else await gatewayHttpHandler.call(this, req, res, next);
+				else if (this.draining && (req.url ?? "").startsWith(`${API_ROUTE}/`)) {
+					// Read after the stop began (it was on its way on a kept-alive connection): answered, not run.
+					(this.settings as { rootCallOptions: Function }).rootCallOptions.call(this, {}, req, res);
+					this.sendContractError(
+						req,
+						res,
+						new ServiceUnavailableError("This gateway is shutting down, please retry")
+					);
+				} else await gatewayHttpHandler.call(this, req, res, next);
 				if (res.writableEnded) this.recordHttp(req, res, started);
 				else res.once("close", () => this.recordHttp(req, res, started));
 			},
@@ -495,8 +526,9 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 
 			/** What is missing before this cluster can serve: the transporter, or required services and their stores. */
 			async readiness(this: ApiThis): Promise<string[]> {
+				// A stopping gateway says so at once: a load balancer's probe must not wait on backend checks.
+				if (this.draining) return ["api"];
 				const missing: string[] = [];
-				if (this.draining) missing.push("api");
 				const transit = (
 					this.broker as unknown as { transit?: { connected: boolean; tx?: unknown } }
 				).transit;
@@ -644,15 +676,48 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				if (access === "admin" && !user.roles.includes("admin")) throw new ForbiddenError();
 			},
 
-			/** Stop accepting connections and report not-ready; in-flight requests carry on (graceful shutdown). */
+			/**
+			 * The first step of a stop: `/ready` fails from now on, no new connection is accepted, idle kept-alive
+			 * connections are closed, and every answer still being written closes its connection when done.
+			 */
 			stopAccepting(this: ApiThis) {
 				this.draining = true;
+				for (const res of this.inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
+				// Node closes the idle connections too.
 				if (this.server?.listening) this.server.close();
+				this.server?.closeIdleConnections();
+			},
+
+			/**
+			 * Waits until every request in progress has been answered, for at most `timeoutMs`; whatever is still open then
+			 * is answered 503 (the client retries elsewhere) and its connection closed. Answers how many were cut short.
+			 */
+			async drain(this: ApiThis, timeoutMs: number): Promise<number> {
+				if (!this.draining) this.stopAccepting();
+				const until = Date.now() + timeoutMs;
+				while (this.inFlight.size > 0 && Date.now() < until) {
+					await new Promise(resolve => setTimeout(resolve, 20));
+				}
+				let cut = 0;
+				for (const res of this.inFlight) {
+					cut++;
+					const req = res.req as GatewayRequest;
+					if (!res.headersSent) {
+						this.sendContractError(
+							req,
+							res,
+							new ServiceUnavailableError("This gateway is shutting down, please retry")
+						);
+					} else res.destroy();
+				}
+				this.server?.closeAllConnections();
+				return cut;
 			}
 		},
 
 		created(this: ApiThis) {
 			this.draining = false;
+			this.inFlight = new Set();
 			(this as unknown as { server?: Server }).server?.on("clientError", answerClientError);
 			const doc = buildOpenApi(PKG_VERSION, specs);
 			this.httpMetrics = this.broker.isMetricsEnabled()

@@ -43,6 +43,9 @@ interface UploadBody {
 	stop(): void;
 }
 
+/** How long an upload may take end to end (a slow client's 5 MiB): its deadline instead of REQUEST_TIMEOUT. */
+export const UPLOAD_TIMEOUT_MS = 60_000;
+
 /**
  * After an early answer the client may still be sending. Closing at once would reset the connection under it (most
  * clients then report a network error, not the answer), so the rest is read and thrown away, within these bounds.
@@ -193,7 +196,7 @@ function forward(source: Readable, out: PassThrough, max: number) {
 export function UploadMixin(opts: UploadMixinOptions = {}): Partial<ServiceSchema> {
 	const action = opts.action ?? "media.upload";
 	const max = opts.maxBytes ?? MAX_IMAGE_BYTES;
-	const timeout = opts.timeout ?? 60_000;
+	const timeout = opts.timeout ?? UPLOAD_TIMEOUT_MS;
 
 	return {
 		methods: {

@@ -6,7 +6,7 @@
  */
 import type { Context, ServiceSchema, ServiceSettingSchema, ServiceBroker } from "moleculer";
 import { type AppConfig, configOf } from "../../config";
-import { ConflictError, NotFoundError } from "../../lib/errors";
+import { ConflictError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
 import {
 	type AnyStatus,
 	EVENT_OF,
@@ -187,7 +187,6 @@ function ordersActions(cfg: AppConfig) {
 				id: ID,
 				paymentToken: { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9_]+$/ }
 			},
-			timeout: cfg.payments.providerTimeout + 8000,
 			async handler(this: OrdersThis, ctx: Context<PayParams, AppMeta>): Promise<Order> {
 				return this.idempotent(
 					ctx,
@@ -231,7 +230,6 @@ function ordersActions(cfg: AppConfig) {
 		cancel: {
 			permissions: "authenticated",
 			params: { $$strict: "remove", id: ID },
-			timeout: cfg.payments.providerTimeout + 8000,
 			async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
 				const doc = await this.findVisible(ctx, ctx.params.id);
 				bindToScope({ orderId: doc._id });
@@ -283,12 +281,12 @@ export function createOrdersService(
 				group: "orders",
 				async handler(
 					this: OrdersThis,
-					ctx: Context<{ orderId: string; paymentId: string; amount: number }>
+					ctx: Context<{ orderId: string; paymentId: string; amount: number; operationId?: string }>
 				) {
-					const { orderId, paymentId, amount } = ctx.params;
+					const { orderId, paymentId, amount, operationId } = ctx.params;
 					bindToScope({ orderId });
 					try {
-						await this.markPaid(ctx, orderId, { id: paymentId, amount } as Payment);
+						await this.markPaid(ctx, orderId, { id: paymentId, amount, operationId } as Payment);
 					} catch (err) {
 						const type = (err as { type?: string }).type;
 						// Refunded because the order had expired or was cancelled, or an order this store never had.
@@ -314,7 +312,10 @@ export function createOrdersService(
 					createdAt: doc.createdAt,
 					updatedAt: doc.updatedAt
 				};
-				if (doc.payment) order.payment = doc.payment;
+				if (doc.payment) {
+					const { id, status, amount } = doc.payment;
+					order.payment = { id, status, amount };
+				}
 				return order;
 			},
 
@@ -422,7 +423,12 @@ export function createOrdersService(
 					}
 					try {
 						const paid = await this.transition(ctx, doc, "paid", {
-							payment: { id: payment.id, status: "succeeded", amount: payment.amount }
+							payment: {
+								id: payment.id,
+								status: "succeeded",
+								amount: payment.amount,
+								...(payment.operationId ? { operationId: payment.operationId } : {})
+							}
 						});
 						await this.settleStock(ctx, paid).catch(err =>
 							this.logger.warn("Stock not sold yet; the sweeper finishes it", err)
@@ -436,16 +442,26 @@ export function createOrdersService(
 				throw new ConflictError("INVALID_ORDER_STATE", "The order keeps changing, please retry");
 			},
 
-			/** Whether the pay operation `operationId` made the order's charge (payments records which one claimed it). */
+			/**
+			 * Whether the pay operation `operationId` made the order's charge: the order records it with the payment; an
+			 * order stored before that asks payments, and when payments cannot answer this is a 503 (the retry cannot be
+			 * told yet whether it paid), never a 409 for a request that may have paid.
+			 */
 			async paidBy(
 				this: OrdersThis,
 				ctx: Context,
 				doc: OrderDoc,
 				operationId: string
 			): Promise<boolean> {
+				if (doc.payment?.operationId) return doc.payment.operationId === operationId;
 				const payment = await ctx
 					.call<Payment, object>("payments.get", { orderId: doc._id })
-					.catch(() => null);
+					.catch((err: unknown) => {
+						this.logger.warn("Cannot tell which request paid this order yet", err);
+						throw new ServiceUnavailableError(
+							"Cannot tell yet whether this request paid the order"
+						);
+					});
 				return payment?.operationId === operationId;
 			},
 

@@ -31,6 +31,11 @@ export interface OrderPayment {
 	id: string;
 	status: string;
 	amount: number;
+	/**
+	 * The pay operation (idempotency key) whose charge this is: a retry of that request is answered from here, so
+	 * it learns it paid even while payments is down. Stored orders from before it was recorded lack it. Not public.
+	 */
+	operationId?: string;
 }
 
 export interface OrderDoc {

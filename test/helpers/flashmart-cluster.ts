@@ -38,7 +38,10 @@ export interface TestCluster {
 	nodes: Map<string, Proc>;
 	gatewayProcs: Proc[];
 	keys: { privateKey: string; publicKey: string };
-	/** Starts (again) the node of a service, e.g. after kill9, with `env` on top of its usual environment. */
+	/**
+	 * Starts (again) the node of a service, e.g. after kill9, with `env` on top of its usual environment (a NODE_ID
+	 * there restarts it under that name; otherwise each start is a new node).
+	 */
 	startService(name: string, env?: Record<string, string>): Promise<Proc>;
 	stop(): Promise<void>;
 }
@@ -75,8 +78,9 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 			env: {
 				...common,
 				...opts.envFor?.[name],
-				...env,
+				// A node restarted under its old name (as a container keeps its hostname) when the caller names it.
 				NODE_ID: `${name}-${Date.now()}`,
+				...env,
 				SERVICES: name,
 				DATA_DIR: dataDirs.get(name)
 			}

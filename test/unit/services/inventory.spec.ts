@@ -9,7 +9,7 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
-import { createInventoryService } from "../../../services/inventory.service";
+import { RETURN_MARKER_TTL_MS, createInventoryService } from "../../../services/inventory.service";
 import { testConfig } from "../../helpers/config";
 
 describe("inventory", () => {
@@ -266,6 +266,40 @@ describe("inventory", () => {
 				reserved: 0,
 				available: 10
 			});
+		});
+
+		it("keeps a return's marker a day, then prunes it: a product's record does not grow with its refunds", async () => {
+			await stock("p4", 10);
+			const lines = [{ productId: "p4", quantity: 1 }];
+			for (const orderId of ["t1", "t2"]) {
+				await broker.call("inventory.reserve", { orderId, lines });
+				await broker.call("inventory.commit", { orderId, lines });
+				await broker.call("inventory.restock", { orderId, lines });
+			}
+			const service = broker.getLocalService("inventory") as unknown as {
+				pruneReturns(now?: number): Promise<number>;
+				adapter: {
+					findOne(q: object): Promise<{ returns?: Record<string, number> }>;
+					updateMany(q: object, u: object): Promise<number>;
+				};
+			};
+			const markers = async () =>
+				(await service.adapter.findOne({ productId: "p4" })).returns ?? {};
+			// A marker written before markers had a time holds the units returned.
+			await service.adapter.updateMany({ productId: "p4" }, { $set: { "returns.old": 3 } });
+			expect(Object.keys(await markers()).sort()).toEqual(["old", "t1", "t2"]);
+			expect(await service.pruneReturns()).toBe(0);
+			expect((await markers()).old).toBeGreaterThan(Date.now() - 60_000);
+			await service.pruneReturns(Date.now() + RETURN_MARKER_TTL_MS + 60_000);
+			expect(await markers()).toEqual({});
+			// A retry after a prune is what the marker's day guards against; within the day it is still refused.
+			await broker.call("inventory.reserve", { orderId: "t3", lines });
+			await broker.call("inventory.commit", { orderId: "t3", lines });
+			await broker.call("inventory.restock", { orderId: "t3", lines });
+			expect(await broker.call("inventory.restock", { orderId: "t3", lines })).toEqual({
+				restocked: 0
+			});
+			expect(await level("p4")).toMatchObject({ onHand: 10, available: 10 });
 		});
 	});
 

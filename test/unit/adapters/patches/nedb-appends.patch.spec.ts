@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
+	COMPACT_AFTER_BYTES,
 	TARGET,
 	keepDatafileOpen,
 	probe,
@@ -91,6 +92,21 @@ describe("nedb-appends: NeDB with its data file kept open", () => {
 		releaseDatafile(db);
 		await db.insertAsync({ sku: "b", qty: 1 });
 		expect((await reload(filename)).map(d => d.sku)).toEqual(["a", "b"]);
+		releaseDatafile(db);
+	});
+
+	it("compacts by growth: a document rewritten 1,000 times keeps the file near its live size", async () => {
+		const filename = path.join(dir, "stock.db");
+		const db = new Datastore({ filename });
+		await db.loadDatabaseAsync();
+		expect(keepDatafileOpen(db as never)).toBe(true);
+		const padding = "x".repeat(20 * 1024);
+		await db.insertAsync({ sku: "hot", qty: 0, padding });
+		for (let i = 1; i <= 1000; i++) await db.updateAsync({ sku: "hot" }, { $set: { qty: i } });
+		// 20 MB appended in all; without compaction by growth the file would hold every version until NeDB's timer.
+		await db.findAsync({}); // after any compaction queued behind the last write
+		expect(fs.statSync(filename).size).toBeLessThan(COMPACT_AFTER_BYTES + 100 * 1024);
+		expect(await reload(filename)).toEqual([{ sku: "hot", qty: 1000, at: undefined }]);
 		releaseDatafile(db);
 	});
 });
