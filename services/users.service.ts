@@ -15,7 +15,7 @@ import type {
 import { type AppConfig, configOf } from "../config";
 import {
 	ConflictError,
-	MoleculerClientError,
+	TooManyRequestsError,
 	NotFoundError,
 	UnauthorizedError,
 	UnprocessableError
@@ -597,9 +597,7 @@ export function createUsersService(
 
 			/** The contract's 429, with the seconds to wait for the gateway's Retry-After. */
 			throttle(this: UsersThis, retryAfterMs: number, message: string): Error {
-				return new MoleculerClientError(message, 429, "RATE_LIMIT_EXCEEDED", {
-					retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000))
-				});
+				return new TooManyRequestsError(message, Math.max(1, Math.ceil(retryAfterMs / 1000)));
 			},
 
 			/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
