@@ -4,7 +4,7 @@
  * cluster node running the services named in SERVICES.
  *
  *   node dist/server.js            start (embedded, or a cluster node)
- *   node dist/server.js --repl     the same, with the Moleculer REPL
+ *   node dist/server.js --repl     the same, with the Moleculer REPL and the operator commands of repl/commands/
  *   node dist/server.js --hot      hot reload of service files (development)
  *   node dist/server.js --join     a REPL-only node that joins a running cluster (no services)
  */
@@ -15,6 +15,7 @@ import { resolveLogShipper } from "./adapters/logging";
 import { prepareEmbeddedKeys } from "./adapters/keys";
 import { LOG_FLUSH_TIMEOUT_MS, brokerOptions } from "./moleculer.config";
 import { beginShutdown, shutdownTimeLeft } from "./middlewares/shutdown-deadline.middleware";
+import { REPL_COMMANDS } from "./repl/commands";
 
 const flags = new Set(process.argv.slice(2));
 
@@ -114,7 +115,15 @@ async function main(): Promise<void> {
 				? `; gateway on http://${cfg.gateway.host}:${cfg.gateway.port}`
 				: "")
 	);
-	if (flags.has("--repl") || flags.has("--join")) await broker.repl();
+	if (flags.has("--repl") || flags.has("--join")) {
+		// moleculer-repl 0.8 reads its options from the broker's `replOptions` (docs/repl.md lists the commands).
+		// Moleculer 0.15's typings give a command's action `string[]`; moleculer-repl 0.8 passes named arguments.
+		broker.options.replOptions = {
+			delimiter: "flashmart $",
+			customCommands: REPL_COMMANDS as never
+		};
+		broker.repl();
+	}
 }
 
 void main();

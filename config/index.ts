@@ -66,6 +66,8 @@ const SCHEMA = {
 	TRANSPORTER: { type: "string", pattern: /^nats:\/\/\S+$/, optional: true },
 	GATEWAY_HOST: { type: "string", min: 1, default: "0.0.0.0" },
 	GATEWAY_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 5921 },
+	/** The gateway's address as clients reach it (scheme, host, port, optional path): absolute links such as image URLs. */
+	PUBLIC_URL: { type: "string", pattern: /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, optional: true },
 	GATEWAY_READ_CACHE_TTL: {
 		type: "number",
 		convert: true,
@@ -387,6 +389,12 @@ type Raw = {
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(SCHEMA as never);
 
+/** Without PUBLIC_URL: the gateway's own address, a wildcard listening address read as this machine (localhost). */
+function defaultPublicUrl(host: string, port: number): string {
+	const name = ["0.0.0.0", "::", "[::]"].includes(host) ? "localhost" : host;
+	return `http://${name.includes(":") && !name.startsWith("[") ? `[${name}]` : name}:${port}`;
+}
+
 /** Reads and validates `env` (default `process.env`). Throws ConfigError naming the first bad variable. */
 export function loadConfig(
 	env: NodeJS.ProcessEnv = process.env,
@@ -511,7 +519,12 @@ export function loadConfig(
 			port: r.GATEWAY_PORT,
 			corsOrigins: list(env.CORS_ORIGINS),
 			trustedProxies: list(env.TRUSTED_PROXIES),
-			readCacheTtl: r.GATEWAY_READ_CACHE_TTL
+			readCacheTtl: r.GATEWAY_READ_CACHE_TTL,
+			/** Base of the absolute URLs answers carry, without a trailing slash. */
+			publicUrl: (r.PUBLIC_URL ?? defaultPublicUrl(r.GATEWAY_HOST, r.GATEWAY_PORT)).replace(
+				/\/+$/,
+				""
+			)
 		},
 		requestTimeout: r.REQUEST_TIMEOUT,
 		shutdownTimeout: r.SHUTDOWN_TIMEOUT,

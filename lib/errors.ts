@@ -51,6 +51,22 @@ export class UnprocessableError extends MoleculerClientError {
 	}
 }
 
+/** Too many requests (API.md: 429 RATE_LIMIT_EXCEEDED); `data.retryAfter` (seconds) becomes the Retry-After header. */
+export class TooManyRequestsError extends MoleculerClientError {
+	constructor(message: string, retryAfterSeconds: number) {
+		super(message, 429, "RATE_LIMIT_EXCEEDED", { retryAfter: retryAfterSeconds });
+		this.name = "TooManyRequestsError";
+	}
+}
+
+/** A body in a content type the operation does not take (JSON operations take `application/json` only). */
+export class UnsupportedMediaTypeError extends MoleculerClientError {
+	constructor(message: string, data?: unknown) {
+		super(message, 415, "UNSUPPORTED_MEDIA_TYPE", data);
+		this.name = "UnsupportedMediaTypeError";
+	}
+}
+
 /** A backend dependency (a store, another service) is unavailable: safe to retry later. */
 export class ServiceUnavailableError extends MoleculerRetryableError {
 	constructor(message = "Service temporarily unavailable", data?: unknown) {

@@ -65,3 +65,17 @@ export const EMAIL_RULE = {
 	// What the checker accepts, for the OpenAPI document (services/api/action-schema.ts).
 	jsonSchema: { format: "email" }
 } as const;
+
+/**
+ * An enum rule whose 422 says the value given and the values allowed (fastest-validator's own message puts the
+ * allowed list where the value should be). The value is echoed only here: an enum never holds a secret.
+ */
+export function enumRule<V extends string>(field: string, values: readonly V[]) {
+	return {
+		type: "enum",
+		values: [...values],
+		messages: {
+			enumValue: `'{actual}' is not a valid ${field}; allowed values: ${values.join(", ")}`
+		}
+	} as const;
+}

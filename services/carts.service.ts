@@ -213,6 +213,15 @@ const actions = {
 	add: {
 		permissions: "authenticated",
 		params: { $$strict: "remove", productId: PRODUCT_ID, quantity: QUANTITY },
+		errors: [
+			{
+				status: 422,
+				type: "CURRENCY_MISMATCH",
+				description:
+					"the product is priced in another currency than the cart's lines (a cart holds one currency); " +
+					"`data[0]` names `expected` (the cart's) and `actual` (the product's)"
+			}
+		],
 		async handler(this: CartsThis, ctx: Context<AddParams, AppMeta>): Promise<Cart> {
 			const { productId, quantity } = ctx.params;
 			return this.change(ctx, [productId], (live, summaries) => {

@@ -74,6 +74,8 @@ interface MediaVars {
 	store: ObjectStore;
 	/** The loopback S3 server of the embedded mode; null when MinIO is configured. */
 	embedded: EmbeddedS3 | null;
+	/** PUBLIC_URL: the upload's answer carries its image's absolute URL. */
+	publicUrl: string;
 }
 
 type MediaThis = Service & DbServiceThis & MediaVars & MediaMethods;
@@ -92,7 +94,8 @@ const IMAGE_HEADERS = {
 };
 const BUCKET_ATTEMPTS = 10;
 
-const imageUrl = (imageId: string) => `/api/images/${imageId}`;
+/** Products list an image by its path; answers make it absolute on PUBLIC_URL when they are sent, not stored. */
+const imagePath = (imageId: string) => `/api/images/${imageId}`;
 
 /** A 4xx error that crossed the transporter (the gateway aborting the upload stream) or a broken stream. */
 function streamFailure(err: unknown): Error {
@@ -209,7 +212,7 @@ const actions = {
 				createdAt: new Date().toISOString()
 			};
 			await this.storeCall("put", () => this.store.put(doc.key, image.body, doc.contentType));
-			const listed: ProductImage = { id: imageId, url: imageUrl(imageId) };
+			const listed: ProductImage = { id: imageId, url: imagePath(imageId) };
 			try {
 				await this.adapter.insert(doc);
 				await ctx.call("products.addImage", { id: productId, image: listed });
@@ -224,7 +227,7 @@ const actions = {
 				size: doc.size,
 				declaredType
 			});
-			return listed;
+			return { id: imageId, url: this.publicUrl + listed.url };
 		}
 	},
 
@@ -352,6 +355,7 @@ export function createMediaService(
 
 		created(this: MediaThis) {
 			this.embedded = null;
+			this.publicUrl = cfg.gateway.publicUrl;
 		},
 
 		async started(this: MediaThis) {

@@ -17,6 +17,7 @@ import { type AppConfig, configOf } from "../config";
 import { type DemoProduct, demoCatalog } from "../lib/demo-catalog";
 import { ConflictError, NotFoundError, ServiceUnavailableError } from "../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
+import { enumRule } from "../lib/validation";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
@@ -75,7 +76,7 @@ interface ListParams {
 	minPrice?: number;
 	maxPrice?: number;
 	inStock?: boolean;
-	sort: "price" | "-price" | "name" | "-createdAt";
+	sort: (typeof SORTS)[number];
 	page: number;
 	pageSize: number;
 }
@@ -139,14 +140,18 @@ const DESCRIPTION = { type: "string", trim: true, max: 5000 } as const;
 /** Integer minor units, at least 1 (a free product would give an order nobody can pay): a float is 422, never rounded. */
 const PRICE = { type: "number", integer: true, min: 1, max: 100_000_000, convert: false } as const;
 const CURRENCY = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
+/** Categories are case-insensitive names: stored, answered and matched lower-cased, so `Garden` is `garden`. */
 const CATEGORY = {
 	type: "string",
 	trim: true,
 	lowercase: true,
 	min: 1,
 	max: 64,
-	pattern: /^[a-z0-9][a-z0-9 &'-]*$/
+	pattern: /^[a-z0-9][a-z0-9 &'-]*$/,
+	description:
+		"Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`)"
 } as const;
+const SORTS = ["price", "-price", "name", "-createdAt"] as const;
 
 /**
  * A product as stored, with what an earlier version let through as `null` (optional fields sent as null) read as
@@ -211,11 +216,20 @@ function productsActions(cfg: AppConfig) {
 				category: { ...CATEGORY, optional: true },
 				minPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
 				maxPrice: { type: "number", convert: true, integer: true, min: 0, optional: true },
-				inStock: { type: "boolean", convert: true, optional: true },
+				inStock: {
+					type: "boolean",
+					convert: true,
+					optional: true,
+					description:
+						"`true`: only products with units available now; `false`: only products with none available " +
+						"(sold out or all reserved); absent: both"
+				},
 				sort: {
-					type: "enum",
-					values: ["price", "-price", "name", "-createdAt"],
-					default: "-createdAt"
+					...enumRule("sort", SORTS),
+					default: "-createdAt",
+					description:
+						"`price` ascending, `-price` descending, `name` A-Z, `-createdAt` newest first; any other " +
+						"value is 422 naming the value and the allowed ones"
 				},
 				...PAGE_PARAMS
 			},
@@ -237,7 +251,11 @@ function productsActions(cfg: AppConfig) {
 						{ sku: { $regex: pattern } }
 					];
 				}
-				if (inStock) query._id = { $in: (await ctx.call("inventory.inStock", {})) as string[] };
+				if (inStock !== undefined) {
+					// A product inventory has no stock for has none available: it counts as out of stock.
+					const available = (await ctx.call("inventory.inStock", {})) as string[];
+					query._id = inStock ? { $in: available } : { $nin: available };
+				}
 
 				const [docs, total] = await Promise.all([
 					this.adapter.find({ query, sort: [sort, "_id"], ...pageWindow(page, pageSize) }),
@@ -534,7 +552,11 @@ export function createProductsService(
 					price: doc.price,
 					currency: doc.currency,
 					category: doc.category,
-					images: doc.images ?? [],
+					// Stored as paths: a changed PUBLIC_URL changes every answer, not only new images.
+					images: (doc.images ?? []).map(img => ({
+						id: img.id,
+						url: img.url.startsWith("/") ? cfg.gateway.publicUrl + img.url : img.url
+					})),
 					available,
 					createdAt: doc.createdAt,
 					updatedAt: doc.updatedAt

@@ -5,6 +5,8 @@
  * collections and of the login and registration counters.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import type {
 	Context,
 	Service,
@@ -15,7 +17,7 @@ import type {
 import { type AppConfig, configOf } from "../config";
 import {
 	ConflictError,
-	MoleculerClientError,
+	TooManyRequestsError,
 	NotFoundError,
 	UnauthorizedError,
 	UnprocessableError
@@ -166,6 +168,19 @@ const ROLES = {
 } as const;
 
 const ROLE_CUSTOMER: Role = "customer";
+/** Where the embedded mode writes the admin password it generated, under DATA_DIR. */
+export const ADMIN_PASSWORD_FILE = "admin-password.txt";
+
+/** Writes `email` and `password` to DATA_DIR/admin-password.txt, readable by its owner only (0600); its path. */
+function writeAdminPassword(dataDir: string, email: string, password: string): string {
+	const file = path.join(dataDir, ADMIN_PASSWORD_FILE);
+	fs.mkdirSync(dataDir, { recursive: true });
+	// A file left by an earlier data directory may have other modes: the new one replaces it.
+	fs.rmSync(file, { force: true });
+	fs.writeFileSync(file, `email=${email}\npassword=${password}\n`, { mode: 0o600, flag: "wx" });
+	return file;
+}
+
 /** The same answer for an unknown email, a wrong password and a disabled account. */
 const BAD_CREDENTIALS = "Invalid email or password";
 const EMBEDDED_ADMIN_EMAIL = "admin@flashmart.local";
@@ -597,9 +612,7 @@ export function createUsersService(
 
 			/** The contract's 429, with the seconds to wait for the gateway's Retry-After. */
 			throttle(this: UsersThis, retryAfterMs: number, message: string): Error {
-				return new MoleculerClientError(message, 429, "RATE_LIMIT_EXCEEDED", {
-					retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000))
-				});
+				return new TooManyRequestsError(message, Math.max(1, Math.ceil(retryAfterMs / 1000)));
 			},
 
 			/** A structured security log line with the request id, and a count in flashmart_auth_events_total. */
@@ -610,7 +623,7 @@ export function createUsersService(
 
 			/**
 			 * ADMIN_EMAIL/ADMIN_PASSWORD create or update the admin at every start. The embedded mode without them
-			 * creates admin@flashmart.local once with a generated password, printed once.
+			 * creates admin@flashmart.local once with a generated password, written to DATA_DIR/admin-password.txt.
 			 */
 			async bootstrapAdmin(this: UsersThis): Promise<void> {
 				let email = this.auth.adminEmail;
@@ -619,8 +632,15 @@ export function createUsersService(
 					if (cfg.mode !== "embedded" || (await this.findByEmail(EMBEDDED_ADMIN_EMAIL))) return;
 					email = EMBEDDED_ADMIN_EMAIL;
 					password = randomBytes(12).toString("base64url");
-					// Printed, not logged: the password must not travel to the log store.
-					process.stdout.write(`\nEmbedded admin account: ${email} / ${password} (shown once)\n\n`);
+					// Written to a file only its owner reads, never logged: the password must not travel to the log
+					// store, and an operator who missed the start can still read it.
+					const file = writeAdminPassword(cfg.dataDir, email, password);
+					this.logger.info(
+						`Embedded admin account ${email}: its generated password is in ${file}`,
+						{
+							adminPasswordFile: file
+						}
+					);
 				}
 				const now = new Date().toISOString();
 				const passwordHash = await hashPassword(password);

@@ -14,8 +14,17 @@ export type Role = "customer" | "admin";
  */
 export type Permission = "authenticated" | Role[];
 
+/** An error answer an action gives beyond validation, declared beside it so the OpenAPI document lists it. */
+export interface ActionError {
+	status: number;
+	type: string;
+	/** When it happens, for the document. */
+	description: string;
+}
+
 export type AppAction<TThis> = ActionSchema<TThis> & {
 	permissions?: Permission;
+	errors?: ActionError[];
 	/** Moleculer honours a per-action timeout (ms); 0.15's typings omit it. */
 	timeout?: number;
 };

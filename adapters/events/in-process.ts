@@ -3,6 +3,7 @@
  * retries and dead-letter destination the library's own lacks.
  */
 import { Adapters, type Chan, DEAD_LETTER_QUEUE, countDeadLetter } from "./channels";
+import { MemoryDeadLetters } from "./dead-letters";
 
 /**
  * In-process (embedded mode): Moleculer's local events, with retries and a dead-letter destination added, and a
@@ -11,6 +12,8 @@ import { Adapters, type Chan, DEAD_LETTER_QUEUE, countDeadLetter } from "./chann
 export class InProcessAdapter extends Adapters.Fake {
 	/** Set once the consumers are subscribed: an event emitted before would reach nobody and be lost. */
 	subscribed = false;
+	/** Nothing consumes the dead-letter channel in one process: operators read them here (the REPL). */
+	readonly deadLetters = new MemoryDeadLetters(this);
 
 	override async publish(channel: string, payload: unknown, opts: Record<string, unknown> = {}) {
 		if (this.stopping)
@@ -37,6 +40,7 @@ export class InProcessAdapter extends Adapters.Fake {
 					await this.publish(this.addPrefixTopic(DEAD_LETTER_QUEUE), payload, {
 						headers: { "x-original-channel": chan.name, "x-original-group": chan.group }
 					}).catch(() => undefined);
+					this.deadLetters.add(chan.name, chan.group, payload);
 					countDeadLetter(this.broker, chan, payload);
 					return;
 				}

@@ -12,6 +12,7 @@ import { InProcessAdapter } from "./in-process";
 import { jetStreamAdapter } from "./jetstream";
 
 export { DEAD_LETTER_QUEUE } from "./channels";
+export { type DeadLetter, type DeadLetterStore, deadLetterStore } from "./dead-letters";
 export { deferWorking, eventsConnectionOptions, natsConnection } from "./jetstream";
 
 /** A published event's payload: API.md says each carries `eventId`, the entity id and `occurredAt`. */

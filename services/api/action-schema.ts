@@ -3,7 +3,7 @@
  * and `permissions` as an access level. Pure code, so the gateway can use its output without loading the services.
  * A rule it cannot translate faithfully throws: a document that guesses would mislead clients and fuzzers alike.
  */
-import type { Permission } from "../../types/moleculer-ext";
+import type { ActionError, Permission } from "../../types/moleculer-ext";
 
 export type Access = "public" | "customer" | "admin";
 
@@ -20,6 +20,8 @@ export interface ActionSpec {
 	params: Record<string, JsonSchema>;
 	/** Parameters a call must carry (no `optional`, no `default`). */
 	required: string[];
+	/** The error answers the action declares (beyond validation). */
+	errors?: ActionError[];
 }
 
 type Rule = Record<string, unknown>;
@@ -102,7 +104,7 @@ const KNOWN: Record<string, string[]> = {
 	array: ["items", "min", "max", "length", "unique", "empty"],
 	object: ["props", "properties", "strict"]
 };
-const COMMON = ["type", "optional", "default", "nullable", "messages", "label"];
+const COMMON = ["type", "optional", "default", "nullable", "messages", "label", "description"];
 
 /** One rule as JSON Schema. */
 export function ruleToJsonSchema(raw: unknown, where: string): JsonSchema {
@@ -150,6 +152,8 @@ export function ruleToJsonSchema(raw: unknown, where: string): JsonSchema {
 		}
 	}
 	if (rule.jsonSchema) out = { ...out, ...(rule.jsonSchema as JsonSchema) };
+	// Words beside the rule in the service (what a value means), for the document; fastest-validator ignores them.
+	if (typeof rule.description === "string") out.description = rule.description;
 	if (rule.default !== undefined && typeof rule.default !== "function") out.default = rule.default;
 	if (rule.nullable) {
 		if (typeof out.type === "string") out.type = [out.type, "null"];
@@ -185,13 +189,15 @@ function objectSchema(props: Record<string, unknown>, strict: unknown, where: st
 export function actionSpecOf(
 	action: string,
 	params: Record<string, unknown> | undefined,
-	permissions: Permission | undefined
+	permissions: Permission | undefined,
+	errors?: ActionError[]
 ): ActionSpec {
 	if (params === undefined) throw new Error(`${action} declares no params`);
 	const schema = objectSchema(params, params.$$strict, action);
 	return {
 		access: accessOf(permissions, action),
 		params: schema.properties as Record<string, JsonSchema>,
-		required: (schema.required as string[] | undefined) ?? []
+		required: (schema.required as string[] | undefined) ?? [],
+		...(errors && errors.length > 0 ? { errors } : {})
 	};
 }

@@ -22,6 +22,7 @@ import {
 	NotFoundError,
 	ServiceUnavailableError,
 	UnauthorizedError,
+	UnsupportedMediaTypeError,
 	toHttpError
 } from "../../lib/errors";
 import {
@@ -156,12 +157,21 @@ const DOCS_PAGE = `<!doctype html>
 <body><div id="swagger-ui"></div>
 <script src="/api/docs/swagger-ui-bundle.js"></script><script src="/api/docs/init.js"></script></body></html>`;
 
+/** Methods whose operations take a JSON body: a body of another type sent with them is refused (415). */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
 /**
  * A route middleware that runs after the JSON body parser: refuses an oversized body whatever its Content-Type
- * (the JSON parser only looks at JSON), and drops prototype-polluting keys before moleculer-web merges the body
- * into the action's params.
+ * (the JSON parser only looks at JSON), refuses a body the JSON parser left unread (no or another Content-Type)
+ * sent to an operation with 415 rather than running it without its fields, and drops prototype-polluting keys
+ * before moleculer-web merges the body into the action's params.
  */
-function bodyGuard(req: GatewayRequest, res: ServerResponse, next: Next) {
+function bodyGuard(
+	this: { resolveAlias(url: string, method: string): unknown },
+	req: GatewayRequest & { parsedUrl?: string },
+	res: ServerResponse,
+	next: Next
+) {
 	const tooLarge = () => {
 		res.setHeader("Connection", "close");
 		next(
@@ -182,7 +192,16 @@ function bodyGuard(req: GatewayRequest, res: ServerResponse, next: Next) {
 			tooLarge();
 		}
 	};
-	const onEnd = () => next();
+	const onEnd = () => {
+		// An unknown path stays 404 whatever it was sent.
+		const operation =
+			BODY_METHODS.has(req.method ?? "") &&
+			this.resolveAlias(req.parsedUrl ?? "", req.method ?? "");
+		if (seen === 0 || !operation) return next();
+		next(
+			new UnsupportedMediaTypeError("Send the body as JSON, with Content-Type: application/json")
+		);
+	};
 	req.on("data", onData).once("end", onEnd);
 }
 

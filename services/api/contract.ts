@@ -150,7 +150,14 @@ const CURRENCY_NOTE: JsonSchema = { description: CURRENCY.description };
 const IMAGE: JsonSchema = {
 	type: "object",
 	required: ["id", "url"],
-	properties: { id: STR, url: { type: "string", description: "Fetchable without a token" } }
+	properties: {
+		id: STR,
+		url: {
+			type: "string",
+			format: "uri",
+			description: "Absolute, on the PUBLIC_URL setting; fetchable without a token"
+		}
+	}
 };
 const PRODUCT: JsonSchema = {
 	type: "object",

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ServiceSchema } from "moleculer";
 import { type AppConfig, loadConfig } from "../../config";
-import type { Permission } from "../../types/moleculer-ext";
+import type { ActionError, Permission } from "../../types/moleculer-ext";
 import { createCartsService } from "../carts.service";
 import { createInventoryService } from "../inventory.service";
 import { createMediaService } from "../media.service";
@@ -22,6 +22,7 @@ import { API_OPERATIONS, OPS_OPERATIONS } from "./contract";
 export interface ActionDefinition {
 	params?: Record<string, unknown>;
 	permissions?: Permission;
+	errors?: ActionError[];
 }
 
 /**
@@ -65,7 +66,7 @@ export function deriveActionSpecs(
 		if (!op.action) continue;
 		const def = definitions[op.action];
 		if (!def) throw new Error(`${op.method} ${op.path}: no action ${op.action}`);
-		specs[op.action] = actionSpecOf(op.action, def.params, def.permissions);
+		specs[op.action] = actionSpecOf(op.action, def.params, def.permissions, def.errors);
 	}
 	return specs;
 }

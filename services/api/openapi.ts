@@ -3,7 +3,7 @@
  * operation's parameters and access level derived from its action (action-specs.ts).
  * Decisions API.md leaves open are written down here, in the document clients read.
  */
-import { type ActionSpecs, accessOf, bindParams, loadActionSpecs } from "./action-specs";
+import { type ActionSpecs, accessOf, bindParams, loadActionSpecs, specOf } from "./action-specs";
 import {
 	API_OPERATIONS,
 	API_ROUTE,
@@ -131,8 +131,22 @@ function operationObject(
 	// Routes that authenticate refuse a bad token whatever the operation's access level.
 	if (access !== "public" || authenticated) errors.add(401);
 	if (access === "admin") errors.add(403);
-	for (const s of [...errors].sort())
-		responses[String(s)] = { $ref: `#/components/responses/E${s}` };
+	// Error types the action declares are named under their status, with when they happen.
+	const declared = specOf(op, specs)?.errors ?? [];
+	for (const e of declared) errors.add(e.status);
+	for (const s of [...errors].sort()) {
+		const mine = declared.filter(e => e.status === s);
+		responses[String(s)] =
+			mine.length === 0
+				? { $ref: `#/components/responses/E${s}` }
+				: {
+						description: [STATUS_TEXT[s], ...mine.map(e => `${e.type}: ${e.description}`)].join(
+							". "
+						),
+						headers: { "X-Request-Id": { $ref: "#/components/headers/RequestId" } },
+						content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+					};
+	}
 
 	return {
 		tags: [op.tag],

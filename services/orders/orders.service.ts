@@ -18,6 +18,7 @@ import {
 	stockOwed
 } from "../../lib/order-state";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
+import { enumRule } from "../../lib/validation";
 import { bindToScope } from "../../lib/request-context";
 import { METRIC } from "../../lib/metric-names";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
@@ -65,6 +66,7 @@ interface ListParams {
 	page: number;
 	pageSize: number;
 	userId?: string;
+	status?: OrderStatus;
 }
 
 const TEXT = (max: number) => ({ type: "string", trim: true, min: 1, max }) as const;
@@ -141,14 +143,25 @@ function ordersActions(cfg: AppConfig) {
 			}
 		},
 
-		/** The caller's orders, newest first (admin: everyone's, or one user's with `userId`). */
+		/** The caller's orders, newest first (admin: everyone's, or one user's with `userId`), of one `status` if given. */
 		list: {
 			permissions: "authenticated",
-			params: { $$strict: "remove", ...PAGE_PARAMS, userId: { ...ID, optional: true } },
+			params: {
+				$$strict: "remove",
+				...PAGE_PARAMS,
+				userId: { ...ID, optional: true },
+				status: {
+					...enumRule("status", VISIBLE),
+					optional: true,
+					description: "Only orders in this state (a customer's own, or everyone's for an admin)"
+				}
+			},
 			async handler(this: OrdersThis, ctx: Context<ListParams, AppMeta>): Promise<Page<Order>> {
 				const user = ctx.meta.user!;
 				const isAdmin = user.roles.includes("admin");
-				const query: Record<string, unknown> = { status: { $in: VISIBLE } };
+				const { status } = ctx.params;
+				// Internal states (reserving, rejected) are never listed: `status` only picks among the visible ones.
+				const query: Record<string, unknown> = { status: status ?? { $in: VISIBLE } };
 				if (!isAdmin) query.userId = user.id;
 				else if (ctx.params.userId) query.userId = ctx.params.userId;
 				const { page, pageSize } = ctx.params;

@@ -60,10 +60,11 @@ describe("the 1 MiB body limit", () => {
 		expect(res.body).toMatchObject({ code: 413, type: "PAYLOAD_TOO_LARGE" });
 	});
 
-	it("still answers a small chunked body that is not JSON as before (422, fields missing)", async () => {
+	it("answers a small chunked body that is not JSON 415 UNSUPPORTED_MEDIA_TYPE (issue 24)", async () => {
 		const res = await sendChunked(base, "/api/auth/login", { "Content-Type": "text/plain" }, [
 			Buffer.from("hello")
 		]);
-		expect(res.status).toBe(422);
+		expect(res.status).toBe(415);
+		expect(res.body).toMatchObject({ code: 415, type: "UNSUPPORTED_MEDIA_TYPE" });
 	});
 });

@@ -9,6 +9,8 @@ import { type EmbeddedS3, startEmbeddedS3 } from "../../adapters/object-store";
 import { stopAll, tempDir } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 
+/** Where clients reach the gateway, as the cluster's PUBLIC_URL: image URLs are absolute on it. */
+const PUBLIC_URL = "https://media.example.test";
 const ADMIN = { email: "media-admin@flashmart.test", password: "media-admin-pw" };
 const MiB = 1024 * 1024;
 
@@ -171,7 +173,7 @@ describe("product images over a cluster", () => {
 		});
 		cluster = await startCluster({
 			services: ["users", "products", "inventory", "media"],
-			env: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password },
+			env: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, PUBLIC_URL },
 			envFor: {
 				media: {
 					MINIO_ENDPOINT: s3.endpoint,
@@ -223,10 +225,13 @@ describe("product images over a cluster", () => {
 		it("stores a PNG sent as multipart/form-data and serves it to anyone", async () => {
 			const res = await uploadForm(PNG, "pixel.png", "image/png");
 			expect(res.status).toBe(201);
-			expect(res.body).toEqual({ id: expect.any(String), url: `/api/images/${res.body.id}` });
+			expect(res.body).toEqual({
+				id: expect.any(String),
+				url: `${PUBLIC_URL}/api/images/${res.body.id}`
+			});
 			expect(res.headers.get("location")).toBe(res.body.url);
 
-			const got = await fetch(`${cluster.base}${res.body.url}`);
+			const got = await fetch(`${cluster.base}${new URL(res.body.url).pathname}`);
 			expect(got.status).toBe(200);
 			expect(got.headers.get("content-type")).toBe("image/png");
 			expect(got.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
@@ -242,7 +247,7 @@ describe("product images over a cluster", () => {
 			const bytes = jpeg(3000);
 			const res = await uploadRaw(bytes, "image/jpeg");
 			expect(res.status).toBe(201);
-			const got = await fetch(`${cluster.base}${res.body.url}`);
+			const got = await fetch(`${cluster.base}${new URL(res.body.url).pathname}`);
 			expect(got.status).toBe(200);
 			expect(got.headers.get("content-type")).toBe("image/jpeg");
 			expect(Buffer.from(await got.arrayBuffer()).equals(bytes)).toBe(true);
@@ -257,7 +262,7 @@ describe("product images over a cluster", () => {
 			] as const) {
 				const res = await uploadRaw(bytes, declared);
 				expect(res.status).toBe(201);
-				const got = await fetch(`${cluster.base}${res.body.url}`);
+				const got = await fetch(`${cluster.base}${new URL(res.body.url).pathname}`);
 				expect(got.headers.get("content-type")).toBe(type);
 				expect(Buffer.from(await got.arrayBuffer()).equals(bytes)).toBe(true);
 			}
@@ -268,7 +273,7 @@ describe("product images over a cluster", () => {
 			const bytes = jpeg(5 * MiB, 0xff);
 			const res = await uploadRaw(bytes, "image/jpeg", { chunked: true });
 			expect(res.status).toBe(201);
-			const got = await fetch(`${cluster.base}${res.body.url}`);
+			const got = await fetch(`${cluster.base}${new URL(res.body.url).pathname}`);
 			expect(got.status).toBe(200);
 			expect(got.headers.get("content-length")).toBe(String(5 * MiB));
 			expect(Buffer.from(await got.arrayBuffer()).equals(bytes)).toBe(true);
@@ -368,7 +373,7 @@ describe("product images over a cluster", () => {
 				401,
 				"NO_TOKEN"
 			);
-			expect((await fetch(`${cluster.base}${image.url}`)).status).toBe(200);
+			expect((await fetch(`${cluster.base}${new URL(image.url).pathname}`)).status).toBe(200);
 
 			const res = await api(
 				cluster.base,
@@ -377,7 +382,7 @@ describe("product images over a cluster", () => {
 				{ token: admin }
 			);
 			expect(res.status).toBe(204);
-			expectError(await api(cluster.base, "GET", image.url), 404, "NOT_FOUND");
+			expectError(await api(cluster.base, "GET", new URL(image.url).pathname), 404, "NOT_FOUND");
 			expect(await listKeys()).not.toContain(key);
 			expect(await productImages()).not.toContainEqual(image);
 			expectError(
