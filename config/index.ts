@@ -68,6 +68,18 @@ const SCHEMA = {
 	GATEWAY_PORT: { type: "number", convert: true, integer: true, min: 0, max: 65535, default: 5921 },
 	/** The gateway's address as clients reach it (scheme, host, port, optional path): absolute links such as image URLs. */
 	PUBLIC_URL: { type: "string", pattern: /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, optional: true },
+	/**
+	 * How long a stopping gateway keeps its port open, failing /ready and answering 503, before it closes it: time for
+	 * a load balancer's probe to take it out, so no connection is refused mid-handshake. Within SHUTDOWN_TIMEOUT.
+	 */
+	GATEWAY_DRAIN_DELAY: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 600000,
+		default: 1000
+	},
 	GATEWAY_READ_CACHE_TTL: {
 		type: "number",
 		convert: true,
@@ -520,6 +532,7 @@ export function loadConfig(
 			corsOrigins: list(env.CORS_ORIGINS),
 			trustedProxies: list(env.TRUSTED_PROXIES),
 			readCacheTtl: r.GATEWAY_READ_CACHE_TTL,
+			drainDelay: r.GATEWAY_DRAIN_DELAY,
 			/** Base of the absolute URLs answers carry, without a trailing slash. */
 			publicUrl: (r.PUBLIC_URL ?? defaultPublicUrl(r.GATEWAY_HOST, r.GATEWAY_PORT)).replace(
 				/\/+$/,

@@ -215,6 +215,11 @@ function paymentsActions(cfg: AppConfig) {
 					});
 				}
 				if (doc.status === "processing" && doc.lockedUntil > now) {
+					// This very operation's attempt, still waiting on the provider: its outcome is not known yet, which
+					// is a 503 to retry, not a 409 that would tell the client its own payment was refused.
+					if (doc.operationId === operationId) {
+						throw new ServiceUnavailableError("This payment is still in progress, please retry");
+					}
 					throw new ConflictError(
 						"INVALID_ORDER_STATE",
 						"A payment for this order is in progress",

@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import net from "node:net";
 import type { Duplex } from "node:stream";
 import path from "node:path";
 import type {
@@ -306,6 +307,14 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
 	socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
 }
 
+/** How many connections the server still has (accepted, not yet closed). */
+function openConnections(server: Server | undefined): Promise<number> {
+	return new Promise(resolve => {
+		if (!server) return resolve(0);
+		server.getConnections((err, count) => resolve(err ? 0 : count));
+	});
+}
+
 /** What a warning says about an expected 5xx: the error's name, type and message, no stack. */
 function causeOf(err: unknown): Record<string, unknown> | undefined {
 	if (err === null || typeof err !== "object") return undefined;
@@ -526,6 +535,8 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 
 			/** Every error answer goes through here: the contract's shape, the request id, no internals. */
 			sendContractError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+				// Answered already: the request's deadline (504), or a stop (503), came before the action's own error.
+				if (res.headersSent) return;
 				const httpError = toHttpError(err);
 				const requestId = req.$requestId ?? req.$ctx?.requestID ?? acceptRequestId(undefined);
 				const retryAfter = (httpError.data as { retryAfter?: unknown } | undefined)?.retryAfter;
@@ -696,25 +707,34 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			},
 
 			/**
-			 * The first step of a stop: `/ready` fails from now on, no new connection is accepted, idle kept-alive
-			 * connections are closed, and every answer still being written closes its connection when done.
+			 * The first step of a stop: `/ready` fails from now on, and every answer still being written closes its
+			 * connection when done. Requests read from now on are answered 503 with `Connection: close`, not run.
 			 */
 			stopAccepting(this: ApiThis) {
 				this.draining = true;
 				for (const res of this.inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
-				// Node closes the idle connections too.
-				if (this.server?.listening) this.server.close();
-				this.server?.closeIdleConnections();
 			},
 
 			/**
-			 * Waits until every request in progress has been answered, for at most `timeoutMs`; whatever is still open then
-			 * is answered 503 (the client retries elsewhere) and its connection closed. Answers how many were cut short.
+			 * A stop (middlewares/shutdown-deadline): for GATEWAY_DRAIN_DELAY the port stays open while /ready fails, so
+			 * load balancers take this gateway out before connections are refused (a connection refused mid-handshake
+			 * is a request lost); requests in progress are answered meanwhile. Then the port closes. Whatever is still
+			 * open at `timeoutMs` is answered 503 (the client retries elsewhere) and its connection closed. Answers how
+			 * many were cut short.
 			 */
 			async drain(this: ApiThis, timeoutMs: number): Promise<number> {
 				if (!this.draining) this.stopAccepting();
-				const until = Date.now() + timeoutMs;
-				while (this.inFlight.size > 0 && Date.now() < until) {
+				const started = Date.now();
+				const until = started + timeoutMs;
+				const delayUntil = started + Math.min(cfg.gateway.drainDelay, timeoutMs);
+				while ((this.inFlight.size > 0 || Date.now() < delayUntil) && Date.now() < until) {
+					await new Promise(resolve => setTimeout(resolve, 20));
+				}
+				// net.Server's close: http.Server's would cut idle kept-alive connections, on which a request may be
+				// on its way. Each one still used gets its 503 with `Connection: close` and goes; the ones left idle
+				// to the deadline are closed then.
+				if (this.server?.listening) net.Server.prototype.close.call(this.server);
+				while (Date.now() < until && (await openConnections(this.server)) > 0) {
 					await new Promise(resolve => setTimeout(resolve, 20));
 				}
 				let cut = 0;

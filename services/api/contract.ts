@@ -272,6 +272,17 @@ const IDEMPOTENCY_HEADER = {
 	}
 };
 
+/** Cancel takes a key too, optionally: a retry of a cancel that went through is then answered, not refused. */
+const OPTIONAL_IDEMPOTENCY_HEADER = {
+	"Idempotency-Key": {
+		...IDEMPOTENCY_HEADER["Idempotency-Key"],
+		required: false,
+		description:
+			"Optional. With it, a retry with the same key of a cancel that went through (its answer lost) gets " +
+			"that answer with `Idempotent-Replayed: true`, instead of 409 for the state it left; rules as on pay."
+	}
+};
+
 /** Operational endpoints, at the root: no auth, no body. */
 export const OPS_OPERATIONS: Operation[] = [
 	{
@@ -673,8 +684,9 @@ export const API_OPERATIONS: Operation[] = [
 			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one becomes " +
 			"`refunded` (the charge refunded in full, `payment.status: refunded`, its units back in stock). Any " +
 			"other state: 409 INVALID_ORDER_STATE.",
+		headers: OPTIONAL_IDEMPOTENCY_HEADER,
 		response: ORDER,
-		errors: [404, 409]
+		errors: [400, 404, 409, 422]
 	},
 	{
 		method: "POST",

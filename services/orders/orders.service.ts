@@ -244,14 +244,23 @@ function ordersActions(cfg: AppConfig) {
 			permissions: "authenticated",
 			params: { $$strict: "remove", id: ID },
 			async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
-				const doc = await this.findVisible(ctx, ctx.params.id);
-				bindToScope({ orderId: doc._id });
-				if (doc.status === "paid") {
-					return this.toOrder(await this.refundPaid(ctx, doc, "cancelled by the customer"));
-				}
-				const cancelled = await this.transition(ctx, doc, "cancelled");
-				await this.settleStock(ctx, cancelled);
-				return this.toOrder((await this.adapter.findById(doc._id)) as OrderDoc);
+				const cancel = async () => {
+					const doc = await this.findVisible(ctx, ctx.params.id);
+					bindToScope({ orderId: doc._id });
+					if (doc.status === "paid") {
+						return this.toOrder(await this.refundPaid(ctx, doc, "cancelled by the customer"));
+					}
+					const cancelled = await this.transition(ctx, doc, "cancelled");
+					await this.settleStock(ctx, cancelled);
+					return this.toOrder((await this.adapter.findById(doc._id)) as OrderDoc);
+				};
+				// The key is optional here (API.md has none for cancel): with one, a retry learns the cancel went through.
+				if (ctx.meta.idempotencyKey === undefined) return cancel();
+				return this.idempotent(
+					ctx,
+					{ scope: "orders.cancel", body: ctx.params, status: 200 },
+					cancel
+				);
 			}
 		},
 

@@ -1,12 +1,20 @@
 /**
- * The chaos run: many concurrent purchase flows (add to cart, checkout, pay; each customer its own cart, retries
- * with the same Idempotency-Key as a careful client does) over real HTTP through a multi-process cluster on JetStream,
- * while nodes of inventory, orders and payments are killed (-9) and restarted and nats-server is restarted. Then it
- * waits for the cluster to settle (sweeper, reconciliation, outbox relays) and checks the invariants:
- * 0 oversold units, 0 double charges, every paid order's units sold and every charge belonging to a paid order (or
- * refunded), reserved units exactly those of orders awaiting payment, every answer 2xx/4xx/503/504.
+ * The chaos run: many concurrent purchase flows (add to cart, checkout, pay; some pay with `tok_timeout`, some cancel
+ * after paying, which refunds; each customer its own cart, retries with the same Idempotency-Key as a careful client
+ * does) over real HTTP through two gateways of a multi-process cluster on JetStream, while one fault after another
+ * is applied: kill -9 of inventory, orders and payments, a NATS restart, then SIGTERM (a graceful stop under load) of
+ * orders, payments, inventory and a gateway, each node started again. A client whose gateway refuses connections goes
+ * to the other, as behind a load balancer.
  *
- * Used by test/integration/chaos.spec.ts (a short run) and by `npm run chaos` (longer; test/chaos/run.ts).
+ * Then it waits for the cluster to settle (sweeper, reconciliation, outbox relays) and checks the invariants:
+ * 0 oversold units, 0 double charges, every paid order's units sold and every charge belonging to a paid order (or
+ * refunded), reserved units exactly those of orders awaiting payment, every answer 2xx/4xx/503/504. And per fault
+ * phase: requests by status, the slowest answer, answers past the bound (REQUEST_TIMEOUT + 1 s), retries whose
+ * answer contradicted the order's final state (a 409 for a pay or cancel that went through, a 200 for one that did
+ * not), and connections dropped with no answer (a refused connection is not one: nothing was sent).
+ *
+ * Used by test/integration/chaos.spec.ts (a short run) and by `npm run chaos` (longer; test/chaos/run.ts). With
+ * CHAOS_DUMP=<dir>, every node's output is written there at the end (the report's samples carry request ids).
  */
 import { sleep } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
@@ -34,12 +42,38 @@ export interface ChaosOptions {
 	log?: (line: string) => void;
 }
 
+/** What the clients saw while one fault lasted (from its start to the next fault's). */
+export interface PhaseReport {
+	phase: string;
+	requests: number;
+	/** HTTP statuses, plus "refused" (connection refused: nothing sent) and "dropped" (sent, never answered). */
+	statuses: Record<string, number>;
+	slowestMs: number;
+	/** Answers (or silences) longer than REQUEST_TIMEOUT + 1 s. */
+	pastBound: number;
+	dropped: number;
+}
+
 export interface ChaosReport {
 	flows: number;
 	purchases: number;
-	/** Count of every HTTP status answered, plus "network" for requests that got no answer at all. */
+	refunds: number;
+	/** Count of every HTTP status answered, plus "refused" and "dropped" as in PhaseReport. */
 	statuses: Record<string, number>;
 	disruptions: string[];
+	phases: PhaseReport[];
+	boundMs: number;
+	pastBound: number;
+	dropped: number;
+	/** Pay and cancel answers that contradicted the order's final state, with a few examples. */
+	contradictions: number;
+	contradictionSamples: string[];
+	/** Every answer to a cancel, by status and type. */
+	cancels: Record<string, number>;
+	/** A few of the answers past the bound: phase, request, status, time. */
+	pastBoundSamples: string[];
+	/** The network errors behind `dropped`, by code. */
+	droppedCodes: Record<string, number>;
 	oversold: number;
 	doubleCharges: number;
 	/** Paid orders whose units are not (all) sold, per product: sold by stock ≠ units of paid orders. */
@@ -55,9 +89,27 @@ export interface ChaosReport {
 	unsettled?: { lastError: string; nodes: Record<string, string> };
 }
 
-const RETRIES = 3;
+const RETRIES = 6;
+/** A pay with `tok_timeout` is settled by reconciliation: its client keeps asking (same key) for longer. */
+const TIMEOUT_PAY_RETRIES = 12;
+const REQUEST_TIMEOUT = 5000;
+const BOUND_MS = REQUEST_TIMEOUT + 1000;
 const SERVICES = ["users", "products", "inventory", "carts", "orders", "payments", "notifications"];
 const VICTIMS = ["inventory", "orders", "payments"];
+/** The faults, in order: each is one phase of the report. */
+const FAULTS = [
+	...VICTIMS.map(name => ({ kind: "kill -9", name })),
+	{ kind: "restart", name: "nats" },
+	...["orders", "payments", "inventory", "gateway"].map(name => ({ kind: "SIGTERM", name }))
+] as const;
+const PAID = ["paid", "shipped", "delivered"];
+
+type Answer = { status: number; type?: string };
+interface Tracked {
+	orderId: string;
+	pay: Answer[];
+	cancel: Answer[];
+}
 
 function randomKey(prefix: string) {
 	return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -67,7 +119,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 	const log = opts.log ?? (() => undefined);
 	const cluster: TestCluster = await startCluster({
 		services: SERVICES,
+		gateways: 2,
 		env: {
+			REQUEST_TIMEOUT: String(REQUEST_TIMEOUT),
 			ADMIN_EMAIL: ADMIN.email,
 			ADMIN_PASSWORD: ADMIN.password,
 			ORDER_TTL: "600",
@@ -84,32 +138,113 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 		const base = cluster.base;
 		probe = await startProbe(cluster);
 		const statuses: Record<string, number> = {};
+		let phase = "steady";
+		const droppedCodes: Record<string, number> = {};
+		const phases = new Map<string, PhaseReport>();
+		const pastBoundSamples: string[] = [];
+		const record = (status: string, ms: number, what = "") => {
+			if (ms > BOUND_MS && pastBoundSamples.length < 10)
+				pastBoundSamples.push(
+					`${phase}: ${what} ${status} after ${Math.round(ms)} ms (sent ${new Date(Date.now() - ms).toISOString()})`
+				);
+			let p = phases.get(phase);
+			if (!p) {
+				p = { phase, requests: 0, statuses: {}, slowestMs: 0, pastBound: 0, dropped: 0 };
+				phases.set(phase, p);
+			}
+			p.requests++;
+			p.statuses[status] = (p.statuses[status] ?? 0) + 1;
+			statuses[status] = (statuses[status] ?? 0) + 1;
+			p.slowestMs = Math.max(p.slowestMs, Math.round(ms));
+			if (ms > BOUND_MS) p.pastBound++;
+			if (status === "dropped") p.dropped++;
+		};
+		// A load balancer in front of the gateways: it probes each one's /ready and sends traffic to the ready ones;
+		// when none is ready (a backend is down), to those not stopping (their /ready does not name "api").
+		const READY = 2;
+		const DEGRADED = 1;
+		const health = cluster.gateways.map(() => READY);
+		let probing = true;
+		// Each gateway probed on its own, so one slow answer does not delay noticing another gateway going away.
+		const prober = Promise.all(
+			cluster.gateways.map(async (g, i) => {
+				while (probing) {
+					const res = await fetch(`${g}/ready`, { signal: AbortSignal.timeout(1000) }).catch(
+						() => null
+					);
+					const body = (await res?.json().catch(() => null)) as { missing?: string[] } | null;
+					health[i] =
+						res?.status === 200
+							? READY
+							: res?.status === 503 && !body?.missing?.includes("api")
+								? DEGRADED
+								: 0;
+					await sleep(100);
+				}
+			})
+		);
+		const route = (client: { gateway: number }) => {
+			const best = Math.max(...health);
+			if (health[client.gateway] < best) client.gateway = health.indexOf(best);
+			return cluster.gateways[client.gateway];
+		};
+		/** One request through the client's gateway; a refused connection sends it to the other gateway at once. */
 		const call = async (
+			client: { gateway: number },
 			method: string,
 			path: string,
 			body?: unknown,
 			token?: string,
 			key?: string
-		) => {
-			try {
-				const res = await api(base, method, path, {
-					body,
-					token,
-					headers: key ? { "Idempotency-Key": key } : {}
-				});
-				statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-				return res;
-			} catch {
-				statuses.network = (statuses.network ?? 0) + 1;
-				return { status: 0, headers: new Headers(), body: null };
+		): Promise<{ status: number; headers: Headers; body: any }> => {
+			for (let tries = 0; tries < cluster.gateways.length * 3; tries++) {
+				const started = performance.now();
+				try {
+					const res = await api(route(client), method, path, {
+						body,
+						token,
+						headers: key ? { "Idempotency-Key": key } : {},
+						signal: AbortSignal.timeout(BOUND_MS * 2)
+					});
+					record(
+						String(res.status),
+						performance.now() - started,
+						`${method} ${path} ${res.headers.get("x-request-id")}`
+					);
+					return res;
+				} catch (err) {
+					const code = (err as { cause?: { code?: string } }).cause?.code;
+					if (code === "ECONNREFUSED") {
+						record("refused", performance.now() - started);
+						client.gateway = (client.gateway + 1) % cluster.gateways.length;
+						await sleep(50);
+						continue;
+					}
+					record("dropped", performance.now() - started);
+					droppedCodes[code ?? (err as Error).name] =
+						(droppedCodes[code ?? (err as Error).name] ?? 0) + 1;
+					return { status: 0, headers: new Headers(), body: null };
+				}
 			}
+			return { status: 0, headers: new Headers(), body: null };
 		};
-		/** A careful client: the same request (and key) again after a 503/504 or no answer. */
-		const withRetries = async (send: () => ReturnType<typeof call>) => {
+		/** A careful client: the same request (and key) again after a 503/504, no answer, or "still in progress". */
+		const withRetries = async (
+			send: () => ReturnType<typeof call>,
+			retries = RETRIES,
+			seen?: Answer[]
+		) => {
 			let res = await send();
-			for (let i = 0; i < RETRIES && [0, 503, 504].includes(res.status); i++) {
+			seen?.push({ status: res.status, type: res.body?.type });
+			for (
+				let i = 0;
+				i < retries &&
+				([0, 503, 504].includes(res.status) || res.body?.type === "IDEMPOTENCY_KEY_IN_USE");
+				i++
+			) {
 				await sleep(200 + Math.random() * 300);
 				res = await send();
+				seen?.push({ status: res.status, type: res.body?.type });
 			}
 			return res;
 		};
@@ -153,73 +288,118 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 		let running = true;
 		let flows = 0;
 		let purchases = 0;
-		const flow = async (token: string) => {
+		let refunds = 0;
+		const tracked: Tracked[] = [];
+		const flow = async (token: string, client: { gateway: number }) => {
 			while (running) {
 				flows++;
 				const productId = productIds[Math.floor(Math.random() * productIds.length)];
 				const quantity = 1 + Math.floor(Math.random() * 2);
 				const added = await withRetries(() =>
-					call("POST", "/api/cart/items", { productId, quantity }, token)
+					call(client, "POST", "/api/cart/items", { productId, quantity }, token)
 				);
 				if (added.status !== 200) continue;
 				const checkoutKey = randomKey("co");
 				const order = await withRetries(() =>
-					call("POST", "/api/orders", { shippingAddress: ADDRESS }, token, checkoutKey)
+					call(client, "POST", "/api/orders", { shippingAddress: ADDRESS }, token, checkoutKey)
 				);
 				if (order.status !== 201) {
 					// Out of stock (or gave up): empty the cart for the next flow.
-					await call("DELETE", "/api/cart", undefined, token);
+					await call(client, "DELETE", "/api/cart", undefined, token);
 					if (order.status === 409) await sleep(100);
 					continue;
 				}
+				const kind = Math.random();
+				const silent = kind < 0.15;
+				const t: Tracked = { orderId: order.body.id, pay: [], cancel: [] };
+				tracked.push(t);
 				const payKey = randomKey("pay");
-				const paid = await withRetries(() =>
-					call(
-						"POST",
-						`/api/orders/${order.body.id}/pay`,
-						{ paymentToken: "tok_visa" },
-						token,
-						payKey
-					)
+				const paid = await withRetries(
+					() =>
+						call(
+							client,
+							"POST",
+							`/api/orders/${t.orderId}/pay`,
+							{ paymentToken: silent ? "tok_timeout" : "tok_visa" },
+							token,
+							payKey
+						),
+					silent ? TIMEOUT_PAY_RETRIES : RETRIES,
+					t.pay
 				);
-				if (paid.status === 200) purchases++;
+				if (paid.status !== 200) {
+					// Gave up paying: a careful client cancels, so the order's units go back for other buyers.
+					if (!silent) {
+						const giveUpKey = randomKey("cancel");
+						await withRetries(
+							() =>
+								call(
+									client,
+									"POST",
+									`/api/orders/${t.orderId}/cancel`,
+									undefined,
+									token,
+									giveUpKey
+								),
+							RETRIES,
+							t.cancel
+						);
+					}
+					continue;
+				}
+				purchases++;
+				if (kind >= 0.15 && kind < 0.4) {
+					const cancelKey = randomKey("cancel");
+					const cancelled = await withRetries(
+						() =>
+							call(client, "POST", `/api/orders/${t.orderId}/cancel`, undefined, token, cancelKey),
+						RETRIES,
+						t.cancel
+					);
+					if (cancelled.status === 200) refunds++;
+				}
 			}
 		};
 
 		const disruptions: string[] = [];
 		const chaos = async () => {
-			let round = 0;
 			await sleep(opts.disruptEveryMs / 2);
-			while (running) {
-				const victim = round % (VICTIMS.length + 1);
-				if (victim === VICTIMS.length) {
-					disruptions.push("nats restart");
-					log("chaos: restarting nats-server");
+			for (const fault of FAULTS) {
+				const name = `${fault.kind} ${fault.name}`;
+				phase = name;
+				disruptions.push(name);
+				log(`chaos: ${name}`);
+				if (fault.name === "nats") {
 					await cluster.nats.restart();
-				} else {
-					const name = VICTIMS[victim];
-					disruptions.push(`kill -9 ${name}`);
-					log(`chaos: kill -9 ${name}`);
-					await cluster.nodes.get(name)!.kill9();
+				} else if (fault.name === "gateway") {
+					await cluster.gatewayProcs[1].stop("SIGTERM");
 					await sleep(opts.downMs);
-					await cluster.startService(name);
+					await cluster.startGateway(1);
+				} else {
+					const proc = cluster.nodes.get(fault.name)!;
+					if (fault.kind === "kill -9") await proc.kill9();
+					else await proc.stop("SIGTERM");
+					await sleep(opts.downMs);
+					await cluster.startService(fault.name);
 				}
-				round++;
 				await sleep(opts.disruptEveryMs);
 			}
+			phase = "after";
 		};
 
 		log(
-			`running ${opts.customers} concurrent purchase flows for ${opts.durationMs} ms with chaos...`
+			`running ${opts.customers} concurrent purchase flows for at least ${opts.durationMs} ms through ${FAULTS.length} faults...`
 		);
-		const workers = tokens.map(t => flow(t));
-		const chaosDone = chaos();
-		await sleep(opts.durationMs);
+		const workers = tokens.map((t, i) => flow(t, { gateway: i % cluster.gateways.length }));
+		await Promise.all([chaos(), sleep(opts.durationMs)]);
 		running = false;
-		await Promise.all([...workers, chaosDone]);
+		await Promise.all(workers);
+		probing = false;
+		await prober;
 
 		log("settling...");
 		const settleStarted = Date.now();
+		let finalStatus = new Map<string, string>();
 		// Every node back (the last restart may still be joining), then the invariants, which the cluster reaches once
 		// the sweeper, reconciliation and outbox relays have finished what the chaos interrupted.
 		const measure = async () => {
@@ -233,6 +413,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 				if (page >= res.body.totalPages) break;
 			}
 			const mine = orders.filter(o => productIds.includes(o.items[0]?.productId));
+			finalStatus = new Map(mine.map(o => [o.id, o.status]));
 			const levels = await Promise.all(
 				productIds.map(async id => {
 					const res = await api(base, "GET", `/api/inventory/${id}`, { token: admin });
@@ -300,7 +481,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 		} catch {
 			// Report what was left (the caller asserts), and enough to tell which node did not come back.
 			const nodes: Record<string, string> = {};
-			for (const [name, proc] of cluster.nodes) {
+			const procs: Array<[string, (typeof cluster.gatewayProcs)[number]]> = [
+				...cluster.nodes,
+				...cluster.gatewayProcs.map((p, i) => [`gateway${i}`, p] as [string, typeof p])
+			];
+			for (const [name, proc] of procs) {
 				const { exitCode, signalCode } = proc.child;
 				const state =
 					exitCode === null && signalCode === null ? "running" : `exited ${exitCode ?? signalCode}`;
@@ -315,8 +500,40 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 			unsettled = { lastError: String(lastError ?? "invariants not reached"), nodes };
 		}
 		const settleMs = Date.now() - settleStarted;
+		// The truth of every retry, against where each order ended up (only its own client paid or cancelled it).
+		const contradictionSamples: string[] = [];
+		let contradictions = 0;
+		const contradict = (t: Tracked, what: string, a: Answer, final: string) => {
+			contradictions++;
+			if (contradictionSamples.length < 10)
+				contradictionSamples.push(
+					`${what} of ${t.orderId}: ${a.status} ${a.type ?? ""}, final ${final}`
+				);
+		};
+		for (const t of tracked) {
+			const final = finalStatus.get(t.orderId) ?? "unknown";
+			const wasPaid = PAID.includes(final) || final === "refunded";
+			for (const a of t.pay) {
+				if (a.status === 200 && !wasPaid) contradict(t, "pay", a, final);
+				if (a.status === 409 && a.type === "INVALID_ORDER_STATE" && wasPaid)
+					contradict(t, "pay", a, final);
+			}
+			const gone = final === "refunded" || final === "cancelled";
+			for (const a of t.cancel) {
+				if (a.status === 200 && !gone) contradict(t, "cancel", a, final);
+				if (a.status === 409 && a.type === "INVALID_ORDER_STATE" && gone)
+					contradict(t, "cancel", a, final);
+			}
+		}
+		const phaseList = [...phases.values()];
+		const cancels: Record<string, number> = {};
+		for (const t of tracked)
+			for (const a of t.cancel)
+				cancels[`${a.status} ${a.type ?? ""}`.trim()] =
+					(cancels[`${a.status} ${a.type ?? ""}`.trim()] ?? 0) + 1;
 		const badAnswers = Object.entries(statuses)
 			.filter(([status]) => {
+				if (status === "refused" || status === "dropped") return false;
 				const n = Number(status);
 				return !(n >= 200 && n < 500) && n !== 503 && n !== 504;
 			})
@@ -324,15 +541,55 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 		return {
 			flows,
 			purchases,
+			refunds,
 			statuses,
 			disruptions,
+			phases: phaseList,
+			boundMs: BOUND_MS,
+			pastBound: phaseList.reduce((sum, p) => sum + p.pastBound, 0),
+			dropped: phaseList.reduce((sum, p) => sum + p.dropped, 0),
+			contradictions,
+			contradictionSamples,
+			droppedCodes,
+			pastBoundSamples,
+			cancels,
 			...last!,
 			badAnswers,
 			settleMs,
 			...(unsettled ? { unsettled } : {})
 		};
 	} finally {
+		if (process.env.CHAOS_DUMP) {
+			const fs = await import("node:fs");
+			for (const [name, proc] of [
+				...cluster.nodes,
+				...cluster.gatewayProcs.map((p, i) => [`gateway${i}`, p] as const)
+			])
+				fs.writeFileSync(`${process.env.CHAOS_DUMP}/${name}.log`, proc.output());
+		}
 		await probe?.stop();
 		await cluster.stop();
 	}
+}
+
+/** The per-phase table of a report, one line per fault. */
+export function formatPhases(report: ChaosReport): string {
+	const rows = report.phases.map(p =>
+		[
+			p.phase.padEnd(18),
+			String(p.requests).padStart(6),
+			String(p.slowestMs).padStart(8),
+			String(p.pastBound).padStart(6),
+			String(p.dropped).padStart(8),
+			"  " +
+				Object.entries(p.statuses)
+					.sort(([a], [b]) => a.localeCompare(b))
+					.map(([k, v]) => `${k}:${v}`)
+					.join(" ")
+		].join("")
+	);
+	return [
+		`${"phase".padEnd(18)}${"reqs".padStart(6)}${"slowest".padStart(8)}${"past".padStart(6)}${"dropped".padStart(8)}  statuses (bound ${report.boundMs} ms; retries contradicting the final state: ${report.contradictions})`,
+		...rows
+	].join("\n");
 }

@@ -1,9 +1,10 @@
 /**
  * `npm run chaos`: the long chaos run (see chaos.ts). Options: --customers N --seconds S --products P --stock U
- * --every MS --down MS. Prints the report and exits 1 if an invariant broke.
+ * --every MS --down MS. Prints the report and its per-phase table, and exits 1 if an invariant broke, an answer came
+ * past its bound, a retry contradicted its order's final state, or a request was dropped unanswered.
  */
 import { parseArgs } from "node:util";
-import { runChaos } from "./chaos";
+import { formatPhases, runChaos } from "./chaos";
 
 async function main() {
 	const { values } = parseArgs({
@@ -26,7 +27,11 @@ async function main() {
 		log: line => console.log(`[chaos] ${line}`)
 	});
 	console.log(JSON.stringify(report, null, 2));
+	console.log(formatPhases(report));
 	const broken =
+		report.pastBound +
+		report.contradictions +
+		report.dropped +
 		report.oversold +
 		report.doubleCharges +
 		report.unsoldPaidUnits +

@@ -43,6 +43,8 @@ export interface TestCluster {
 	 * there restarts it under that name; otherwise each start is a new node).
 	 */
 	startService(name: string, env?: Record<string, string>): Promise<Proc>;
+	/** Starts gateway `i` again on its port (after it was stopped), once it is ready. */
+	startGateway(i: number): Promise<Proc>;
 	stop(): Promise<void>;
 }
 
@@ -93,9 +95,8 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 
 	const gateways: string[] = [];
 	const gatewayProcs: Proc[] = [];
-	for (let i = 0; i < (opts.gateways ?? 1); i++) {
-		const port = await freePort();
-		const proc = startNode({
+	const launchGateway = (i: number, port: number) =>
+		startNode({
 			name: `gateway${i}`,
 			env: {
 				...common,
@@ -107,9 +108,16 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 				DATA_DIR: tempDir("gateway")
 			}
 		});
+	for (let i = 0; i < (opts.gateways ?? 1); i++) {
+		const port = await freePort();
 		gateways.push(`http://127.0.0.1:${port}`);
-		gatewayProcs.push(proc);
+		gatewayProcs.push(launchGateway(i, port));
 	}
+	const startGateway = async (i: number): Promise<Proc> => {
+		gatewayProcs[i] = launchGateway(i, Number(new URL(gateways[i]).port));
+		await waitForStatus(`${gateways[i]}/ready`, { proc: gatewayProcs[i], timeoutMs: 30000 });
+		return gatewayProcs[i];
+	};
 	for (let i = 0; i < gateways.length; i++) {
 		await waitForStatus(`${gateways[i]}/ready`, { proc: gatewayProcs[i], timeoutMs: 30000 });
 	}
@@ -123,6 +131,7 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 		gatewayProcs,
 		keys,
 		startService,
+		startGateway,
 		stop: () => stopAll()
 	};
 }
@@ -132,7 +141,12 @@ export async function api(
 	base: string,
 	method: string,
 	path: string,
-	opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {}
+	opts: {
+		body?: unknown;
+		token?: string;
+		headers?: Record<string, string>;
+		signal?: AbortSignal;
+	} = {}
 ): Promise<{ status: number; headers: Headers; body: any }> {
 	const headers: Record<string, string> = { ...opts.headers };
 	if (opts.body !== undefined) headers["Content-Type"] = "application/json";
@@ -140,7 +154,8 @@ export async function api(
 	const res = await fetch(`${base}${path}`, {
 		method,
 		headers,
-		body: opts.body === undefined ? undefined : JSON.stringify(opts.body)
+		body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+		signal: opts.signal
 	});
 	const text = await res.text();
 	let body: unknown = text;
