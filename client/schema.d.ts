@@ -669,7 +669,6 @@ export interface components {
          */
         User: {
             id: string;
-            /** Format: email */
             email: string;
             name: string;
             roles: ("customer" | "admin")[];
@@ -692,7 +691,27 @@ export interface components {
         AdminUser: components["schemas"]["User"] & {
             disabled?: boolean;
         };
-        /** @description A page of users, newest first */
+        /**
+         * @description A page of users, newest first
+         * @example {
+         *       "rows": [
+         *         {
+         *           "id": "u7Hk2mQp9ZxL4aBc",
+         *           "email": "ada@example.com",
+         *           "name": "Ada Lovelace",
+         *           "roles": [
+         *             "customer"
+         *           ],
+         *           "createdAt": "2026-01-15T09:30:00.000Z",
+         *           "disabled": false
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "page": 1,
+         *       "pageSize": 20,
+         *       "totalPages": 1
+         *     }
+         */
         UserPage: {
             rows: components["schemas"]["AdminUser"][];
             /** @description Rows in the whole list */
@@ -810,7 +829,36 @@ export interface components {
             /** Format: date-time */
             updatedAt?: string;
         };
-        /** @description A page of products */
+        /**
+         * @description A page of products
+         * @example {
+         *       "rows": [
+         *         {
+         *           "id": "p3fYpQk2Lx8aB1cD",
+         *           "sku": "MUG-BLUE-350",
+         *           "slug": "blue-enamel-mug",
+         *           "name": "Blue enamel mug",
+         *           "description": "350 ml, dishwasher safe",
+         *           "price": 1299,
+         *           "currency": "USD",
+         *           "category": "kitchen",
+         *           "images": [
+         *             {
+         *               "id": "img_9QwErTy1UiOp2AsD",
+         *               "url": "/api/images/img_9QwErTy1UiOp2AsD"
+         *             }
+         *           ],
+         *           "available": 42,
+         *           "createdAt": "2026-01-10T08:00:00.000Z",
+         *           "updatedAt": "2026-01-12T16:45:00.000Z"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "page": 1,
+         *       "pageSize": 20,
+         *       "totalPages": 1
+         *     }
+         */
         ProductPage: {
             rows: components["schemas"]["Product"][];
             /** @description Rows in the whole list */
@@ -1031,7 +1079,50 @@ export interface components {
             /** @description Present once paid */
             payment?: components["schemas"]["Payment"];
         };
-        /** @description A page of orders, newest first */
+        /**
+         * @description A page of orders, newest first
+         * @example {
+         *       "rows": [
+         *         {
+         *           "id": "o5Gh7Jk9Lm1Nb3Vc",
+         *           "userId": "u7Hk2mQp9ZxL4aBc",
+         *           "status": "paid",
+         *           "items": [
+         *             {
+         *               "productId": "p3fYpQk2Lx8aB1cD",
+         *               "sku": "MUG-BLUE-350",
+         *               "name": "Blue enamel mug",
+         *               "unitPrice": 1299,
+         *               "quantity": 2,
+         *               "lineTotal": 2598
+         *             }
+         *           ],
+         *           "subtotal": 2598,
+         *           "total": 2598,
+         *           "currency": "USD",
+         *           "shippingAddress": {
+         *             "name": "Ada Lovelace",
+         *             "line1": "12 St James's Square",
+         *             "city": "London",
+         *             "postalCode": "SW1Y 4JH",
+         *             "country": "GB"
+         *           },
+         *           "expiresAt": "2026-01-20T10:15:00.000Z",
+         *           "createdAt": "2026-01-20T10:00:00.000Z",
+         *           "updatedAt": "2026-01-20T10:01:30.000Z",
+         *           "payment": {
+         *             "id": "pay_Zx81Lm0Qa7Rt5Yu3",
+         *             "status": "succeeded",
+         *             "amount": 2598
+         *           }
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "page": 1,
+         *       "pageSize": 20,
+         *       "totalPages": 1
+         *     }
+         */
         OrderPage: {
             rows: components["schemas"]["Order"][];
             /** @description Rows in the whole list */

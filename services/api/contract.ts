@@ -132,8 +132,8 @@ const CURRENCY: JsonSchema = {
 };
 const QUANTITY: JsonSchema = { type: "integer", minimum: 1, maximum: 99 };
 
-/** A page of a list, as every list answers (API.md). */
-const pageOf = (item: SchemaName, description: string): JsonSchema => ({
+/** A page of a list, as every list answers (API.md), with an example page of one row. */
+const pageOf = (item: SchemaName, description: string, row: unknown): JsonSchema => ({
 	type: "object",
 	description,
 	required: ["rows", "total", "page", "pageSize", "totalPages"],
@@ -143,15 +143,8 @@ const pageOf = (item: SchemaName, description: string): JsonSchema => ({
 		page: { type: "integer", minimum: 1 },
 		pageSize: { type: "integer", minimum: 1, maximum: 100 },
 		totalPages: { type: "integer", minimum: 0 }
-	}
-});
-/** An example page holding one row. */
-const pageExample = (row: unknown) => ({
-	rows: [row],
-	total: 1,
-	page: 1,
-	pageSize: 20,
-	totalPages: 1
+	},
+	examples: [{ rows: [row], total: 1, page: 1, pageSize: 20, totalPages: 1 }]
 });
 
 const USER_EXAMPLE = {
@@ -237,7 +230,7 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		required: ["id", "email", "name", "roles", "createdAt"],
 		properties: {
 			id: STR,
-			email: { type: "string", format: "email" },
+			email: STR,
 			name: STR,
 			roles: {
 				type: "array",
@@ -254,7 +247,7 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		allOf: [ref("User"), { type: "object", properties: { disabled: { type: "boolean" } } }],
 		examples: [ADMIN_USER_EXAMPLE]
 	},
-	UserPage: pageOf("AdminUser", "A page of users, newest first"),
+	UserPage: pageOf("AdminUser", "A page of users, newest first", ADMIN_USER_EXAMPLE),
 	AuthTokens: {
 		type: "object",
 		description:
@@ -332,7 +325,7 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		},
 		examples: [PRODUCT_EXAMPLE]
 	},
-	ProductPage: pageOf("Product", "A page of products"),
+	ProductPage: pageOf("Product", "A page of products", PRODUCT_EXAMPLE),
 	Category: {
 		type: "object",
 		description: "A category and the number of products on sale in it",
@@ -459,7 +452,7 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		},
 		examples: [ORDER_EXAMPLE]
 	},
-	OrderPage: pageOf("Order", "A page of orders, newest first"),
+	OrderPage: pageOf("Order", "A page of orders, newest first", ORDER_EXAMPLE),
 	Health: {
 		type: "object",
 		description: "This gateway node: alive, since when, which version",

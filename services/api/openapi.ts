@@ -202,7 +202,7 @@ function operationObject(
  * and a client could not tell which a request means. Refuses the table when two of its templates coincide but
  * for their parameters' names, or when a method is bound twice to one template.
  */
-function checkTemplates(ops: Array<{ method: string; template: string }>): void {
+export function checkTemplates(ops: Array<{ method: string; template: string }>): void {
 	const byShape = new Map<string, string>();
 	const bound = new Set<string>();
 	for (const { method, template } of ops) {
