@@ -253,7 +253,13 @@ function aliasesOf(
 				}
 			};
 		} else if (op.action) {
-			aliases[key] = { action: op.action, access, metricRoute, cached: op.cached };
+			aliases[key] = {
+				action: op.action,
+				access,
+				metricRoute,
+				cached: op.cached,
+				pathParams: op.pathParams
+			};
 		}
 	}
 	return aliases;
@@ -328,8 +334,16 @@ function requestMetaPasser(trustedProxies: string[]) {
 	return function passRequestMeta(
 		ctx: Context<unknown, AppMeta>,
 		_route: unknown,
-		req: GatewayRequest
+		req: GatewayRequest,
+		_res: unknown,
+		alias: { pathParams?: Record<string, string> }
 	) {
+		// A path parameter the action takes under another name (`/products/:id` → products.get's `idOrSlug`).
+		const params = req.$params ?? {};
+		for (const [from, to] of Object.entries(alias.pathParams ?? {})) {
+			params[to] = params[from];
+			delete params[from];
+		}
 		const key = req.headers["idempotency-key"];
 		if (typeof key === "string") ctx.meta.idempotencyKey = key;
 		ctx.meta.clientIp = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], trust);

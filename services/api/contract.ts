@@ -2,7 +2,8 @@
  * The HTTP binding of every operation a client may call (API.md): method, path, the action behind it, where its
  * parameters travel, and what the document says about it. What a client may send and who may call come from the
  * action itself (its `params` and `permissions`, see action-specs.ts), so this table cannot contradict it.
- * The gateway builds its whitelist of aliases from this table and nothing else; the OpenAPI document comes from it.
+ * The gateway builds its whitelist of aliases from this table and nothing else; the OpenAPI document comes from it,
+ * with the answers' shapes as the named schemas below (`SCHEMAS`), which generated clients turn into named types.
  */
 import type { Access, JsonSchema } from "./action-schema";
 
@@ -20,11 +21,24 @@ export type GatewayHandler =
 	| "docsAsset"
 	| "upload";
 
+/** The document's tags, each with the words the docs page shows above its operations. */
+export const TAGS = {
+	Operations: "Health, readiness, metrics and this document: no token needed.",
+	Accounts:
+		"Registration, sign-in with rotating refresh tokens, the caller's profile, and user administration.",
+	Catalog: "Products, categories and images. Reads are public; changes are for admins.",
+	Inventory: "Stock levels per product (admins only).",
+	Cart: "The signed-in customer's cart, always at current catalog prices.",
+	Orders: "Checkout, payment, cancellation and fulfilment of orders."
+} as const;
+export type Tag = keyof typeof TAGS;
+
 export interface Operation {
 	method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 	/**
 	 * moleculer-web path under the route, `:param` style. An action's other parameters travel in the query string
-	 * for GET and DELETE and in the JSON body otherwise.
+	 * for GET and DELETE and in the JSON body otherwise. One path has one template: every method on it names its
+	 * parameters alike (`pathParams` maps a name to the action's own).
 	 */
 	path: string;
 	/** The action called; its params and permissions are the operation's parameters and access level. */
@@ -38,20 +52,31 @@ export interface Operation {
 	/** Action parameters the gateway fills in itself (from the upload), not the client. */
 	gatewayParams?: string[];
 	/**
-	 * Words for the document about derived parameters, by parameter path (`shippingAddress.country`): descriptions
-	 * and examples only; types, limits and defaults are the action's.
+	 * Words for the document about derived parameters, by action parameter path (`shippingAddress.country`):
+	 * descriptions and examples only; types, limits and defaults are the action's.
 	 */
 	notes?: Record<string, JsonSchema>;
-	tag: string;
+	tag: Tag;
+	/** A few words, plain text (the docs page shows it as it is). */
 	summary: string;
+	/** What the operation does and answers, in full; Markdown. */
+	description: string;
 	/** Success status code. */
 	status?: number;
+	/** What the success answer is, in a few words (default: by status). */
+	answer?: string;
 	/** A request body that is not JSON: content type → schema (e.g. an upload). */
 	requestContent?: Record<string, JsonSchema>;
 	headers?: Record<string, { schema: JsonSchema; required?: boolean; description: string }>;
+	/** The success answer's schema, usually a named one (`ref("Product")`). */
 	response?: JsonSchema;
-	/** Error statuses this operation documents beyond the ones every operation may answer. */
-	errors?: number[];
+	/**
+	 * Error statuses this operation documents beyond the ones every operation may answer, each with what it
+	 * means here (the error types it carries), or `""` for the shared wording.
+	 */
+	errors?: Record<number, string>;
+	/** An error status whose body is not (only) the Error shape: status → schema. */
+	errorBodies?: Record<number, JsonSchema>;
 	/** Response content type when not JSON. */
 	contentType?: string;
 	/**
@@ -64,73 +89,40 @@ export interface Operation {
 export const OPS_ROUTE = "/";
 export const API_ROUTE = "/api";
 
+/** The named schemas of the document (`SCHEMAS` below). */
+export type SchemaName =
+	| "User"
+	| "AdminUser"
+	| "UserPage"
+	| "AuthTokens"
+	| "LoginTokens"
+	| "Image"
+	| "Product"
+	| "ProductPage"
+	| "Category"
+	| "CategoryList"
+	| "InventoryLevel"
+	| "CartItem"
+	| "Cart"
+	| "Address"
+	| "OrderStatus"
+	| "OrderItem"
+	| "Payment"
+	| "Order"
+	| "OrderPage"
+	| "Health"
+	| "Liveness"
+	| "Readiness"
+	| "BackendHealth"
+	| "OpenApiDocument"
+	| "Error";
+
+/** A reference to one of the named schemas. */
+export const ref = (name: SchemaName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
 const STR = { type: "string" } as const;
 const INT = { type: "integer" } as const;
-
-const pageOf = (items: JsonSchema): JsonSchema => ({
-	type: "object",
-	required: ["rows", "total", "page", "pageSize", "totalPages"],
-	properties: {
-		rows: { type: "array", items },
-		total: INT,
-		page: INT,
-		pageSize: INT,
-		totalPages: INT
-	}
-});
-
-const ROLES: JsonSchema = {
-	type: "array",
-	items: { enum: ["customer", "admin"] },
-	minItems: 1,
-	uniqueItems: true
-};
-const USER: JsonSchema = {
-	type: "object",
-	required: ["id", "email", "name", "roles", "createdAt"],
-	properties: {
-		id: STR,
-		email: STR,
-		name: STR,
-		roles: ROLES,
-		createdAt: { type: "string", format: "date-time" }
-	}
-};
-const ADMIN_USER: JsonSchema = {
-	...USER,
-	properties: { ...(USER.properties as object), disabled: { type: "boolean" } }
-};
-const TOKEN_BUNDLE: JsonSchema = {
-	type: "object",
-	required: ["user", "accessToken", "refreshToken", "tokenType", "expiresIn"],
-	properties: {
-		user: USER,
-		accessToken: {
-			type: "string",
-			description: "JWT RS256; send as `Authorization: Bearer <accessToken>`"
-		},
-		refreshToken: { type: "string", description: "Opaque; works once (rotated on every refresh)" },
-		tokenType: { const: "Bearer" },
-		expiresIn: {
-			type: "integer",
-			description: "Seconds until the access token expires (at most 900)"
-		}
-	}
-};
-/** A login's answer: the tokens, and the device token that exempts this client from its address's throttling. */
-const LOGIN_BUNDLE: JsonSchema = {
-	...TOKEN_BUNDLE,
-	required: [...(TOKEN_BUNDLE.required as string[]), "deviceToken"],
-	properties: {
-		...(TOKEN_BUNDLE.properties as Record<string, JsonSchema>),
-		deviceToken: {
-			type: "string",
-			description:
-				"Proof of this successful login from this client (not an access token): send it back as `deviceToken` " +
-				"with later logins of this account, so failures of others from the same address never lock it out"
-		}
-	}
-};
+const TIME = { type: "string", format: "date-time" } as const;
 const MONEY: JsonSchema = { type: "integer", minimum: 0, description: "Minor units (cents)" };
 const CURRENCY: JsonSchema = {
 	type: "string",
@@ -138,6 +130,418 @@ const CURRENCY: JsonSchema = {
 	default: "USD",
 	description: "ISO-4217"
 };
+const QUANTITY: JsonSchema = { type: "integer", minimum: 1, maximum: 99 };
+
+/** A page of a list, as every list answers (API.md), with an example page of one row. */
+const pageOf = (item: SchemaName, description: string, row: unknown): JsonSchema => ({
+	type: "object",
+	description,
+	required: ["rows", "total", "page", "pageSize", "totalPages"],
+	properties: {
+		rows: { type: "array", items: ref(item) },
+		total: { type: "integer", minimum: 0, description: "Rows in the whole list" },
+		page: { type: "integer", minimum: 1 },
+		pageSize: { type: "integer", minimum: 1, maximum: 100 },
+		totalPages: { type: "integer", minimum: 0 }
+	},
+	examples: [{ rows: [row], total: 1, page: 1, pageSize: 20, totalPages: 1 }]
+});
+
+const USER_EXAMPLE = {
+	id: "u7Hk2mQp9ZxL4aBc",
+	email: "ada@example.com",
+	name: "Ada Lovelace",
+	roles: ["customer"],
+	createdAt: "2026-01-15T09:30:00.000Z"
+};
+const ADMIN_USER_EXAMPLE = { ...USER_EXAMPLE, disabled: false };
+const TOKENS_EXAMPLE = {
+	user: USER_EXAMPLE,
+	accessToken:
+		"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1N0hrMm1RcDlaeEw0YUJjIn0.c2lnbmF0dXJl",
+	refreshToken: "rt_4bW9sX2kQ7mN1pL8vC3dF6gH0jK5zA",
+	tokenType: "Bearer",
+	expiresIn: 900
+};
+const IMAGE_EXAMPLE = {
+	id: "img_9QwErTy1UiOp2AsD",
+	url: "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
+};
+const PRODUCT_EXAMPLE = {
+	id: "p3fYpQk2Lx8aB1cD",
+	sku: "MUG-BLUE-350",
+	slug: "blue-enamel-mug",
+	name: "Blue enamel mug",
+	description: "350 ml, dishwasher safe",
+	price: 1299,
+	currency: "USD",
+	category: "kitchen",
+	images: [IMAGE_EXAMPLE],
+	available: 42,
+	createdAt: "2026-01-10T08:00:00.000Z",
+	updatedAt: "2026-01-12T16:45:00.000Z"
+};
+const ADDRESS_EXAMPLE = {
+	name: "Ada Lovelace",
+	line1: "12 St James's Square",
+	city: "London",
+	postalCode: "SW1Y 4JH",
+	country: "GB"
+};
+const ORDER_ITEM_EXAMPLE = {
+	productId: PRODUCT_EXAMPLE.id,
+	sku: PRODUCT_EXAMPLE.sku,
+	name: PRODUCT_EXAMPLE.name,
+	unitPrice: 1299,
+	quantity: 2,
+	lineTotal: 2598
+};
+const PAYMENT_EXAMPLE = { id: "pay_Zx81Lm0Qa7Rt5Yu3", status: "succeeded", amount: 2598 };
+const ORDER_EXAMPLE = {
+	id: "o5Gh7Jk9Lm1Nb3Vc",
+	userId: USER_EXAMPLE.id,
+	status: "paid",
+	items: [ORDER_ITEM_EXAMPLE],
+	subtotal: 2598,
+	total: 2598,
+	currency: "USD",
+	shippingAddress: ADDRESS_EXAMPLE,
+	expiresAt: "2026-01-20T10:15:00.000Z",
+	createdAt: "2026-01-20T10:00:00.000Z",
+	updatedAt: "2026-01-20T10:01:30.000Z",
+	payment: PAYMENT_EXAMPLE
+};
+const CART_ITEM_EXAMPLE = {
+	productId: PRODUCT_EXAMPLE.id,
+	name: PRODUCT_EXAMPLE.name,
+	unitPrice: 1299,
+	quantity: 2,
+	lineTotal: 2598
+};
+
+/**
+ * The named schemas of every answer: entities and lists. Each carries an example, and generated clients get one
+ * named type per entry (`components["schemas"]["Product"]`).
+ */
+export const SCHEMAS: Record<SchemaName, JsonSchema> = {
+	User: {
+		type: "object",
+		description: "A user as the user sees it: never a password hash or a token",
+		required: ["id", "email", "name", "roles", "createdAt"],
+		properties: {
+			id: STR,
+			email: STR,
+			name: STR,
+			roles: {
+				type: "array",
+				items: { enum: ["customer", "admin"] },
+				minItems: 1,
+				uniqueItems: true
+			},
+			createdAt: TIME
+		},
+		examples: [USER_EXAMPLE]
+	},
+	AdminUser: {
+		description: "A user as an admin sees it: the profile and whether the account is disabled",
+		allOf: [ref("User"), { type: "object", properties: { disabled: { type: "boolean" } } }],
+		examples: [ADMIN_USER_EXAMPLE]
+	},
+	UserPage: pageOf("AdminUser", "A page of users, newest first", ADMIN_USER_EXAMPLE),
+	AuthTokens: {
+		type: "object",
+		description:
+			"A signed-in session: the user, a short-lived access token and a one-use refresh token",
+		required: ["user", "accessToken", "refreshToken", "tokenType", "expiresIn"],
+		properties: {
+			user: ref("User"),
+			accessToken: {
+				type: "string",
+				description: "JWT RS256; send as `Authorization: Bearer <accessToken>`"
+			},
+			refreshToken: {
+				type: "string",
+				description: "Opaque; works once (rotated on every refresh)"
+			},
+			tokenType: { const: "Bearer" },
+			expiresIn: {
+				type: "integer",
+				description: "Seconds until the access token expires (at most 900)"
+			}
+		},
+		examples: [TOKENS_EXAMPLE]
+	},
+	LoginTokens: {
+		description:
+			"A login's answer: the session, and the device token that exempts this client from its address's throttling",
+		allOf: [
+			ref("AuthTokens"),
+			{
+				type: "object",
+				required: ["deviceToken"],
+				properties: {
+					deviceToken: {
+						type: "string",
+						description:
+							"Proof of this successful login from this client (not an access token): send it back as " +
+							"`deviceToken` with later logins of this account, so failures of others from the same " +
+							"address never lock it out"
+					}
+				}
+			}
+		],
+		examples: [{ ...TOKENS_EXAMPLE, deviceToken: "dt_Qm8Xw2Ls5Kp9Ra1Vb4Nc7Yz0" }]
+	},
+	Image: {
+		type: "object",
+		description: "A product image",
+		required: ["id", "url"],
+		properties: {
+			id: STR,
+			url: {
+				type: "string",
+				format: "uri",
+				description: "Absolute, on the PUBLIC_URL setting; fetchable without a token"
+			}
+		},
+		examples: [IMAGE_EXAMPLE]
+	},
+	Product: {
+		type: "object",
+		description: "A product on sale, with the units that can be bought now",
+		required: ["id", "sku", "slug", "name", "price", "currency", "category", "images", "available"],
+		properties: {
+			id: STR,
+			sku: STR,
+			slug: {
+				type: "string",
+				description: "Made from the name, unique; usable in place of the id"
+			},
+			name: STR,
+			description: STR,
+			price: MONEY,
+			currency: CURRENCY,
+			category: STR,
+			images: { type: "array", items: ref("Image") },
+			available: { type: "integer", description: "Units that can be bought now" },
+			createdAt: TIME,
+			updatedAt: TIME
+		},
+		examples: [PRODUCT_EXAMPLE]
+	},
+	ProductPage: pageOf("Product", "A page of products", PRODUCT_EXAMPLE),
+	Category: {
+		type: "object",
+		description: "A category and the number of products on sale in it",
+		required: ["name", "count"],
+		properties: { name: STR, count: { type: "integer", minimum: 0 } },
+		examples: [{ name: "kitchen", count: 12 }]
+	},
+	CategoryList: {
+		type: "array",
+		description: "Every category with products on sale, by name",
+		items: ref("Category"),
+		examples: [
+			[
+				{ name: "books", count: 7 },
+				{ name: "kitchen", count: 12 }
+			]
+		]
+	},
+	InventoryLevel: {
+		type: "object",
+		description: "A product's stock: `available = onHand - reserved`, never below 0",
+		required: ["productId", "onHand", "reserved", "available"],
+		properties: {
+			productId: STR,
+			onHand: { type: "integer", description: "Units in the warehouse" },
+			reserved: { type: "integer", description: "Units held for unpaid orders" },
+			available: { type: "integer", description: "Units that can be bought now" }
+		},
+		examples: [{ productId: PRODUCT_EXAMPLE.id, onHand: 50, reserved: 8, available: 42 }]
+	},
+	CartItem: {
+		type: "object",
+		description: "A line of the cart at the product's current price",
+		required: ["productId", "name", "unitPrice", "quantity", "lineTotal"],
+		properties: {
+			productId: STR,
+			name: STR,
+			unitPrice: MONEY,
+			quantity: QUANTITY,
+			lineTotal: MONEY
+		},
+		examples: [CART_ITEM_EXAMPLE]
+	},
+	Cart: {
+		type: "object",
+		description: "The caller's cart; prices are current catalog prices",
+		required: ["items", "subtotal", "currency"],
+		properties: {
+			items: { type: "array", items: ref("CartItem") },
+			subtotal: MONEY,
+			currency: CURRENCY
+		},
+		examples: [{ items: [CART_ITEM_EXAMPLE], subtotal: 2598, currency: "USD" }]
+	},
+	Address: {
+		type: "object",
+		description: "A shipping address",
+		required: ["name", "line1", "city", "postalCode", "country"],
+		properties: {
+			name: { type: "string", minLength: 1, maxLength: 100 },
+			line1: { type: "string", minLength: 1, maxLength: 200 },
+			line2: { type: "string", maxLength: 200 },
+			city: { type: "string", minLength: 1, maxLength: 100 },
+			postalCode: { type: "string", pattern: "^[A-Za-z0-9 -]{1,20}$" },
+			country: {
+				type: "string",
+				pattern: "^[A-Za-z]{2}$",
+				description: "ISO-3166 alpha-2, upper-cased"
+			}
+		},
+		examples: [ADDRESS_EXAMPLE]
+	},
+	OrderStatus: {
+		description:
+			"`pending_payment` → `paid` → `shipped` → `delivered`; `pending_payment` → `cancelled` or `expired`; " +
+			"`paid` → `refunded`",
+		enum: ["pending_payment", "paid", "shipped", "delivered", "cancelled", "expired", "refunded"],
+		examples: ["paid"]
+	},
+	OrderItem: {
+		type: "object",
+		description: "A line of an order at the price it was bought at",
+		properties: {
+			productId: STR,
+			sku: STR,
+			name: STR,
+			unitPrice: MONEY,
+			quantity: QUANTITY,
+			lineTotal: MONEY
+		},
+		examples: [ORDER_ITEM_EXAMPLE]
+	},
+	Payment: {
+		type: "object",
+		description: "An order's payment: `succeeded`, or `refunded` after a refund",
+		properties: {
+			id: STR,
+			status: { enum: ["succeeded", "refunded"] },
+			amount: MONEY
+		},
+		examples: [PAYMENT_EXAMPLE]
+	},
+	Order: {
+		type: "object",
+		description: "An order, built from the cart at checkout",
+		required: ["id", "status", "items", "subtotal", "total", "currency", "expiresAt", "createdAt"],
+		properties: {
+			id: STR,
+			userId: STR,
+			status: ref("OrderStatus"),
+			items: { type: "array", items: ref("OrderItem") },
+			subtotal: MONEY,
+			total: MONEY,
+			currency: CURRENCY,
+			shippingAddress: ref("Address"),
+			expiresAt: {
+				type: "string",
+				format: "date-time",
+				description: "When an unpaid order expires and its stock goes back"
+			},
+			createdAt: TIME,
+			updatedAt: TIME,
+			payment: { ...ref("Payment"), description: "Present once paid" }
+		},
+		examples: [ORDER_EXAMPLE]
+	},
+	OrderPage: pageOf("Order", "A page of orders, newest first", ORDER_EXAMPLE),
+	Health: {
+		type: "object",
+		description: "This gateway node: alive, since when, which version",
+		required: ["status", "uptime", "version", "nodeID"],
+		properties: {
+			status: { const: "ok" },
+			uptime: { type: "number", description: "Seconds since the process started" },
+			version: STR,
+			nodeID: STR
+		},
+		examples: [{ status: "ok", uptime: 3600.5, version: "0.1.0", nodeID: "gateway-1" }]
+	},
+	Liveness: {
+		type: "object",
+		description: "The process runs",
+		properties: { status: { const: "ok" } },
+		examples: [{ status: "ok" }]
+	},
+	Readiness: {
+		type: "object",
+		description: "Whether this cluster can serve, and if not what is missing",
+		properties: {
+			status: { enum: ["ok", "unavailable"] },
+			missing: {
+				type: "array",
+				items: STR,
+				description:
+					"`transporter`, `api` (draining) or the names of required services that are down"
+			}
+		},
+		examples: [{ status: "ok" }, { status: "unavailable", missing: ["orders"] }]
+	},
+	BackendHealth: {
+		type: "object",
+		description: "Each required backend service, up or down",
+		required: ["status", "services"],
+		properties: {
+			status: { enum: ["ok", "degraded"] },
+			services: { type: "object", additionalProperties: { enum: ["up", "down"] } }
+		},
+		examples: [{ status: "degraded", services: { products: "up", orders: "down" } }]
+	},
+	OpenApiDocument: {
+		type: "object",
+		description: "An OpenAPI 3.1 document",
+		required: ["openapi", "info", "paths"],
+		properties: {
+			openapi: { type: "string", pattern: "^3\\.1\\." },
+			info: { type: "object" },
+			paths: { type: "object" }
+		}
+	},
+	Error: {
+		type: "object",
+		description:
+			"Every error answer: Moleculer's error shape plus the request id. The HTTP status equals `code`; " +
+			"branch on `type`, which is stable.",
+		required: ["name", "message", "code", "type", "requestId"],
+		properties: {
+			name: { type: "string", examples: ["ValidationError"] },
+			message: { type: "string" },
+			code: { type: "integer", description: "Equals the HTTP status." },
+			type: { type: "string", examples: ["VALIDATION_ERROR"] },
+			data: { description: "Details: for VALIDATION_ERROR a list of { field, type, message }." },
+			requestId: { type: "string" }
+		},
+		examples: [
+			{
+				name: "ValidationError",
+				message: "Parameters validation error!",
+				code: 422,
+				type: "VALIDATION_ERROR",
+				data: [
+					{
+						field: "quantity",
+						type: "numberMax",
+						message: "The 'quantity' field must be less than or equal to 99."
+					}
+				],
+				requestId: "3b2f6c1e-8d4a-4f7b-9c2d-1a5e7f9b0c3d"
+			}
+		]
+	}
+};
+
 /** Words for derived request parameters (their types and limits are the actions'). */
 const EMAIL_NOTE: JsonSchema = {
 	description:
@@ -147,120 +551,6 @@ const EMAIL_NOTE: JsonSchema = {
 const MONEY_NOTE: JsonSchema = { description: MONEY.description };
 const CURRENCY_NOTE: JsonSchema = { description: CURRENCY.description };
 
-const IMAGE: JsonSchema = {
-	type: "object",
-	required: ["id", "url"],
-	properties: {
-		id: STR,
-		url: {
-			type: "string",
-			format: "uri",
-			description: "Absolute, on the PUBLIC_URL setting; fetchable without a token"
-		}
-	}
-};
-const PRODUCT: JsonSchema = {
-	type: "object",
-	required: ["id", "sku", "slug", "name", "price", "currency", "category", "images", "available"],
-	properties: {
-		id: STR,
-		sku: STR,
-		slug: STR,
-		name: STR,
-		description: STR,
-		price: MONEY,
-		currency: CURRENCY,
-		category: STR,
-		images: { type: "array", items: IMAGE },
-		available: { type: "integer", description: "Units that can be bought now" },
-		createdAt: { type: "string", format: "date-time" },
-		updatedAt: { type: "string", format: "date-time" }
-	}
-};
-const STOCK_LEVEL: JsonSchema = {
-	type: "object",
-	required: ["productId", "onHand", "reserved", "available"],
-	properties: { productId: STR, onHand: INT, reserved: INT, available: INT }
-};
-
-const QUANTITY: JsonSchema = { type: "integer", minimum: 1, maximum: 99 };
-const CART: JsonSchema = {
-	type: "object",
-	required: ["items", "subtotal", "currency"],
-	properties: {
-		items: {
-			type: "array",
-			items: {
-				type: "object",
-				required: ["productId", "name", "unitPrice", "quantity", "lineTotal"],
-				properties: {
-					productId: STR,
-					name: STR,
-					unitPrice: MONEY,
-					quantity: QUANTITY,
-					lineTotal: MONEY
-				}
-			}
-		},
-		subtotal: MONEY,
-		currency: CURRENCY
-	}
-};
-
-const ORDER_STATUS: JsonSchema = {
-	enum: ["pending_payment", "paid", "shipped", "delivered", "cancelled", "expired", "refunded"]
-};
-const ADDRESS: JsonSchema = {
-	type: "object",
-	required: ["name", "line1", "city", "postalCode", "country"],
-	properties: {
-		name: { type: "string", minLength: 1, maxLength: 100 },
-		line1: { type: "string", minLength: 1, maxLength: 200 },
-		line2: { type: "string", maxLength: 200 },
-		city: { type: "string", minLength: 1, maxLength: 100 },
-		postalCode: { type: "string", pattern: "^[A-Za-z0-9 -]{1,20}$" },
-		country: {
-			type: "string",
-			pattern: "^[A-Za-z]{2}$",
-			description: "ISO-3166 alpha-2, upper-cased"
-		}
-	}
-};
-const ORDER: JsonSchema = {
-	type: "object",
-	required: ["id", "status", "items", "subtotal", "total", "currency", "expiresAt", "createdAt"],
-	properties: {
-		id: STR,
-		userId: STR,
-		status: ORDER_STATUS,
-		items: {
-			type: "array",
-			items: {
-				type: "object",
-				properties: {
-					productId: STR,
-					sku: STR,
-					name: STR,
-					unitPrice: MONEY,
-					quantity: QUANTITY,
-					lineTotal: MONEY
-				}
-			}
-		},
-		subtotal: MONEY,
-		total: MONEY,
-		currency: CURRENCY,
-		shippingAddress: ADDRESS,
-		expiresAt: { type: "string", format: "date-time" },
-		createdAt: { type: "string", format: "date-time" },
-		updatedAt: { type: "string", format: "date-time" },
-		payment: {
-			type: "object",
-			description: "Present once paid: `status` is `succeeded`, or `refunded` after a refund",
-			properties: { id: STR, status: { enum: ["succeeded", "refunded"] }, amount: MONEY }
-		}
-	}
-};
 const IDEMPOTENCY_HEADER = {
 	"Idempotency-Key": {
 		required: true,
@@ -271,6 +561,9 @@ const IDEMPOTENCY_HEADER = {
 		schema: { type: "string", minLength: 1, maxLength: 255 }
 	}
 };
+const IDEMPOTENCY_400 =
+	"The `Idempotency-Key` header is missing or malformed (IDEMPOTENCY_KEY_REQUIRED)";
+const ORDER_STATE_409 = "The order is not in a state that allows this (INVALID_ORDER_STATE)";
 
 /** Cancel takes a key too, optionally: a retry of a cancel that went through is then answered, not refused. */
 const OPTIONAL_IDEMPOTENCY_HEADER = {
@@ -291,12 +584,9 @@ export const OPS_OPERATIONS: Operation[] = [
 		handler: "health",
 		access: "public",
 		tag: "Operations",
-		summary: "Liveness of this gateway node with its version",
-		response: {
-			type: "object",
-			required: ["status", "uptime", "version", "nodeID"],
-			properties: { status: { const: "ok" }, uptime: { type: "number" }, version: STR, nodeID: STR }
-		}
+		summary: "Gateway health",
+		description: "Liveness of this gateway node, with its uptime, version and node id.",
+		response: ref("Health")
 	},
 	{
 		method: "GET",
@@ -304,8 +594,9 @@ export const OPS_OPERATIONS: Operation[] = [
 		handler: "live",
 		access: "public",
 		tag: "Operations",
-		summary: "200 while the process runs",
-		response: { type: "object", properties: { status: { const: "ok" } } }
+		summary: "Liveness",
+		description: "Answers 200 while the process runs (a liveness probe).",
+		response: ref("Liveness")
 	},
 	{
 		method: "GET",
@@ -313,17 +604,15 @@ export const OPS_OPERATIONS: Operation[] = [
 		handler: "ready",
 		access: "public",
 		tag: "Operations",
-		summary:
-			"200 when the transporter is connected and every required service is available with its store reachable; " +
-			"503 naming what is missing",
-		errors: [503],
-		response: {
-			type: "object",
-			properties: {
-				status: { enum: ["ok", "unavailable"] },
-				missing: { type: "array", items: STR }
-			}
-		}
+		summary: "Readiness",
+		description:
+			"200 when the transporter is connected and every required service is available with its store " +
+			'reachable; otherwise 503 with `{ status: "unavailable", missing }` naming what is missing.',
+		answer: "Ready",
+		errors: { 503: "Not ready: `missing` names what is missing" },
+		// The readiness answer, or the Error shape when the check itself could not run.
+		errorBodies: { 503: { anyOf: [ref("Readiness"), ref("Error")] } },
+		response: ref("Readiness")
 	},
 	{
 		method: "GET",
@@ -331,8 +620,12 @@ export const OPS_OPERATIONS: Operation[] = [
 		handler: "metrics",
 		access: "public",
 		tag: "Operations",
-		summary: "Prometheus text exposition of this node's metrics",
-		contentType: "text/plain; version=0.0.4"
+		summary: "Prometheus metrics",
+		description:
+			"Prometheus text exposition of this node's metrics: Moleculer's, the process's, the HTTP metrics " +
+			"(`http_requests_total`, `http_request_duration_seconds`) and the `flashmart_` business metrics.",
+		contentType: "text/plain; version=0.0.4",
+		response: { type: "string" }
 	}
 ];
 
@@ -344,15 +637,11 @@ export const API_OPERATIONS: Operation[] = [
 		handler: "apiHealth",
 		access: "public",
 		tag: "Operations",
-		summary: "The backend view: each required service up or down",
-		response: {
-			type: "object",
-			required: ["status", "services"],
-			properties: {
-				status: { enum: ["ok", "degraded"] },
-				services: { type: "object", additionalProperties: { enum: ["up", "down"] } }
-			}
-		}
+		summary: "Backend health",
+		description:
+			"The backend view: each required service up (registered and its store answering) or down. `status` " +
+			"is `degraded` while any is down; the answer is 200 either way.",
+		response: ref("BackendHealth")
 	},
 	{
 		method: "POST",
@@ -360,11 +649,17 @@ export const API_OPERATIONS: Operation[] = [
 		action: "users.register",
 		notes: { email: EMAIL_NOTE },
 		tag: "Accounts",
-		summary:
-			"Create a customer account and sign in. Fields other than these are ignored (never `roles`).",
+		summary: "Register",
+		description:
+			"Create a customer account and sign in. Fields other than these are ignored (never `roles`): every " +
+			"account registered here is a customer. The password is 8-128 characters.",
 		status: 201,
-		response: TOKEN_BUNDLE,
-		errors: [409]
+		answer: "Registered and signed in",
+		response: ref("AuthTokens"),
+		errors: {
+			409: "The email is already registered (EMAIL_TAKEN)",
+			429: "Too many registrations from this client address (RATE_LIMIT_EXCEEDED); see Retry-After"
+		}
 	},
 	{
 		method: "POST",
@@ -377,31 +672,41 @@ export const API_OPERATIONS: Operation[] = [
 			}
 		},
 		tag: "Accounts",
-		summary:
-			"Sign in. Unknown email, wrong password and a disabled account get the same 401 INVALID_CREDENTIALS. " +
-			"429 after LOGIN_MAX_FAILURES failures on the account within LOGIN_FAILURE_WINDOW (a client with the " +
-			"account's device token counts only its own), or once LOGIN_ADDRESS_MAX_ACCOUNTS accounts failed from " +
-			"the client's address within LOGIN_ADDRESS_WINDOW (password spraying; device tokens exempt).",
-		response: LOGIN_BUNDLE,
-		errors: [401]
+		summary: "Sign in",
+		description:
+			"Sign in with email and password. Unknown email, wrong password and a disabled account get the same " +
+			"401 INVALID_CREDENTIALS. 429 after LOGIN_MAX_FAILURES failures on the account within " +
+			"LOGIN_FAILURE_WINDOW (a client with the account's device token counts only its own), or once " +
+			"LOGIN_ADDRESS_MAX_ACCOUNTS accounts failed from the client's address within LOGIN_ADDRESS_WINDOW " +
+			"(password spraying; device tokens exempt).",
+		answer: "Signed in",
+		response: ref("LoginTokens"),
+		errors: {
+			401: "Unknown email, wrong password or disabled account (INVALID_CREDENTIALS)",
+			429: "Too many failed logins for this account or from this address (RATE_LIMIT_EXCEEDED)"
+		}
 	},
 	{
 		method: "POST",
 		path: "/auth/refresh",
 		action: "users.refresh",
 		tag: "Accounts",
-		summary:
+		summary: "Refresh tokens",
+		description:
 			"New tokens for a refresh token. Each refresh token works once; presenting a used one revokes its whole " +
 			"family (401 INVALID_TOKEN). A disabled user's refresh fails at once.",
-		response: TOKEN_BUNDLE,
-		errors: [401]
+		answer: "A new session",
+		response: ref("AuthTokens"),
+		errors: { 401: "Unknown, used, revoked or expired refresh token (INVALID_TOKEN)" }
 	},
 	{
 		method: "POST",
 		path: "/auth/logout",
 		action: "users.logout",
 		tag: "Accounts",
-		summary: "End the session of this refresh token (204 whether or not it was known).",
+		summary: "Sign out",
+		description:
+			"End the session of this refresh token: it and its family stop working. 204 whether or not it was known.",
 		status: 204
 	},
 	{
@@ -409,37 +714,43 @@ export const API_OPERATIONS: Operation[] = [
 		path: "/users/me",
 		action: "users.me",
 		tag: "Accounts",
-		summary: "The caller's profile",
-		response: USER
+		summary: "My profile",
+		description: "The caller's profile: never a password hash or a token.",
+		response: ref("User")
 	},
 	{
 		method: "PATCH",
 		path: "/users/me",
 		action: "users.updateMe",
 		tag: "Accounts",
-		summary:
+		summary: "Update my profile",
+		description:
 			"Change the caller's name and/or password. A new password needs `currentPassword` (422 naming it when " +
 			"missing or wrong) and ends every other session.",
-		response: USER
+		answer: "The updated profile",
+		response: ref("User")
 	},
 	{
 		method: "GET",
 		path: "/users",
 		action: "users.list",
 		tag: "Accounts",
-		summary: "Admin: all users, newest first",
-		response: pageOf(ADMIN_USER)
+		summary: "List users",
+		description: "Admin: all users, newest first, a page at a time.",
+		response: ref("UserPage")
 	},
 	{
 		method: "PATCH",
 		path: "/users/:id",
 		action: "users.update",
 		tag: "Accounts",
-		summary:
+		summary: "Update a user",
+		description:
 			"Admin: set roles and/or disable an account. A disabled user cannot sign in or refresh; access tokens " +
 			"already issued expire within 15 minutes. Admins cannot demote or disable themselves (422).",
-		response: ADMIN_USER,
-		errors: [404]
+		answer: "The updated user",
+		response: ref("AdminUser"),
+		errors: { 404: "No such user (NOT_FOUND)" }
 	},
 	{
 		method: "GET",
@@ -447,20 +758,27 @@ export const API_OPERATIONS: Operation[] = [
 		action: "products.list",
 		cached: true,
 		tag: "Catalog",
-		summary:
-			"Products on sale (archived ones never appear). `q` searches name, description and sku (plain text, not a " +
-			"pattern); prices in minor units. Only these parameters exist; any other is ignored.",
-		response: pageOf(PRODUCT)
+		summary: "List products",
+		description:
+			"Products on sale (archived ones never appear), filtered, sorted and a page at a time. `q` searches " +
+			"name, description and sku (plain text, not a pattern); prices are in minor units. Only these " +
+			"parameters exist; any other is ignored.",
+		response: ref("ProductPage")
 	},
 	{
 		method: "GET",
-		path: "/products/:idOrSlug",
+		path: "/products/:id",
 		action: "products.get",
+		pathParams: { id: "idOrSlug" },
+		notes: { idOrSlug: { description: "The product's id, or its slug" } },
 		cached: true,
 		tag: "Catalog",
-		summary: "One product by id or slug (archived products answer 404)",
-		response: PRODUCT,
-		errors: [404]
+		summary: "Get a product",
+		description:
+			"One product by id or by slug (`/api/products/blue-enamel-mug`), with the units available now. " +
+			"Archived products answer 404.",
+		response: ref("Product"),
+		errors: { 404: "No such product, or archived (NOT_FOUND)" }
 	},
 	{
 		method: "GET",
@@ -468,11 +786,9 @@ export const API_OPERATIONS: Operation[] = [
 		action: "products.categories",
 		cached: true,
 		tag: "Catalog",
-		summary: "Categories with the number of products on sale in each, by name",
-		response: {
-			type: "array",
-			items: { type: "object", required: ["name", "count"], properties: { name: STR, count: INT } }
-		}
+		summary: "List categories",
+		description: "Categories with the number of products on sale in each, by name.",
+		response: ref("CategoryList")
 	},
 	{
 		method: "POST",
@@ -480,34 +796,48 @@ export const API_OPERATIONS: Operation[] = [
 		action: "products.create",
 		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
 		tag: "Catalog",
-		summary:
+		summary: "Create a product",
+		description:
 			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand. " +
-			"`price` is at least 1 minor unit: a price of 0 is 422 VALIDATION_ERROR (FlashMart sells nothing for free, " +
-			"so every order has something to pay).",
+			"`price` is at least 1 minor unit: a price of 0 is 422 VALIDATION_ERROR (FlashMart sells nothing for " +
+			"free, so every order has something to pay).",
 		status: 201,
-		response: PRODUCT,
-		errors: [409]
+		answer: "The new product",
+		response: ref("Product"),
+		errors: { 409: "The sku is taken (SKU_TAKEN), or no unique slug could be made (SLUG_TAKEN)" }
 	},
 	{
 		method: "PATCH",
 		path: "/products/:id",
 		action: "products.update",
-		notes: { price: MONEY_NOTE, currency: CURRENCY_NOTE },
+		notes: {
+			id: { description: "The product's id (not its slug)" },
+			price: MONEY_NOTE,
+			currency: CURRENCY_NOTE
+		},
 		tag: "Catalog",
-		summary:
-			"Admin: change a product (name, description, price, currency, category, sku). `price` is at least 1 minor " +
-			"unit: 0 is 422 VALIDATION_ERROR.",
-		response: PRODUCT,
-		errors: [404, 409]
+		summary: "Update a product",
+		description:
+			"Admin: change a product (name, description, price, currency, category, sku). `price` is at least 1 " +
+			"minor unit: 0 is 422 VALIDATION_ERROR.",
+		answer: "The updated product",
+		response: ref("Product"),
+		errors: {
+			404: "No such product, or archived (NOT_FOUND)",
+			409: "Another product has this sku (SKU_TAKEN)"
+		}
 	},
 	{
 		method: "DELETE",
 		path: "/products/:id",
 		action: "products.archive",
+		notes: { id: { description: "The product's id (not its slug)" } },
 		tag: "Catalog",
-		summary: "Admin: archive a product: gone from listings and reads, kept for existing orders",
+		summary: "Archive a product",
+		description:
+			"Admin: archive a product: gone from listings and reads, kept for existing orders.",
 		status: 204,
-		errors: [404]
+		errors: { 404: "No such product, or already archived (NOT_FOUND)" }
 	},
 	{
 		method: "POST",
@@ -529,94 +859,126 @@ export const API_OPERATIONS: Operation[] = [
 			}
 		},
 		tag: "Catalog",
-		summary:
+		summary: "Add a product image",
+		description:
 			"Admin: add an image, as multipart/form-data field `file` or as the raw body. JPEG, PNG, WebP or GIF " +
-			"(decided by the bytes), at most 5 MiB.",
+			"(decided by the bytes, not the name or the declared type), at most 5 MiB. Stored in the object store.",
 		status: 201,
-		response: IMAGE,
-		errors: [404, 413, 415]
+		answer: "The new image",
+		response: ref("Image"),
+		errors: {
+			404: "No such product (NOT_FOUND)",
+			413: "The image is over 5 MiB (PAYLOAD_TOO_LARGE)",
+			415: "Not a JPEG, PNG, WebP or GIF (UNSUPPORTED_MEDIA_TYPE)"
+		}
 	},
 	{
 		method: "DELETE",
 		path: "/products/:id/images/:imageId",
 		action: "media.remove",
 		tag: "Catalog",
-		summary: "Admin: remove an image",
+		summary: "Remove a product image",
+		description: "Admin: remove an image from a product and from the object store.",
 		status: 204,
-		errors: [404]
+		errors: { 404: "No such product or image (NOT_FOUND)" }
 	},
 	{
 		method: "GET",
 		path: "/images/:imageId",
 		action: "media.get",
 		tag: "Catalog",
-		summary:
-			"An image's bytes, with its content type and long-lived cache headers (no token needed)",
+		summary: "Get an image",
+		description:
+			"An image's bytes, with its content type and long-lived cache headers. No token needed: this is the " +
+			"`url` of a product's image.",
+		answer: "The image",
 		contentType: "image/*",
-		errors: [404]
+		response: { type: "string", contentMediaType: "image/*" },
+		errors: { 404: "No such image (NOT_FOUND)" }
 	},
 	{
 		method: "GET",
 		path: "/inventory/:productId",
 		action: "inventory.get",
 		tag: "Inventory",
-		summary: "Admin: stock of a product; available = onHand - reserved",
-		response: STOCK_LEVEL,
-		errors: [404]
+		summary: "Get a stock level",
+		description: "Admin: the stock of a product; `available = onHand - reserved`.",
+		response: ref("InventoryLevel"),
+		errors: { 404: "No stock level for this product (NOT_FOUND)" }
 	},
 	{
 		method: "PUT",
 		path: "/inventory/:productId",
 		action: "inventory.set",
 		tag: "Inventory",
-		summary: "Admin: set the units on hand; 409 if that would drop below the units reserved",
-		response: STOCK_LEVEL,
-		errors: [404, 409]
+		summary: "Set a stock level",
+		description:
+			"Admin: set the units on hand. Refused with 409 if that would drop below the units reserved for " +
+			"unpaid orders.",
+		answer: "The new stock level",
+		response: ref("InventoryLevel"),
+		errors: {
+			404: "No stock level for this product (NOT_FOUND)",
+			409: "`onHand` would drop below the units reserved (STOCK_BELOW_RESERVED), or the stock kept changing (STOCK_CHANGED: retry)"
+		}
 	},
 	{
 		method: "GET",
 		path: "/cart",
 		action: "carts.get",
 		tag: "Cart",
-		summary:
-			"The caller's cart at current catalog prices. Lines of products archived since they were added are dropped.",
-		response: CART
+		summary: "Get my cart",
+		description:
+			"The caller's cart at current catalog prices. Lines of products archived since they were added are " +
+			"dropped.",
+		response: ref("Cart")
 	},
 	{
 		method: "POST",
 		path: "/cart/items",
 		action: "carts.add",
 		tag: "Cart",
-		summary:
+		summary: "Add to cart",
+		description:
 			"Add units of a product (to its existing line if any; a line holds 1..99 units, more is 422). " +
-			"Unknown or archived product: 404. A product in another currency than the cart's: 422 CURRENCY_MISMATCH.",
-		response: CART,
-		errors: [404]
+			"Unknown or archived product: 404. A product in another currency than the cart's: 422 " +
+			"CURRENCY_MISMATCH. A client-sent price is never read.",
+		answer: "The cart",
+		response: ref("Cart"),
+		errors: {
+			404: "No such product, or archived (NOT_FOUND)",
+			422: "Invalid quantity or a line over 99 units (VALIDATION_ERROR), or a product in another currency (CURRENCY_MISMATCH)"
+		}
 	},
 	{
 		method: "PATCH",
 		path: "/cart/items/:productId",
 		action: "carts.update",
 		tag: "Cart",
-		summary: "Set the quantity of a line (404 when the product is not in the cart)",
-		response: CART,
-		errors: [404]
+		summary: "Change a cart line",
+		description: "Set the quantity of a line (1..99). 404 when the product is not in the cart.",
+		answer: "The cart",
+		response: ref("Cart"),
+		errors: { 404: "The product is not in the cart (NOT_FOUND)" }
 	},
 	{
 		method: "DELETE",
 		path: "/cart/items/:productId",
 		action: "carts.remove",
 		tag: "Cart",
-		summary: "Remove a line (404 when the product is not in the cart)",
-		response: CART,
-		errors: [404]
+		summary: "Remove a cart line",
+		description: "Remove a line. 404 when the product is not in the cart.",
+		answer: "The cart",
+		response: ref("Cart"),
+		errors: { 404: "The product is not in the cart (NOT_FOUND)" }
 	},
 	{
 		method: "DELETE",
 		path: "/cart",
 		action: "carts.clear",
 		tag: "Cart",
-		summary: "Empty the cart",
+		summary: "Empty my cart",
+		description: "Remove every line of the caller's cart.",
 		status: 204
 	},
 	{
@@ -625,18 +987,25 @@ export const API_OPERATIONS: Operation[] = [
 		action: "orders.create",
 		notes: { "shippingAddress.country": { description: "ISO-3166 alpha-2, upper-cased" } },
 		tag: "Orders",
-		summary:
+		summary: "Check out",
+		description:
 			"Checkout: an order from the cart at current prices, stock reserved for every line (all or nothing: 409 " +
-			"OUT_OF_STOCK lists the short lines), the cart emptied. Unpaid orders expire at `expiresAt` and their stock " +
-			"goes back. An empty cart is 422 EMPTY_CART; a cart whose total is 0 (products stored with price 0 by an " +
-			"earlier version) is 422 ZERO_TOTAL, with nothing reserved. The checkout takes the cart's content once: a " +
-			"second checkout of the same content under another Idempotency-Key (on any node), or one racing a change " +
-			"of the cart, is 409 CART_CHANGED with nothing reserved; the same key replays the first order. A checkout " +
-			"that fails after taking the cart gives its lines back.",
+			"OUT_OF_STOCK lists the short lines), the cart emptied. Unpaid orders expire at `expiresAt` and their " +
+			"stock goes back.\n\n" +
+			"An empty cart is 422 EMPTY_CART; a cart whose total is 0 (products stored with price 0 by an earlier " +
+			"version) is 422 ZERO_TOTAL, with nothing reserved. The checkout takes the cart's content once: a second " +
+			"checkout of the same content under another Idempotency-Key (on any node), or one racing a change of " +
+			"the cart, is 409 CART_CHANGED with nothing reserved; the same key replays the first order (201 with " +
+			"`Idempotent-Replayed: true`). A checkout that fails after taking the cart gives its lines back.",
 		status: 201,
+		answer: "The new order, `pending_payment`",
 		headers: IDEMPOTENCY_HEADER,
-		response: ORDER,
-		errors: [400, 409, 422]
+		response: ref("Order"),
+		errors: {
+			400: IDEMPOTENCY_400,
+			409: "Not enough stock (OUT_OF_STOCK, `data` lists the short lines), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
+			422: "Invalid address (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), or the key reused with another body (IDEMPOTENCY_KEY_REUSED)"
+		}
 	},
 	{
 		method: "GET",
@@ -644,68 +1013,93 @@ export const API_OPERATIONS: Operation[] = [
 		action: "orders.list",
 		notes: { userId: { description: "Admin only; ignored for customers" } },
 		tag: "Orders",
-		summary:
-			"The caller's orders, newest first; an admin sees everyone's, or one user's with `userId`",
-		response: pageOf(ORDER)
+		summary: "List orders",
+		description:
+			"The caller's orders, newest first; an admin sees everyone's, or one user's with `userId`.",
+		response: ref("OrderPage")
 	},
 	{
 		method: "GET",
 		path: "/orders/:id",
 		action: "orders.get",
 		tag: "Orders",
-		summary: "One of the caller's orders (someone else's is 404); an admin sees any",
-		response: ORDER,
-		errors: [404]
+		summary: "Get an order",
+		description: "One of the caller's orders (someone else's is 404); an admin sees any.",
+		response: ref("Order"),
+		errors: { 404: "No such order, or someone else's (NOT_FOUND)" }
 	},
 	{
 		method: "POST",
 		path: "/orders/:id/pay",
 		action: "orders.pay",
 		tag: "Orders",
-		summary:
-			"Pay a `pending_payment` order once: 200 with `status: paid` and `payment`, its stock sold. The charge is " +
-			"keyed by order at the provider, so no retry ever charges twice. Declined: 402 PAYMENT_DECLINED " +
-			"(`data.declineCode`; pay again with another token and a new key). Provider silent: 504, and a retry " +
-			"with the same key settles the same charge. Not pending (paid, expired, cancelled, refunded), past " +
-			"`expiresAt`, or another payment of it in progress: 409 INVALID_ORDER_STATE; if a charge went through " +
-			"for an order that meanwhile expired or was cancelled, it is refunded. A retry with the same key of the " +
-			"request that paid answers the order. Test tokens: tok_visa, tok_chargeDeclined, " +
-			"tok_insufficientFunds, tok_timeout.",
+		summary: "Pay an order",
+		description:
+			"Pay a `pending_payment` order once: 200 with `status: paid` and `payment`, its stock sold. The charge " +
+			"is keyed by order at the provider, so no retry ever charges twice.\n\n" +
+			"- Declined: 402 PAYMENT_DECLINED (`data.declineCode`); pay again with another token and a new key.\n" +
+			"- Provider silent: 504, and a retry with the same key settles the same charge.\n" +
+			"- Not pending (paid, expired, cancelled, refunded), past `expiresAt`, or another payment of it in " +
+			"progress: 409 INVALID_ORDER_STATE; if a charge went through for an order that meanwhile expired or was " +
+			"cancelled, it is refunded.\n" +
+			"- A retry with the same key of the request that paid answers the order.\n\n" +
+			"Test tokens of the simulated provider: `tok_visa` (succeeds), `tok_chargeDeclined` and " +
+			"`tok_insufficientFunds` (402), `tok_timeout` (504).",
+		answer: "The paid order",
 		headers: IDEMPOTENCY_HEADER,
-		response: ORDER,
-		errors: [400, 402, 404, 409, 422]
+		response: ref("Order"),
+		errors: {
+			400: IDEMPOTENCY_400,
+			402: "The payment provider declined (PAYMENT_DECLINED, `data.declineCode`)",
+			404: "No such order, or someone else's (NOT_FOUND)",
+			409: "Not payable now (INVALID_ORDER_STATE), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
+			422: "Invalid token (VALIDATION_ERROR), or the key reused with another body (IDEMPOTENCY_KEY_REUSED)"
+		}
 	},
 	{
 		method: "POST",
 		path: "/orders/:id/cancel",
 		action: "orders.cancel",
 		tag: "Orders",
-		summary:
+		summary: "Cancel an order",
+		description:
 			"Cancel: an unpaid order becomes `cancelled` and its stock goes back; a paid, unshipped one becomes " +
 			"`refunded` (the charge refunded in full, `payment.status: refunded`, its units back in stock). Any " +
 			"other state: 409 INVALID_ORDER_STATE.",
 		headers: OPTIONAL_IDEMPOTENCY_HEADER,
-		response: ORDER,
-		errors: [400, 404, 409, 422]
+		answer: "The cancelled or refunded order",
+		response: ref("Order"),
+		errors: {
+			400: "A malformed Idempotency-Key (IDEMPOTENCY_KEY_REQUIRED)",
+			404: "No such order, or someone else's (NOT_FOUND)",
+			409:
+				"The order is not in a state that allows this (INVALID_ORDER_STATE), or a cancel with this key is " +
+				"still running (IDEMPOTENCY_KEY_IN_USE)",
+			422: "The key was used for another order (IDEMPOTENCY_KEY_REUSED)"
+		}
 	},
 	{
 		method: "POST",
 		path: "/orders/:id/ship",
 		action: "orders.ship",
 		tag: "Orders",
-		summary:
-			"Admin: a paid order is shipped (otherwise, or once its refund has begun, 409 INVALID_ORDER_STATE)",
-		response: ORDER,
-		errors: [404, 409]
+		summary: "Ship an order",
+		description:
+			"Admin: a paid order is shipped (otherwise, or once its refund has begun, 409 INVALID_ORDER_STATE).",
+		answer: "The shipped order",
+		response: ref("Order"),
+		errors: { 404: "No such order (NOT_FOUND)", 409: ORDER_STATE_409 }
 	},
 	{
 		method: "POST",
 		path: "/orders/:id/deliver",
 		action: "orders.deliver",
 		tag: "Orders",
-		summary: "Admin: a shipped order is delivered (otherwise 409 INVALID_ORDER_STATE)",
-		response: ORDER,
-		errors: [404, 409]
+		summary: "Deliver an order",
+		description: "Admin: a shipped order is delivered (otherwise 409 INVALID_ORDER_STATE).",
+		answer: "The delivered order",
+		response: ref("Order"),
+		errors: { 404: "No such order (NOT_FOUND)", 409: ORDER_STATE_409 }
 	},
 	{
 		method: "GET",
@@ -713,7 +1107,11 @@ export const API_OPERATIONS: Operation[] = [
 		handler: "openapi",
 		access: "public",
 		tag: "Operations",
-		summary: "This OpenAPI 3.1 document"
+		summary: "This document",
+		description:
+			"This OpenAPI 3.1 document. The typed TypeScript client in `client/` is generated from it " +
+			"(docs/api.md).",
+		response: ref("OpenApiDocument")
 	},
 	{
 		method: "GET",
@@ -721,8 +1119,10 @@ export const API_OPERATIONS: Operation[] = [
 		handler: "docs",
 		access: "public",
 		tag: "Operations",
-		summary: "A browsable page of this document",
-		contentType: "text/html"
+		summary: "Browsable docs",
+		description: "A browsable page of this document (Swagger UI), served entirely by this gateway.",
+		contentType: "text/html",
+		response: { type: "string" }
 	},
 	{
 		method: "GET",
@@ -730,6 +1130,7 @@ export const API_OPERATIONS: Operation[] = [
 		handler: "docsAsset",
 		access: "public",
 		tag: "Operations",
-		summary: "Static assets of the documentation page"
+		summary: "Docs page assets",
+		description: "Static assets of the documentation page (not part of the document)."
 	}
 ];

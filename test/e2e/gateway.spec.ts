@@ -98,7 +98,7 @@ describe("the embedded gateway", () => {
 				"get /api/users",
 				"patch /api/users/{id}",
 				"get /api/products",
-				"get /api/products/{idOrSlug}",
+				"get /api/products/{id}",
 				"get /api/categories",
 				"post /api/products",
 				"patch /api/products/{id}",

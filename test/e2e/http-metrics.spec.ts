@@ -84,8 +84,8 @@ describe("gateway HTTP metrics", () => {
 		expect(text).toMatch(/^# TYPE http_requests_total counter$/m);
 		const all = samples(text, "http_requests_total");
 		expect(count(all, "GET", "/api/products", "200")).toBeGreaterThanOrEqual(1);
-		expect(count(all, "GET", "/api/products/:idOrSlug", "200")).toBe(1);
-		expect(count(all, "GET", "/api/products/:idOrSlug", "404")).toBe(2);
+		expect(count(all, "GET", "/api/products/:id", "200")).toBe(1);
+		expect(count(all, "GET", "/api/products/:id", "404")).toBe(2);
 		expect(count(all, "GET", "/api/users/me", "401")).toBe(1);
 		// An unknown path and an internal action name alike.
 		expect(count(all, "GET", "unmatched", "404")).toBe(2);
@@ -97,7 +97,7 @@ describe("gateway HTTP metrics", () => {
 		const text = await (await fetch(`${base}/metrics`)).text();
 		expect(text).toMatch(/^# TYPE http_request_duration_seconds histogram$/m);
 		const buckets = samples(text, "http_request_duration_seconds_bucket").filter(
-			s => s.labels.route === "/api/products/:idOrSlug"
+			s => s.labels.route === "/api/products/:id"
 		);
 		expect(buckets.map(b => b.labels.le)).toEqual(expect.arrayContaining(["0.005", "10", "+Inf"]));
 		expect(buckets.find(b => b.labels.le === "+Inf")?.value).toBe(3);
@@ -124,7 +124,7 @@ describe("gateway HTTP metrics", () => {
 
 	it("prints standard histograms: ascending bounds, +Inf, _sum and _count", async () => {
 		const text = await (await fetch(`${base}/metrics`)).text();
-		const route = (s: Sample) => s.labels.route === "/api/products/:idOrSlug";
+		const route = (s: Sample) => s.labels.route === "/api/products/:id";
 		const bounds = samples(text, "http_request_duration_seconds_bucket")
 			.filter(route)
 			.map(b => b.labels.le);

@@ -27,7 +27,7 @@ describe("business counters on a fresh node", () => {
 			// The gateway's: every operation with each status its OpenAPI operation documents.
 			'http_requests_total{method="POST",route="/api/auth/login",status="401"} 0',
 			'http_requests_total{method="POST",route="/api/orders",status="504"} 0',
-			'http_requests_total{method="GET",route="/api/products/:idOrSlug",status="404"} 0'
+			'http_requests_total{method="GET",route="/api/products/:id",status="404"} 0'
 		]) {
 			expect(text.split("\n")).toContainEqual(expect.stringMatching(lineRe(line)));
 		}

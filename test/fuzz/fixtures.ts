@@ -13,7 +13,7 @@ export type Pools = Record<string, string[]>;
 
 export const HINTS: Hints = {
 	productId: ref("product"),
-	idOrSlug: fc.oneof(ref("product"), ref("slug"), ref("createdProduct")),
+	"products.get id": fc.oneof(ref("product"), ref("slug"), ref("createdProduct")),
 	imageId: ref("image"),
 	userId: ref("user"),
 	refreshToken: ref("refreshToken"),
