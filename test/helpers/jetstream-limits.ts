@@ -15,11 +15,14 @@ export interface StreamLimit {
 	set(nats: NatsServer, maxStreams: number): Promise<void>;
 	/** Caps the account at the streams it has now, so the next stream any client creates is refused. */
 	refuseNewStreams(nats: NatsServer): Promise<string[]>;
+	/** Stops and starts the server (NatsServer.restart) on the file, keeping the current limit. */
+	restart(nats: NatsServer): Promise<void>;
 }
 
 /**
  * The config file. nats-server reloads JetStream from it: once the server runs, the file names the store directory
- * the `-sd` flag gave (a reload without it would turn JetStream off, one with another refuses to reload).
+ * the `-sd` flag gave (a reload without it would turn JetStream off, one with another refuses to reload); at a
+ * start it must not (the flag and the file both naming it is a "Duplicate 'store_dir'" error).
  */
 const config = (maxStreams: number, storeDir?: string) =>
 	[
@@ -61,6 +64,7 @@ export async function streamMessages(nats: NatsServer, name: string): Promise<nu
 export function streamLimit(): StreamLimit {
 	const file = path.join(tempDir("nats-conf"), "nats.conf");
 	fs.writeFileSync(file, config(0));
+	let current = 0;
 	const reloads = (nats: NatsServer) =>
 		nats.proc.output().split("Reloaded server configuration").length;
 	const limit: StreamLimit = {
@@ -68,6 +72,7 @@ export function streamLimit(): StreamLimit {
 		async set(nats, maxStreams) {
 			const before = reloads(nats);
 			const failures = nats.proc.output().split("Failed to reload").length;
+			current = maxStreams;
 			fs.writeFileSync(file, config(maxStreams, nats.storeDir));
 			nats.proc.child.kill("SIGHUP");
 			const deadline = Date.now() + 10000;
@@ -92,6 +97,11 @@ export function streamLimit(): StreamLimit {
 			}
 			await limit.set(nats, names.length);
 			return names;
+		},
+		async restart(nats) {
+			await nats.stop();
+			fs.writeFileSync(file, config(current));
+			await nats.restart();
 		}
 	};
 	return limit;
