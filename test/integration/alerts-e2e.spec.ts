@@ -78,6 +78,7 @@ describe("alerts end to end: provoked on a live cluster, notified through Alertm
 	let exporter: Awaited<ReturnType<typeof startNatsExporterStandIn>>;
 	const metricPorts: Record<string, number> = {};
 	const timings: Timing[] = [];
+	const notes: string[] = [];
 	let polling = true;
 	let poller: Promise<void> | undefined;
 
@@ -144,7 +145,7 @@ describe("alerts end to end: provoked on a live cluster, notified through Alertm
 	afterAll(async () => {
 		polling = false;
 		await poller;
-		if (timings.length) console.log(timingTable(timings));
+		if (timings.length) console.log([timingTable(timings), ...notes].join("\n"));
 		webhook?.close();
 		exporter?.close();
 		await stopTools();
@@ -390,6 +391,13 @@ describe("alerts end to end: provoked on a live cluster, notified through Alertm
 		}
 		expect(seen.length).toBeGreaterThan(5);
 		expect(seen.every(s => JSON.stringify(s) === JSON.stringify(running))).toBe(true);
+		// The exporter stand-in lost the server too: FlashMartNatsDown's condition holds, pending for its minute.
+		expect((await promVector(prom, 'absent(gnatsd_varz_connections{job="nats"})')).length).toBe(1);
+		notes.push(
+			`NATS outage: ${rule.expr} true for all ${running.length} running nodes ` +
+				`${((trueAt - provokedAt) / 1000).toFixed(1)} s after the stop, and at each of ${seen.length} ` +
+				`queries until the restart at ${NATS_OUTAGE_MS / 1000} s`
+		);
 
 		const body = await notified;
 		expect(body.receiver).toBe("webhook-critical");
