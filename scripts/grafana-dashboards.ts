@@ -502,7 +502,26 @@ export const DASHBOARDS: DashboardSpec[] = [
 						"Domain events published/s",
 						"none",
 						q(`sum by (event) (rate(flashmart_events_published_total[${RATE}]))`, "{{event}}")
-					)
+					),
+					// Every node of a service measures the same outbox (the store is the service's): max, not sum.
+					{
+						...ts(
+							"Events waiting in the outbox, by service",
+							"none",
+							q(`max by (service) (flashmart_outbox_pending_events)`, "{{service}}")
+						),
+						description:
+							"Durable events written with their state change and not yet published. Near 0 when the relay keeps up; a level that stays up means NATS or JetStream refuses them (FlashMartOutboxStuck)."
+					},
+					{
+						...ts(
+							"Oldest event waiting in the outbox, by service",
+							"s",
+							q(`max by (service) (flashmart_outbox_oldest_pending_seconds)`, "{{service}}")
+						),
+						description:
+							"Age of the oldest unpublished event of each service's outbox (0 when empty). FlashMartOutboxStuck fires when it stays over 5 minutes for 5 minutes."
+					}
 				]
 			}
 		]

@@ -6,6 +6,9 @@
 import type { AppConfig } from "../../config";
 import { Adapters, type Chan, countDeadLetter } from "./channels";
 
+/** nats.js's code for a request nobody answered: a JetStream publish to a subject no stream stores. */
+const NO_RESPONDERS = "503";
+
 /** The parts of a JetStream message (nats.js JsMsg) the library's consumer handler acts on. */
 interface JsMessage {
 	working(): void;
@@ -108,7 +111,14 @@ export class JetStreamAdapter extends Adapters.NATS {
 		if (this.stopping)
 			throw new Error("The event adapter is stopping; the message stays in the outbox");
 		if (!this.streams.has(channel)) await this.ensureStream(channel);
-		return super.publish(channel, payload, opts);
+		try {
+			return await super.publish(channel, payload, opts);
+		} catch (err) {
+			// 503 (no responders): no stream stores the subject any more (deleted, or NATS back with an empty store).
+			// Forgotten, it is made again before the next attempt, instead of every publish failing until a restart.
+			if ((err as { code?: unknown }).code === NO_RESPONDERS) this.streams.delete(channel);
+			throw err;
+		}
 	}
 }
 

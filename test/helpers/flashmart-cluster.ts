@@ -27,6 +27,8 @@ export interface ClusterOptions {
 	env?: Record<string, string>;
 	/** Environment per service name (or "api" for gateways). */
 	envFor?: Record<string, Record<string, string>>;
+	/** More nats-server flags (e.g. `-c <file>` for JetStream account limits). */
+	natsArgs?: string[];
 }
 
 export interface TestCluster {
@@ -49,7 +51,7 @@ export interface TestCluster {
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
-	const nats = await startNats();
+	const nats = await startNats({ args: opts.natsArgs });
 	const namespace = uniqueNamespace("it");
 	const keys = makeKeyPair();
 	const common: Record<string, string> = {

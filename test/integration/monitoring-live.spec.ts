@@ -1,6 +1,6 @@
 /**
  * monitoring/ against the real thing: a real Prometheus (free port, temp storage, 1 s scrapes) scraping a running
- * multi-process FlashMart cluster under load, with the production alert rules (a copy with short `for:`) and a
+ * multi-process FlashMart cluster under load, with the production alert rules (testRules: every `for:` 2 s) and a
  * real Alertmanager started through its production entrypoint and config, notifying a loopback webhook.
  *
  * - Every PromQL expression of every dashboard panel and every rule parses in Prometheus; every panel of the rows
@@ -10,24 +10,25 @@
  * - Killing a backend node makes FlashMartServiceDown fire and reach the webhook; Alertmanager's inhibition holds
  *   back the node-down and latency alerts of the same component.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import fs from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import path from "node:path";
-import yaml from "js-yaml";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 import { type EsStandIn, SHIPPER_ENV, startEsStandIn } from "../helpers/es-stand-in";
 import {
-	ALERTMANAGER_DIR,
 	type PanelQuery,
+	type Sample,
+	type Webhook,
 	allRules,
-	loadRules,
+	hasData,
 	panelQueries,
+	promQuery,
+	startAlertmanager,
+	startPrometheus,
+	startWebhook,
+	stopTools,
 	substituteGrafanaVariables,
-	tool
+	testRules,
+	until
 } from "../helpers/monitoring";
-import { freePort, sleep, stopAll, tempDir, waitForStatus } from "../../scripts/lib/cluster";
+import { freePort, sleep, stopAll } from "../../scripts/lib/cluster";
 
 /** Dashboard rows whose data comes from exporters (no Docker here, so none runs): their queries only must parse. */
 const EXPORTER_ROWS: Record<string, string[]> = {
@@ -75,100 +76,12 @@ const ADDRESS = {
 	country: "us"
 };
 
-interface Sample {
-	metric: Record<string, string>;
-	value: [number, string];
-}
-interface QueryResult {
-	status: "success" | "error";
-	error?: string;
-	data?: { resultType: string; result: Sample[] | [number, string] };
-}
-
-const children: ChildProcess[] = [];
-process.on("exit", () => children.forEach(c => c.kill("SIGKILL")));
-
-function startTool(
-	bin: string,
-	args: string[],
-	env: Record<string, string> = {}
-): { output: () => string } {
-	let out = "";
-	const child = spawn(bin, args, {
-		env: { ...process.env, ...env },
-		stdio: ["ignore", "pipe", "pipe"]
-	});
-	child.stdout?.on("data", d => (out = (out + d).slice(-20000)));
-	child.stderr?.on("data", d => (out = (out + d).slice(-20000)));
-	children.push(child);
-	return { output: () => out };
-}
-
-/** A loopback webhook receiver that keeps every Alertmanager notification. */
-async function startWebhook(): Promise<{ url: string; notifications: any[]; close(): void }> {
-	const notifications: any[] = [];
-	const server = http.createServer((req, res) => {
-		let body = "";
-		req.on("data", d => (body += d));
-		req.on("end", () => {
-			try {
-				notifications.push(JSON.parse(body));
-			} catch {
-				notifications.push({ unparsable: body });
-			}
-			res.writeHead(200).end();
-		});
-	});
-	await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-	const { port } = server.address() as AddressInfo;
-	return {
-		url: `http://127.0.0.1:${port}/alerts`,
-		notifications,
-		close: () => {
-			server.closeAllConnections();
-			server.close();
-		}
-	};
-}
-
-async function promQuery(base: string, query: string): Promise<QueryResult> {
-	const res = await fetch(`${base}/api/v1/query`, {
-		method: "POST",
-		headers: { "Content-Type": "application/x-www-form-urlencoded" },
-		body: new URLSearchParams({ query })
-	});
-	return (await res.json()) as QueryResult;
-}
-
-/** Whether a result holds at least one real number (NaN from a 0/0 or a quantile without data is no data). */
-function hasData(r: QueryResult): boolean {
-	if (r.status !== "success" || !r.data) return false;
-	if (r.data.resultType === "scalar")
-		return Number.isFinite(Number((r.data.result as [number, string])[1]));
-	return (r.data.result as Sample[]).some(s => Number.isFinite(Number(s.value[1])));
-}
-
-async function until<T>(
-	what: string,
-	timeoutMs: number,
-	probe: () => Promise<T | undefined>
-): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		const value = await probe();
-		if (value !== undefined) return value;
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-		await sleep(250);
-	}
-}
-
 describe("monitoring against a live cluster", () => {
 	let cluster: TestCluster;
 	let es: EsStandIn;
-	let webhook: Awaited<ReturnType<typeof startWebhook>>;
+	let webhook: Webhook;
 	let prom: string;
 	let am: string;
-	let promProc: { output: () => string };
 	const metricPorts: Record<string, number> = {};
 
 	beforeAll(async () => {
@@ -194,38 +107,13 @@ describe("monitoring against a live cluster", () => {
 			)
 		});
 
-		// Alertmanager through the container's entrypoint: the production config, the URL from the environment.
-		const amPort = await freePort();
-		const amDir = tempDir("alertmanager");
-		const amProc = startTool(
-			"sh",
-			[
-				path.join(ALERTMANAGER_DIR, "entrypoint.sh"),
-				`--storage.path=${amDir}`,
-				`--web.listen-address=127.0.0.1:${amPort}`,
-				// No HA gossip: one instance, and nothing listening beyond loopback.
-				"--cluster.listen-address="
-			],
-			{
-				ALERTMANAGER_WEBHOOK_URL: webhook.url,
-				ALERTMANAGER_CONFIG_TEMPLATE: path.join(ALERTMANAGER_DIR, "alertmanager.yml"),
-				ALERTMANAGER_RENDERED_CONFIG: path.join(amDir, "alertmanager.yml"),
-				ALERTMANAGER_BIN: tool("prometheus-alertmanager")
-			}
-		);
-		am = `http://127.0.0.1:${amPort}`;
-
-		// Prometheus: the production rules with every `for:` cut to 2 s, static loopback targets labelled as the
-		// production DNS discovery labels them.
-		const promDir = tempDir("prometheus");
-		const rules = loadRules();
-		for (const g of rules.groups) for (const r of g.rules) if (r.for) r.for = "2s";
-		fs.writeFileSync(path.join(promDir, "rules.yml"), yaml.dump(rules));
-		const config = {
-			global: { scrape_interval: "1s", evaluation_interval: "1s" },
-			rule_files: ["rules.yml"],
-			alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
-			scrape_configs: [
+		const alertmanager = await startAlertmanager(webhook.url);
+		am = alertmanager.url;
+		// Static loopback targets labelled as the production DNS discovery labels them.
+		({ url: prom } = await startPrometheus({
+			rules: testRules({ for: "2s" }),
+			alertmanagerPort: alertmanager.port,
+			jobs: [
 				{
 					job_name: "flashmart",
 					static_configs: Object.entries(metricPorts).map(([name, port]) => ({
@@ -234,21 +122,7 @@ describe("monitoring against a live cluster", () => {
 					}))
 				}
 			]
-		};
-		fs.writeFileSync(path.join(promDir, "prometheus.yml"), yaml.dump(config));
-		const promPort = await freePort();
-		promProc = startTool(tool("prometheus"), [
-			`--config.file=${path.join(promDir, "prometheus.yml")}`,
-			`--storage.tsdb.path=${path.join(promDir, "data")}`,
-			`--web.listen-address=127.0.0.1:${promPort}`
-		]);
-		prom = `http://127.0.0.1:${promPort}`;
-		await waitForStatus(`${prom}/-/ready`, { timeoutMs: 20000 }).catch(err => {
-			throw new Error(`${err}\n${promProc.output()}`);
-		});
-		await waitForStatus(`${am}/-/ready`, { timeoutMs: 20000 }).catch(err => {
-			throw new Error(`${err}\n${amProc.output()}`);
-		});
+		}));
 		await until("every node scraped", 20000, async () => {
 			const r = await promQuery(prom, 'count(up{job="flashmart"} == 1)');
 			const n = Number((r.data?.result as Sample[])?.[0]?.value[1] ?? 0);
@@ -257,13 +131,7 @@ describe("monitoring against a live cluster", () => {
 	}, 90_000);
 
 	afterAll(async () => {
-		await Promise.all(
-			children.map(c =>
-				c.exitCode === null && c.signalCode === null
-					? new Promise(resolve => c.once("exit", resolve).kill("SIGTERM"))
-					: undefined
-			)
-		);
+		await stopTools();
 		webhook?.close();
 		// Every node and nats-server the cluster library started, even when startCluster itself failed half-way.
 		await stopAll();
@@ -420,15 +288,10 @@ describe("monitoring against a live cluster", () => {
 			return hasData(r) && Number((r.data!.result as Sample[])[0].value[1]) > 0 ? true : undefined;
 		});
 
-		const notification = await until("FlashMartServiceDown at the webhook", 45000, async () =>
-			webhook.notifications.find(n =>
-				(n.alerts ?? []).some(
-					(a: any) =>
-						a.status === "firing" &&
-						a.labels.alertname === "FlashMartServiceDown" &&
-						a.labels.component === "users"
-				)
-			)
+		const notification = await until(
+			"FlashMartServiceDown at the webhook",
+			45000,
+			() => webhook.firing("FlashMartServiceDown", { component: "users" })?.body
 		);
 		expect(notification).toMatchObject({
 			receiver: "webhook-critical",
@@ -488,8 +351,8 @@ describe("monitoring against a live cluster", () => {
 		expect(states).toEqual({ users: "suppressed", catalog: "active" });
 		// No notification for the node that the service alert already covers.
 		expect(
-			webhook.notifications.some(n =>
-				(n.alerts ?? []).some(
+			webhook.received.some(n =>
+				(n.body.alerts ?? []).some(
 					(a: any) => a.labels.alertname === "FlashMartNodeDown" && a.labels.component === "users"
 				)
 			)

@@ -103,7 +103,8 @@ describe("prometheus config and rules", () => {
 				"FlashMartMongoDown",
 				"FlashMartMongoSlow",
 				"FlashMartDiskSpaceLow",
-				"FlashMartLogsDropped"
+				"FlashMartLogsDropped",
+				"FlashMartLoginFailuresHigh"
 			])
 		);
 	});
