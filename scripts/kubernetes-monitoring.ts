@@ -57,12 +57,31 @@ export async function monitoringFiles(): Promise<Map<string, string>> {
 	return files;
 }
 
+/** Writes the files, or with `--check` only lists those that differ (and exits 1 if any does). */
 async function main(): Promise<void> {
-	for (const [rel, content] of await monitoringFiles()) {
+	const check = process.argv.includes("--check");
+	const stale: string[] = [];
+	const files = await monitoringFiles();
+	for (const [rel, content] of files) {
 		const file = path.join(OUT_DIR, rel);
+		if (check) {
+			if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== content) stale.push(rel);
+			continue;
+		}
 		fs.mkdirSync(path.dirname(file), { recursive: true });
 		fs.writeFileSync(file, content);
 		console.log(`wrote ${path.relative(ROOT, file)}`);
+	}
+	// A dashboard removed from monitoring/ must go from the copies too.
+	for (const f of fs.readdirSync(path.join(OUT_DIR, "dashboards"))) {
+		const rel = path.join("dashboards", f);
+		if (files.has(rel)) continue;
+		if (check) stale.push(rel);
+		else fs.rmSync(path.join(OUT_DIR, rel));
+	}
+	if (check) {
+		console.log(JSON.stringify({ files: files.size, stale }));
+		process.exitCode = stale.length ? 1 : 0;
 	}
 }
 
