@@ -130,7 +130,13 @@ export interface NatsServer {
 }
 
 /** Starts nats-server with JetStream on free loopback ports and its own store directory. */
-export async function startNats(opts: { echo?: boolean; port?: number } = {}): Promise<NatsServer> {
+export async function startNats(
+	opts: {
+		echo?: boolean;
+		port?: number;
+		/** More flags, e.g. --user and --pass. */ args?: string[];
+	} = {}
+): Promise<NatsServer> {
 	const bin = findTool("nats-server", [
 		"/usr/sbin/nats-server",
 		"/usr/bin/nats-server",
@@ -142,7 +148,18 @@ export async function startNats(opts: { echo?: boolean; port?: number } = {}): P
 	const launch = async (): Promise<Proc> => {
 		const child = spawn(
 			bin,
-			["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", storeDir],
+			[
+				"-a",
+				"127.0.0.1",
+				"-p",
+				String(port),
+				"-m",
+				String(monitorPort),
+				"-js",
+				"-sd",
+				storeDir,
+				...(opts.args ?? [])
+			],
 			{
 				stdio: ["ignore", "pipe", "pipe"],
 				// Its own process group: a Ctrl-C in the terminal reaches the nodes, which then disconnect cleanly,

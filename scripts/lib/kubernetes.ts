@@ -5,9 +5,10 @@
  * under test/unit/ops and test/integration/kubernetes-env.spec.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { loadAll } from "js-yaml";
-import { ROOT, findTool } from "./cluster";
+import { ROOT, findTool, makeKeyPair } from "./cluster";
 
 export const KUSTOMIZE_DIR = path.join(ROOT, "deploy", "kubernetes");
 export const OVERLAYS = ["dev", "prod"] as const;
@@ -121,4 +122,31 @@ export function containerEnv(
 		}
 	}
 	return env;
+}
+
+/** Secrets the docs create: `kubectl create secret <type> <name>` with the lines continuing it. */
+export function documentedSecrets(): Map<string, string> {
+	const text = fs
+		.readFileSync(path.join(ROOT, "docs", "kubernetes.md"), "utf8")
+		.replace(/\\\n/g, " ");
+	const out = new Map<string, string>();
+	for (const m of text.matchAll(
+		/kubectl (?:-n \S+ )?create secret (?:generic|tls) ([a-z0-9-]+)([^\n]*)/g
+	))
+		out.set(m[1], m[2]);
+	return out;
+}
+
+/** Test values for every Secret key the docs create (the JWT pair is a real one: config/ checks its PEM). */
+export function testSecrets(): Record<string, Record<string, string>> {
+	const keys = makeKeyPair();
+	const out: Record<string, Record<string, string>> = {};
+	for (const [name, command] of documentedSecrets()) {
+		out[name] = {};
+		for (const m of command.matchAll(/--from-literal=([A-Za-z_][A-Za-z0-9_]*)=/g))
+			out[name][m[1]] = `test-${m[1].toLowerCase().replace(/_/g, "-")}`;
+	}
+	out["flashmart-jwt"] = { JWT_PRIVATE_KEY: keys.privateKey, JWT_PUBLIC_KEY: keys.publicKey };
+	out["flashmart-admin"].ADMIN_EMAIL = "admin@shop.example.com";
+	return out;
 }

@@ -4,19 +4,18 @@
  * (probes, resources, pinned images, pod security, disruption budgets, autoscalers, documented Secrets, network
  * policies over every pod and port, the shutdown budget, the environment config/ accepts, compose's figures).
  */
-import fs from "node:fs";
-import path from "node:path";
 import { ENV_VARIABLES, loadConfig } from "../../../config";
-import { makeKeyPair } from "../../../scripts/lib/cluster";
 import {
 	type K8sObject,
 	OVERLAYS,
 	containerEnv,
+	documentedSecrets,
 	find,
 	render,
+	testSecrets,
 	validate
 } from "../../../scripts/lib/kubernetes";
-import { ROOT, composeProject, envExample } from "../../helpers/compose";
+import { composeProject, envExample } from "../../helpers/compose";
 
 const WORKLOADS = ["Deployment", "StatefulSet", "Job"];
 const APP_GROUPS = ["gateway", "users", "catalog", "commerce", "payments"];
@@ -38,33 +37,6 @@ const replicasOf = (objs: K8sObject[], w: K8sObject): number => {
 	);
 	return hpa ? hpa.spec.minReplicas : (w.spec.replicas ?? 1);
 };
-
-/** Secrets the docs create: `kubectl create secret <type> <name>` with the lines continuing it. */
-function documentedSecrets(): Map<string, string> {
-	const text = fs
-		.readFileSync(path.join(ROOT, "docs", "kubernetes.md"), "utf8")
-		.replace(/\\\n/g, " ");
-	const out = new Map<string, string>();
-	for (const m of text.matchAll(
-		/kubectl (?:-n \S+ )?create secret (?:generic|tls) ([a-z0-9-]+)([^\n]*)/g
-	))
-		out.set(m[1], m[2]);
-	return out;
-}
-
-/** Test values for every Secret key the docs create (the JWT pair is a real one: config/ checks its PEM). */
-export function testSecrets(): Record<string, Record<string, string>> {
-	const keys = makeKeyPair();
-	const out: Record<string, Record<string, string>> = {};
-	for (const [name, command] of documentedSecrets()) {
-		out[name] = {};
-		for (const m of command.matchAll(/--from-literal=([A-Za-z_][A-Za-z0-9_]*)=/g))
-			out[name][m[1]] = `test-${m[1].toLowerCase().replace(/_/g, "-")}`;
-	}
-	out["flashmart-jwt"] = { JWT_PRIVATE_KEY: keys.privateKey, JWT_PUBLIC_KEY: keys.publicKey };
-	out["flashmart-admin"].ADMIN_EMAIL = "admin@shop.example.com";
-	return out;
-}
 
 describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", overlay => {
 	const objs = rendered.get(overlay)!;
