@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system tools the tests run for real are installed: nats-server (JetStream); Prometheus, promtool,
-# Alertmanager and amtool for the monitoring tests; shellcheck and curl for the monitoring scripts.
+# Alertmanager and amtool for the monitoring tests; shellcheck and curl for the monitoring scripts; kubectl (its
+# built-in kustomize v5) for deploy/kubernetes.
 # Installs what is missing with apt-get when running as root; otherwise stops with a message naming the tool.
 set -euo pipefail
 
@@ -16,11 +17,23 @@ declare -A PACKAGE_OF=(
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
+# kubectl comes with the machine image (Google's kubectl package); Debian's kubernetes-client is 1.20, whose
+# kustomize (v2) cannot render deploy/kubernetes, and npm has no kustomize: so no install, a message.
+check_kubectl() {
+	if ! have kubectl || ! kubectl version --client 2>/dev/null | grep -q "Kustomize Version: v[5-9]"; then
+		echo "The tests need kubectl 1.27 or later (kustomize v5 built in) on PATH: https://kubernetes.io/docs/tasks/tools/" >&2
+		exit 1
+	fi
+}
+
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
 	have "$tool" || missing+=("$tool")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	check_kubectl
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "The tests need: ${missing[*]}. Install them (Debian: apt-get install ${missing[*]/#/}) and run again." >&2
@@ -39,3 +52,4 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/nul
 for tool in "${missing[@]}"; do
 	have "$tool" || { echo "$tool is still missing after installing ${PACKAGE_OF[$tool]}" >&2; exit 1; }
 done
+check_kubectl

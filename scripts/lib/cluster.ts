@@ -154,7 +154,7 @@ export async function startNats(
 				"-js",
 				"-sd",
 				storeDir,
-				// More flags, e.g. `-c <file>` for accounts and their JetStream limits (the flags above win).
+				// More flags, e.g. `-c <file>` for accounts and their JetStream limits, or --user and --pass.
 				...(opts.args ?? [])
 			],
 			{
