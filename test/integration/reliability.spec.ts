@@ -92,6 +92,7 @@ describe("retries tell the truth", () => {
 			expectError(await s.pay(token, order.id, "tok_visa"), 409, "INVALID_ORDER_STATE");
 		} finally {
 			await cluster.startService("payments", { NODE_ID: "payments-in-place" });
+			await waitForStatus(`${cluster.base}/ready`, { timeoutMs: 30_000 });
 		}
 	}, 60_000);
 });
