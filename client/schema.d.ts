@@ -776,12 +776,15 @@ export interface components {
          * @description A product image
          * @example {
          *       "id": "img_9QwErTy1UiOp2AsD",
-         *       "url": "/api/images/img_9QwErTy1UiOp2AsD"
+         *       "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
          *     }
          */
         Image: {
             id: string;
-            /** @description Fetchable without a token */
+            /**
+             * Format: uri
+             * @description Absolute, on the PUBLIC_URL setting; fetchable without a token
+             */
             url: string;
         };
         /**
@@ -798,7 +801,7 @@ export interface components {
          *       "images": [
          *         {
          *           "id": "img_9QwErTy1UiOp2AsD",
-         *           "url": "/api/images/img_9QwErTy1UiOp2AsD"
+         *           "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
          *         }
          *       ],
          *       "available": 42,
@@ -845,7 +848,7 @@ export interface components {
          *           "images": [
          *             {
          *               "id": "img_9QwErTy1UiOp2AsD",
-         *               "url": "/api/images/img_9QwErTy1UiOp2AsD"
+         *               "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
          *             }
          *           ],
          *           "available": 42,
@@ -1905,10 +1908,13 @@ export interface operations {
         parameters: {
             query?: {
                 q?: string;
+                /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                 category?: string;
                 minPrice?: number;
                 maxPrice?: number;
+                /** @description `true`: only products with units available now; `false`: only products with none available (sold out or all reserved); absent: both */
                 inStock?: boolean;
+                /** @description `price` ascending, `-price` descending, `name` A-Z, `-createdAt` newest first; any other value is 422 naming the value and the allowed ones */
                 sort?: "price" | "-price" | "name" | "-createdAt";
                 page?: number;
                 pageSize?: number;
@@ -1965,6 +1971,7 @@ export interface operations {
                      * @default USD
                      */
                     currency?: string;
+                    /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                     category: string;
                     stock?: number;
                 };
@@ -2116,6 +2123,7 @@ export interface operations {
                     price?: number;
                     /** @description ISO-4217 */
                     currency?: string;
+                    /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                     category?: string;
                 };
             };
@@ -2566,7 +2574,7 @@ export interface operations {
             };
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
-            /** @description Invalid quantity or a line over 99 units (VALIDATION_ERROR), or a product in another currency (CURRENCY_MISMATCH) */
+            /** @description Invalid quantity or a line over 99 units (VALIDATION_ERROR), or a product in another currency (CURRENCY_MISMATCH). CURRENCY_MISMATCH: the product is priced in another currency than the cart's lines (a cart holds one currency); `data[0]` names `expected` (the cart's) and `actual` (the product's) */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -2686,6 +2694,8 @@ export interface operations {
                 pageSize?: number;
                 /** @description Admin only; ignored for customers */
                 userId?: string;
+                /** @description Only orders in this state (a customer's own, or everyone's for an admin) */
+                status?: "pending_payment" | "paid" | "shipped" | "delivered" | "cancelled" | "expired" | "refunded";
             };
             header?: {
                 /** @description Echoed back when sane; generated otherwise. */
@@ -2934,6 +2944,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description Optional. With it, a retry with the same key of a cancel that went through (its answer lost) gets that answer with `Idempotent-Replayed: true`, instead of 409 for the state it left; rules as on pay. */
+                "Idempotency-Key"?: string;
                 /** @description Echoed back when sane; generated otherwise. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
@@ -2954,7 +2966,16 @@ export interface operations {
                     "application/json": components["schemas"]["Order"];
                 };
             };
-            400: components["responses"]["E400"];
+            /** @description A malformed Idempotency-Key (IDEMPOTENCY_KEY_REQUIRED) */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             401: components["responses"]["E401"];
             /** @description No such order, or someone else's (NOT_FOUND) */
             404: {
@@ -2966,7 +2987,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The order is not in a state that allows this (INVALID_ORDER_STATE) */
+            /** @description The order is not in a state that allows this (INVALID_ORDER_STATE), or a cancel with this key is still running (IDEMPOTENCY_KEY_IN_USE) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -2976,7 +2997,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            422: components["responses"]["E422"];
+            /** @description The key was used for another order (IDEMPOTENCY_KEY_REUSED) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["E429"];
             431: components["responses"]["E431"];
             500: components["responses"]["E500"];
