@@ -41,6 +41,7 @@ import {
 } from "./contract";
 import { type ActionSpecs, accessOf, loadActionSpecs } from "./action-specs";
 import { buildOpenApi } from "./openapi";
+import { traceHttpRequest } from "./trace-context";
 import { acceptRequestId, bindToScope } from "../../lib/request-context";
 import { type KeyPair, verifyAccessToken } from "../../lib/tokens";
 import { loadKeys } from "../../adapters/keys";
@@ -367,7 +368,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			rootCallOptions(
 				this: ApiThis,
-				options: { requestID?: string; timeout?: number },
+				options: { requestID?: string; timeout?: number; headers?: Record<string, unknown> },
 				req: GatewayRequest,
 				res: ServerResponse
 			) {
@@ -381,6 +382,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				delete req.headers["x-correlation-id"];
 				res.setHeader("X-Request-Id", requestId);
 				for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+				traceHttpRequest(this.broker, req, res, options);
 			},
 
 			cors:
