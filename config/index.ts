@@ -376,7 +376,11 @@ const SCHEMA = {
 	// The OpenTelemetry SDK's own variables, as its specification defines them (read here like every other one).
 	OTEL_SERVICE_NAME: { type: "string", min: 1, max: 128, optional: true },
 	OTEL_EXPORTER_OTLP_ENDPOINT: { type: "string", pattern: /^https?:\/\/\S+$/, optional: true },
-	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: "string", pattern: /^https?:\/\/\S+$/, optional: true },
+	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+		type: "string",
+		pattern: /^https?:\/\/\S+$/,
+		optional: true
+	},
 	OTEL_EXPORTER_OTLP_HEADERS: { type: "string", pattern: OTLP_HEADERS, optional: true },
 	OTEL_EXPORTER_OTLP_TRACES_HEADERS: { type: "string", pattern: OTLP_HEADERS, optional: true },
 	OTEL_EXPORTER_OTLP_TIMEOUT: {
@@ -675,7 +679,9 @@ export function loadConfig(
 					trustedClients: list(env.TRACING_TRUSTED_CLIENTS),
 					serviceName:
 						r.OTEL_SERVICE_NAME ??
-						(nodeServices.length === 1 ? `flashmart-${path.basename(nodeServices[0])}` : "flashmart"),
+						(nodeServices.length === 1
+							? `flashmart-${path.basename(nodeServices[0])}`
+							: "flashmart"),
 					exporter: {
 						// The signal-specific URL is used as it is; the generic one is a base that gets /v1/traces.
 						url:
@@ -693,7 +699,10 @@ export function loadConfig(
 						scheduledDelayMillis: r.OTEL_BSP_SCHEDULE_DELAY,
 						exportTimeoutMillis: r.OTEL_BSP_EXPORT_TIMEOUT,
 						maxQueueSize: r.OTEL_BSP_MAX_QUEUE_SIZE,
-						maxExportBatchSize: Math.min(r.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, r.OTEL_BSP_MAX_QUEUE_SIZE)
+						maxExportBatchSize: Math.min(
+							r.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+							r.OTEL_BSP_MAX_QUEUE_SIZE
+						)
 					}
 				}
 			: null,

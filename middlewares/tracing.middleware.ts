@@ -34,12 +34,15 @@ const SYSTEM = { "rpc.system": "moleculer" };
 export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 	if (!tracing) return { name: "Tracing" } as Middleware;
 	let nodeID = "";
+	// The channels library prefixes each channel with the namespace; spans name the event as services do.
+	let prefix = "";
 
 	return {
 		name: "Tracing",
 
 		created(broker: ServiceBroker) {
 			nodeID = broker.nodeID;
+			prefix = broker.namespace ? `${broker.namespace}.` : "";
 			tracing.attach(broker);
 		},
 
@@ -93,15 +96,16 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 
 		/** A consumer span for each delivery, child of the publish; a root one for an event that carries no trace. */
 		localChannel(next: Handler, chan: ChannelDef): Handler {
+			const channel = chan.name.startsWith(prefix) ? chan.name.slice(prefix.length) : chan.name;
 			return function tracedConsume(ctx: Context, raw?: unknown) {
 				const message = raw as { headers?: unknown } | undefined;
 				const { span, ctx: active } = tracing.start(
-					`consume ${chan.name}`,
+					`consume ${channel}`,
 					SpanKind.CONSUMER,
 					{
 						"messaging.system": "moleculer-channels",
 						"messaging.operation.type": "process",
-						"messaging.destination.name": chan.name,
+						"messaging.destination.name": channel,
 						"messaging.consumer.group.name": chan.group,
 						"messaging.message.id": String(
 							(ctx.params as { eventId?: unknown } | undefined)?.eventId ?? ""

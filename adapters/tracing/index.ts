@@ -63,7 +63,9 @@ const carrierGetter: TextMapGetter<unknown> = {
 		const c = carrier as { get?: (k: string) => string } & Record<string, unknown>;
 		if (typeof c.get === "function") return c.get(key) || undefined;
 		const value = c[key];
-		return typeof value === "string" || Array.isArray(value) ? (value as string | string[]) : undefined;
+		return typeof value === "string" || Array.isArray(value)
+			? (value as string | string[])
+			: undefined;
 	}
 };
 
@@ -263,7 +265,9 @@ export class Tracing {
 }
 
 /** The node's tracing when TRACING_ENABLED is on, else null (and nothing of OpenTelemetry is set up). */
-export function resolveTracing(cfg: Pick<AppConfig, "tracing" | "namespace" | "nodeID">): Tracing | null {
+export function resolveTracing(
+	cfg: Pick<AppConfig, "tracing" | "namespace" | "nodeID">
+): Tracing | null {
 	return cfg.tracing
 		? new Tracing(cfg.tracing, { namespace: cfg.namespace, nodeID: cfg.nodeID })
 		: null;
