@@ -61,14 +61,22 @@ const list = (value: string | undefined): string[] =>
 /** OTEL_EXPORTER_OTLP_HEADERS: `key=value` pairs, comma-separated, values URL-encoded (the OTLP exporter spec). */
 const OTLP_HEADERS = /^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
 
-/** `a=1,b=x%20y` → { a: "1", b: "x y" }. */
-const otlpHeaders = (value: string | undefined): Record<string, string> =>
-	Object.fromEntries(
+/** `a=1,b=x%20y` → { a: "1", b: "x y" }; a broken %-escape stops the start, naming `variable`. */
+function otlpHeaders(variable: string, value: string | undefined): Record<string, string> {
+	return Object.fromEntries(
 		list(value).map(pair => {
 			const at = pair.indexOf("=");
-			return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+			try {
+				return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+			} catch {
+				throw new ConfigError(
+					variable,
+					`the value of ${pair.slice(0, at).trim()} is not URL-encoded`
+				);
+			}
 		})
 	);
+}
 
 const SCHEMA = {
 	$$strict: false,
@@ -688,8 +696,11 @@ export function loadConfig(
 							r.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
 							`${(r.OTEL_EXPORTER_OTLP_ENDPOINT ?? "http://localhost:4318").replace(/\/+$/, "")}/v1/traces`,
 						headers: {
-							...otlpHeaders(r.OTEL_EXPORTER_OTLP_HEADERS),
-							...otlpHeaders(r.OTEL_EXPORTER_OTLP_TRACES_HEADERS)
+							...otlpHeaders("OTEL_EXPORTER_OTLP_HEADERS", r.OTEL_EXPORTER_OTLP_HEADERS),
+							...otlpHeaders(
+								"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+								r.OTEL_EXPORTER_OTLP_TRACES_HEADERS
+							)
 						},
 						timeoutMillis: r.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? r.OTEL_EXPORTER_OTLP_TIMEOUT,
 						compression:

@@ -252,6 +252,11 @@ export class Tracing {
 		return context.with(ctx, () => settle(span, work()));
 	}
 
+	/** Exports what is buffered now (tests, and an operator's flush). */
+	flush(): Promise<void> {
+		return this.provider.forceFlush();
+	}
+
 	/** Exports what is buffered and stops, within `timeoutMs` (a collector that is down costs no more than that). */
 	async shutdown(timeoutMs: number): Promise<void> {
 		let timer: NodeJS.Timeout | undefined;

@@ -245,4 +245,50 @@ describe("tracing", () => {
 			expect(producer!.endNs < consumer.startNs).toBe(true);
 		}
 	}, 90_000);
+
+	it("an event its node died before publishing is published into the trace after the restart", async () => {
+		// This orders node dies the moment it is about to publish an orders.paid event (as in durability.spec.ts).
+		await cluster.nodes.get("orders")!.stop();
+		const crashing = await cluster.startService("orders", {
+			TEST_CRASH_BEFORE_PUBLISH: "orders.paid"
+		});
+		const client = clientTrace();
+		const headers = { traceparent: client.traceparent };
+		const { token } = await s.customer();
+		const productId = await s.product(5);
+		await s.addToCart(token, productId, 1);
+		const order = (
+			await eventually(async () => {
+				const res = await api(s.base, "POST", "/api/orders", {
+					token,
+					headers: { ...headers, "Idempotency-Key": unique("key") },
+					body: { shippingAddress: ADDRESS }
+				});
+				return res.status === 201 ? res : null;
+			})
+		).body;
+		const paid = await api(s.base, "POST", `/api/orders/${order.id}/pay`, {
+			token,
+			headers: { ...headers, "Idempotency-Key": unique("pay") },
+			body: { paymentToken: "tok_visa" }
+		});
+		expect([503, 504]).toContain(paid.status);
+		expect(await crashing.exited).toBe("SIGKILL");
+
+		const nodeID = `orders-restarted-${Date.now()}`;
+		await cluster.startService("orders", { NODE_ID: nodeID });
+		const publish = await eventually(async () =>
+			receiver
+				.trace(client.traceId)
+				.find(x => x.kind === "producer" && x.name === "publish orders.paid")
+		);
+		// Only the context stored with the event can have put the restarted node's publish into this trace: it serves
+		// no request of it, and a publish without a stored context starts no span.
+		expect(publish.resource["service.instance.id"]).toBe(nodeID);
+		expect(publish.parentSpanId).toMatch(/^[0-9a-f]{16}$/);
+		const restartedSpans = receiver
+			.trace(client.traceId)
+			.filter(x => x.resource["service.instance.id"] === nodeID);
+		expect(restartedSpans.map(x => x.spanId)).not.toContain(publish.parentSpanId);
+	}, 90_000);
 });
