@@ -4,29 +4,12 @@
  * spans cover the gateway, every service it reaches and every durable event's consumers, with their parents right;
  * and a consumer that only runs after its node was killed and restarted still joins it.
  */
-import { randomBytes } from "node:crypto";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 import { ADDRESS, ADMIN, eventually, shop, unique } from "../helpers/shop";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "../helpers/otlp-receiver";
+import { ancestors, clientTrace, consumed, purchase as tracedPurchase } from "../helpers/tracing";
 
 const SERVICES = ["users", "products", "inventory", "carts", "orders", "payments", "notifications"];
-
-const hex = (bytes: number) => randomBytes(bytes).toString("hex");
-
-/** A client's own span: what a traced front end (or an edge proxy) sends along. */
-function clientTrace() {
-	const traceId = hex(16);
-	const spanId = hex(8);
-	return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
-
-/** The span ids of `span`'s ancestors, nearest first, within `spans`. */
-function ancestors(span: ReceivedSpan, spans: ReceivedSpan[]): ReceivedSpan[] {
-	const byId = new Map(spans.map(s => [s.spanId, s]));
-	const out: ReceivedSpan[] = [];
-	for (let p = byId.get(span.parentSpanId); p; p = byId.get(p.parentSpanId)) out.push(p);
-	return out;
-}
 
 describe("tracing", () => {
 	let cluster: TestCluster;
@@ -54,37 +37,7 @@ describe("tracing", () => {
 		await receiver?.close();
 	});
 
-	/** Add to cart, checkout, pay: each request sent with the client's traceparent. Answers the three answers. */
-	async function purchase(traceparent: string) {
-		const { token } = await s.customer();
-		const productId = await s.product(5, 1500);
-		const headers = { traceparent };
-		const added = await api(s.base, "POST", "/api/cart/items", {
-			token,
-			headers,
-			body: { productId, quantity: 2 }
-		});
-		const checkout = await api(s.base, "POST", "/api/orders", {
-			token,
-			headers: { ...headers, "Idempotency-Key": unique("key") },
-			body: { shippingAddress: ADDRESS }
-		});
-		expect(checkout.status).toBe(201);
-		const paid = await api(s.base, "POST", `/api/orders/${checkout.body.id}/pay`, {
-			token,
-			headers: { ...headers, "Idempotency-Key": unique("pay") },
-			body: { paymentToken: "tok_visa" }
-		});
-		return { added, checkout, paid, orderId: checkout.body.id as string };
-	}
-
-	const consumed = (spans: ReceivedSpan[], channel: string, group: string) =>
-		spans.filter(
-			x =>
-				x.kind === "consumer" &&
-				x.attributes["messaging.destination.name"] === channel &&
-				x.attributes["messaging.consumer.group.name"] === group
-		);
+	const purchase = (traceparent: string) => tracedPurchase(s, traceparent);
 
 	it("one purchase is one trace: gateway → carts → orders → inventory → payments, and the event consumers", async () => {
 		const client = clientTrace();
