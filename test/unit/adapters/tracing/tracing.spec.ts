@@ -135,3 +135,72 @@ describe("middlewares/tracing", () => {
 		expect(logged.at(-1)).not.toHaveProperty("traceId");
 	});
 });
+
+describe("adapters/tracing export", () => {
+	/** An exporter that waits for `release` before answering each export with `outcome`. */
+	function exporter(outcome: { code: 0 | 1; error?: Error }) {
+		const batches: number[] = [];
+		let release!: () => void;
+		const released = new Promise<void>(resolve => (release = resolve));
+		return {
+			batches,
+			release,
+			export(spans: unknown[], done: (r: { code: number; error?: Error }) => void) {
+				batches.push(spans.length);
+				void released.then(() => done(outcome));
+			},
+			shutdown: async () => undefined
+		};
+	}
+	const traced = (tracing: Tracing, n: number) => {
+		const root = tracing.tracer.startSpan("request");
+		context.with(trace.setSpan(context.active(), root), () => {
+			for (let i = 0; i < n; i++) tracing.tracer.startSpan(`op ${i}`).end();
+		});
+		root.end();
+	};
+
+	it("holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (and one batch in flight) while the collector is slow", async () => {
+		const slow = exporter({ code: 0 });
+		const cfg = loadConfig({
+			TRACING_ENABLED: "true",
+			OTEL_BSP_MAX_QUEUE_SIZE: "5",
+			OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "5",
+			OTEL_BSP_SCHEDULE_DELAY: "600000"
+		}).tracing!;
+		const tracing = new Tracing(cfg, { namespace: "t", nodeID: "n2" }, slow as never);
+		traced(tracing, 50);
+		const flushed = tracing.flush();
+		slow.release();
+		await flushed;
+		// The queue (5) and the one batch being exported (5): the other 41 spans were dropped, not held.
+		expect(slow.batches.reduce((a, b) => a + b, 0)).toBe(10);
+	});
+
+	it("reports a failed export to the broker's logger, at most once a minute, and the work goes on", async () => {
+		const down = exporter({ code: 1, error: new Error("collector down") });
+		down.release();
+		const tracing = new Tracing(
+			loadConfig({ TRACING_ENABLED: "true", OTEL_BSP_SCHEDULE_DELAY: "5" }).tracing!,
+			{ namespace: "t", nodeID: "n3" },
+			down as never
+		);
+		const warnings: unknown[][] = [];
+		tracing.attach({ getLogger: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) });
+		const until = async (check: () => boolean) => {
+			while (!check()) await new Promise(resolve => setTimeout(resolve, 5));
+		};
+		for (let i = 1; i <= 3; i++) {
+			traced(tracing, 1);
+			await until(() => down.batches.length === i);
+		}
+		await until(() => warnings.length > 0);
+		await tracing.shutdown(1000);
+		expect(warnings).toEqual([
+			[
+				"Trace export failed; spans are dropped until the collector answers",
+				{ error: "collector down" }
+			]
+		]);
+	});
+});
