@@ -90,6 +90,15 @@ describe("services/api/trace-context", () => {
 		await gw.close();
 	});
 
+	it("starts a new trace for a malformed traceparent, even from a trusted peer", async () => {
+		const gw = await gateway("loopback");
+		const res = await send(gw.url, { traceparent: `00-${CLIENT_TRACE}-0000000000000000-01` });
+		const [, traceId] = (res.headers.get("traceparent") ?? "").split("-");
+		expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+		expect(traceId).not.toBe(CLIENT_TRACE);
+		await gw.close();
+	});
+
 	it("keeps a trusted client's decision not to sample, and still answers a traceparent", async () => {
 		const gw = await gateway("loopback");
 		const res = await send(gw.url, { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-00` });
