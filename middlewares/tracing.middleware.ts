@@ -6,8 +6,7 @@
  * started services' ports (adapters/tracing/ports.ts). With tracing off (null) it is a middleware without hooks.
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
-import { SpanKind, context } from "@opentelemetry/api";
-import type { Tracing } from "../adapters/tracing";
+import { type Tracing, attachTracing } from "../adapters/tracing";
 
 /** How long a stopping node waits for its last spans to leave. */
 const FLUSH_TIMEOUT_MS = 3000;
@@ -43,25 +42,25 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 		created(broker: ServiceBroker) {
 			nodeID = broker.nodeID;
 			prefix = broker.namespace ? `${broker.namespace}.` : "";
-			tracing.attach(broker);
+			attachTracing(broker, tracing);
 		},
 
 		/** The caller's span; its context goes to the callee in `ctx.headers` (local or over NATS). */
 		call(next: CallFn): CallFn {
 			return function tracedCall(action, params, opts = {}) {
-				const parent = context.active();
+				const parent = tracing.active();
 				if (!tracing.hasSpan(parent)) return next(action, params, opts);
 				const name =
 					typeof action === "string" ? action : (action.action?.name ?? action.name ?? "");
 				const { span, ctx } = tracing.start(
 					`call ${name}`,
-					SpanKind.CLIENT,
+					"client",
 					{ ...SYSTEM, "rpc.method": name, "moleculer.caller.node": nodeID },
 					parent
 				);
 				// A copy: a child context shares its parent's headers object, which must keep the parent's span.
 				const headers = { ...opts.headers, ...tracing.headersOf(ctx) };
-				const inner = context.with(ctx, () => next(action, params, { ...opts, headers }));
+				const inner = tracing.with(ctx, () => next(action, params, { ...opts, headers }));
 				if (inner.ctx) span.setAttribute("moleculer.target.node", inner.ctx.nodeID ?? "");
 				const outer = tracing.settle(span, inner) as Promise<unknown> & { ctx?: Context };
 				// ctx.call merges the callee's meta back through the promise's `ctx`.
@@ -73,7 +72,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 		localAction(next: Handler, action: ActionDef): Handler {
 			if (HTTP_ENTRY_ACTIONS.has(action.name)) {
 				return function httpEntry(ctx: Context, ...rest: unknown[]) {
-					return context.with(tracing.extract(ctx.headers), () => next(ctx, ...rest));
+					return tracing.with(tracing.extract(ctx.headers), () => next(ctx, ...rest));
 				};
 			}
 			const attributes = {
@@ -83,10 +82,10 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 				"moleculer.node": nodeID
 			};
 			return function tracedAction(ctx: Context, ...rest: unknown[]) {
-				const parent = tracing.extract(ctx.headers, context.active());
+				const parent = tracing.extract(ctx.headers, tracing.active());
 				return tracing.inSpan(
 					action.name,
-					SpanKind.SERVER,
+					"server",
 					{ ...attributes, "moleculer.caller.node": ctx.nodeID ?? nodeID },
 					() => next(ctx, ...rest),
 					parent
@@ -101,7 +100,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 				const message = raw as { headers?: unknown } | undefined;
 				const { span, ctx: active } = tracing.start(
 					`consume ${channel}`,
-					SpanKind.CONSUMER,
+					"consumer",
 					{
 						"messaging.system": "moleculer-channels",
 						"messaging.operation.type": "process",
@@ -114,7 +113,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 					},
 					tracing.extract(message?.headers)
 				);
-				return context.with(active, () => tracing.settle(span, next(ctx, raw)));
+				return tracing.with(active, () => tracing.settle(span, next(ctx, raw)));
 			};
 		},
 
@@ -132,7 +131,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 				if (!tracing.hasSpan(parent)) return send.call(b, channel, payload, opts);
 				const { span, ctx } = tracing.start(
 					`publish ${channel}`,
-					SpanKind.PRODUCER,
+					"producer",
 					{
 						"messaging.system": "moleculer-channels",
 						"messaging.operation.type": "send",
@@ -145,7 +144,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 				const headers = { ...opts.headers, ...tracing.headersOf(ctx) } as Record<string, string>;
 				return tracing.settle(
 					span,
-					context.with(ctx, () => send.call(b, channel, payload, { ...opts, headers }))
+					tracing.with(ctx, () => send.call(b, channel, payload, { ...opts, headers }))
 				);
 			};
 		},

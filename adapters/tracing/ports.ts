@@ -4,8 +4,9 @@
  * and `stores`, anything with charge/refund/retrieve, anything with put/get/remove/ensureBucket) and their methods
  * wrapped on the instance, so every holder of the same object is traced and the ports themselves know nothing of it.
  */
-import { type Attributes, SpanKind } from "@opentelemetry/api";
-import type { Tracing } from "./index";
+import type { Attributes } from "@opentelemetry/api";
+import type { SpanKindName } from "./index";
+import type { Tracing } from "./tracing";
 
 type Methods = Record<string, unknown>;
 
@@ -36,7 +37,7 @@ function instrument(
 	tracing: Tracing,
 	target: Methods,
 	methods: string[],
-	kind: SpanKind,
+	kind: SpanKindName,
 	describe: (method: string) => { name: string; attributes: Attributes }
 ): void {
 	if ((target as Record<symbol, unknown>)[INSTRUMENTED]) return;
@@ -74,7 +75,7 @@ export function instrumentPorts(tracing: Tracing, service: ServiceLike): void {
 		if (!hasMethods(store, ["find", "findById", "updateMany"])) continue;
 		const collection = collectionOf(store, service.schema?.collection ?? service.name);
 		const system = (store as { collection?: unknown }).collection ? "mongodb" : "nedb";
-		instrument(tracing, store, STORE_METHODS, SpanKind.CLIENT, operation => ({
+		instrument(tracing, store, STORE_METHODS, "client", operation => ({
 			name: `${operation} ${collection}`,
 			attributes: {
 				"db.system.name": system,
@@ -85,7 +86,7 @@ export function instrumentPorts(tracing: Tracing, service: ServiceLike): void {
 	}
 	for (const value of Object.values(service)) {
 		if (hasMethods(value, PROVIDER_METHODS)) {
-			instrument(tracing, value, PROVIDER_METHODS, SpanKind.CLIENT, operation => ({
+			instrument(tracing, value, PROVIDER_METHODS, "client", operation => ({
 				name: `payment.${operation}`,
 				attributes: {
 					"payment.provider": String(value.constructor?.name ?? "provider"),
@@ -93,7 +94,7 @@ export function instrumentPorts(tracing: Tracing, service: ServiceLike): void {
 				}
 			}));
 		} else if (hasMethods(value, [...OBJECT_STORE_METHODS, "ensureBucket"])) {
-			instrument(tracing, value, OBJECT_STORE_METHODS, SpanKind.CLIENT, operation => ({
+			instrument(tracing, value, OBJECT_STORE_METHODS, "client", operation => ({
 				name: `object_store.${operation}`,
 				attributes: { "object_store.operation": operation }
 			}));

@@ -6,7 +6,6 @@
  * the tracing middleware takes it up. Nothing happens with tracing off.
  */
 import type { ServerResponse } from "node:http";
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { tracingOf } from "../../adapters/tracing";
 import type { GatewayRequest } from "./api.service";
 
@@ -22,10 +21,10 @@ export function traceHttpRequest(
 	const method = req.method ?? "GET";
 	const parent = tracing.trustsClient(req.socket.remoteAddress)
 		? tracing.extract(req.headers)
-		: ROOT_CONTEXT;
+		: tracing.root;
 	const { span, ctx } = tracing.start(
 		method,
-		SpanKind.SERVER,
+		"server",
 		{
 			"http.request.method": method,
 			"url.path": (req.url ?? "/").split("?")[0],
@@ -46,8 +45,7 @@ export function traceHttpRequest(
 		}
 		span.setAttribute("http.response.status_code", res.statusCode);
 		if (res.statusCode >= 500) {
-			span.setAttribute("error.type", String(res.statusCode));
-			span.setStatus({ code: SpanStatusCode.ERROR });
+			tracing.markFailed(span, String(res.statusCode));
 		} else if (!res.writableFinished) {
 			span.setAttribute("error.type", "aborted");
 		}

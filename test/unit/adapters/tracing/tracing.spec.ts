@@ -7,7 +7,8 @@ import { type Context, ServiceBroker } from "moleculer";
 import { context, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { loadConfig } from "../../../../config";
-import { Tracing } from "../../../../adapters/tracing";
+import { attachTracing } from "../../../../adapters/tracing";
+import { Tracing } from "../../../../adapters/tracing/tracing";
 import TracingMiddleware from "../../../../middlewares/tracing.middleware";
 import { logRecord } from "../../../../adapters/logging/logger";
 import { ConflictError } from "../../../../lib/errors";
@@ -186,7 +187,10 @@ describe("adapters/tracing export", () => {
 			down as never
 		);
 		const warnings: unknown[][] = [];
-		tracing.attach({ getLogger: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) });
+		attachTracing(
+			{ getLogger: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) },
+			tracing
+		);
 		const until = async (check: () => boolean) => {
 			while (!check()) await new Promise(resolve => setTimeout(resolve, 5));
 		};

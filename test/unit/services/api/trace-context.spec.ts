@@ -6,7 +6,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { loadConfig } from "../../../../config";
-import { Tracing } from "../../../../adapters/tracing";
+import { attachTracing } from "../../../../adapters/tracing";
+import { Tracing } from "../../../../adapters/tracing/tracing";
 import { traceHttpRequest } from "../../../../services/api/trace-context";
 import type { GatewayRequest } from "../../../../services/api/api.service";
 
@@ -22,7 +23,7 @@ async function gateway(trustedClients: string, status = 200) {
 		exporter
 	);
 	const broker = { getLogger: () => ({ warn: () => undefined }) };
-	tracing.attach(broker);
+	attachTracing(broker, tracing);
 	const passed: Array<Record<string, unknown> | undefined> = [];
 	const server = http.createServer((req, res) => {
 		const options: { headers?: Record<string, unknown> } = {};
