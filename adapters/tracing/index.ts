@@ -10,14 +10,8 @@ import type { Tracing } from "./tracing";
 
 export type { Tracing, TracingConfig } from "./tracing";
 
-/** The W3C headers of one span: what crosses a node, an outbox and a message. */
-export interface TraceHeaders {
-	traceparent?: string;
-	tracestate?: string;
-}
-
-/** OpenTelemetry's span kinds, by name (callers need not load the API to say which). */
-export type SpanKindName = "internal" | "server" | "client" | "producer" | "consumer";
+export type { SpanKindName, TraceHeaders } from "./types";
+import type { TraceHeaders } from "./types";
 
 /** The SDK side, once a node has tracing on. */
 let sdk: typeof import("./tracing") | null = null;

@@ -5,8 +5,7 @@
  * wrapped on the instance, so every holder of the same object is traced and the ports themselves know nothing of it.
  */
 import type { Attributes } from "@opentelemetry/api";
-import type { SpanKindName } from "./index";
-import type { Tracing } from "./tracing";
+import type { SpanKindName, SpanRunner } from "./types";
 
 type Methods = Record<string, unknown>;
 
@@ -34,7 +33,7 @@ const hasMethods = (value: unknown, names: string[]): value is Methods =>
 
 /** Wraps each of `methods` on `target` in a span named and described by `describe`; once per object. */
 function instrument(
-	tracing: Tracing,
+	tracing: SpanRunner,
 	target: Methods,
 	methods: string[],
 	kind: SpanKindName,
@@ -69,7 +68,7 @@ function collectionOf(adapter: Methods, fallback: string): string {
 }
 
 /** Instruments the ports of a started service (the tracing middleware's `serviceStarted`). */
-export function instrumentPorts(tracing: Tracing, service: ServiceLike): void {
+export function instrumentPorts(tracing: SpanRunner, service: ServiceLike): void {
 	const stores = [service.adapter, ...Object.values(service.stores ?? {})];
 	for (const store of stores) {
 		if (!hasMethods(store, ["find", "findById", "updateMany"])) continue;

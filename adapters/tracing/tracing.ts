@@ -34,7 +34,7 @@ import proxyaddr from "proxy-addr";
 import type { AppConfig } from "../../config";
 import { setTraceIdsSource } from "../../lib/request-context";
 import { type ServiceLike, instrumentPorts } from "./ports";
-import type { SpanKindName, TraceHeaders } from "./index";
+import type { SpanKindName, TraceHeaders } from "./types";
 
 export type TracingConfig = NonNullable<AppConfig["tracing"]>;
 

@@ -5,9 +5,11 @@
  * `X-Request-Id` is untouched. The span's context goes to the gateway's action in the call options' headers, where
  * the tracing middleware takes it up. Nothing happens with tracing off.
  */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tracingOf } from "../../adapters/tracing";
-import type { GatewayRequest } from "./api.service";
+
+/** What this reads of a gateway request (the alias moleculer-web matched names the route template). */
+type GatewayRequest = IncomingMessage & { $alias?: { metricRoute?: string; fullPath?: string } };
 
 /** Opens the request's span, answers its `traceparent` and hands its context to the call (rootCallOptions). */
 export function traceHttpRequest(
