@@ -149,6 +149,24 @@ const where = (b: Block) => `${b.page}:${b.line}`;
 const firstLine = (b: Block) => b.code.split("\n").find(l => l.trim() !== "") ?? "";
 const marked = (marker: string) => BLOCKS.filter(b => b.marker === marker);
 
+/** The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens. */
+function headingSlugs(file: string): Set<string> {
+	const slugs = new Set<string>();
+	let inFence = false;
+	for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+		if (/^\s*(`{3,}|~{3,})/.test(line)) inFence = !inFence;
+		const heading = !inFence && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+		if (heading)
+			slugs.add(
+				heading[1]
+					.toLowerCase()
+					.replace(/[^\p{L}\p{N}\s_-]/gu, "")
+					.replace(/\s/g, "-")
+			);
+	}
+	return slugs;
+}
+
 /** The checkout's changed and untracked files, ignored ones (dist/, data/) aside. */
 const checkoutState = () =>
 	execFileSync("git", ["status", "--porcelain", "--untracked-files=all"], {
@@ -226,18 +244,24 @@ describe("the documented shell blocks", () => {
 		expect(stale).toEqual([]);
 	});
 
-	it("link only to files inside the repository", () => {
+	it("link only to files inside the repository, and to headings those files have", () => {
 		const broken: string[] = [];
 		for (const page of PAGES) {
 			const text = fs.readFileSync(path.join(ROOT, page), "utf8");
 			for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-				if (/^[a-z]+:/i.test(target) || target.startsWith("#")) continue;
-				const file = path.resolve(ROOT, path.dirname(page), target.split("#")[0]);
-				if (!file.startsWith(ROOT + path.sep))
+				if (/^[a-z]+:/i.test(target)) continue;
+				const [file, anchor] = target.split("#");
+				const resolved = file
+					? path.resolve(ROOT, path.dirname(page), file)
+					: path.join(ROOT, page);
+				if (!resolved.startsWith(ROOT + path.sep))
 					broken.push(`${page}: ${target} is outside the repository`);
-				// docs/tracing.md is written on its own branch (wt-tracing) and merged beside this one.
-				else if (!fs.existsSync(file) && target !== "docs/tracing.md" && target !== "tracing.md")
-					broken.push(`${page}: ${target} does not exist`);
+				else if (!fs.existsSync(resolved)) {
+					// docs/tracing.md is written on its own branch (wt-tracing), merged beside this one.
+					if (path.relative(ROOT, resolved) !== "docs/tracing.md")
+						broken.push(`${page}: ${target} does not exist`);
+				} else if (anchor && resolved.endsWith(".md") && !headingSlugs(resolved).has(anchor))
+					broken.push(`${page}: ${target} names no heading of ${path.relative(ROOT, resolved)}`);
 			}
 		}
 		expect(broken).toEqual([]);
