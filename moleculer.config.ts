@@ -22,6 +22,8 @@ import ActionMetricsOptOutMiddleware from "./middlewares/action-metrics.middlewa
 import BusinessMetricsMiddleware from "./middlewares/business-metrics.middleware";
 import PermissionsMiddleware from "./middlewares/permissions.middleware";
 import RequestContextMiddleware from "./middlewares/request-context.middleware";
+import { resolveTracing } from "./adapters/tracing";
+import TracingMiddleware from "./middlewares/tracing.middleware";
 
 /** How long a stopping node keeps trying to ship its last log lines. */
 export const LOG_FLUSH_TIMEOUT_MS = 5000;
@@ -171,6 +173,8 @@ export function brokerOptions(
 			ShutdownDeadlineMiddleware(cfg.shutdownTimeout),
 			BusinessMetricsMiddleware,
 			LogShippingMiddleware(opts.logShipper ?? null),
+			// OpenTelemetry spans and W3C trace context (TRACING_ENABLED); a middleware without hooks when off.
+			TracingMiddleware(resolveTracing(cfg)),
 			// Durable events: JetStream on the transporter's NATS, or in-process in the embedded mode.
 			eventsMiddleware(cfg)
 		]

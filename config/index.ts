@@ -58,6 +58,26 @@ const list = (value: string | undefined): string[] =>
 		.map(s => s.trim())
 		.filter(Boolean);
 
+/** OTEL_EXPORTER_OTLP_HEADERS: `key=value` pairs, comma-separated, values URL-encoded (the OTLP exporter spec). */
+const OTLP_HEADERS = /^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*$/;
+
+/** `a=1,b=x%20y` → { a: "1", b: "x y" }; a broken %-escape stops the start, naming `variable`. */
+function otlpHeaders(variable: string, value: string | undefined): Record<string, string> {
+	return Object.fromEntries(
+		list(value).map(pair => {
+			const at = pair.indexOf("=");
+			try {
+				return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+			} catch {
+				throw new ConfigError(
+					variable,
+					`the value of ${pair.slice(0, at).trim()} is not URL-encoded`
+				);
+			}
+		})
+	);
+}
+
 const SCHEMA = {
 	$$strict: false,
 	NODE_ENV: { type: "enum", values: ["development", "production", "test"], default: "development" },
@@ -370,6 +390,69 @@ const SCHEMA = {
 		default: 604800
 	},
 	NOTIFICATION_SENDER: { type: "enum", values: ["log"], default: "log" },
+	TRACING_ENABLED: { type: "boolean", convert: true, default: false },
+	/** Share of new traces recorded; a trace continued from a trusted client follows its sampled flag. */
+	TRACING_SAMPLE_RATIO: { type: "number", convert: true, min: 0, max: 1, default: 1 },
+	// The OpenTelemetry SDK's own variables, as its specification defines them (read here like every other one).
+	OTEL_SERVICE_NAME: { type: "string", min: 1, max: 128, optional: true },
+	OTEL_EXPORTER_OTLP_ENDPOINT: { type: "string", pattern: /^https?:\/\/\S+$/, optional: true },
+	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {
+		type: "string",
+		pattern: /^https?:\/\/\S+$/,
+		optional: true
+	},
+	OTEL_EXPORTER_OTLP_HEADERS: { type: "string", pattern: OTLP_HEADERS, optional: true },
+	OTEL_EXPORTER_OTLP_TRACES_HEADERS: { type: "string", pattern: OTLP_HEADERS, optional: true },
+	OTEL_EXPORTER_OTLP_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 600000,
+		default: 10000
+	},
+	OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 600000,
+		optional: true
+	},
+	OTEL_EXPORTER_OTLP_COMPRESSION: { type: "enum", values: ["gzip", "none"], optional: true },
+	OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: { type: "enum", values: ["gzip", "none"], optional: true },
+	OTEL_BSP_SCHEDULE_DELAY: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 600000,
+		default: 5000
+	},
+	OTEL_BSP_EXPORT_TIMEOUT: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 600000,
+		default: 30000
+	},
+	OTEL_BSP_MAX_QUEUE_SIZE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 1000000,
+		default: 2048
+	},
+	OTEL_BSP_MAX_EXPORT_BATCH_SIZE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 100000,
+		default: 512
+	},
 	TEST_CRASH_BEFORE_PUBLISH: { type: "string", pattern: /^[a-z]+\.[a-z]+$/, optional: true }
 } as const;
 
@@ -379,7 +462,8 @@ export const ENV_VARIABLES: readonly string[] = [
 	"SERVICES",
 	"REQUIRED_SERVICES",
 	"CORS_ORIGINS",
-	"TRUSTED_PROXIES"
+	"TRUSTED_PROXIES",
+	"TRACING_TRUSTED_CLIENTS"
 ];
 
 /** The TypeScript type of one validated variable, read off its rule in SCHEMA. */
@@ -439,10 +523,12 @@ export function loadConfig(
 			);
 		}
 	}
-	try {
-		proxyaddr.compile(list(env.TRUSTED_PROXIES));
-	} catch (err) {
-		throw new ConfigError("TRUSTED_PROXIES", (err as Error).message);
+	for (const variable of ["TRUSTED_PROXIES", "TRACING_TRUSTED_CLIENTS"]) {
+		try {
+			proxyaddr.compile(list(env[variable]));
+		} catch (err) {
+			throw new ConfigError(variable, (err as Error).message);
+		}
 	}
 	const required =
 		env.REQUIRED_SERVICES === undefined ? [...ALL_SERVICES] : list(env.REQUIRED_SERVICES);
@@ -606,6 +692,44 @@ export function loadConfig(
 			crashBeforePublish: r.TEST_CRASH_BEFORE_PUBLISH ?? null
 		},
 		notifications: { sender: r.NOTIFICATION_SENDER },
+		/** OpenTelemetry tracing (adapters/tracing); null when TRACING_ENABLED is off. */
+		tracing: r.TRACING_ENABLED
+			? {
+					sampleRatio: r.TRACING_SAMPLE_RATIO,
+					/** Peers whose `traceparent` the gateway continues (proxy-addr entries); others start a new trace. */
+					trustedClients: list(env.TRACING_TRUSTED_CLIENTS),
+					serviceName:
+						r.OTEL_SERVICE_NAME ??
+						(nodeServices.length === 1
+							? `flashmart-${path.basename(nodeServices[0])}`
+							: "flashmart"),
+					exporter: {
+						// The signal-specific URL is used as it is; the generic one is a base that gets /v1/traces.
+						url:
+							r.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+							`${(r.OTEL_EXPORTER_OTLP_ENDPOINT ?? "http://localhost:4318").replace(/\/+$/, "")}/v1/traces`,
+						headers: {
+							...otlpHeaders("OTEL_EXPORTER_OTLP_HEADERS", r.OTEL_EXPORTER_OTLP_HEADERS),
+							...otlpHeaders(
+								"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+								r.OTEL_EXPORTER_OTLP_TRACES_HEADERS
+							)
+						},
+						timeoutMillis: r.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? r.OTEL_EXPORTER_OTLP_TIMEOUT,
+						compression:
+							r.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION ?? r.OTEL_EXPORTER_OTLP_COMPRESSION ?? "none"
+					},
+					batch: {
+						scheduledDelayMillis: r.OTEL_BSP_SCHEDULE_DELAY,
+						exportTimeoutMillis: r.OTEL_BSP_EXPORT_TIMEOUT,
+						maxQueueSize: r.OTEL_BSP_MAX_QUEUE_SIZE,
+						maxExportBatchSize: Math.min(
+							r.OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+							r.OTEL_BSP_MAX_QUEUE_SIZE
+						)
+					}
+				}
+			: null,
 		auth: {
 			privateKeyPem: r.JWT_PRIVATE_KEY ?? null,
 			publicKeyPem: r.JWT_PUBLIC_KEY ?? null,

@@ -30,6 +30,27 @@ export function bindToScope(ids: Partial<RequestScope>): void {
 	if (scope) Object.assign(scope, ids);
 }
 
+/** The trace and span a log line was written in. */
+export interface TraceIds {
+	traceId: string;
+	spanId: string;
+}
+
+let traceIdsSource: () => TraceIds | undefined = () => undefined;
+
+/**
+ * Where the ids of the span running now come from: the tracing adapter sets it when tracing is on (the active
+ * OpenTelemetry span follows async code on its own); otherwise there are none, at the cost of one call.
+ */
+export function setTraceIdsSource(source: () => TraceIds | undefined): void {
+	traceIdsSource = source;
+}
+
+/** The trace and span ids of the sampled span running now, if any. */
+export function currentTraceIds(): TraceIds | undefined {
+	return traceIdsSource();
+}
+
 /** A request id from a client is kept only when it is a sane token: 1-128 visible, header-safe characters. */
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@=+/-]{1,128}$/;
 

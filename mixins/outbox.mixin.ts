@@ -12,7 +12,8 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { AppConfig } from "../config";
-import type { EventPayload, SendToChannel } from "../adapters/events";
+import { type EventPayload, type SendToChannel, eventHeaders } from "../adapters/events";
+import { type TraceHeaders, currentTraceHeaders } from "../adapters/tracing";
 import { currentScope } from "../lib/request-context";
 import { METRIC } from "../lib/metric-names";
 import type { DbAdapter, IndexSpec } from "../adapters/store";
@@ -23,6 +24,11 @@ export interface OutboxEntry {
 	payload: EventPayload;
 	/** The request that caused the event, so the consumers' log lines carry its id too. */
 	requestId?: string;
+	/**
+	 * The W3C context of the span that wrote the event (tracing on, and the write part of a trace): the publish and
+	 * every consumer join that trace however late and on whichever node the relay runs.
+	 */
+	trace?: TraceHeaders;
 }
 
 interface OutboxDoc {
@@ -38,11 +44,13 @@ export const OUTBOX_INDEX: IndexSpec = { fields: { _outboxPending: 1 }, sparse: 
 export function outboxEvent(event: string, fields: Record<string, unknown>): OutboxEntry {
 	const eventId = randomUUID();
 	const requestId = currentScope()?.requestId;
+	const trace = currentTraceHeaders();
 	return {
 		eventId,
 		event,
 		payload: { eventId, ...fields, occurredAt: new Date().toISOString() },
-		...(requestId ? { requestId } : {})
+		...(requestId ? { requestId } : {}),
+		...(trace.traceparent ? { trace } : {})
 	};
 }
 
@@ -154,9 +162,10 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 					// Test hook: die between the state write and the publish, as a power cut would.
 					process.kill(process.pid, "SIGKILL");
 				}
+				const headers = eventHeaders(entry.requestId, entry.trace);
 				await send(entry.event, entry.payload, {
 					msgID: entry.eventId,
-					...(entry.requestId ? { headers: { $requestID: entry.requestId } } : {})
+					...(headers ? { headers } : {})
 				});
 				await clearRelayed(this.adapter, doc!, entry);
 				this.broker.metrics.increment(METRIC.EVENTS_PUBLISHED, { event: entry.event });

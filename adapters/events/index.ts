@@ -49,6 +49,22 @@ export function eventsMiddleware(cfg: AppConfig): Middleware {
 	return middleware;
 }
 
+/**
+ * The headers an event is published with: `$requestID` (the channels library gives the consumer's context that
+ * request id) and the W3C `traceparent`/`tracestate` stored with it, which the tracing middleware reads off the
+ * message (NATS message headers in JetStream, the emitted packet in-process). None: undefined.
+ */
+export function eventHeaders(
+	requestId: string | undefined,
+	trace: { traceparent?: string; tracestate?: string } | undefined
+): Record<string, string> | undefined {
+	const headers: Record<string, string> = {};
+	if (requestId) headers.$requestID = requestId;
+	if (trace?.traceparent) headers.traceparent = trace.traceparent;
+	if (trace?.tracestate) headers.tracestate = trace.tracestate;
+	return Object.keys(headers).length > 0 ? headers : undefined;
+}
+
 /** `broker.sendToChannel`, which the channels middleware adds. */
 export type SendToChannel = (
 	channel: string,

@@ -33,6 +33,9 @@ export const LOG_INDEX_TEMPLATE = {
 				requestId: { type: "keyword" },
 				userId: { type: "keyword" },
 				orderId: { type: "keyword" },
+				// W3C ids of the span a line was written in (tracing on): a trace's lines, and a line's trace.
+				traceId: { type: "keyword" },
+				spanId: { type: "keyword" },
 				error: {
 					properties: {
 						name: { type: "keyword" },

@@ -1,11 +1,12 @@
 /**
  * Log line formatters for Moleculer's Console logger: one JSON object per line in production
- * (`@timestamp`, `level`, `message`, `service`, `nodeID`, `requestId`, `userId`, `orderId`), and a readable
+ * (`@timestamp`, `level`, `message`, `service`, `nodeID`, `requestId`, `userId`, `orderId`, and `traceId`/`spanId`
+ * of the sampled span the line was written in), and a readable
  * line for developers that still names the request. Secrets never reach either.
  */
 import { inspect } from "node:util";
 import { Loggers } from "moleculer";
-import { currentScope } from "../../lib/request-context";
+import { currentScope, currentTraceIds } from "../../lib/request-context";
 
 export interface LoggerBindings {
 	nodeID: string;
@@ -97,6 +98,11 @@ export function logRecord(
 	if (scope?.requestId) record.requestId = scope.requestId;
 	if (scope?.userId) record.userId = scope.userId;
 	if (scope?.orderId) record.orderId = scope.orderId;
+	const ids = currentTraceIds();
+	if (ids) {
+		record.traceId = ids.traceId;
+		record.spanId = ids.spanId;
+	}
 	return record;
 }
 

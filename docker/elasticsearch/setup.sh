@@ -6,7 +6,8 @@
 #     (default 30) days after its creation (no rollover: the index name already changes every day);
 #   - the index template logs-flashmart (logs-template.json: the shipper's mappings, the ILM policy, one shard, no
 #     replica on a single node). Installed here, because the log shipper's user may not manage templates;
-#   - the log-shipping user ES_LOGS_USER and Grafana's reader ES_LOGS_READER_USER, each with one role (below).
+#   - the log-shipping user ES_LOGS_USER, Grafana's reader ES_LOGS_READER_USER and Jaeger's ES_TRACES_USER, each with
+#     one role (below).
 #
 # Privileges, by the calls each user makes, and no more (Elasticsearch 8 privilege names):
 #   flashmart_logs_writer (the nodes' shipper: POST /_bulk with `index` actions without _id, into the day's index)
@@ -18,6 +19,10 @@
 #     which it logs once and ships on; the template is this job's.
 #   flashmart_logs_reader (Grafana's Elasticsearch datasource: _msearch, _mapping, _field_caps)
 #     indices logs-flashmart-*: read, view_index_metadata
+#   flashmart_traces (Jaeger v2's Elasticsearch storage, docker/jaeger/config.yaml: pings for the version, installs its
+#   index templates at start, bulk-writes spans and services into daily indices, searches them for queries)
+#     cluster: monitor, manage_index_templates
+#     indices flashmart-jaeger-*: create_index, write, read, view_index_metadata
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 retention=${ES_LOGS_RETENTION_DAYS:-30}
@@ -62,6 +67,13 @@ es PUT /_security/role/flashmart_logs_reader '{
 	"cluster": [],
 	"indices": [{ "names": ["logs-flashmart-*"], "privileges": ["read", "view_index_metadata"] }]
 }'
+es PUT /_security/role/flashmart_traces '{
+	"cluster": ["monitor", "manage_index_templates"],
+	"indices": [
+		{ "names": ["flashmart-jaeger-*"], "privileges": ["create_index", "write", "read", "view_index_metadata"] }
+	]
+}'
 es PUT "/_security/user/$ES_LOGS_USER" "{\"password\": $(json "$ES_LOGS_PASSWORD"), \"roles\": [\"flashmart_logs_writer\"]}"
 es PUT "/_security/user/$ES_LOGS_READER_USER" "{\"password\": $(json "$ES_LOGS_READER_PASSWORD"), \"roles\": [\"flashmart_logs_reader\"]}"
+es PUT "/_security/user/$ES_TRACES_USER" "{\"password\": $(json "$ES_TRACES_PASSWORD"), \"roles\": [\"flashmart_traces\"]}"
 echo "elasticsearch-setup: users, ILM policy flashmart-logs (${retention}d) and template logs-flashmart are ready"

@@ -42,6 +42,7 @@ import {
 } from "./contract";
 import { type ActionSpecs, accessOf, loadActionSpecs } from "./action-specs";
 import { buildOpenApi } from "./openapi";
+import { traceHttpRequest } from "./trace-context";
 import { acceptRequestId, bindToScope } from "../../lib/request-context";
 import { type KeyPair, verifyAccessToken } from "../../lib/tokens";
 import { loadKeys } from "../../adapters/keys";
@@ -390,7 +391,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			rootCallOptions(
 				this: ApiThis,
-				options: { requestID?: string; timeout?: number },
+				options: { requestID?: string; timeout?: number; headers?: Record<string, unknown> },
 				req: GatewayRequest,
 				res: ServerResponse
 			) {
@@ -404,6 +405,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				delete req.headers["x-correlation-id"];
 				res.setHeader("X-Request-Id", requestId);
 				for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+				traceHttpRequest(this.broker, req, res, options);
 			},
 
 			cors:

@@ -92,7 +92,7 @@ export interface ChaosReport {
 const RETRIES = 6;
 /** A pay with `tok_timeout` is settled by reconciliation: its client keeps asking (same key) for longer. */
 const TIMEOUT_PAY_RETRIES = 12;
-const REQUEST_TIMEOUT = 5000;
+export const REQUEST_TIMEOUT = 5000;
 const BOUND_MS = REQUEST_TIMEOUT + 1000;
 const SERVICES = ["users", "products", "inventory", "carts", "orders", "payments", "notifications"];
 const VICTIMS = ["inventory", "orders", "payments"];

@@ -256,11 +256,8 @@ describe("the documented shell blocks", () => {
 					: path.join(ROOT, page);
 				if (!resolved.startsWith(ROOT + path.sep))
 					broken.push(`${page}: ${target} is outside the repository`);
-				else if (!fs.existsSync(resolved)) {
-					// docs/tracing.md is written on its own branch (wt-tracing), merged beside this one.
-					if (path.relative(ROOT, resolved) !== "docs/tracing.md")
-						broken.push(`${page}: ${target} does not exist`);
-				} else if (anchor && resolved.endsWith(".md") && !headingSlugs(resolved).has(anchor))
+				else if (!fs.existsSync(resolved)) broken.push(`${page}: ${target} does not exist`);
+				else if (anchor && resolved.endsWith(".md") && !headingSlugs(resolved).has(anchor))
 					broken.push(`${page}: ${target} names no heading of ${path.relative(ROOT, resolved)}`);
 			}
 		}

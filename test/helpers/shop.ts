@@ -48,8 +48,8 @@ export async function eventually<T>(
 let seq = 0;
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${Date.now()}-${seq++}`;
 
-/** Helpers bound to one cluster. */
-export function shop(cluster: TestCluster) {
+/** Helpers bound to one cluster (or an embedded node: only its base URL is used). */
+export function shop(cluster: Pick<TestCluster, "base">) {
 	const base = cluster.base;
 	let adminToken = "";
 	return {

@@ -228,7 +228,7 @@ describe("grafana dashboards", () => {
 describe("grafana provisioning", () => {
 	const dir = path.join(MONITORING, "grafana", "provisioning");
 
-	it("provisions a Prometheus and an Elasticsearch logs datasource", () => {
+	it("provisions a Prometheus, an Elasticsearch logs and a Jaeger datasource", () => {
 		const { datasources } = readYaml<{ datasources: any[] }>(
 			path.join(dir, "datasources", "datasources.yml")
 		);
@@ -244,8 +244,25 @@ describe("grafana provisioning", () => {
 				type: "elasticsearch",
 				url: "http://elasticsearch:9200",
 				jsonData: expect.objectContaining({ index: "logs-flashmart-*", timeField: "@timestamp" })
-			})
+			}),
+			expect.objectContaining({ uid: "jaeger", type: "jaeger", url: "http://jaeger:16686" })
 		]);
+	});
+
+	it("links a log line to its trace and a span to its trace's log lines", () => {
+		const { datasources } = readYaml<{ datasources: any[] }>(
+			path.join(dir, "datasources", "datasources.yml")
+		);
+		const [, logs, jaeger] = datasources;
+		// `$$` is Grafana's escape for a literal `$` in provisioning files (else it expands ${...} from its environment).
+		expect(logs.jsonData.dataLinks).toEqual([
+			{ field: "traceId", datasourceUid: "jaeger", url: "$${__value.raw}" }
+		]);
+		expect(jaeger.jsonData.tracesToLogsV2).toMatchObject({
+			datasourceUid: logs.uid,
+			customQuery: true,
+			query: 'traceId:"$${__trace.traceId}"'
+		});
 	});
 
 	it("loads the dashboards from one folder", () => {

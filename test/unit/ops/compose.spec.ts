@@ -231,6 +231,7 @@ describe("services", () => {
 				"prometheus",
 				"alertmanager",
 				"grafana",
+				"jaeger",
 				"node-exporter",
 				"cadvisor"
 			].sort()
@@ -353,7 +354,10 @@ describe("application nodes", () => {
 			JWT_PUBLIC_KEY: keys.publicKey.replace(/\n/g, "\\n"),
 			ADMIN_EMAIL: "admin@example.com",
 			ADMIN_PASSWORD: "a-long-admin-password",
-			TRUSTED_PROXIES: "10.0.0.0/8"
+			TRUSTED_PROXIES: "10.0.0.0/8",
+			TRACING_TRUSTED_CLIENTS: "10.0.0.0/8",
+			TRACING_ENABLED: "",
+			TRACING_SAMPLE_RATIO: ""
 		};
 		const real = composeProject(env);
 		for (const [name, groups] of Object.entries(APP_NODES)) {
@@ -367,6 +371,11 @@ describe("application nodes", () => {
 			expect(cfg.cacher.type).toBe("redis");
 			expect(cfg.metrics).toEqual({ enabled: true, port: 3030 });
 			expect(cfg.log.format).toBe("json");
+			// Traced by default, to the stack's Jaeger (docs/tracing.md).
+			expect(cfg.tracing).toMatchObject({
+				sampleRatio: 0.1,
+				exporter: { url: "http://jaeger:4318/v1/traces" }
+			});
 		}
 		const catalog = loadConfig(environmentOf(real.services.catalog));
 		expect(catalog.objectStore).toMatchObject({
@@ -492,6 +501,43 @@ describe("monitoring as mounted", () => {
 		}
 		expect(urls).toBeGreaterThan(0);
 		expect(problems).toEqual([]);
+	});
+
+	it("Jaeger takes OTLP from every node and stores in the stack's Elasticsearch as its own user", () => {
+		const jaeger = load(
+			fs.readFileSync(path.join(ROOT, "docker", "jaeger", "config.yaml"), "utf8")
+		) as {
+			receivers: { otlp: { protocols: { http: { endpoint: string } } } };
+			extensions: {
+				jaeger_storage: {
+					backends: Record<
+						string,
+						{
+							elasticsearch: {
+								server_urls: string[];
+								auth: { basic: { username: string; password: string } };
+							};
+						}
+					>;
+				};
+			};
+		};
+		const [backend] = Object.values(jaeger.extensions.jaeger_storage.backends);
+		for (const url of backend.elasticsearch.server_urls) expect(exists(hostPort(url))).toBeNull();
+		expect(backend.elasticsearch.auth.basic).toEqual({
+			username: "${env:ES_TRACES_USER}",
+			password: "${env:ES_TRACES_PASSWORD}"
+		});
+		expect(environmentOf(project.services.jaeger)).toMatchObject({
+			ES_TRACES_USER: "test-es_traces_user",
+			ES_TRACES_PASSWORD: "test-es_traces_password"
+		});
+		const otlpPort = Number(jaeger.receivers.otlp.protocols.http.endpoint.split(":").pop());
+		for (const name of Object.keys(APP_NODES)) {
+			const endpoint = environmentOf(project.services[name]).OTEL_EXPORTER_OTLP_ENDPOINT;
+			expect({ name, problem: exists(hostPort(endpoint)) }).toEqual({ name, problem: null });
+			expect(hostPort(endpoint).port).toBe(otlpPort);
+		}
 	});
 
 	it("every file mounted into a container exists, and so does every path a command names inside a mount", () => {
@@ -628,6 +674,10 @@ const IMAGE_TOOLS: Record<string, { tools: string[]; source: string }> = {
 	"prom/alertmanager:v0.27.0": { tools: ["sh", "wget"], source: "quay.io/prometheus/busybox base" },
 	"prom/node-exporter:v1.8.2": { tools: ["sh", "wget"], source: "quay.io/prometheus/busybox base" },
 	"grafana/grafana:11.3.0": { tools: ["sh", "wget"], source: "Alpine base: busybox" },
+	"jaegertracing/jaeger:2.5.0": {
+		tools: ["sh", "wget"],
+		source: "Alpine base with ca-certificates (jaeger's scripts/build/docker/base/Dockerfile)"
+	},
 	"gcr.io/cadvisor/cadvisor:v0.49.1": {
 		tools: ["sh", "wget"],
 		source: "Alpine base; its Dockerfile's own HEALTHCHECK uses wget"

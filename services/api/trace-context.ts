@@ -1,0 +1,54 @@
+/**
+ * W3C Trace Context at the door: each HTTP request gets a server span, continuing the client's `traceparent` (and
+ * `tracestate`) only when the client's socket address is in TRACING_TRUSTED_CLIENTS, else starting a new trace (a
+ * stranger must not pick our trace ids or sampling decisions). Every answer carries the request's `traceparent`;
+ * `X-Request-Id` is untouched. The span's context goes to the gateway's action in the call options' headers, where
+ * the tracing middleware takes it up. Nothing happens with tracing off.
+ */
+import type { ServerResponse } from "node:http";
+import { tracingOf } from "../../adapters/tracing";
+import type { GatewayRequest } from "./api.service";
+
+/** Opens the request's span, answers its `traceparent` and hands its context to the call (rootCallOptions). */
+export function traceHttpRequest(
+	broker: object,
+	req: GatewayRequest,
+	res: ServerResponse,
+	options: { headers?: Record<string, unknown> }
+): void {
+	const tracing = tracingOf(broker);
+	if (!tracing) return;
+	const method = req.method ?? "GET";
+	const parent = tracing.trustsClient(req.socket.remoteAddress)
+		? tracing.extract(req.headers)
+		: tracing.root;
+	const { span, ctx } = tracing.start(
+		method,
+		"server",
+		{
+			"http.request.method": method,
+			"url.path": (req.url ?? "/").split("?")[0],
+			"url.scheme": "http"
+		},
+		parent
+	);
+	const headers = tracing.headersOf(ctx);
+	options.headers = { ...options.headers, ...headers };
+	if (headers.traceparent) res.setHeader("traceparent", headers.traceparent);
+	res.once("close", () => {
+		// The operation's template (as the HTTP metrics name it), known once routing is done.
+		const alias = req.$alias;
+		const route = alias ? (alias.metricRoute ?? alias.fullPath) : undefined;
+		if (route) {
+			span.updateName(`${method} ${route}`);
+			span.setAttribute("http.route", route);
+		}
+		span.setAttribute("http.response.status_code", res.statusCode);
+		if (res.statusCode >= 500) {
+			tracing.markFailed(span, String(res.statusCode));
+		} else if (!res.writableFinished) {
+			span.setAttribute("error.type", "aborted");
+		}
+		span.end();
+	});
+}

@@ -1,0 +1,210 @@
+/**
+ * The tracing middleware on an in-process broker, spans exported to the SDK's in-memory exporter: caller and callee
+ * spans linked through `ctx.headers`, errors marked with their type, store operations traced, log lines carrying the
+ * ids of the span they were written in, and no spans for work that belongs to no trace.
+ */
+import { type Context, ServiceBroker } from "moleculer";
+import { context, trace } from "@opentelemetry/api";
+import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { loadConfig } from "../../../../config";
+import { attachTracing } from "../../../../adapters/tracing";
+import { Tracing } from "../../../../adapters/tracing/tracing";
+import TracingMiddleware from "../../../../middlewares/tracing.middleware";
+import { logRecord } from "../../../../adapters/logging/logger";
+import { ConflictError } from "../../../../lib/errors";
+
+const cfg = loadConfig({ TRACING_ENABLED: "true", TRACING_SAMPLE_RATIO: "1" }).tracing!;
+const BINDINGS = { nodeID: "n1", ns: "t", mod: "test" };
+
+describe("middlewares/tracing", () => {
+	const exporter = new InMemorySpanExporter();
+	const tracing = new Tracing(cfg, { namespace: "t", nodeID: "n1" }, exporter);
+	const broker = new ServiceBroker({
+		logger: false,
+		nodeID: "n1",
+		middlewares: [TracingMiddleware(tracing)]
+	});
+	const logged: Array<Record<string, unknown>> = [];
+	const rows = new Map<string, object>();
+
+	broker.createService({
+		name: "outer",
+		actions: {
+			async run(ctx) {
+				logged.push(logRecord("info", ["outer runs"], BINDINGS));
+				return ctx.call("inner.work", ctx.params);
+			}
+		}
+	});
+	broker.createService({
+		name: "inner",
+		// A store port shaped like moleculer-db's adapter, as a service holds it.
+		adapter: null as unknown,
+		created(this: { adapter: unknown; schema: { collection?: string } }) {
+			this.schema.collection = "things";
+			this.adapter = {
+				find: async () => [...rows.values()],
+				findById: async (id: string) => rows.get(id) ?? null,
+				updateMany: async () => 0,
+				insert: async (doc: { _id: string }) => (rows.set(doc._id, doc), doc)
+			};
+		},
+		actions: {
+			async work(
+				this: { adapter: { insert(d: object): Promise<object> } },
+				ctx: Context<{ fail?: boolean }>
+			) {
+				if (ctx.params.fail) throw new ConflictError("OUT_OF_STOCK", "Not enough stock");
+				return this.adapter.insert({ _id: "a" });
+			}
+		}
+	} as never);
+
+	beforeAll(() => broker.start());
+	afterAll(() => broker.stop());
+	beforeEach(async () => {
+		await tracing.flush();
+		exporter.reset();
+	});
+
+	/** Runs `fn` as the child of a client's span, as a traced HTTP request would. */
+	function inTrace<T>(fn: () => Promise<T>) {
+		const root = tracing.tracer.startSpan("client");
+		return {
+			root,
+			done: context.with(trace.setSpan(context.active(), root), fn).finally(() => root.end())
+		};
+	}
+	const spans = async () => {
+		await tracing.flush();
+		return exporter.getFinishedSpans();
+	};
+	const named = (all: ReadableSpan[], name: string) => all.find(s => s.name === name)!;
+	const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+
+	it("links caller and callee spans through the context's headers, store operations under the callee", async () => {
+		const { root, done } = inTrace(() => broker.call("outer.run", {}));
+		await done;
+		const all = await spans();
+		const ids = (s: ReadableSpan) => s.spanContext().spanId;
+		const callOuter = named(all, "call outer.run");
+		const outer = named(all, "outer.run");
+		const callInner = named(all, "call inner.work");
+		const inner = named(all, "inner.work");
+		const insert = named(all, "insert things");
+		expect(parentOf(callOuter)).toBe(root.spanContext().spanId);
+		expect(parentOf(outer)).toBe(ids(callOuter));
+		expect(parentOf(callInner)).toBe(ids(outer));
+		expect(parentOf(inner)).toBe(ids(callInner));
+		expect(parentOf(insert)).toBe(ids(inner));
+		expect(new Set(all.map(s => s.spanContext().traceId))).toEqual(
+			new Set([root.spanContext().traceId])
+		);
+		expect(inner.attributes).toMatchObject({
+			"rpc.service": "inner",
+			"rpc.method": "inner.work",
+			"moleculer.node": "n1"
+		});
+		expect(insert.attributes).toMatchObject({
+			"db.collection.name": "things",
+			"db.operation.name": "insert"
+		});
+		// The log line written in outer.run names its span.
+		expect(logged.at(-1)).toMatchObject({
+			traceId: root.spanContext().traceId,
+			spanId: ids(outer)
+		});
+	});
+
+	it("marks the failed spans with the error's type", async () => {
+		const { done } = inTrace(() => broker.call("outer.run", { fail: true }));
+		await expect(done).rejects.toMatchObject({ type: "OUT_OF_STOCK" });
+		const all = await spans();
+		for (const name of ["inner.work", "call inner.work", "outer.run"]) {
+			const s = named(all, name);
+			expect({ name, status: s.status.code, type: s.attributes["error.type"] }).toEqual({
+				name,
+				status: 2,
+				type: "OUT_OF_STOCK"
+			});
+		}
+	});
+
+	it("starts no trace of its own: a call outside any trace makes no span, and its log lines no ids", async () => {
+		await broker.call("outer.run", {});
+		expect(await spans()).toEqual([]);
+		expect(logged.at(-1)).not.toHaveProperty("traceId");
+	});
+});
+
+describe("adapters/tracing export", () => {
+	/** An exporter that waits for `release` before answering each export with `outcome`. */
+	function exporter(outcome: { code: 0 | 1; error?: Error }) {
+		const batches: number[] = [];
+		let release!: () => void;
+		const released = new Promise<void>(resolve => (release = resolve));
+		return {
+			batches,
+			release,
+			export(spans: unknown[], done: (r: { code: number; error?: Error }) => void) {
+				batches.push(spans.length);
+				void released.then(() => done(outcome));
+			},
+			shutdown: async () => undefined
+		};
+	}
+	const traced = (tracing: Tracing, n: number) => {
+		const root = tracing.tracer.startSpan("request");
+		context.with(trace.setSpan(context.active(), root), () => {
+			for (let i = 0; i < n; i++) tracing.tracer.startSpan(`op ${i}`).end();
+		});
+		root.end();
+	};
+
+	it("holds at most OTEL_BSP_MAX_QUEUE_SIZE spans (and one batch in flight) while the collector is slow", async () => {
+		const slow = exporter({ code: 0 });
+		const cfg = loadConfig({
+			TRACING_ENABLED: "true",
+			OTEL_BSP_MAX_QUEUE_SIZE: "5",
+			OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "5",
+			OTEL_BSP_SCHEDULE_DELAY: "600000"
+		}).tracing!;
+		const tracing = new Tracing(cfg, { namespace: "t", nodeID: "n2" }, slow as never);
+		traced(tracing, 50);
+		const flushed = tracing.flush();
+		slow.release();
+		await flushed;
+		// The queue (5) and the one batch being exported (5): the other 41 spans were dropped, not held.
+		expect(slow.batches.reduce((a, b) => a + b, 0)).toBe(10);
+	});
+
+	it("reports a failed export to the broker's logger, at most once a minute, and the work goes on", async () => {
+		const down = exporter({ code: 1, error: new Error("collector down") });
+		down.release();
+		const tracing = new Tracing(
+			loadConfig({ TRACING_ENABLED: "true", OTEL_BSP_SCHEDULE_DELAY: "5" }).tracing!,
+			{ namespace: "t", nodeID: "n3" },
+			down as never
+		);
+		const warnings: unknown[][] = [];
+		attachTracing(
+			{ getLogger: () => ({ warn: (...args: unknown[]) => warnings.push(args) }) },
+			tracing
+		);
+		const until = async (check: () => boolean) => {
+			while (!check()) await new Promise(resolve => setTimeout(resolve, 5));
+		};
+		for (let i = 1; i <= 3; i++) {
+			traced(tracing, 1);
+			await until(() => down.batches.length === i);
+		}
+		await until(() => warnings.length > 0);
+		await tracing.shutdown(1000);
+		expect(warnings).toEqual([
+			[
+				"Trace export failed; spans are dropped until the collector answers",
+				{ error: "collector down" }
+			]
+		]);
+	});
+});
