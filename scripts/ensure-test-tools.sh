@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system tools the tests run for real are installed: nats-server (JetStream); Prometheus, promtool,
-# Alertmanager and amtool for the monitoring tests; shellcheck and curl for the monitoring scripts; kubectl (its
+# Alertmanager and amtool for the monitoring tests; shellcheck and curl for the monitoring scripts; jq and git for the
+# documented commands (test/e2e/docs-commands.spec.ts); kubectl (its
 # built-in kustomize v5) for deploy/kubernetes.
 # Installs what is missing with apt-get when running as root; otherwise stops with a message naming the tool.
 set -euo pipefail
@@ -13,6 +14,8 @@ declare -A PACKAGE_OF=(
 	[amtool]=prometheus-alertmanager
 	[shellcheck]=shellcheck
 	[curl]=curl
+	[jq]=jq
+	[git]=git
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
