@@ -389,6 +389,18 @@ const SCHEMA = {
 		max: 31536000,
 		default: 604800
 	},
+	/**
+	 * Copies of each durable-event stream in a NATS cluster (JetStream replicas): 1 on one server; 3 on a
+	 * three-server cluster (deploy/kubernetes), so a stream survives one server down. At most the cluster's size.
+	 */
+	EVENT_STREAM_REPLICAS: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 5,
+		default: 1
+	},
 	NOTIFICATION_SENDER: { type: "enum", values: ["log"], default: "log" },
 	TRACING_ENABLED: { type: "boolean", convert: true, default: false },
 	/** Share of new traces recorded; a trace continued from a trusted client follows its sampled flag. */
@@ -689,6 +701,7 @@ export function loadConfig(
 			maxRetries: r.EVENT_MAX_RETRIES,
 			ackWait: r.EVENT_ACK_WAIT,
 			retention: r.EVENT_RETENTION,
+			streamReplicas: r.EVENT_STREAM_REPLICAS,
 			crashBeforePublish: r.TEST_CRASH_BEFORE_PUBLISH ?? null
 		},
 		notifications: { sender: r.NOTIFICATION_SENDER },

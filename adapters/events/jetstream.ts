@@ -164,7 +164,10 @@ export function jetStreamAdapter(cfg: AppConfig, common: object): JetStreamAdapt
 			...common,
 			nats: {
 				connectionOptions: eventsConnectionOptions(transporter, cfg.nodeID),
-				streamConfig: { max_age: cfg.events.retention * 1e9 },
+				streamConfig: {
+					max_age: cfg.events.retention * 1e9,
+					num_replicas: cfg.events.streamReplicas
+				},
 				consumerOptions: {
 					config: {
 						// A consumer group that subscribes for the first time gets what is already stored.

@@ -6,7 +6,8 @@
  *
  * What is substituted, because all of it runs on one machine: the in-cluster host names by loopback addresses (NATS,
  * Redis, the Elasticsearch stand-in, an S3 server in place of MinIO), the ports by free ones (GATEWAY_PORT,
- * METRICS_PORT, which every pod has to itself), DATA_DIR by a temp dir, NAMESPACE by one unique to the run.
+ * METRICS_PORT, which every pod has to itself), DATA_DIR by a temp dir, NAMESPACE by one unique to the run, and
+ * EVENT_STREAM_REPLICAS by 1 (one nats-server, where the manifests run three).
  * And MONGO_URI is left out: no MongoDB server runs here, so the nodes keep NeDB files (test/unit/ops/kubernetes.spec.ts
  * checks that config/ accepts the MONGO_URI the manifests make). The machine's Redis takes no password, so the
  * CACHER password is sent but not checked.
@@ -84,6 +85,9 @@ beforeAll(async () => {
 		});
 		if (http) env.GATEWAY_PORT = String(http);
 		delete env.MONGO_URI;
+		// One nats-server here, where the manifests run three: a stream cannot have more copies than servers.
+		expect(env.EVENT_STREAM_REPLICAS).toBe("3");
+		env.EVENT_STREAM_REPLICAS = "1";
 		// Nothing of this process's environment leaks in: only what the manifests give (plus PATH for node).
 		const inherited = Object.fromEntries(Object.keys(process.env).map(k => [k, undefined]));
 		const proc = startNode({
