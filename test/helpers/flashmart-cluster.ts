@@ -9,6 +9,7 @@ import {
 	freePort,
 	makeKeyPair,
 	startNats,
+	sleep,
 	startNode,
 	stopAll,
 	tempDir,
@@ -97,32 +98,58 @@ export async function startCluster(opts: ClusterOptions): Promise<TestCluster> {
 
 	const gateways: string[] = [];
 	const gatewayProcs: Proc[] = [];
-	const launchGateway = (i: number, port: number) =>
-		startNode({
+	const gatewayIds: string[] = [];
+	const launchGateway = (i: number, port: number) => {
+		gatewayIds[i] = `gateway${i}-${Date.now()}`;
+		gateways[i] = `http://127.0.0.1:${port}`;
+		gatewayProcs[i] = startNode({
 			name: `gateway${i}`,
 			env: {
 				...common,
 				...opts.envFor?.api,
-				NODE_ID: `gateway${i}-${Date.now()}`,
+				NODE_ID: gatewayIds[i],
 				SERVICES: "api",
 				GATEWAY_HOST: "127.0.0.1",
 				GATEWAY_PORT: String(port),
 				DATA_DIR: tempDir("gateway")
 			}
 		});
-	for (let i = 0; i < (opts.gateways ?? 1); i++) {
-		const port = await freePort();
-		gateways.push(`http://127.0.0.1:${port}`);
-		gatewayProcs.push(launchGateway(i, port));
+	};
+	/**
+	 * Whether gateway `i` came up on its port: its own /health (its node id) and /ready. A backend node's metrics port
+	 * is ephemeral and can take the port picked for the gateway first; it answers /ready too, while the gateway exits
+	 * (address in use): false then.
+	 */
+	const gatewayUp = async (i: number): Promise<boolean> => {
+		const proc = gatewayProcs[i];
+		const deadline = Date.now() + 30000;
+		while (Date.now() < deadline) {
+			if (proc.child.exitCode !== null || proc.child.signalCode !== null) return false;
+			const body = await fetch(`${gateways[i]}/health`, { signal: AbortSignal.timeout(2000) })
+				.then(res => res.json())
+				.catch(() => null);
+			if ((body as { nodeID?: string } | null)?.nodeID === gatewayIds[i]) {
+				await waitForStatus(`${gateways[i]}/ready`, { proc, timeoutMs: 30000 });
+				return true;
+			}
+			await sleep(100);
+		}
+		throw new Error(`${proc.name} did not come up:\n${proc.output().slice(-3000)}`);
+	};
+	for (let i = 0; i < (opts.gateways ?? 1); i++) launchGateway(i, await freePort());
+	for (let i = 0; i < gateways.length; i++) {
+		for (let attempt = 1; !(await gatewayUp(i)); attempt++) {
+			if (attempt === 3)
+				throw new Error(`gateway${i} exited:\n${gatewayProcs[i].output().slice(-3000)}`);
+			launchGateway(i, await freePort());
+		}
 	}
 	const startGateway = async (i: number): Promise<Proc> => {
-		gatewayProcs[i] = launchGateway(i, Number(new URL(gateways[i]).port));
-		await waitForStatus(`${gateways[i]}/ready`, { proc: gatewayProcs[i], timeoutMs: 30000 });
+		launchGateway(i, Number(new URL(gateways[i]).port));
+		if (!(await gatewayUp(i)))
+			throw new Error(`gateway${i} exited:\n${gatewayProcs[i].output().slice(-3000)}`);
 		return gatewayProcs[i];
 	};
-	for (let i = 0; i < gateways.length; i++) {
-		await waitForStatus(`${gateways[i]}/ready`, { proc: gatewayProcs[i], timeoutMs: 30000 });
-	}
 
 	return {
 		nats,
