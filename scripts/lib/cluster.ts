@@ -24,16 +24,48 @@ process.on("exit", () => {
 	for (const child of live) child.kill("SIGKILL");
 });
 
-/** A port nobody listens on right now, on 127.0.0.1. */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
+/**
+ * A port nobody listens on right now, on 127.0.0.1, from below the kernel's ephemeral range: a port taken from that
+ * range (listen on 0) is free only until some other process binds port 0 or connects out and is handed the same
+ * one, and a node then fails with EADDRINUSE (seen: a backend's METRICS_PORT=0 on the port picked for a gateway).
+ */
+export async function freePort(): Promise<number> {
+	const [low] = ephemeralRange();
+	const from = 10000;
+	const to = Math.max(from + 1000, low - 1);
+	for (let tries = 0; tries < 200; tries++) {
+		const port = from + Math.floor(Math.random() * (to - from));
+		// Not one this process handed out already (it may not be bound yet).
+		if (handedOut.has(port) || !(await canListen(port))) continue;
+		handedOut.add(port);
+		return port;
+	}
+	throw new Error(`no free port found between ${from} and ${to}`);
+}
+
+const handedOut = new Set<number>();
+
+/** The kernel's ephemeral port range (Linux), or the IANA one elsewhere. */
+function ephemeralRange(): [number, number] {
+	try {
+		const [low, high] = fs
+			.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+			.trim()
+			.split(/\s+/)
+			.map(Number);
+		if (low > 0 && high >= low) return [low, high];
+	} catch {
+		// Not Linux.
+	}
+	return [49152, 65535];
+}
+
+function canListen(port: number): Promise<boolean> {
+	return new Promise(resolve => {
 		const srv = net.createServer();
 		srv.unref();
-		srv.on("error", reject);
-		srv.listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
+		srv.once("error", () => resolve(false));
+		srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
 	});
 }
 
