@@ -244,13 +244,25 @@ function ordersActions(cfg: AppConfig) {
 			permissions: "authenticated",
 			params: { $$strict: "remove", id: ID },
 			async handler(this: OrdersThis, ctx: Context<IdParams, AppMeta>): Promise<Order> {
-				const cancel = async () => {
+				const cancel = async (operationId?: string) => {
 					const doc = await this.findVisible(ctx, ctx.params.id);
 					bindToScope({ orderId: doc._id });
-					if (doc.status === "paid") {
-						return this.toOrder(await this.refundPaid(ctx, doc, "cancelled by the customer"));
+					// A retry of the keyed cancel that did it (its answer lost, or its last step failed): the order.
+					if (operationId && doc.cancelledBy === operationId) {
+						if (doc.status === "cancelled") await this.settleStock(ctx, doc);
+						if (doc.status !== "paid") return this.toOrder(doc);
 					}
-					const cancelled = await this.transition(ctx, doc, "cancelled");
+					if (doc.status === "paid") {
+						return this.toOrder(
+							await this.refundPaid(ctx, doc, "cancelled by the customer", operationId)
+						);
+					}
+					const cancelled = await this.transition(
+						ctx,
+						doc,
+						"cancelled",
+						operationId ? { cancelledBy: operationId } : {}
+					);
 					await this.settleStock(ctx, cancelled);
 					return this.toOrder((await this.adapter.findById(doc._id)) as OrderDoc);
 				};
@@ -495,7 +507,8 @@ export function createOrdersService(
 				this: OrdersThis,
 				ctx: Context,
 				doc: OrderDoc,
-				reason: string
+				reason: string,
+				by?: string
 			): Promise<OrderDoc> {
 				if (!doc.refundRequested) {
 					const now = Date.now();
@@ -505,6 +518,7 @@ export function createOrdersService(
 						{
 							$set: {
 								refundRequested: true,
+								...(by ? { cancelledBy: by } : {}),
 								updatedAt: marked.updatedAt,
 								...sweepMarker(marked, now, this.timings).$set
 							}

@@ -59,6 +59,8 @@ export interface OrderDoc {
 	stockReturned?: boolean;
 	/** Set when a paid order's cancellation began: it can no longer ship, and the sweeper finishes the refund. */
 	refundRequested?: boolean;
+	/** The keyed cancel (its operation id) that cancelled or began refunding the order: its retry is answered. */
+	cancelledBy?: string;
 	payment?: OrderPayment;
 	/**
 	 * When the sweeper next has work for this order (see `workDue`); absent once nothing is left. Written in the same
@@ -104,7 +106,7 @@ export interface OrdersMethods {
 	): Promise<OrderDoc>;
 	markPaid(ctx: Context, orderId: string, payment: Payment): Promise<OrderDoc>;
 	paidBy(ctx: Context, doc: OrderDoc, operationId: string): Promise<boolean>;
-	refundPaid(ctx: Context, doc: OrderDoc, reason: string): Promise<OrderDoc>;
+	refundPaid(ctx: Context, doc: OrderDoc, reason: string, by?: string): Promise<OrderDoc>;
 	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
 	recordSettled(doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void>;
 	sweep(): Promise<void>;
