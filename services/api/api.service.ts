@@ -49,7 +49,7 @@ import { loadKeys } from "../../adapters/keys";
 import { METRIC } from "../../lib/metric-names";
 import { natsDisconnected } from "../../adapters/patches/nats-connection-state.patch";
 import { ReadCacheMixin } from "./read-cache.mixin";
-import { UPLOAD_TIMEOUT_MS, UploadMixin } from "./upload.mixin";
+import { UPLOAD_TIMEOUT_MS, UploadMixin, discardRest } from "./upload.mixin";
 import type { AppMeta, AuthUser } from "../../types/meta";
 
 /** API.md: bodies over 1 MiB are refused with 413. */
@@ -190,7 +190,9 @@ function bodyGuard(
 		seen += chunk.length;
 		if (seen > JSON_BODY_LIMIT) {
 			req.off("data", onData).off("end", onEnd);
-			req.pause();
+			// Read and drop the rest (bounded), as an upload does: a paused body leaves the client writing into a
+			// connection about to close, and it sees a broken pipe instead of the 413.
+			discardRest(req);
 			tooLarge();
 		}
 	};

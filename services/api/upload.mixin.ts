@@ -61,7 +61,7 @@ const aborted = () =>
 	new BadRequestError("INVALID_REQUEST_BODY", "The upload was interrupted before it ended");
 
 /** Reads and discards what is left of the request body (bounded), then lets the connection be reused. */
-function discardRest(req: IncomingMessage): void {
+export function discardRest(req: IncomingMessage): void {
 	if (req.complete || req.destroyed) return;
 	let budget = LINGER_BYTES;
 	const timer = setTimeout(() => req.destroy(), LINGER_MS);
