@@ -12,7 +12,14 @@ export const METRIC = {
 	EVENTS_PUBLISHED: "flashmart.events.published.total",
 	EVENTS_DEAD_LETTERED: "flashmart.events.dead_lettered.total",
 	OUTBOX_PENDING: "flashmart.outbox.pending.events",
-	OUTBOX_OLDEST_PENDING: "flashmart.outbox.oldest_pending.seconds"
+	OUTBOX_OLDEST_PENDING: "flashmart.outbox.oldest_pending.seconds",
+	SALE_CHECKOUTS: "flashmart.sale.checkouts.total",
+	SALE_UNITS_LEFT: "flashmart.sale.units_left",
+	SALES_LIVE: "flashmart.sales.live",
+	/** `reason`: overloaded (an orders node's bulkhead was full: 503), sold_out (known sold out: 409 at once). */
+	CHECKOUT_REJECTIONS: "flashmart.checkout.rejections.total",
+	HOLDS_OPEN: "flashmart.holds.open",
+	HOLD_EXPIRIES: "flashmart.hold.expiries.total"
 } as const;
 
 /** Every `event` of flashmart_auth_events_total the users service counts (its audit trail). */
@@ -40,3 +47,14 @@ export const PAYMENT_OUTCOMES = ["succeeded", "declined", "timeout", "error", "r
 
 /** Every `reason` of flashmart_reservation_failures_total. */
 export const RESERVATION_FAILURE_REASONS = ["out_of_stock"] as const;
+
+/** Every `outcome` of flashmart_sale_checkouts_total: a sale line's reservation taken, or why it was refused. */
+export const SALE_CHECKOUT_OUTCOMES = [
+	"admitted",
+	"out_of_stock",
+	"limit_exceeded",
+	"not_started"
+] as const;
+
+/** Every `kind` of flashmart_hold_expiries_total: holds inventory let go because nobody paid in time. */
+export const HOLD_EXPIRY_KINDS = ["sale", "order"] as const;

@@ -9,6 +9,7 @@
 import type { Middleware, Service, ServiceBroker } from "moleculer";
 import {
 	GATEWAY_AUTH_EVENTS,
+	HOLD_EXPIRY_KINDS,
 	METRIC,
 	PAYMENT_OUTCOMES,
 	RESERVATION_FAILURE_REASONS,
@@ -97,17 +98,59 @@ const DEFINITIONS = [
 		labelNames: ["service"],
 		unit: "seconds",
 		description: "Age of the oldest event waiting in this service's outbox (0 when none waits)"
+	},
+	{
+		type: "counter",
+		name: METRIC.SALE_CHECKOUTS,
+		labelNames: ["sale", "outcome"],
+		description: "Sale lines inventory was asked to reserve, by sale and outcome"
+	},
+	{
+		type: "gauge",
+		name: METRIC.SALE_UNITS_LEFT,
+		labelNames: ["sale", "product"],
+		description: "Units of a sale item not yet held or sold (this inventory node's last reading)"
+	},
+	{
+		type: "gauge",
+		name: METRIC.SALES_LIVE,
+		description: "Sales between their start and end (this inventory node's last reading)"
+	},
+	{
+		type: "counter",
+		name: METRIC.CHECKOUT_REJECTIONS,
+		labelNames: ["reason"],
+		description: "Checkouts refused at once, before any stock was asked for, by reason"
+	},
+	{
+		type: "gauge",
+		name: METRIC.HOLDS_OPEN,
+		description: "Stock holds open (reserved for unpaid orders), as inventory's last sweep counted them"
+	},
+	{
+		type: "counter",
+		name: METRIC.HOLD_EXPIRIES,
+		labelNames: ["kind"],
+		description: "Holds inventory released because their order was not paid in time, by kind"
 	}
 ] as const;
 
 /** The label sets each service counts, by service name: created at 0 when that service starts on a node. */
 const KNOWN_LABELS: Readonly<Record<string, ReadonlyArray<[string, Record<string, string>[]]>>> = {
 	users: [[METRIC.AUTH_EVENTS, USER_AUTH_EVENTS.map(event => ({ event }))]],
-	api: [[METRIC.AUTH_EVENTS, GATEWAY_AUTH_EVENTS.map(event => ({ event }))]],
+	api: [
+		[METRIC.AUTH_EVENTS, GATEWAY_AUTH_EVENTS.map(event => ({ event }))],
+		// Refused by an orders node's bulkhead, counted where the refusal is answered.
+		[METRIC.CHECKOUT_REJECTIONS, [{ reason: "overloaded" }]]
+	],
 	payments: [[METRIC.PAYMENTS, PAYMENT_OUTCOMES.map(outcome => ({ outcome }))]],
-	orders: [[METRIC.ORDERS, ALL_STATES.map(status => ({ status }))]],
+	orders: [
+		[METRIC.ORDERS, ALL_STATES.map(status => ({ status }))],
+		[METRIC.CHECKOUT_REJECTIONS, [{ reason: "sold_out" }]]
+	],
 	inventory: [
-		[METRIC.RESERVATION_FAILURES, RESERVATION_FAILURE_REASONS.map(reason => ({ reason }))]
+		[METRIC.RESERVATION_FAILURES, RESERVATION_FAILURE_REASONS.map(reason => ({ reason }))],
+		[METRIC.HOLD_EXPIRIES, HOLD_EXPIRY_KINDS.map(kind => ({ kind }))]
 	]
 };
 
