@@ -1,6 +1,9 @@
 /** The bench's flags: what `npm run bench -- ...` accepts, and the usage text it prints on a mistake. */
 import { PROFILE_DIR } from "./output";
 
+/** Open holds at which `--holds` times reserve + commit when given no list. */
+export const DEFAULT_HOLD_LEVELS = [0, 1_000, 10_000, 50_000];
+
 /** Virtual users of a flow: --connections, at most this many. */
 export const MAX_VIRTUAL_USERS = 50;
 
@@ -22,6 +25,10 @@ export interface Cli {
 	rewriteReport: boolean;
 	/** Seconds of load per memory run (`--memory-seconds`, default 60). */
 	memorySeconds: number;
+	/** `--holds [levels]`: the reserve + commit micro-benchmark at these levels of open holds; null otherwise. */
+	holds: number[] | null;
+	/** `--quick`: shorter runs (the holds mode times fewer pairs). */
+	quick: boolean;
 }
 
 export class UsageError extends Error {}
@@ -31,16 +38,20 @@ export const USAGE = `usage: npm run bench -- [options]
   --warmup <s>        seconds of load before each row, not counted (default 2)
   --connections <n>   concurrent connections (default 50); flows: as many virtual users, at most ${MAX_VIRTUAL_USERS}
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
-  --quick             3 s measured after 1 s of warm-up (smoke test)
+  --quick             3 s measured after 1 s of warm-up (smoke test); --holds: 100 pairs per level;
+                      the flash sale: 1,000 units, 300 buyers
   --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
   --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
                       per node), observability off/on, scale-out (1 vs 2 gateways, 1 vs 2 products nodes),
-                      embedded cold start; writes bench/REPORT.md and bench/latency.svg
+                      embedded cold start, reserve + commit by open holds (--holds); writes bench/REPORT.md
+                      and bench/latency.svg
   --rewrite-report    write bench/REPORT.md and bench/latency.svg again from bench/REPORT.json (after
                       editing bench/REPORT-notes.md), without running anything
   --trace-gc <nodes>  run those services' nodes with node --trace-gc; the memory runs of --report then give
                       each one's heap after its last full GC (live data) next to its RSS
   --memory-seconds <s> seconds of load per memory run of --report (default 60)
+  --holds [levels]    reserve + commit on one product (in-process inventory, NeDB) at levels of open holds,
+                      a comma-separated list (default 0,1000,10000,50000); nothing else runs
   --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
                       connections over every gateway
   --profile [nodes]   CPU-profile FlashMart nodes into ${PROFILE_DIR}/: a comma-separated list of services
@@ -96,6 +107,16 @@ export function parseArgs(argv: string[]): Cli {
 			case "--observability":
 				given.observability = true;
 				break;
+			case "--holds": {
+				// An optional list, as --profile's: `--holds`, `--holds 0,1000`, `--holds=0,5000`.
+				const next = inline ?? (argv[i + 1]?.startsWith("--") ? undefined : argv[++i]);
+				const levels = next ? next.split(",").map(s => Number(s.trim())) : DEFAULT_HOLD_LEVELS;
+				if (levels.some((n, j) => !Number.isInteger(n) || n < 0 || (j > 0 && n <= levels[j - 1]))) {
+					throw new UsageError(`--holds wants ascending integers >= 0, not '${next}'`);
+				}
+				given.holds = levels;
+				break;
+			}
 			case "--report":
 				given.report = true;
 				break;
@@ -142,6 +163,8 @@ export function parseArgs(argv: string[]): Cli {
 		rewriteReport: given.rewriteReport ?? false,
 		traceGc: given.traceGc ?? [],
 		memorySeconds: given.memorySeconds ?? 60,
-		observability: given.observability ?? false
+		observability: given.observability ?? false,
+		holds: given.holds ?? null,
+		quick
 	};
 }

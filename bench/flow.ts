@@ -8,6 +8,8 @@
  * Counted: the iterations that start within the measured window, with all their steps (those started near its end
  * finish after it: the rates divide by the time until the last of them finished). Once the window is over no
  * iteration starts, the ones running finish, and the flow's `verify` runs on what the whole run left behind.
+ * A flow may also decide for itself: `begin` can hold a virtual user back or stop it (the run then ends when all
+ * have stopped, possibly before the window's end), and `skip` can leave a step out of an iteration.
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
@@ -77,7 +79,7 @@ function send(agent: http.Agent, base: URL, req: FlowRequest, timeoutMs: number)
 							// Malformed JSON: the text.
 						}
 					}
-					resolve({ res: { status: response.statusCode ?? 0, body } });
+					resolve({ res: { status: response.statusCode ?? 0, body, headers: response.headers } });
 				});
 			}
 		);
@@ -128,24 +130,27 @@ export async function runFlow(
 	const startedAt = performance.now();
 	const windowStart = startedAt + opts.warmup * 1000;
 	const windowEnd = windowStart + opts.duration * 1000;
-	let lastEnd = windowEnd;
+	let lastEnd = windowStart;
 
 	const virtualUser = async (vu: number) => {
 		while (!run.stopped) {
+			const state: Record<string, unknown> = {};
+			if (performance.now() >= windowEnd) break;
+			if (flow.begin && !(await flow.begin(vu, state))) break;
 			const begin = performance.now();
-			if (begin >= windowEnd) break;
+			if (begin >= windowEnd || run.stopped) break;
 			const measured = begin >= windowStart;
 			if (measured) iterations++;
 			else warmupIterations++;
-			const state: Record<string, unknown> = {};
 			let ok = true;
 			let i = 0;
 			for (; i < steps.length && ok && !run.stopped; i++) {
+				if (flow.skip?.(vu, i, state)) continue;
 				const req = flow.request(vu, i, state);
 				const sentAt = performance.now();
 				const sent = await send(agent, base, req, timeoutMs);
 				const ms = performance.now() - sentAt;
-				flow.onResponse?.(vu, i, state, req, sent.res);
+				flow.onResponse?.(vu, i, state, req, sent.res, ms);
 				ok = sent.res !== null && steps[i].expect.includes(sent.res.status);
 				if (!measured) continue;
 				const s = stats[i];
@@ -160,6 +165,7 @@ export async function runFlow(
 				}
 			}
 			if (i < steps.length) ok = false;
+			flow.end?.(vu, state, ok);
 			const end = performance.now();
 			if (measured) {
 				lastEnd = Math.max(lastEnd, end);
@@ -183,7 +189,9 @@ export async function runFlow(
 		agent.destroy();
 		if (current === run) current = null;
 	}
-	const seconds = Math.max(0, (lastEnd - windowStart) / 1000);
+	// Until the window's end, or the last measured iteration's when they ran past it or all stopped before it.
+	const until = Math.max(lastEnd, Math.min(performance.now(), windowEnd));
+	const seconds = Math.max(0, (until - windowStart) / 1000);
 	const perStep = steps.map((step, i) => ({
 		name: step.name,
 		method: step.method,

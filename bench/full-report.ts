@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { type ProfileSummary, summaryMarkdown } from "./profile-summary";
-import { markdown } from "./report";
+import { flashSaleLines, holdsMarkdown, markdown } from "./report";
 import { RSS_GROWTH_LIMIT, RSS_LIMIT_MB, evaluateTargets } from "./targets";
 import type { BenchReport, Measurement } from "./types";
 
@@ -100,6 +100,8 @@ export function fullReport(
 		profilesFrom?: string;
 		command: string;
 		gaps?: string;
+		/** Hand-written notes of the flash-sale section (bench/REPORT-flash-sale.md): before/after, other runs. */
+		flashSaleNotes?: string;
 	}
 ): string {
 	const targets = evaluateTargets(report);
@@ -129,6 +131,37 @@ export function fullReport(
 		""
 	];
 	if (opts.gaps) out.push("## Where the time goes (targets missed)", "", opts.gaps.trim(), "");
+	const sale = report.scenarios.find(r => r.flashSale)?.flashSale;
+	if (sale || report.holds || opts.flashSaleNotes) {
+		out.push("## Flash sale (issue 19)", "");
+		if (opts.flashSaleNotes) out.push(opts.flashSaleNotes.trim(), "");
+		if (sale) {
+			out.push(
+				"### This run's flash sale",
+				"",
+				...flashSaleLines(sale, true).map(l => `- ${l}`),
+				"",
+				`| units sold | checkouts/s | seconds |`,
+				"|---|---:|---:|",
+				...sale.windows.map(
+					w =>
+						`| ${w.fromUnits}-${w.toUnits} | ${w.checkoutsPerSec.toFixed(0)} | ${w.seconds.toFixed(2)} |`
+				),
+				""
+			);
+		}
+		if (report.holds) {
+			out.push(
+				"### This run's reserve + commit by open holds",
+				"",
+				`In-process inventory on ${report.holds.store}; one pair = \`inventory.reserve\` then ` +
+					"`inventory.commit` of 1 unit under a new order id, timed one after the other.",
+				"",
+				...holdsMarkdown(report.holds),
+				""
+			);
+		}
+	}
 	if (report.memory) {
 		const mem = report.memory;
 		const nodes = Object.keys(mem.before);

@@ -16,6 +16,7 @@ import { cleanup, progress, session, startedAt } from "./session";
 import type {
 	BenchReport,
 	ColdStartResult,
+	HoldsResult,
 	Measurement,
 	MemoryResult,
 	ObservabilityOverhead,
@@ -42,6 +43,7 @@ export interface Measured {
 	memory?: MemoryResult;
 	scaleOut?: ScaleOutRow[];
 	coldStart?: ColdStartResult;
+	holds?: HoldsResult;
 }
 
 export interface Mode<T extends Target | null> {
@@ -103,7 +105,7 @@ export async function runMeasured<T extends Target | null>(
 		progress("stopping the cluster");
 		await cleanup();
 
-		const { observability, memory, scaleOut, coldStart } = measured;
+		const { observability, memory, scaleOut, coldStart, holds } = measured;
 		const report: BenchReport & { args: string[] } = {
 			args: process.argv.slice(2),
 			date: new Date(startedAt).toISOString(),
@@ -123,6 +125,7 @@ export async function runMeasured<T extends Target | null>(
 			...(memory ? { memory } : {}),
 			...(scaleOut ? { scaleOut } : {}),
 			...(coldStart ? { coldStart } : {}),
+			...(holds ? { holds } : {}),
 			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {})
 		};
 		writeLatest(report);

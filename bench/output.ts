@@ -15,6 +15,8 @@ export const RESULTS_DIR = path.join(ROOT, "bench", "results");
 export const PROFILE_DIR = path.join("bench", "results", "profiles");
 /** Hand-written analysis of the missed targets, included in REPORT.md when present. */
 const REPORT_NOTES = path.join(ROOT, "bench", "REPORT-notes.md");
+/** Hand-written notes of REPORT.md's flash-sale section (figures of `--holds` and flash-sale runs before/after). */
+const FLASH_SALE_NOTES = path.join(ROOT, "bench", "REPORT-flash-sale.md");
 /** The measurements behind bench/REPORT.md, committed with it: `--rewrite-report` works from them. */
 export const REPORT_DATA = path.join(ROOT, "bench", "REPORT.json");
 
@@ -61,7 +63,10 @@ export function writeFullReport(report: BenchReport, args: string[]): void {
 		profiles,
 		profilesFrom,
 		command: `npm run bench -- ${args.join(" ")}`,
-		gaps
+		gaps,
+		flashSaleNotes: fs.existsSync(FLASH_SALE_NOTES)
+			? fs.readFileSync(FLASH_SALE_NOTES, "utf8")
+			: undefined
 	});
 	fs.writeFileSync(path.join(ROOT, "bench", "REPORT.md"), md);
 	fs.writeFileSync(path.join(ROOT, "bench", "latency.svg"), latencySvg(report));

@@ -1,5 +1,12 @@
 /** The tables of a run's results (stdout, bench/results/latest.md); their shape is in bench/types.ts. */
-import type { BenchReport, Measurement, ObservabilityOverhead, RowResult } from "./types";
+import type {
+	BenchReport,
+	FlashSaleResult,
+	HoldsResult,
+	Measurement,
+	ObservabilityOverhead,
+	RowResult
+} from "./types";
 
 /** One line saying what observability costs. */
 export function observabilityLine(o: ObservabilityOverhead): string {
@@ -32,6 +39,17 @@ function note(row: RowResult): string {
 	if (row.status === "skipped") return `skipped (${reason})`;
 	const short = reason.length > 80 ? `${reason.slice(0, 79)}…` : reason;
 	if (row.status === "failed") return `failed: ${short}`;
+	if (row.flashSale) {
+		const fs = row.flashSale;
+		const parts = [
+			`flash sale, ${row.flow?.virtualUsers ?? "?"} in flight: ${fs.sustainedPerSec.toFixed(0)} checkouts/s ` +
+				`sustained, best ${fs.bestWindow.toFixed(0)}, last ${fs.lastWindow.toFixed(0)} (${fs.lastToBest}x)`,
+			`admitted p99 ${fs.admittedLatencyMs.p99.toFixed(0)} ms`,
+			`${fs.serverErrors} 5xx (${fs.overloaded} overloaded)`
+		];
+		if (row.check) parts.push(row.check.ok ? firstWords(row.check.summary) : "CHECK FAILED");
+		return parts.join("; ");
+	}
 	if (row.flow) {
 		const f = row.flow;
 		const parts = [
@@ -105,6 +123,83 @@ export function textTable(report: BenchReport): string {
 	return [line(HEADER), rule, ...all.slice(1).map(line)].join("\n");
 }
 
+const HOLDS_HEADER = [
+	"open holds",
+	"pairs",
+	"pairs/s",
+	"p50 ms",
+	"p95 ms",
+	"p99 ms",
+	"mean ms",
+	"p50 / 0 holds",
+	"mean / 0 holds",
+	"opening s"
+];
+
+/** `--holds`: one line per level of open holds, figures of one reserve + commit pair. */
+function holdsRows(h: HoldsResult): string[][] {
+	const ratio = (r: number | undefined) => (r === undefined ? "-" : `${r.toFixed(2)}x`);
+	return h.levels.map(l => [
+		l.requested === undefined ? String(l.holds) : `${l.holds} (of ${l.requested})`,
+		String(l.pairs),
+		l.pairsPerSec.toFixed(0),
+		l.latencyMs.p50.toFixed(3),
+		l.latencyMs.p95.toFixed(3),
+		l.latencyMs.p99.toFixed(3),
+		l.latencyMs.mean.toFixed(3),
+		ratio(l.ratioP50),
+		ratio(l.ratioMean),
+		l.openSeconds.toFixed(1)
+	]);
+}
+
+/** The holds levels as a plain-text table (every column but none right-aligned). */
+export function holdsTable(h: HoldsResult): string {
+	const all = [HOLDS_HEADER, ...holdsRows(h)];
+	const widths = HOLDS_HEADER.map((_, i) => Math.max(...all.map(r => r[i].length)));
+	const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join("  ");
+	return [
+		`reserve + commit on one product (${h.store}), by open holds on it:`,
+		line(HOLDS_HEADER),
+		widths.map(w => "-".repeat(w)).join("  "),
+		...all.slice(1).map(line)
+	].join("\n");
+}
+
+/** The holds levels as a markdown table. */
+export function holdsMarkdown(h: HoldsResult): string[] {
+	return [
+		`| ${HOLDS_HEADER.join(" | ")} |`,
+		`|${HOLDS_HEADER.map(() => " ---: ").join("|")}|`,
+		...holdsRows(h).map(r => `| ${r.join(" | ")} |`)
+	];
+}
+
+/** The flash sale's figures, in lines of text (findings) or markdown (the report's section). */
+export function flashSaleLines(fs: FlashSaleResult, md = false): string[] {
+	const b = (t: string) => (md ? `**${t}**` : t);
+	const rejects = Object.entries(fs.rejects)
+		.sort((x, y) => y[1] - x[1])
+		.map(([what, n]) => `${what}: ${n}`)
+		.join(", ");
+	return [
+		`${fs.buyers} buyers registered in ${fs.registrationSeconds} s (before the sale started); ` +
+			`${fs.units} units, limit ${fs.perCustomerLimit} per buyer`,
+		`${b(`${fs.sustainedPerSec.toFixed(0)} checkouts/s sustained`)} (${fs.admitted} admitted over ` +
+			`${fs.sellOutSeconds} s to the last unit; ${fs.runSeconds} s until every buyer had stopped)`,
+		`per ${fs.windowUnits} units: best ${fs.bestWindow.toFixed(0)}/s, last ${fs.lastWindow.toFixed(0)}/s, ` +
+			`${b(`last / best ${fs.lastToBest}`)}; every window: ` +
+			fs.windows.map(w => w.checkoutsPerSec.toFixed(0)).join(" "),
+		`admitted (201) checkouts: p50 ${fs.admittedLatencyMs.p50.toFixed(1)} ms, p95 ` +
+			`${fs.admittedLatencyMs.p95.toFixed(1)} ms, ${b(`p99 ${fs.admittedLatencyMs.p99.toFixed(1)} ms`)}, ` +
+			`max ${fs.admittedLatencyMs.max.toFixed(0)} ms`,
+		`sold ${fs.admittedUnits} units (${fs.admitted} 201s), oversold ${fs.oversold}, buyers over the limit ` +
+			`${fs.overLimitBuyers}; unitsLeft ${fs.unitsLeft}; inventory ${JSON.stringify(fs.inventory)}`,
+		`rejects: ${rejects || "none"}; ${fs.serverErrors} 5xx (${fs.overloaded} of them 503/429 with ` +
+			`Retry-After), ${fs.noAnswer} without an answer`
+	];
+}
+
 /** "201: 120, 503: 2" */
 export function statusBreakdown(m: Measurement): string {
 	return Object.entries(m.statusCodes)
@@ -123,7 +218,10 @@ export function findings(row: RowResult): string[] {
 		if (m.errors > 0)
 			out.push(`${label}: ${m.errors} request(s) without an answer (${m.timeouts} timeouts)`);
 	};
-	if (row.flow) row.flow.steps.forEach(s => answers(`${row.name} / ${s.name}`, s));
+	// A flash sale's non-2xx answers are its rejects, listed with its figures.
+	if (row.flashSale)
+		for (const line of flashSaleLines(row.flashSale)) out.push(`${row.name}: ${line}`);
+	else if (row.flow) row.flow.steps.forEach(s => answers(`${row.name} / ${s.name}`, s));
 	else if (row.measurement) answers(row.name, row.measurement);
 	if (row.check) {
 		out.push(`${row.name}: ${row.check.summary}`);
@@ -162,6 +260,15 @@ export function markdown(report: BenchReport): string {
 		...rows(report).map(r => `| ${r.map(escape).join(" | ")} |`)
 	];
 	if (report.observability) out.push("", `**${observabilityLine(report.observability)}**`);
+	if (report.holds) {
+		out.push(
+			"",
+			`Reserve + commit on one product (\`--holds\`, in-process inventory, ${report.holds.store}), ` +
+				"by open holds on it:",
+			"",
+			...holdsMarkdown(report.holds)
+		);
+	}
 	const notes = [report.baseline, ...report.scenarios].flatMap(findings);
 	if (notes.length > 0) {
 		out.push("", "## Findings", "", "```", ...notes, "```");

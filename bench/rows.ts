@@ -99,17 +99,18 @@ export async function measureFlowRow(
 		const flow = await whileAlive(
 			target.procs,
 			withTimeout(
-				scenario.setup(target.url, { concurrency: virtualUsers }),
-				SETUP_TIMEOUT_MS,
+				scenario.setup(target.url, { concurrency: virtualUsers, quick: cli.quick }),
+				scenario.setupTimeoutMs ?? SETUP_TIMEOUT_MS,
 				"setup"
 			)
 		);
+		const untilDone = scenario.untilDoneSeconds;
 		const f = await whileAlive(
 			target.procs,
 			runFlow(target.url, scenario.steps, flow, {
 				virtualUsers,
-				duration: cli.duration,
-				warmup: cli.warmup
+				duration: untilDone ?? cli.duration,
+				warmup: untilDone ? 0 : cli.warmup
 			})
 		);
 		const { total: m, ...flowOnly } = f;
@@ -118,7 +119,11 @@ export async function measureFlowRow(
 			// A check that cannot run fails the run, but the measurement stays.
 			check = await whileAlive(
 				target.procs,
-				withTimeout(flow.verify(), VERIFY_TIMEOUT_MS, "the check after the flow")
+				withTimeout(
+					flow.verify(),
+					scenario.verifyTimeoutMs ?? VERIFY_TIMEOUT_MS,
+					"the check after the flow"
+				)
 			).catch((err: unknown) => ({
 				ok: false,
 				summary: `the check could not run: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`,
@@ -136,13 +141,15 @@ export async function measureFlowRow(
 				ratio: null
 			};
 		}
+		const flashSale = flow.flashSale?.();
 		return {
 			...base,
 			status: "measured",
 			measurement: m,
 			flow: flowOnly,
 			check,
-			ratio: ratioTo(baseline, m)
+			ratio: ratioTo(baseline, m),
+			...(flashSale ? { flashSale } : {})
 		};
 	} catch (err) {
 		stopFlow();

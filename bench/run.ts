@@ -5,6 +5,7 @@
  * start, a row could not be measured or a flow's check found a discrepancy; 2 for a usage error.
  */
 import { type Cli, USAGE, UsageError, parseArgs } from "./cli";
+import { runHolds } from "./modes/holds";
 import { runObservability } from "./modes/observability";
 import { runReport } from "./modes/report";
 import { rewriteReport } from "./modes/rewrite-report";
@@ -22,6 +23,7 @@ async function main(): Promise<number> {
 		return err.message ? 2 : 0;
 	}
 	if (cli.rewriteReport) return rewriteReport();
+	if (cli.holds) return runHolds(cli);
 	// Before --report: with both, the report is written from the observability rows alone.
 	if (cli.observability) return runObservability(cli);
 	if (cli.report) return runReport(cli);

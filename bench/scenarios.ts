@@ -5,6 +5,10 @@
  *     before, run by bench/flow.ts with C virtual users in a closed loop; latencies are per step.
  */
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { latencySummary, round } from "./measure";
+import { progress } from "./session";
+import type { FlashSaleResult, SaleWindow } from "./types";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -30,6 +34,8 @@ export interface RequestOptions {
 export interface SetupContext {
 	/** Concurrent connections (a request scenario) or virtual users (a flow) the row runs with. */
 	concurrency: number;
+	/** `--quick`: a smaller run where the scenario's size is its own (the flash sale's buyers and units). */
+	quick?: boolean;
 }
 
 interface ScenarioBase {
@@ -75,6 +81,8 @@ export interface FlowRequest {
 export interface FlowResponse {
 	status: number;
 	body: unknown;
+	/** The response's headers, names in lower case (e.g. `retry-after`). */
+	headers?: Record<string, string | string[] | undefined>;
 }
 
 /** What a flow's `verify` found after the run. */
@@ -93,14 +101,29 @@ export interface Flow {
 	 * time; `state` is new for each iteration and shared by its steps.
 	 */
 	request(vu: number, step: number, state: Record<string, unknown>): FlowRequest;
-	/** Every answer, warm-up included; `null` when none came (connection error, client timeout). */
+	/**
+	 * Whether step `step` of this iteration is left out (not sent, not counted: the iteration goes on with the next
+	 * step), e.g. an add to cart when the unit is still in the cart from an attempt that was turned away.
+	 */
+	skip?(vu: number, step: number, state: Record<string, unknown>): boolean;
+	/** Every answer, warm-up included; `null` when none came (connection error, client timeout); `ms` it took. */
 	onResponse?(
 		vu: number,
 		step: number,
 		state: Record<string, unknown>,
 		req: FlowRequest,
-		res: FlowResponse | null
+		res: FlowResponse | null,
+		ms: number
 	): void;
+	/**
+	 * Before each iteration of virtual user `vu`: may wait (for a buyer who may try again) and fill `state`; false
+	 * when this virtual user has nothing left to do (it stops; the run ends when every one has stopped).
+	 */
+	begin?(vu: number, state: Record<string, unknown>): Promise<boolean>;
+	/** After each iteration, whatever its outcome (`ok`: every step answered as expected). */
+	end?(vu: number, state: Record<string, unknown>, ok: boolean): void;
+	/** The flash sale's figures, once `verify` has run. */
+	flashSale?(): FlashSaleResult | undefined;
 	/** Runs once every iteration has finished (warm-up and measured). `ok: false` makes the bench exit 1. */
 	verify?(): Promise<FlowCheck>;
 }
@@ -108,6 +131,14 @@ export interface Flow {
 export interface FlowScenario extends ScenarioBase {
 	kind: "flow";
 	steps: FlowStep[];
+	/**
+	 * Runs until every virtual user has stopped (`Flow.begin` said false), with no warm-up, for at most this many
+	 * seconds, instead of `--warmup` + `--duration`.
+	 */
+	untilDoneSeconds?: number;
+	/** Setup and check time limits when not rows.ts's defaults (a setup that registers thousands of buyers). */
+	setupTimeoutMs?: number;
+	verifyTimeoutMs?: number;
 	/** What an iteration is, in the plural, for the reports (default "iterations"): e.g. "purchases". */
 	unit?: string;
 	/** Runs once against the started cluster, before the warm-up; `ctx.concurrency` virtual users will run. */
@@ -192,16 +223,17 @@ async function newCustomer(baseUrl: string): Promise<string> {
 	return (await call(baseUrl, "POST", "/api/auth/register", 201, { body })).accessToken;
 }
 
-/** `n` new customers' access tokens, registered at most 4 at a time. */
-async function customers(baseUrl: string, n: number): Promise<string[]> {
-	const tokens: string[] = [];
-	while (tokens.length < n) {
-		tokens.push(
-			...(await Promise.all(
-				Array.from({ length: Math.min(4, n - tokens.length) }, () => newCustomer(baseUrl))
-			))
-		);
-	}
+/** `n` new customers' access tokens, registered at most `inFlight` at a time. */
+async function customers(baseUrl: string, n: number, inFlight = 4): Promise<string[]> {
+	const tokens: string[] = new Array<string>(n);
+	let next = 0;
+	const worker = async () => {
+		while (next < n) {
+			const i = next++;
+			tokens[i] = await newCustomer(baseUrl);
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(inFlight, n) }, worker));
 	return tokens;
 }
 
@@ -458,6 +490,371 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 	};
 }
 
+/** The flash sale's size: the one product's units (all of them in the sale), its buyers, each buyer's limit. */
+const FLASH_SALE = { units: 10_000, buyers: 3_000, perCustomerLimit: 4 };
+/** `--quick`: a tenth of it. */
+const QUICK_FLASH_SALE = { units: 1_000, buyers: 300, perCustomerLimit: 4 };
+const SALE_PRICE = 999;
+/** Checkout rates are given per this many units sold. */
+const SALE_WINDOW_UNITS = 250;
+/** Buyers registering at once: the users node hashes a few passwords at a time, the others wait on NATS meanwhile. */
+const REGISTRATION_IN_FLIGHT = 16;
+/** Longer than any run: no unpaid order's units go back to the sale while it sells out (they would sell twice). */
+const SALE_HOLD_SECONDS = 3600;
+/** The sale starts this long after the bench moves its start to now. */
+const SALE_START_DELAY_MS = 2_000;
+/** A buyer turned away this often for another reason than the sale's (a 4xx the loop does not expect) gives up. */
+const MAX_OTHER_REFUSALS = 5;
+/** Answers that end a buyer's loop: the sale has nothing more for them. */
+const BUYER_DONE = new Set(["OUT_OF_STOCK", "PURCHASE_LIMIT_EXCEEDED"]);
+
+interface Buyer {
+	token: string;
+	/** A unit is in the cart, not checked out yet (a checkout was turned away, or its answer was lost). */
+	inCart: boolean;
+	/** The key of a checkout whose answer said nothing (none came, a 5xx): sent again, as a client would. */
+	pendingKey?: string;
+	units: number;
+	done: boolean;
+	/** performance.now() ms before which this buyer does not try again (Retry-After). */
+	readyAt: number;
+	refusals: number;
+}
+
+const errorType = (body: unknown): string =>
+	body && typeof body === "object" && typeof (body as { type?: unknown }).type === "string"
+		? (body as { type: string }).type
+		: "";
+
+/** Retry-After in ms (seconds or an HTTP date), or null when the answer has none. */
+function retryAfterMs(res: FlowResponse): number | null {
+	const raw = res.headers?.["retry-after"];
+	const value = Array.isArray(raw) ? raw[0] : raw;
+	if (value === undefined || value === "") return null;
+	const seconds = Number(value);
+	if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+	const at = Date.parse(value);
+	return Number.isFinite(at) ? Math.max(0, at - Date.now()) : null;
+}
+
+/** Units of `productId` in an order answered 201. */
+const unitsOf = (order: PlacedOrder, productId: string) =>
+	order.items.filter(i => i.productId === productId).reduce((n, i) => n + i.quantity, 0);
+
+/** Checkouts per second for each SALE_WINDOW_UNITS units sold, from the completions of the 201s. */
+function saleWindows(startedAt: number, sales: Array<{ at: number; units: number }>): SaleWindow[] {
+	const windows: SaleWindow[] = [];
+	let units = 0;
+	let fromUnits = 0;
+	let from = startedAt;
+	let checkouts = 0;
+	for (const sale of [...sales].sort((a, b) => a.at - b.at)) {
+		units += sale.units;
+		checkouts++;
+		if (units - fromUnits < SALE_WINDOW_UNITS) continue;
+		const seconds = (sale.at - from) / 1000;
+		windows.push({
+			fromUnits,
+			toUnits: units,
+			seconds: round(seconds),
+			checkoutsPerSec: round(seconds > 0 ? checkouts / seconds : 0)
+		});
+		fromUnits = units;
+		from = sale.at;
+		checkouts = 0;
+	}
+	return windows;
+}
+
+/**
+ * The flash sale. The admin creates one product and a sale of all its units at a sale price with a per-customer
+ * limit, scheduled an hour ahead; thousands of buyers register (before the clock starts: scrypt makes it slow);
+ * then the sale is moved to start now. Each virtual user is a connection, not a buyer: it takes the next buyer who
+ * may try (round-robin, Retry-After respected) and runs one attempt: add a unit to the cart, check out under a new
+ * Idempotency-Key. A buyer stops at 409 PURCHASE_LIMIT_EXCEEDED or OUT_OF_STOCK; the run ends when every buyer has
+ * stopped. A unit still in the cart after a turned-away checkout is checked out again without another add; a
+ * checkout without a clear answer (none, a 5xx other than an admission 503) is sent again under the same key, which
+ * tells whether it placed an order. Afterwards the owner's figures must say every unit was sold exactly once.
+ */
+async function runFlashSale(baseUrl: string, { quick }: SetupContext): Promise<Flow> {
+	const size = quick ? QUICK_FLASH_SALE : FLASH_SALE;
+	const admin = await login(baseUrl, BENCH_ADMIN);
+	const [productId] = await plentifulProducts(baseUrl, admin, 1, size.units);
+	const hour = 3600_000;
+	// Scheduled ahead first: a gateway without the sale API fails here, before minutes of registrations.
+	const sale = await call(baseUrl, "POST", "/api/sales", 201, {
+		token: admin,
+		body: {
+			name: `Bench flash sale ${randomUUID().slice(0, 8)}`,
+			startsAt: new Date(Date.now() + hour).toISOString(),
+			endsAt: new Date(Date.now() + 2 * hour).toISOString(),
+			holdSeconds: SALE_HOLD_SECONDS,
+			items: [
+				{
+					productId,
+					salePrice: SALE_PRICE,
+					units: size.units,
+					perCustomerLimit: size.perCustomerLimit
+				}
+			]
+		}
+	});
+	progress(`flash sale: registering ${size.buyers} buyers, ${REGISTRATION_IN_FLIGHT} at a time`);
+	const registering = performance.now();
+	const tokens = await customers(baseUrl, size.buyers, REGISTRATION_IN_FLIGHT);
+	const registrationSeconds = round((performance.now() - registering) / 1000);
+	progress(`flash sale: ${size.buyers} buyers registered in ${registrationSeconds} s`);
+	const startsAt = Date.now() + SALE_START_DELAY_MS;
+	await call(baseUrl, "PATCH", `/api/sales/${sale.id}`, 200, {
+		token: admin,
+		body: { startsAt: new Date(startsAt).toISOString() }
+	});
+	await new Promise(resolve => setTimeout(resolve, Math.max(0, startsAt - Date.now()) + 50));
+	progress(`flash sale: sale ${sale.id} of ${size.units} units starts now`);
+
+	const buyers: Buyer[] = tokens.map(token => ({
+		token,
+		inCart: false,
+		units: 0,
+		done: false,
+		readyAt: 0,
+		refusals: 0
+	}));
+	const queue: number[] = buyers.map((_, i) => i);
+	let head = 0;
+	const backingOff = new Set<number>();
+	let active = buyers.length;
+	let startedAt: number | undefined;
+	let lastAnswerAt = 0;
+	const sales: Array<{ at: number; units: number }> = [];
+	const admittedLatencies: number[] = [];
+	const rejects: Record<string, number> = {};
+	let serverErrors = 0;
+	let overloaded = 0;
+	let noAnswer = 0;
+	let admitted = 0;
+	let result: FlashSaleResult | undefined;
+	const body = { shippingAddress: SHIPPING };
+	const buyerOf = (state: Record<string, unknown>) => buyers[state.buyer as number];
+	const admit = (b: Buyer, order: PlacedOrder) => {
+		const units = unitsOf(order, productId);
+		admitted++;
+		b.units += units;
+		b.inCart = false;
+		b.pendingKey = undefined;
+		return units;
+	};
+
+	return {
+		async begin(_vu, state) {
+			startedAt ??= performance.now();
+			for (;;) {
+				if (active === 0) return false;
+				const now = performance.now();
+				for (const i of backingOff) {
+					if (buyers[i].readyAt <= now) {
+						backingOff.delete(i);
+						queue.push(i);
+					}
+				}
+				if (head < queue.length) {
+					state.buyer = queue[head++];
+					if (head > 4096) {
+						queue.splice(0, head);
+						head = 0;
+					}
+					return true;
+				}
+				// Every buyer left is in an attempt or waiting out a Retry-After.
+				await new Promise(resolve => setTimeout(resolve, 5));
+			}
+		},
+		end(_vu, state) {
+			const i = state.buyer as number;
+			const b = buyers[i];
+			if (b.done) active--;
+			else if (b.readyAt > performance.now()) backingOff.add(i);
+			else queue.push(i);
+		},
+		skip(_vu, step, state) {
+			const b = buyerOf(state);
+			return step === 0 && (b.inCart || b.pendingKey !== undefined);
+		},
+		request(_vu, step, state) {
+			const b = buyerOf(state);
+			const auth = { authorization: `Bearer ${b.token}` };
+			if (step === 0) {
+				return {
+					method: "POST",
+					path: "/api/cart/items",
+					headers: auth,
+					body: { productId, quantity: 1 }
+				};
+			}
+			state.key = b.pendingKey ?? randomUUID();
+			return {
+				method: "POST",
+				path: "/api/orders",
+				headers: { ...auth, "idempotency-key": state.key as string },
+				body
+			};
+		},
+		onResponse(_vu, step, state, _req, res, ms) {
+			const b = buyerOf(state);
+			const now = performance.now();
+			lastAnswerAt = now;
+			if (!res) {
+				noAnswer++;
+				// Maybe done, maybe not: the checkout (again under its key) will tell.
+				if (step === 1) b.pendingKey = state.key as string;
+				else b.inCart = true;
+				b.readyAt = now + 200;
+				return;
+			}
+			const type = errorType(res.body);
+			const wait = res.status === 503 || res.status === 429 ? retryAfterMs(res) : null;
+			if (res.status >= 500) serverErrors++;
+			if (wait !== null) overloaded++;
+			const wanted = step === 0 ? 200 : 201;
+			if (res.status !== wanted) {
+				const label = `${step === 0 ? "add to cart" : "checkout"} ${res.status} ${type || "-"}`;
+				rejects[label] = (rejects[label] ?? 0) + 1;
+			}
+			if (res.status === wanted && (step === 0 || isOrder(res.body))) {
+				if (step === 0) b.inCart = true;
+				else {
+					sales.push({ at: now, units: admit(b, res.body as PlacedOrder) });
+					admittedLatencies.push(ms);
+				}
+				return;
+			}
+			// Turned away before anything happened: the same attempt after Retry-After (a replay keeps its key).
+			if (wait !== null) {
+				b.readyAt = now + wait;
+				return;
+			}
+			if (res.status >= 500 || type === "IDEMPOTENCY_KEY_IN_USE") {
+				if (step === 1) b.pendingKey = state.key as string;
+				else b.inCart = true;
+				b.readyAt = now + 200;
+				return;
+			}
+			if (BUYER_DONE.has(type)) {
+				b.done = true;
+				b.pendingKey = undefined;
+				return;
+			}
+			if (type === "SALE_NOT_STARTED") {
+				b.readyAt = now + 100;
+				return;
+			}
+			// Another refusal (an empty cart after a lost add that did not happen, ...): add again, a few times.
+			b.inCart = false;
+			b.pendingKey = undefined;
+			if (++b.refusals >= MAX_OTHER_REFUSALS) b.done = true;
+		},
+		async verify() {
+			const details: string[] = [];
+			// Checkouts still of unknown outcome (the run stopped at its time limit): their key again.
+			const unresolved: string[] = [];
+			let replayed = 0;
+			const until = Date.now() + REPLAY_BUDGET_MS;
+			for (const b of buyers) {
+				while (b.pendingKey) {
+					const res = await send(baseUrl, "POST", "/api/orders", {
+						body,
+						token: b.token,
+						headers: { "idempotency-key": b.pendingKey }
+					}).catch(() => null);
+					if (res?.status === 201 && isOrder(res.body)) {
+						admit(b, res.body);
+						replayed++;
+					} else if (
+						!res ||
+						res.status >= 500 ||
+						errorType(res.body) === "IDEMPOTENCY_KEY_IN_USE"
+					) {
+						if (Date.now() > until) {
+							unresolved.push(`checkout ${b.pendingKey}: last answer ${res ? res.status : "none"}`);
+							break;
+						}
+						await new Promise(resolve => setTimeout(resolve, 500));
+					} else b.pendingKey = undefined;
+				}
+			}
+			const stock = (await call(baseUrl, "GET", `/api/inventory/${productId}`, 200, {
+				token: admin
+			})) as Record<string, unknown> & { onHand: number; reserved: number; available: number };
+			const saleNow = await call(baseUrl, "GET", `/api/sales/${sale.id}`, 200);
+			const item = (saleNow.items as Array<{ productId: string; unitsLeft: number }>).find(
+				i => i.productId === productId
+			);
+			const unitsLeft = typeof item?.unitsLeft === "number" ? item.unitsLeft : null;
+			const admittedUnits = buyers.reduce((n, b) => n + b.units, 0);
+			const overLimitBuyers = buyers.filter(b => b.units > size.perCustomerLimit).length;
+			const oversold = Math.max(0, admittedUnits - size.units);
+			const begun = startedAt ?? performance.now();
+			const windows = saleWindows(begun, sales);
+			const rates = windows.map(w => w.checkoutsPerSec);
+			const bestWindow = rates.length > 0 ? Math.max(...rates) : 0;
+			const lastWindow = rates.length > 0 ? rates[rates.length - 1] : 0;
+			const lastSale = sales.length > 0 ? Math.max(...sales.map(x => x.at)) : begun;
+			const sellOutSeconds = (lastSale - begun) / 1000;
+			result = {
+				buyers: buyers.length,
+				registrationSeconds,
+				units: size.units,
+				perCustomerLimit: size.perCustomerLimit,
+				windowUnits: SALE_WINDOW_UNITS,
+				windows,
+				bestWindow,
+				lastWindow,
+				lastToBest: bestWindow > 0 ? round(lastWindow / bestWindow) : 0,
+				sustainedPerSec: round(sellOutSeconds > 0 ? sales.length / sellOutSeconds : 0),
+				sellOutSeconds: round(sellOutSeconds),
+				runSeconds: round((lastAnswerAt - begun) / 1000),
+				admittedLatencyMs: latencySummary(admittedLatencies),
+				admitted,
+				admittedUnits,
+				oversold,
+				rejects,
+				serverErrors,
+				overloaded,
+				noAnswer,
+				overLimitBuyers,
+				inventory: stock,
+				unitsLeft
+			};
+			const wrong: string[] = [];
+			if (admittedUnits !== size.units)
+				wrong.push(`${admittedUnits} units admitted (201), not the sale's ${size.units}`);
+			if (stock.onHand !== size.units)
+				wrong.push(`onHand ${stock.onHand} != ${size.units} (nothing was paid)`);
+			if (stock.reserved !== admittedUnits)
+				wrong.push(`reserved ${stock.reserved} != ${admittedUnits} units checked out`);
+			if (stock.available !== 0) wrong.push(`available ${stock.available} != 0 after the sell-out`);
+			if (unitsLeft !== 0) wrong.push(`the sale's unitsLeft is ${unitsLeft}, not 0`);
+			if (overLimitBuyers > 0)
+				wrong.push(`${overLimitBuyers} buyer(s) got more than ${size.perCustomerLimit} units`);
+			for (const u of unresolved) wrong.push(`unresolved ${u}`);
+			details.push(
+				`inventory ${productId}: ${JSON.stringify(stock)}; sale ${sale.id}: unitsLeft ${unitsLeft}`,
+				`${admitted} checkouts answered 201 (${replayed} learnt by replaying their key after the run) ` +
+					`for ${admittedUnits} units; ${buyers.filter(b => b.units === size.perCustomerLimit).length} ` +
+					`buyers reached the limit of ${size.perCustomerLimit}`,
+				...wrong.map(w => `DISCREPANCY: ${w}`)
+			);
+			const ok = wrong.length === 0;
+			const summary = ok
+				? `0 oversell: every one of the ${size.units} units sold exactly once (201s = reserved = the sale's ` +
+					`units, available 0, unitsLeft 0), no buyer over the limit of ${size.perCustomerLimit}`
+				: `DISCREPANCY: ${wrong[0]}${wrong.length > 1 ? ` (+${wrong.length - 1} more)` : ""}`;
+			return { ok, summary, details };
+		},
+		flashSale: () => result
+	};
+}
+
 export const SCENARIOS: Scenario[] = [
 	{
 		// Answered by the gateway itself: HTTP handling and moleculer-web routing, no NATS hop.
@@ -553,6 +950,21 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
 		],
 		setup: runOrderFlow
+	},
+	{
+		// One hot product, thousands of buyers, the sale's units and not one more (see runFlashSale).
+		kind: "flow",
+		name: "flash-sale (one product, thousands of buyers)",
+		requires: ["api", "users", "products", "inventory", "carts", "orders"],
+		unit: "checkout attempts",
+		steps: [
+			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
+			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
+		],
+		untilDoneSeconds: 300,
+		setupTimeoutMs: 20 * 60_000,
+		verifyTimeoutMs: 2 * 60_000,
+		setup: runFlashSale
 	},
 	{
 		// The access token is verified at the gateway with the public key (no call for it), then one

@@ -73,6 +73,84 @@ function purchaseTarget(report: BenchReport): TargetResult {
 	};
 }
 
+/** Issue 19: reserve + commit as holds pile up, flat within this factor of the 0-holds level. */
+export const HOLDS_FLAT_WITHIN = 1.5;
+
+function holdsTarget(report: BenchReport): TargetResult {
+	const scenario =
+		"reserve + commit on one product at 0 / 1,000 / 10,000 / 50,000 open holds (`--holds`)";
+	const target = `every level's p50 and mean within ${HOLDS_FLAT_WITHIN}x of 0 holds`;
+	const levels = report.holds?.levels ?? [];
+	if (levels.length < 2)
+		return { scenario, target, measured: "not measured", ratio: "-", pass: null };
+	const measured = levels
+		.map(
+			l =>
+				`${l.holds}${l.requested === undefined ? "" : ` (of ${l.requested})`}: ` +
+				`${fmt(l.latencyMs.p50, 2)} / ${fmt(l.latencyMs.mean, 2)} ms`
+		)
+		.join(", ");
+	const worst = Math.max(...levels.map(l => Math.max(l.ratioP50 ?? 0, l.ratioMean ?? 0)));
+	return {
+		scenario,
+		target,
+		measured: `p50 / mean per pair at ${measured}`,
+		ratio: `${worst.toFixed(2)}x (worst / 0 holds)`,
+		pass: worst <= HOLDS_FLAT_WITHIN && levels.every(l => l.requested === undefined)
+	};
+}
+
+/** Issue 19's flash-sale targets. */
+export const FLASH_SALE_TARGETS = { lastToBest: 0.8, perSec: 500, p99: 250 };
+
+function flashSaleTargets(report: BenchReport): TargetResult[] {
+	const r = report.scenarios.find(x => x.name.startsWith("flash-sale") && x.status === "measured");
+	const fs = r?.flashSale;
+	const t = FLASH_SALE_TARGETS;
+	const scenario = "flash sale: one product, thousands of buyers, cluster over NATS";
+	const rows: Array<[string, string, (() => boolean) | null, string]> = [
+		[
+			"every unit sold exactly once, 0 oversell",
+			fs
+				? `${fs.admittedUnits} of ${fs.units} units, oversold ${fs.oversold}, check ${r?.check?.ok ? "ok" : "FAILED"}`
+				: "",
+			fs ? () => r?.check?.ok === true && fs.oversold === 0 && fs.admittedUnits === fs.units : null,
+			"-"
+		],
+		[
+			"0 5xx (a 503 with Retry-After is the overload answer, counted apart)",
+			fs ? `${fs.serverErrors - fs.overloaded} 5xx besides ${fs.overloaded} overload answers` : "",
+			fs ? () => fs.serverErrors - fs.overloaded === 0 : null,
+			"-"
+		],
+		[
+			`last ${fs?.windowUnits ?? 250}-unit window >= ${t.lastToBest}x the best`,
+			fs ? `last ${fmt(fs.lastWindow)}/s, best ${fmt(fs.bestWindow)}/s` : "",
+			fs ? () => fs.lastToBest >= t.lastToBest : null,
+			fs ? `${fs.lastToBest.toFixed(2)}x (last/best)` : "-"
+		],
+		[
+			`>= ${t.perSec} checkouts/s sustained`,
+			fs ? `${fmt(fs.sustainedPerSec)} checkouts/s over ${fmt(fs.sellOutSeconds, 1)} s` : "",
+			fs ? () => fs.sustainedPerSec >= t.perSec : null,
+			"-"
+		],
+		[
+			`p99 < ${t.p99} ms for admitted checkouts`,
+			fs ? `p99 ${fmt(fs.admittedLatencyMs.p99, 1)} ms` : "",
+			fs ? () => fs.admittedLatencyMs.p99 < t.p99 : null,
+			"-"
+		]
+	];
+	return rows.map(([target, measured, pass, ratio]) => ({
+		scenario,
+		target,
+		measured: pass ? measured : "not measured",
+		ratio,
+		pass: pass ? pass() : null
+	}));
+}
+
 export function evaluateTargets(report: BenchReport): TargetResult[] {
 	const out: TargetResult[] = [
 		requestTarget(
@@ -93,7 +171,9 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 		requestTarget(report, "authenticated `GET /api/users/me`", "authenticated /api/users/me", {
 			ratio: 0.6
 		}),
-		purchaseTarget(report)
+		purchaseTarget(report),
+		...flashSaleTargets(report),
+		holdsTarget(report)
 	];
 	const o = report.observability;
 	out.push({

@@ -78,6 +78,57 @@ export interface RowResult {
 	logs?: LogGroup[];
 	/** How the row's figures were taken, when not in one run (e.g. the median of rounds). */
 	note?: string;
+	/** The flash-sale scenario's figures. */
+	flashSale?: FlashSaleResult;
+}
+
+/** Checkouts admitted while one stretch of units sold (bench/scenarios.ts's flash sale). */
+export interface SaleWindow {
+	/** Units sold when the window began and ended. */
+	fromUnits: number;
+	toUnits: number;
+	/** Admitted checkouts in the window, over its seconds (from the completions of successful checkouts). */
+	checkoutsPerSec: number;
+	seconds: number;
+}
+
+export interface FlashSaleResult {
+	buyers: number;
+	/** Seconds it took to register them (before the sale started; not in any rate). */
+	registrationSeconds: number;
+	units: number;
+	perCustomerLimit: number;
+	/** Units per window (250). */
+	windowUnits: number;
+	windows: SaleWindow[];
+	bestWindow: number;
+	/** The last full window's rate. */
+	lastWindow: number;
+	/** lastWindow / bestWindow. */
+	lastToBest: number;
+	/** Admitted checkouts over the seconds from the sale's start to the last admitted checkout. */
+	sustainedPerSec: number;
+	/** Seconds from the start to the last admitted checkout, and to the last buyer's last answer. */
+	sellOutSeconds: number;
+	runSeconds: number;
+	/** Latency of the checkouts answered 201. */
+	admittedLatencyMs: Measurement["latencyMs"];
+	/** Checkouts answered 201 (replays of unclear answers included) and the units in them. */
+	admitted: number;
+	admittedUnits: number;
+	oversold: number;
+	/** Answers other than 200/201, by step, status and error type: `checkout 409 OUT_OF_STOCK`. */
+	rejects: Record<string, number>;
+	/** 5xx answers of every step; of them, 503/429-style admission answers with Retry-After are `overloaded`. */
+	serverErrors: number;
+	overloaded: number;
+	/** Requests that got no answer at all (connection errors, client timeouts). */
+	noAnswer: number;
+	/** Buyers who got more than the per-customer limit (must be 0). */
+	overLimitBuyers: number;
+	/** What the owner says after the run: GET /api/inventory/:productId and GET /api/sales/:id. */
+	inventory: Record<string, unknown>;
+	unitsLeft: number | null;
 }
 
 export interface ObservabilityOverhead {
@@ -161,6 +212,31 @@ export interface BenchReport {
 	scaleOut?: ScaleOutRow[];
 	/** Instances per service when not one each (`--nodes`). */
 	nodes?: Record<string, number>;
+	/** `--holds` (and `--report`): reserve + commit on one product at levels of open holds. */
+	holds?: HoldsResult;
+}
+
+/** One level of `--holds`: that many holds open on the product while the pairs ran. */
+export interface HoldLevel {
+	holds: number;
+	/** The level asked for, when opening its holds ran out of time (then `holds` is how many were opened). */
+	requested?: number;
+	/** Reserve + commit pairs timed, one after the other. */
+	pairs: number;
+	pairsPerSec: number;
+	/** Of one pair (reserve, then commit), ms. */
+	latencyMs: Measurement["latencyMs"];
+	/** Seconds it took to open this level's holds on top of the previous level's. */
+	openSeconds: number;
+	/** p50 and mean over the first level's (0 holds). */
+	ratioP50?: number;
+	ratioMean?: number;
+}
+
+export interface HoldsResult {
+	product: string;
+	store: string;
+	levels: HoldLevel[];
 }
 
 /** One of the performance issue's targets, checked against a run (bench/targets.ts). */
