@@ -131,14 +131,19 @@ export async function runFlow(
 	const windowStart = startedAt + opts.warmup * 1000;
 	const windowEnd = windowStart + opts.duration * 1000;
 	let lastEnd = windowStart;
+	const over = () => run.stopped || performance.now() >= windowEnd;
 
 	const virtualUser = async (vu: number) => {
 		while (!run.stopped) {
 			const state: Record<string, unknown> = {};
 			if (performance.now() >= windowEnd) break;
-			if (flow.begin && !(await flow.begin(vu, state))) break;
+			if (flow.begin && !(await flow.begin(vu, state, over))) break;
 			const begin = performance.now();
-			if (begin >= windowEnd || run.stopped) break;
+			if (begin >= windowEnd || run.stopped) {
+				// What begin handed this iteration goes back (a buyer to the queue) for the others' checks.
+				flow.end?.(vu, state, false);
+				break;
+			}
 			const measured = begin >= windowStart;
 			if (measured) iterations++;
 			else warmupIterations++;

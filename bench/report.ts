@@ -186,7 +186,7 @@ export function flashSaleLines(fs: FlashSaleResult, md = false): string[] {
 		`${fs.buyers} buyers registered in ${fs.registrationSeconds} s (before the sale started); ` +
 			`${fs.units} units, limit ${fs.perCustomerLimit} per buyer`,
 		`${b(`${fs.sustainedPerSec.toFixed(0)} checkouts/s sustained`)} (${fs.admitted} admitted over ` +
-			`${fs.sellOutSeconds} s to the last unit; ${fs.runSeconds} s until every buyer had stopped)`,
+			`${fs.sellOutSeconds} s to the last unit; ${fs.runSeconds} s to the last answer)`,
 		`per ${fs.windowUnits} units: best ${fs.bestWindow.toFixed(0)}/s, last ${fs.lastWindow.toFixed(0)}/s, ` +
 			`${b(`last / best ${fs.lastToBest}`)}; every window: ` +
 			fs.windows.map(w => w.checkoutsPerSec.toFixed(0)).join(" "),

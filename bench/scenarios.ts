@@ -117,9 +117,10 @@ export interface Flow {
 	): void;
 	/**
 	 * Before each iteration of virtual user `vu`: may wait (for a buyer who may try again) and fill `state`; false
-	 * when this virtual user has nothing left to do (it stops; the run ends when every one has stopped).
+	 * when this virtual user has nothing left to do (it stops; the run ends when every one has stopped). `over()`
+	 * turns true once the run's time is up or it was stopped: a wait must end then.
 	 */
-	begin?(vu: number, state: Record<string, unknown>): Promise<boolean>;
+	begin?(vu: number, state: Record<string, unknown>, over: () => boolean): Promise<boolean>;
 	/** After each iteration, whatever its outcome (`ok`: every step answered as expected). */
 	end?(vu: number, state: Record<string, unknown>, ok: boolean): void;
 	/** The flash sale's figures, once `verify` has run. */
@@ -159,6 +160,7 @@ interface Answer {
 	status: number;
 	/** Parsed JSON, or the text when it is not JSON. */
 	body: any;
+	headers: Record<string, string>;
 }
 
 /** One request of a setup or a check (global fetch: undici keeps the connections alive). */
@@ -185,7 +187,7 @@ async function send(
 	} catch {
 		// Not JSON: the text.
 	}
-	return { status: res.status, body };
+	return { status: res.status, body, headers: Object.fromEntries(res.headers) };
 }
 
 /** `send`, answering the body when the status is `want`, else throwing with what came instead. */
@@ -220,7 +222,17 @@ async function newCustomer(baseUrl: string): Promise<string> {
 		password: "bench-password-1",
 		name: "Bench"
 	};
-	return (await call(baseUrl, "POST", "/api/auth/register", 201, { body })).accessToken;
+	// Turned away under load (503/429 with Retry-After): again after that long, as a client would.
+	for (let attempt = 1; ; attempt++) {
+		const res = await send(baseUrl, "POST", "/api/auth/register", { body });
+		const wait = retryAfterMs(res);
+		if (res.status === 201 || wait === null || ![429, 503].includes(res.status) || attempt >= 10) {
+			if (res.status === 201) return res.body.accessToken;
+			const text = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
+			throw new Error(`POST /api/auth/register answered ${res.status}: ${text.slice(0, 300)}`);
+		}
+		await new Promise(resolve => setTimeout(resolve, wait));
+	}
 }
 
 /** `n` new customers' access tokens, registered at most `inFlight` at a time. */
@@ -527,7 +539,7 @@ const errorType = (body: unknown): string =>
 		: "";
 
 /** Retry-After in ms (seconds or an HTTP date), or null when the answer has none. */
-function retryAfterMs(res: FlowResponse): number | null {
+function retryAfterMs(res: Pick<FlowResponse, "headers">): number | null {
 	const raw = res.headers?.["retry-after"];
 	const value = Array.isArray(raw) ? raw[0] : raw;
 	if (value === undefined || value === "") return null;
@@ -646,10 +658,10 @@ async function runFlashSale(baseUrl: string, { quick }: SetupContext): Promise<F
 	};
 
 	return {
-		async begin(_vu, state) {
+		async begin(_vu, state, over) {
 			startedAt ??= performance.now();
 			for (;;) {
-				if (active === 0) return false;
+				if (active === 0 || over()) return false;
 				const now = performance.now();
 				for (const i of backingOff) {
 					if (buyers[i].readyAt <= now) {
@@ -785,11 +797,16 @@ async function runFlashSale(baseUrl: string, { quick }: SetupContext): Promise<F
 			const stock = (await call(baseUrl, "GET", `/api/inventory/${productId}`, 200, {
 				token: admin
 			})) as Record<string, unknown> & { onHand: number; reserved: number; available: number };
-			const saleNow = await call(baseUrl, "GET", `/api/sales/${sale.id}`, 200);
-			const item = (saleNow.items as Array<{ productId: string; unitsLeft: number }>).find(
-				i => i.productId === productId
-			);
-			const unitsLeft = typeof item?.unitsLeft === "number" ? item.unitsLeft : null;
+			// The public read is the gateway's cache, kept fresh by throttled broadcasts: a moment to catch up.
+			let unitsLeft: number | null = null;
+			for (let i = 0; i < 20 && unitsLeft !== 0; i++) {
+				if (i > 0) await new Promise(resolve => setTimeout(resolve, 250));
+				const saleNow = await call(baseUrl, "GET", `/api/sales/${sale.id}`, 200);
+				const item = (saleNow.items as Array<{ productId: string; unitsLeft: number }>).find(
+					x => x.productId === productId
+				);
+				unitsLeft = typeof item?.unitsLeft === "number" ? item.unitsLeft : null;
+			}
 			const admittedUnits = buyers.reduce((n, b) => n + b.units, 0);
 			const overLimitBuyers = buyers.filter(b => b.units > size.perCustomerLimit).length;
 			const oversold = Math.max(0, admittedUnits - size.units);

@@ -108,7 +108,7 @@ export interface FlashSaleResult {
 	lastToBest: number;
 	/** Admitted checkouts over the seconds from the sale's start to the last admitted checkout. */
 	sustainedPerSec: number;
-	/** Seconds from the start to the last admitted checkout, and to the last buyer's last answer. */
+	/** Seconds from the start to the last admitted checkout, and to the last answer of the run. */
 	sellOutSeconds: number;
 	runSeconds: number;
 	/** Latency of the checkouts answered 201. */
