@@ -92,9 +92,11 @@ export async function measureFlowRow(
 ): Promise<RowResult> {
 	const virtualUsers = Math.min(cli.connections, MAX_VIRTUAL_USERS);
 	const base = rowBase(scenario);
-	progress(
-		`${scenario.name}: setup, then ${virtualUsers} virtual users, ${cli.warmup} s warm-up, ${cli.duration} s measured`
-	);
+	const untilDone = scenario.untilDoneSeconds;
+	const window = untilDone
+		? `until done (at most ${untilDone} s)`
+		: `${cli.warmup} s warm-up, ${cli.duration} s measured`;
+	progress(`${scenario.name}: setup, then ${virtualUsers} virtual users, ${window}`);
 	try {
 		const flow = await whileAlive(
 			target.procs,
@@ -104,7 +106,6 @@ export async function measureFlowRow(
 				"setup"
 			)
 		);
-		const untilDone = scenario.untilDoneSeconds;
 		const f = await whileAlive(
 			target.procs,
 			runFlow(target.url, scenario.steps, flow, {
