@@ -35,6 +35,7 @@ import {
 import { applyPendingSales, saleActions, saleGauges } from "./sales";
 import type {
 	HeldLine,
+	HoldDoc,
 	InventoryMethods,
 	InventoryThis,
 	InventoryVars,
@@ -324,6 +325,33 @@ function inventoryActions(cfg: AppConfig) {
 				}
 				if (restocked > 0) await this.changed(lines.map(l => l.productId));
 				return { restocked };
+			}
+		},
+
+		/** Admin (the REPL's `stock` and `order`): the holds of an order or of a product, oldest first. */
+		holds: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				orderId: { ...ORDER_ID, optional: true },
+				productId: { ...PRODUCT_ID, optional: true }
+			},
+			async handler(this: InventoryThis, ctx: Context<{ orderId?: string; productId?: string }>) {
+				const { orderId, productId } = ctx.params;
+				const query = { ...(orderId ? { orderId } : {}), ...(productId ? { productId } : {}) };
+				const found = (await this.stores.holds.find({
+					query,
+					sort: ["createdAt"],
+					limit: 1000
+				})) as HoldDoc[];
+				return found.map(h => ({
+					orderId: h.orderId,
+					productId: h.productId,
+					quantity: h.quantity,
+					state: h.state,
+					...(h.saleId ? { saleId: h.saleId } : {}),
+					expiresAt: new Date(h.expiresAt).toISOString()
+				}));
 			}
 		},
 
