@@ -331,6 +331,46 @@ const SCHEMA = {
 		max: 3600000,
 		default: 5000
 	},
+	HOLD_GRACE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1000,
+		max: 86400000,
+		default: 120000
+	},
+	SALE_HOLD_SECONDS: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 10,
+		max: 86400,
+		default: 120
+	},
+	CHECKOUT_CONCURRENCY: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 1,
+		max: 10000,
+		default: 32
+	},
+	CHECKOUT_QUEUE: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 100000,
+		default: 64
+	},
+	SOLD_OUT_TTL: {
+		type: "number",
+		convert: true,
+		integer: true,
+		min: 0,
+		max: 60000,
+		default: 2000
+	},
 	ORDER_TTL: { type: "number", convert: true, integer: true, min: 1, max: 604800, default: 900 },
 	ORDER_SWEEP_INTERVAL: {
 		type: "number",
@@ -689,9 +729,17 @@ export function loadConfig(
 		},
 		inventory: {
 			lowStockThreshold: r.LOW_STOCK_THRESHOLD,
-			sweepInterval: r.INVENTORY_SWEEP_INTERVAL
+			sweepInterval: r.INVENTORY_SWEEP_INTERVAL,
+			holdGrace: r.HOLD_GRACE,
+			saleHoldSeconds: r.SALE_HOLD_SECONDS
 		},
-		orders: { ttl: r.ORDER_TTL, sweepInterval: r.ORDER_SWEEP_INTERVAL },
+		orders: {
+			ttl: r.ORDER_TTL,
+			sweepInterval: r.ORDER_SWEEP_INTERVAL,
+			checkoutConcurrency: r.CHECKOUT_CONCURRENCY,
+			checkoutQueue: r.CHECKOUT_QUEUE,
+			soldOutTtl: r.SOLD_OUT_TTL
+		},
 		payments: {
 			providerTimeout: r.PAYMENT_PROVIDER_TIMEOUT,
 			reconcileInterval: r.PAYMENT_RECONCILE_INTERVAL

@@ -79,3 +79,29 @@ export function enumRule<V extends string>(field: string, values: readonly V[]) 
 		}
 	} as const;
 }
+
+/** ISO-8601 with a date, a time and a zone (`2026-12-01T10:00:00Z`, `...+01:00`): what API.md calls a timestamp. */
+const TIMESTAMP_SHAPE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function timestampChecker(value: unknown, errors: CheckerError[]): unknown {
+	if (typeof value !== "string") return value;
+	const ms = Date.parse(value);
+	if (!TIMESTAMP_SHAPE.test(value) || !Number.isFinite(ms)) {
+		errors.push({
+			type: "timestamp",
+			actual: value,
+			message:
+				"The '{field}' field must be an ISO-8601 timestamp with a time zone, e.g. 2026-12-01T10:00:00Z."
+		});
+		return value;
+	}
+	return new Date(ms).toISOString();
+}
+
+/** A timestamp a client sends: checked, and stored in one spelling (UTC, milliseconds). */
+export const TIMESTAMP_RULE = {
+	type: "string",
+	max: 40,
+	custom: timestampChecker,
+	jsonSchema: { format: "date-time" }
+} as const;

@@ -76,19 +76,12 @@ export async function report(work: () => Promise<unknown>): Promise<void> {
 	}
 }
 
-/** Every stock hold of every order, a page at a time (inventory.holders pages by order id). */
-export async function allHolds(
-	broker: ServiceBroker
-): Promise<Map<string, Array<{ productId: string; quantity: number }>>> {
-	const out = new Map<string, Array<{ productId: string; quantity: number }>>();
-	let after: string | undefined;
-	do {
-		const page = (await broker.call("inventory.holders", { after, limit: 1000 })) as {
-			holders: Record<string, Array<{ productId: string; quantity: number }>>;
-			next?: string;
-		};
-		for (const [orderId, lines] of Object.entries(page.holders)) out.set(orderId, lines);
-		after = page.next;
-	} while (after);
-	return out;
+/** The stock holds of an order or of a product (inventory.holds: admin). */
+export async function holdsOf(
+	broker: ServiceBroker,
+	query: { orderId?: string; productId?: string }
+): Promise<
+	Array<{ orderId: string; productId: string; quantity: number; state: string; saleId?: string }>
+> {
+	return callAs(broker, "admin", "inventory.holds", query);
 }

@@ -75,6 +75,9 @@ const ratio5xx = (window: string, by = "") =>
 	`(sum${by}(rate(${HTTP_5XX}[${window}])) or vector(0)) / sum${by}(rate(${HTTP}[${window}]))`;
 const quantile = (qv: number, bucket: string, by: string, window = RATE) =>
 	`histogram_quantile(${qv}, sum by (${by}le) (rate(${bucket}[${window}])))`;
+/** Share of checkouts answered with `status` (a label matcher), 0 while none is. */
+const checkoutShare = (status: string) =>
+	`(sum(rate(http_requests_total{${CHECKOUT}, ${status}}[${RATE}])) or vector(0)) / sum(rate(http_requests_total{${CHECKOUT}}[${RATE}]))`;
 
 export const DASHBOARDS: DashboardSpec[] = [
 	{
@@ -375,7 +378,8 @@ export const DASHBOARDS: DashboardSpec[] = [
 	{
 		uid: "flashmart-business",
 		title: "FlashMart / Business",
-		description: "Orders, revenue, conversion, payment outcomes, stock-outs, customers.",
+		description:
+			"Orders, revenue, conversion, payment outcomes, stock-outs, customers, flash sales.",
 		tags: ["flashmart", "business"],
 		rows: [
 			{
@@ -521,6 +525,89 @@ export const DASHBOARDS: DashboardSpec[] = [
 						),
 						description:
 							"Age of the oldest unpublished event of each service's outbox (0 when empty). FlashMartOutboxStuck fires when it stays over 5 minutes for 5 minutes."
+					}
+				]
+			},
+			{
+				title: "Flash sales",
+				panels: [
+					stat("Sales live", "none", `max(flashmart_sales_live) or vector(0)`),
+					stat(
+						"Sale checkouts admitted over the range",
+						"none",
+						`sum(increase(flashmart_sale_checkouts_total{outcome="admitted"}[${RANGE}])) or vector(0)`
+					),
+					stat(
+						"Checkouts refused at once over the range",
+						"none",
+						`sum(increase(flashmart_checkout_rejections_total[${RANGE}])) or vector(0)`
+					),
+					stat(
+						"Hold expiries over the range",
+						"none",
+						`sum(increase(flashmart_hold_expiries_total[${RANGE}])) or vector(0)`
+					),
+					// Every inventory node reads the same sale from the same store: max, not sum.
+					{
+						...ts(
+							"Sale units left, by sale and product",
+							"none",
+							q(`max by (sale, product) (flashmart_sale_units_left)`, "{{sale}} {{product}}")
+						),
+						description:
+							"Units of each sale item neither held by an unpaid order nor sold. Expired holds give units back, so it can rise."
+					},
+					ts(
+						"Checkouts admitted/s, by sale",
+						"reqps",
+						q(
+							`sum by (sale) (rate(flashmart_sale_checkouts_total{outcome="admitted"}[${RATE}]))`,
+							"{{sale}}"
+						)
+					),
+					{
+						...ts(
+							"Checkouts rejected/s, by reason",
+							"reqps",
+							q(
+								`sum by (outcome) (rate(flashmart_sale_checkouts_total{outcome!="admitted"}[${RATE}]))`,
+								"{{outcome}}"
+							),
+							q(
+								`sum by (reason) (rate(flashmart_checkout_rejections_total[${RATE}]))`,
+								"{{reason}} (refused at once)"
+							)
+						),
+						description:
+							"Sale lines inventory refused (out_of_stock, limit_exceeded, not_started), and checkouts refused before any stock was asked for: overloaded (503 with Retry-After), sold_out (409 from what is known sold out).",
+						width: 24
+					},
+					// As the outbox gauges: one store of holds, counted by every inventory node.
+					ts("Holds open", "none", q(`max(flashmart_holds_open)`, "holds")),
+					ts(
+						"Hold expiries/s, by kind",
+						"none",
+						q(`sum by (kind) (rate(flashmart_hold_expiries_total[${RATE}]))`, "{{kind}}")
+					),
+					{
+						...ts(
+							"Checkout p99 against 250 ms",
+							"s",
+							q(quantile(0.99, `${DURATION}{${CHECKOUT}}`, ""), "p99"),
+							q("vector(0.25)", "bound")
+						),
+						description:
+							"POST /api/orders at the gateways. FlashMartSaleCheckoutsSlow fires when it stays over 250 ms for 3 minutes while a sale is live."
+					},
+					{
+						...ts(
+							"Checkout error ratio (500/504; 503 refusals apart)",
+							"percentunit",
+							q(checkoutShare(`status=~"5..", status!="503"`), "5xx except 503"),
+							q(checkoutShare(`status="503"`), "503")
+						),
+						description:
+							"503 is mostly admission refusing the excess at once, which is intended; the rest are failures. FlashMartSaleCheckoutsFailing fires when 5xx except 503 stay over 1% for 2 minutes while a sale is live."
 					}
 				]
 			}

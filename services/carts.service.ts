@@ -28,6 +28,7 @@ import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 import type { ProductSummary } from "./products.service";
+import type { SaleTermsView } from "./inventory/sales";
 
 /** A line as stored: never a price. */
 interface CartLine {
@@ -53,6 +54,8 @@ export interface CartItem {
 	unitPrice: number;
 	quantity: number;
 	lineTotal: number;
+	/** The live sale whose price this is. */
+	saleId?: string;
 }
 
 /** What clients see (API.md "Cart"). */
@@ -70,11 +73,11 @@ export interface CheckoutView {
 	version: number;
 }
 
-type Summaries = Record<string, ProductSummary>;
+type Summaries = Record<string, ProductSummary & { saleId?: string }>;
 
 /** The lines a client sees: of live products, in the cart's currency (that of its first live line). */
 interface LiveCart {
-	lines: Array<{ line: CartLine; product: ProductSummary }>;
+	lines: Array<{ line: CartLine; product: Summaries[string] }>;
 	currency: string | null;
 }
 
@@ -105,12 +108,15 @@ interface CartsMethods {
 	ownerOf(ctx: Context<unknown, AppMeta>): string;
 	findCart(userId: string): Promise<CartDoc | null>;
 	summaries(ctx: Context, ids: string[]): Promise<Summaries>;
+	liveSales(ctx: Context): Promise<SaleTermsView>;
 	change(ctx: Context<unknown, AppMeta>, productIds: string[], compute: Change): Promise<Cart>;
 }
 
 interface CartsVars {
 	/** Product summaries by id, as products last answered them (see the top of this file). */
 	catalog: ReadCache;
+	/** Inventory's sale terms by product, read at most once per SALE_TERMS_TTL_MS (dropped when a sale changes). */
+	saleTerms?: { at: number; view: Promise<SaleTermsView> };
 }
 
 type CartsThis = Service & DbServiceThis & CartsMethods & CartsVars;
@@ -129,6 +135,11 @@ const QUANTITY = {
 const MAX_LINES = 100;
 /** Optimistic retries of a write racing other writes to the same cart before giving up with 503. */
 const MAX_ATTEMPTS = 10;
+/**
+ * How long a carts node prices from the sale terms it read: a sale starting or ending shows in carts within this,
+ * and checkout charges what inventory held the line at in any case.
+ */
+const SALE_TERMS_TTL_MS = 1000;
 /** The currency of a cart with no lines. */
 const DEFAULT_CURRENCY = "USD";
 
@@ -164,7 +175,8 @@ function toCart(live: LiveCart): Cart {
 		name: product.name,
 		unitPrice: product.price,
 		quantity: line.quantity,
-		lineTotal: product.price * line.quantity
+		lineTotal: product.price * line.quantity,
+		...(product.saleId ? { saleId: product.saleId } : {})
 	}));
 	return {
 		items,
@@ -440,6 +452,13 @@ export function createCartsService(
 			this.catalog = new ReadCache();
 		},
 
+		events: {
+			/** A sale was created, changed or removed: read the terms again at the next pricing. */
+			"inventory.sales.changed"(this: CartsThis) {
+				this.saleTerms = undefined;
+			}
+		},
+
 		methods: {
 			/** The owner is always the verified caller, never a parameter. */
 			ownerOf(ctx: Context<unknown, AppMeta>): string {
@@ -455,9 +474,35 @@ export function createCartsService(
 			/** The products of an answer (unknown ids are absent): at most one catalog call, for those not cached. */
 			async summaries(this: CartsThis, ctx: Context, ids: string[]): Promise<Summaries> {
 				if (ids.length === 0) return {};
-				return this.catalog.getMany(ids, cfg.catalog.cacheTtl * 1000, missing =>
-					ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
-				);
+				const [catalog, sales] = await Promise.all([
+					this.catalog.getMany<ProductSummary>(ids, cfg.catalog.cacheTtl * 1000, missing =>
+						ctx.call<Summaries, { ids: string[] }>("products.summaries", { ids: missing })
+					),
+					this.liveSales(ctx)
+				]);
+				const out: Summaries = {};
+				for (const [id, product] of Object.entries(catalog)) {
+					const sale = sales[id];
+					out[id] =
+						sale?.status === "live"
+							? { ...product, price: sale.salePrice, saleId: sale.saleId }
+							: product;
+				}
+				return out;
+			},
+
+			/** Sale terms by product; without inventory, catalog prices (checkout charges what inventory holds at). */
+			liveSales(this: CartsThis, ctx: Context): Promise<SaleTermsView> {
+				const now = Date.now();
+				if (!this.saleTerms || now - this.saleTerms.at > SALE_TERMS_TTL_MS) {
+					const view = ctx.call<SaleTermsView, object>("inventory.saleTerms", {}).catch(err => {
+						this.logger.warn("Sale terms unavailable: pricing from the catalog", err);
+						this.saleTerms = undefined;
+						return {};
+					});
+					this.saleTerms = { at: now, view };
+				}
+				return this.saleTerms.view;
 			},
 
 			/**

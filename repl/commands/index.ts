@@ -5,11 +5,13 @@ import { deadlettersCommand } from "./deadletters";
 import { ledgerCommand } from "./ledger";
 import { orderCommand } from "./order";
 import { replayCommand } from "./replay";
+import { saleCommand } from "./sale";
 import { stockCommand } from "./stock";
 
 export const REPL_COMMANDS: ReplCommand[] = [
 	orderCommand,
 	stockCommand,
+	saleCommand,
 	ledgerCommand,
 	deadlettersCommand,
 	replayCommand,

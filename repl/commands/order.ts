@@ -2,7 +2,7 @@
 import type { ServiceBroker } from "moleculer";
 import { EVENT_OF, ORDER_STATES, type OrderStatus, TRANSITIONS } from "../../lib/order-state";
 import { deadLetterStore } from "../../adapters/events";
-import { type ReplArgs, type ReplCommand, allHolds, callAs, part, report } from "../operator";
+import { type ReplArgs, type ReplCommand, holdsOf, callAs, part, report } from "../operator";
 
 /**
  * The events an order in `status` has emitted: each client-visible state has one visible state before it (or none,
@@ -25,7 +25,12 @@ export async function inspectOrder(broker: ServiceBroker, id: string) {
 	const [payment, attempts, holds, notified, deadLettered] = await Promise.all([
 		part(() => broker.call("payments.get", { orderId: id })),
 		part(() => broker.call("payments.ledger", { orderId: id })),
-		part(async () => (await allHolds(broker)).get(id) ?? []),
+		part(async () =>
+			(await holdsOf(broker, { orderId: id })).map(h => ({
+				productId: h.productId,
+				quantity: h.quantity
+			}))
+		),
 		part(
 			async () =>
 				(await broker.call("notifications.list", { orderId: id })) as Array<{

@@ -1,6 +1,6 @@
 /** `stock <productId>`: a product's stock levels, the product, and the orders holding its units. */
 import type { ServiceBroker } from "moleculer";
-import { type ReplArgs, type ReplCommand, allHolds, callAs, part, report } from "../operator";
+import { type ReplArgs, type ReplCommand, callAs, holdsOf, part, report } from "../operator";
 
 export async function inspectStock(broker: ServiceBroker, productId: string) {
 	const stock = await callAs(broker, "admin", "inventory.get", { productId });
@@ -12,14 +12,12 @@ export async function inspectStock(broker: ServiceBroker, productId: string) {
 			>;
 			return found[productId] ?? null;
 		}),
-		part(async () => {
-			const out: Array<{ orderId: string; quantity: number }> = [];
-			for (const [orderId, lines] of await allHolds(broker)) {
-				for (const line of lines)
-					if (line.productId === productId) out.push({ orderId, quantity: line.quantity });
-			}
-			return out;
-		})
+		part(async () =>
+			(await holdsOf(broker, { productId })).map(h => ({
+				orderId: h.orderId,
+				quantity: h.quantity
+			}))
+		)
 	]);
 	return { stock, product, holds };
 }

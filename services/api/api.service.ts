@@ -79,6 +79,8 @@ export interface GatewayRequest extends IncomingMessage {
 	$params?: Record<string, unknown>;
 	/** The moleculer-web alias the request matched, if any; `metricRoute` is set by `aliasesOf`. */
 	$alias?: { metricRoute?: string; fullPath?: string };
+	/** The action the alias calls (moleculer-web sets it once the alias matched). */
+	$action?: { name?: string };
 	originalUrl?: string;
 }
 
@@ -363,7 +365,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			ReadCacheMixin({
 				ttlSeconds: cfg.gateway.readCacheTtl,
 				cleanAll: ["products.cache.clean"],
-				cleanEntities: { "inventory.changed": "productIds" }
+				cleanEntities: { "inventory.changed": ["productIds", "saleIds"] }
 			}),
 			ApiGateway as unknown as ServiceSchema,
 			UploadMixin()
@@ -557,6 +559,13 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				if (res.headersSent) return;
 				const httpError = toHttpError(err);
 				const requestId = req.$requestId ?? req.$ctx?.requestID ?? acceptRequestId(undefined);
+				// A checkout an orders node's bulkhead refused: admission working as meant, counted as such.
+				if (
+					(err as { type?: unknown }).type === "QUEUE_FULL" &&
+					req.$action?.name === "orders.create"
+				) {
+					this.broker.metrics.increment(METRIC.CHECKOUT_REJECTIONS, { reason: "overloaded" });
+				}
 				const retryAfter = (httpError.data as { retryAfter?: unknown } | undefined)?.retryAfter;
 				if (httpError.code === 429 && typeof retryAfter === "number") {
 					res.setHeader("Retry-After", String(retryAfter));

@@ -28,6 +28,9 @@ export const TAGS = {
 		"Registration, sign-in with rotating refresh tokens, the caller's profile, and user administration.",
 	Catalog: "Products, categories and images. Reads are public; changes are for admins.",
 	Inventory: "Stock levels per product (admins only).",
+	Sales:
+		"Flash sales: a window in which products sell at a sale price, from units allotted to the sale, at most a " +
+		"number per customer. Admins create them; anyone reads them.",
 	Cart: "The signed-in customer's cart, always at current catalog prices.",
 	Orders: "Checkout, payment, cancellation and fulfilment of orders."
 } as const;
@@ -102,6 +105,9 @@ export type SchemaName =
 	| "Category"
 	| "CategoryList"
 	| "InventoryLevel"
+	| "SaleItem"
+	| "Sale"
+	| "SalePage"
 	| "CartItem"
 	| "Cart"
 	| "Address"
@@ -210,6 +216,25 @@ const ORDER_EXAMPLE = {
 	createdAt: "2026-01-20T10:00:00.000Z",
 	updatedAt: "2026-01-20T10:01:30.000Z",
 	payment: PAYMENT_EXAMPLE
+};
+const SALE_EXAMPLE = {
+	id: "3f9c0a6b2d4e4c1f8a7b5d3e1c9f0a2b",
+	name: "Midnight drop",
+	startsAt: "2026-12-01T00:00:00.000Z",
+	endsAt: "2026-12-01T01:00:00.000Z",
+	holdSeconds: 120,
+	status: "live",
+	items: [
+		{
+			productId: PRODUCT_EXAMPLE.id,
+			salePrice: 999,
+			units: 10000,
+			perCustomerLimit: 2,
+			unitsLeft: 7412
+		}
+	],
+	createdAt: "2026-11-30T18:00:00.000Z",
+	updatedAt: "2026-11-30T18:00:00.000Z"
 };
 const CART_ITEM_EXAMPLE = {
 	productId: PRODUCT_EXAMPLE.id,
@@ -360,6 +385,56 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		},
 		examples: [{ productId: PRODUCT_EXAMPLE.id, onHand: 50, reserved: 8, available: 42 }]
 	},
+	SaleItem: {
+		type: "object",
+		description:
+			"A product of a sale: its sale price (in the product's currency), the units allotted, the most one " +
+			"customer may hold or buy, and the units not yet held or sold",
+		required: ["productId", "salePrice", "units", "perCustomerLimit", "unitsLeft"],
+		properties: {
+			productId: STR,
+			salePrice: MONEY,
+			units: { type: "integer", minimum: 1 },
+			perCustomerLimit: { type: "integer", minimum: 1 },
+			unitsLeft: { type: "integer", minimum: 0 }
+		},
+		examples: [SALE_EXAMPLE.items[0]]
+	},
+	Sale: {
+		type: "object",
+		description:
+			"A sale. From its creation until `startsAt` its products are kept back (checkout is 409 " +
+			"SALE_NOT_STARTED); while `live` they sell only from the sale's units at the sale price; after `endsAt` " +
+			"at their normal price. An unpaid order of a sale item expires after `holdSeconds` and its units go back " +
+			"to the sale.",
+		required: [
+			"id",
+			"name",
+			"startsAt",
+			"endsAt",
+			"holdSeconds",
+			"status",
+			"items",
+			"createdAt",
+			"updatedAt"
+		],
+		properties: {
+			id: STR,
+			name: STR,
+			startsAt: TIME,
+			endsAt: TIME,
+			holdSeconds: {
+				type: "integer",
+				description: "How long an unpaid order of a sale item holds its units"
+			},
+			status: { enum: ["scheduled", "live", "ended"] },
+			items: { type: "array", items: ref("SaleItem") },
+			createdAt: TIME,
+			updatedAt: TIME
+		},
+		examples: [SALE_EXAMPLE]
+	},
+	SalePage: pageOf("Sale", "A page of sales, latest start first", SALE_EXAMPLE),
 	CartItem: {
 		type: "object",
 		description: "A line of the cart at the product's current price",
@@ -369,7 +444,12 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 			name: STR,
 			unitPrice: MONEY,
 			quantity: QUANTITY,
-			lineTotal: MONEY
+			lineTotal: MONEY,
+			saleId: {
+				type: "string",
+				description:
+					"Present when the line is priced by a live sale (`unitPrice` is its sale price)"
+			}
 		},
 		examples: [CART_ITEM_EXAMPLE]
 	},
@@ -418,7 +498,11 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 			name: STR,
 			unitPrice: MONEY,
 			quantity: QUANTITY,
-			lineTotal: MONEY
+			lineTotal: MONEY,
+			saleId: {
+				type: "string",
+				description: "Present when the line was bought in a sale, at its sale price"
+			}
 		},
 		examples: [ORDER_ITEM_EXAMPLE]
 	},
@@ -923,6 +1007,78 @@ export const API_OPERATIONS: Operation[] = [
 		}
 	},
 	{
+		method: "POST",
+		path: "/sales",
+		action: "inventory.createSale",
+		tag: "Sales",
+		summary: "Create a sale",
+		description:
+			"Admin: a sale of some products between `startsAt` and `endsAt`. Each item names a product, its sale " +
+			"price (in the product's currency), the units allotted to the sale and the most one customer may hold " +
+			"or buy (`perCustomerLimit`, counted across all their carts, orders and nodes). `holdSeconds` (default " +
+			"120) is how long an unpaid order of a sale item keeps its units. From creation until the start the " +
+			"products are kept back for the sale.",
+		status: 201,
+		answer: "The new sale",
+		response: ref("Sale"),
+		errors: {
+			404: "A product inventory does not know (NOT_FOUND)",
+			409: "A product is already in a sale whose window overlaps (SALE_OVERLAP)",
+			422: "Invalid fields, `endsAt` not after `startsAt` or in the past, a product twice, or a limit over the units (VALIDATION_ERROR)"
+		}
+	},
+	{
+		method: "GET",
+		path: "/sales",
+		action: "inventory.listSales",
+		tag: "Sales",
+		summary: "List sales",
+		description: "Every sale, latest start first, with each item's units left.",
+		response: ref("SalePage")
+	},
+	{
+		method: "GET",
+		path: "/sales/:id",
+		action: "inventory.getSale",
+		tag: "Sales",
+		summary: "Get a sale",
+		description:
+			"A sale with each item's units left. Served from the gateway's read cache, dropped on every gateway " +
+			"when the sale's units change, so it is cheap to poll during a sale.",
+		response: ref("Sale"),
+		errors: { 404: "No such sale (NOT_FOUND)" },
+		cached: true
+	},
+	{
+		method: "PATCH",
+		path: "/sales/:id",
+		action: "inventory.updateSale",
+		tag: "Sales",
+		summary: "Change a sale",
+		description:
+			"Admin: change a sale that has not started; fields not sent stay as they are (`items` is replaced " +
+			"whole). A live or ended sale is 409 SALE_STARTED.",
+		response: ref("Sale"),
+		errors: {
+			404: "No such sale, or a product inventory does not know (NOT_FOUND)",
+			409: "The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP)",
+			422: "Invalid fields (VALIDATION_ERROR)"
+		}
+	},
+	{
+		method: "DELETE",
+		path: "/sales/:id",
+		action: "inventory.removeSale",
+		tag: "Sales",
+		summary: "Remove a sale",
+		description: "Admin: remove a sale that has not started; its products sell as before.",
+		status: 204,
+		errors: {
+			404: "No such sale (NOT_FOUND)",
+			409: "The sale has started (SALE_STARTED)"
+		}
+	},
+	{
 		method: "GET",
 		path: "/cart",
 		action: "carts.get",
@@ -1003,7 +1159,8 @@ export const API_OPERATIONS: Operation[] = [
 		response: ref("Order"),
 		errors: {
 			400: IDEMPOTENCY_400,
-			409: "Not enough stock (OUT_OF_STOCK, `data` lists the short lines), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
+			409: "Not enough stock (OUT_OF_STOCK, `data` lists the short lines), a sale item before its sale starts (SALE_NOT_STARTED), over a sale's per-customer limit (PURCHASE_LIMIT_EXCEEDED), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
+			503: "More checkouts than the service takes right now (refused at once) or a backend down (SERVICE_UNAVAILABLE); retry after Retry-After",
 			422: "Invalid address (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), or the key reused with another body (IDEMPOTENCY_KEY_REUSED)"
 		}
 	},

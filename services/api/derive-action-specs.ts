@@ -10,7 +10,7 @@ import type { ServiceSchema } from "moleculer";
 import { type AppConfig, loadConfig } from "../../config";
 import type { ActionError, Permission } from "../../types/moleculer-ext";
 import { createCartsService } from "../carts.service";
-import { createInventoryService } from "../inventory.service";
+import { createInventoryService } from "../inventory/inventory.service";
 import { createMediaService } from "../media.service";
 import { createOrdersService } from "../orders/orders.service";
 import { createProductsService } from "../products.service";

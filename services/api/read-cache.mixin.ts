@@ -18,8 +18,8 @@ export interface ReadCacheOptions {
 	ttlSeconds: number;
 	/** Events after which every kept answer goes. */
 	cleanAll: string[];
-	/** Events naming changed entities: event name → the payload field holding their ids. */
-	cleanEntities: Record<string, string>;
+	/** Events naming changed entities: event name → the payload fields holding their ids. */
+	cleanEntities: Record<string, string[]>;
 	maxEntries?: number;
 	/** Bytes of encoded answers held at most (pages are keyed by what clients send: a search is a new key). */
 	maxBytes?: number;
@@ -81,10 +81,14 @@ export function ReadCacheMixin(opts: ReadCacheOptions): Partial<ServiceSchema> {
 			this.readCache.invalidate();
 		};
 	}
-	for (const [name, field] of Object.entries(opts.cleanEntities)) {
+	for (const [name, fields] of Object.entries(opts.cleanEntities)) {
 		events[name] = function (ctx) {
-			const ids = (ctx.params as Record<string, unknown> | null)?.[field];
-			this.readCache.invalidate(Array.isArray(ids) ? [PAGES, ...ids.map(String)] : undefined);
+			const params = ctx.params as Record<string, unknown> | null;
+			const lists = fields.map(field => params?.[field]);
+			// A payload without any of its id lists says nothing precise: everything goes.
+			if (!lists.some(Array.isArray)) return this.readCache.invalidate();
+			const ids = lists.flatMap(ids => (Array.isArray(ids) ? ids.map(String) : []));
+			this.readCache.invalidate([PAGES, ...ids]);
 		};
 	}
 

@@ -6,7 +6,8 @@
  */
 import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
-import { UnprocessableError } from "../../lib/errors";
+import { ConflictError, UnprocessableError } from "../../lib/errors";
+import { METRIC } from "../../lib/metric-names";
 import { isVisible } from "../../lib/order-state";
 import type { AppMeta } from "../../types/meta";
 import type { CheckoutView } from "../carts.service";
@@ -25,6 +26,13 @@ interface CheckoutRun {
 	previous: OrderDoc | null;
 	/** The attempt as written by `recordAttempt`. */
 	doc?: OrderDoc;
+	/** Inventory's answer: the lines as held (a sale line with its sale and price) and when the hold ends. */
+	reserved?: Reserved;
+}
+
+interface Reserved {
+	lines: Array<{ productId: string; quantity: number; saleId?: string; unitPrice?: number }>;
+	expiresAt?: string;
 }
 
 interface CheckoutStep {
@@ -125,12 +133,18 @@ async function giveBackCart({ svc, ctx, orderId }: CheckoutRun): Promise<void> {
  * failed release is finished by the sweeper.
  */
 const reserveStock: CheckoutStep = {
-	async invoke({ ctx, doc }) {
-		await ctx.call(
-			"inventory.reserve",
-			{ orderId: doc!._id, lines: linesOf(doc!) },
-			{ retries: 0 }
-		);
+	async invoke(run) {
+		const { ctx, doc, svc } = run;
+		try {
+			run.reserved = await ctx.call<Reserved, object>(
+				"inventory.reserve",
+				{ orderId: doc!._id, lines: linesOf(doc!), userId: doc!.userId, ttlMs: run.ttlMs },
+				{ retries: 0 }
+			);
+		} catch (err) {
+			if (typeOf(err) === "OUT_OF_STOCK") svc.soldOut.learn(err);
+			throw err;
+		}
 	},
 	async compensate({ ctx, doc }) {
 		await ctx
@@ -138,6 +152,34 @@ const reserveStock: CheckoutStep = {
 			.catch(() => undefined);
 	}
 };
+
+/**
+ * What the reservation decided about the order: a sale line is charged the price it was held at (the cart showed
+ * the sale price already, unless the sale started or ended in between), and a sale's shorter hold time is the order's.
+ */
+function heldTerms(doc: OrderDoc, reserved?: Reserved): Partial<OrderDoc> {
+	if (!reserved) return {};
+	const byProduct = new Map(reserved.lines.map(l => [l.productId, l]));
+	const items = doc.items.map(item => {
+		const held = byProduct.get(item.productId);
+		if (!held?.saleId || held.unitPrice === undefined) {
+			const { saleId: _none, ...regular } = item;
+			return item.saleId ? regular : item;
+		}
+		return {
+			...item,
+			saleId: held.saleId,
+			unitPrice: held.unitPrice,
+			lineTotal: held.unitPrice * item.quantity
+		};
+	});
+	const subtotal = items.reduce((sum, i) => sum + i.lineTotal, 0);
+	const expiresAt =
+		reserved.expiresAt && Date.parse(reserved.expiresAt) < Date.parse(doc.expiresAt)
+			? reserved.expiresAt
+			: doc.expiresAt;
+	return { items, subtotal, total: subtotal, expiresAt };
+}
 
 /** Runs the steps in order; when one fails, compensates it and those before it, last first, and rethrows. */
 async function runSteps(steps: CheckoutStep[], run: CheckoutRun): Promise<void> {
@@ -158,9 +200,9 @@ async function runSteps(steps: CheckoutStep[], run: CheckoutRun): Promise<void> 
  * The point of no return: `reserving` → `pending_payment`, with `orders.created` in the same write. Null when the
  * sweeper took the attempt meanwhile (it rejected it as abandoned and gives its stock back).
  */
-async function placeOrder({ svc, ctx, doc }: CheckoutRun): Promise<OrderDoc | null> {
+async function placeOrder({ svc, ctx, doc, reserved }: CheckoutRun): Promise<OrderDoc | null> {
 	try {
-		return await svc.transition(ctx, doc!, "pending_payment");
+		return await svc.transition(ctx, doc!, "pending_payment", heldTerms(doc!, reserved));
 	} catch (err) {
 		if (typeOf(err) !== "INVALID_ORDER_STATE") throw err;
 		return null;
@@ -186,6 +228,12 @@ export async function checkout(
 		throw new UnprocessableError("EMPTY_CART", "The cart is empty", [
 			{ field: "cart", type: "empty", message: "Add items before checking out" }
 		]);
+	}
+	// Known sold out (inventory's broadcasts): 409 at once, without asking inventory or writing an attempt.
+	const soldOut = svc.soldOut.shortLines(cart.items);
+	if (soldOut.length > 0) {
+		svc.broker.metrics.increment(METRIC.CHECKOUT_REJECTIONS, { reason: "sold_out" });
+		throw new ConflictError("OUT_OF_STOCK", "Not enough stock for some lines", { lines: soldOut });
 	}
 	if (cart.subtotal === 0) {
 		// Products stored with price 0 (before prices had to be at least 1): an order nobody could pay.

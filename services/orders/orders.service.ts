@@ -38,6 +38,7 @@ import type { Payment } from "../payments.service";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction, WithChannels } from "../../types/moleculer-ext";
 import { checkout } from "./checkout";
+import { SoldOut } from "./sold-out";
 import { sweep, sweepMarker, sweepTimings, workDue } from "./sweeper";
 import {
 	type Order,
@@ -95,7 +96,13 @@ function orderEvent(doc: OrderDoc, status: OrderStatus, from?: OrderStatus): Out
 		total: doc.total,
 		currency: doc.currency,
 		...(status === "pending_payment"
-			? { items: doc.items.map(i => ({ productId: i.productId, quantity: i.quantity })) }
+			? {
+					items: doc.items.map(i => ({
+						productId: i.productId,
+						quantity: i.quantity,
+						...(i.saleId ? { saleId: i.saleId } : {})
+					}))
+				}
 			: {})
 	});
 }
@@ -123,6 +130,13 @@ function ordersActions(cfg: AppConfig) {
 		create: {
 			permissions: "authenticated",
 			params: { $$strict: "remove", shippingAddress: ADDRESS },
+			// Admission: checkouts beyond what this node takes at once wait in a short queue; past it they are refused
+			// at once (QUEUE_FULL, answered 503 with Retry-After) instead of piling up towards the deadline.
+			bulkhead: {
+				enabled: true,
+				concurrency: cfg.orders.checkoutConcurrency,
+				maxQueueSize: cfg.orders.checkoutQueue
+			},
 			async handler(this: OrdersThis, ctx: Context<CreateParams, AppMeta>): Promise<Order> {
 				const started = process.hrtime.bigint();
 				const order = await this.idempotent(
@@ -309,6 +323,13 @@ export function createOrdersService(
 		],
 		actions: ordersActions(cfg),
 
+		events: {
+			/** Inventory's stock broadcasts: what is sold out is answered here without asking inventory. */
+			"inventory.changed"(this: OrdersThis, ctx: Context<{ levels?: Record<string, unknown> }>) {
+				this.soldOut.update(ctx.params?.levels);
+			}
+		},
+
 		// Durable: a payment that succeeded while its pay request died (timeout, crash) still reaches its order.
 		channels: {
 			"payments.succeeded": {
@@ -395,7 +416,7 @@ export function createOrdersService(
 				const marker = sweepMarker(after, atMs, this.timings);
 				// Internal states are not events, and an event never names one as where the order came from.
 				const events = isVisible(to)
-					? [orderEvent(doc, to, isVisible(from) ? from : undefined)]
+					? [orderEvent(after, to, isVisible(from) ? from : undefined)]
 					: [];
 				const moved = await this.adapter.updateMany(
 					{ _id: doc._id, status: from, ...guard },
@@ -615,6 +636,7 @@ export function createOrdersService(
 
 		created(this: OrdersThis) {
 			this.timings = sweepTimings(cfg);
+			this.soldOut = new SoldOut(cfg.orders.soldOutTtl);
 		},
 		started(this: OrdersThis) {
 			this.sweeping = false;

@@ -1,7 +1,7 @@
 /**
  * The orders sweeper, safe on any number of orders nodes: it expires unpaid orders, rejects abandoned checkouts,
- * finishes the stock movements (release, sell, return) and refunds a crash left half done, and gives back inventory's
- * holds of orders this store does not know. Every claim is a conditional update and every movement is idempotent.
+ * and finishes the stock movements (release, sell, return) and refunds a crash left half done. Every claim is a
+ * conditional update and every movement is idempotent. Holds whose order never came to be are inventory's to expire.
  */
 import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
@@ -11,9 +11,6 @@ import { type OrderDoc, type OrdersThis, type SweepTimings, iso } from "./types"
 /** Due orders the sweeper reads per query, and per sweep at most (the next sweep carries on). */
 const SWEEP_BATCH = 200;
 const SWEEP_MAX = 5000;
-/** Inventory's holds checked against this store per sweep, and per query of it. */
-const HOLDS_PAGE = 500;
-const HOLDS_QUERY = 100;
 
 export function sweepTimings(cfg: AppConfig): SweepTimings {
 	return {
@@ -48,8 +45,8 @@ export function sweepMarker(
 }
 
 /**
- * Does the work that is due (`sweepAt` passed), then checks a page of inventory's holds. It reads only orders whose
- * marker is due, so its cost follows the work, not the orders stored.
+ * Does the work that is due (`sweepAt` passed). It reads only orders whose marker is due, so its cost follows the
+ * work, not the orders stored.
  */
 export async function sweep(svc: OrdersThis): Promise<void> {
 	// Nothing to do until the stock owner is there (e.g. while the cluster starts).
@@ -93,7 +90,6 @@ export async function sweep(svc: OrdersThis): Promise<void> {
 		if (failed > 0) {
 			svc.logger.warn(`${failed} due orders not finished; the next sweep retries them`, firstError);
 		}
-		await sweepHolds(svc, ctx);
 	} catch (err) {
 		svc.logger.warn("Order sweep did not finish; the next one carries on", err);
 	} finally {
@@ -142,31 +138,6 @@ export async function sweepOrder(
 		}
 	}
 	await svc.settleStock(ctx, settled);
-}
-
-/**
- * Gives back inventory's holds of orders this store does not know (never written, or gone), a page per sweep: the
- * check goes round all the holds over successive sweeps instead of reading every one each time.
- */
-export async function sweepHolds(svc: OrdersThis, ctx: Context): Promise<void> {
-	const page = (await ctx.call("inventory.holders", {
-		after: svc.holdsCursor,
-		limit: HOLDS_PAGE
-	})) as {
-		holders: Record<string, Array<{ productId: string; quantity: number }>>;
-		next?: string;
-	};
-	svc.holdsCursor = page.next;
-	const ids = Object.keys(page.holders);
-	for (let i = 0; i < ids.length; i += HOLDS_QUERY) {
-		const chunk = ids.slice(i, i + HOLDS_QUERY);
-		const known = new Set(
-			((await svc.adapter.find({ query: { _id: { $in: chunk } } })) as OrderDoc[]).map(d => d._id)
-		);
-		for (const orderId of chunk.filter(id => !known.has(id))) {
-			await ctx.call("inventory.release", { orderId, lines: page.holders[orderId] });
-		}
-	}
 }
 
 const MOVEMENTS = Object.keys(MOVEMENT_DONE) as Array<Exclude<StockMovement, "none">>;

@@ -8,6 +8,7 @@ import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { IdempotencyThis, idempotent } from "../../mixins/idempotency.mixin";
 import type { AppMeta } from "../../types/meta";
 import type { Payment } from "../payments.service";
+import type { SoldOut } from "./sold-out";
 
 export interface OrderItem {
 	productId: string;
@@ -16,6 +17,8 @@ export interface OrderItem {
 	unitPrice: number;
 	quantity: number;
 	lineTotal: number;
+	/** The sale this line was bought in, at its sale price. */
+	saleId?: string;
 }
 
 export interface ShippingAddress {
@@ -120,8 +123,8 @@ export interface OrdersVars {
 	sweeping: boolean;
 	/** Orders written before sweep markers existed were given theirs (once per process, at the first sweep). */
 	legacyMarked: boolean;
-	/** Where the check of inventory's holds carries on at the next sweep (it reads them a page at a time). */
-	holdsCursor?: string;
+	/** Products inventory announced sold out, so a checkout of them is 409 at once (sold-out.ts). */
+	soldOut: SoldOut;
 }
 
 export type OrdersThis = Service & DbServiceThis & IdempotencyThis & OrdersVars & OrdersMethods;

@@ -8,7 +8,9 @@
  *
  * Then it waits for the cluster to settle (sweeper, reconciliation, outbox relays) and checks the invariants:
  * 0 oversold units, 0 double charges, every paid order's units sold and every charge belonging to a paid order (or
- * refunded), reserved units exactly those of orders awaiting payment, every answer 2xx/4xx/503/504. And per fault
+ * refunded), reserved units exactly those of orders awaiting payment, every answer 2xx/4xx/503/504; with a sale on the
+ * first product, its allotment never exceeded, its units left exactly what its orders did not take, and no customer
+ * over its per-customer limit. And per fault
  * phase: requests by status, the slowest answer, answers past the bound (REQUEST_TIMEOUT + 1 s), retries whose
  * answer contradicted the order's final state (a 409 for a pay or cancel that went through, a 200 for one that did
  * not), and connections dropped with no answer (a refused connection is not one: nothing was sent).
@@ -39,6 +41,8 @@ export interface ChaosOptions {
 	disruptEveryMs: number;
 	/** How long a killed node stays down (ms). */
 	downMs: number;
+	/** The first product is in a live sale of this many units, at most this many per customer. */
+	sale?: { units: number; perCustomerLimit: number };
 	log?: (line: string) => void;
 }
 
@@ -82,6 +86,12 @@ export interface ChaosReport {
 	reservedMismatch: number;
 	/** Succeeded charges neither on a paid order nor refunded. */
 	strayCharges: number;
+	/** Sale units held or sold beyond the sale's allotment. */
+	saleOversold: number;
+	/** The sale's units left against its units minus those of its pending and paid (or refunded) orders. */
+	saleMismatch: number;
+	/** Customers holding or owning more of the sale item than the per-customer limit. */
+	limitBreaches: number;
 	/** Answers outside 2xx/4xx/503/504. */
 	badAnswers: number;
 	settleMs: number;
@@ -264,6 +274,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 			});
 			if (res.status !== 201) throw new Error(`product: ${res.status} ${JSON.stringify(res.body)}`);
 			productIds.push(res.body.id);
+		}
+		let saleId: string | undefined;
+		if (opts.sale) {
+			const res = await api(base, "POST", "/api/sales", {
+				token: admin,
+				body: {
+					name: "chaos sale",
+					startsAt: new Date(Date.now() - 1000).toISOString(),
+					endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+					items: [{ productId: productIds[0], salePrice: 250, ...opts.sale }]
+				}
+			});
+			if (res.status !== 201) throw new Error(`sale: ${res.status} ${JSON.stringify(res.body)}`);
+			saleId = res.body.id;
 		}
 		log(`registering ${opts.customers} customers...`);
 		const tokens: string[] = [];
@@ -458,7 +482,38 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 				const paid = ["paid", "shipped", "delivered"].includes(statusOf.get(orderId)!);
 				if ((paid && kept !== 1) || (!paid && kept !== 0)) strayCharges++;
 			}
-			return { oversold, doubleCharges, unsoldPaidUnits, reservedMismatch, strayCharges };
+			let saleOversold = 0;
+			let saleMismatch = 0;
+			let limitBreaches = 0;
+			if (saleId && opts.sale) {
+				const inSale = (o: any) =>
+					o.items
+						.filter((i: any) => i.saleId === saleId)
+						.reduce((n: number, i: any) => n + i.quantity, 0);
+				const live = mine.filter(o =>
+					["pending_payment", "paid", "shipped", "delivered", "refunded"].includes(o.status)
+				);
+				const taken = live.reduce((n, o) => n + inSale(o), 0);
+				saleOversold = Math.max(0, taken - opts.sale.units);
+				const res = await api(base, "GET", `/api/sales/${saleId}`);
+				if (res.status !== 200) throw new Error(`sale: ${res.status}`);
+				saleMismatch = Math.abs(res.body.items[0].unitsLeft - (opts.sale.units - taken));
+				const byCustomer = new Map<string, number>();
+				for (const o of live) byCustomer.set(o.userId, (byCustomer.get(o.userId) ?? 0) + inSale(o));
+				limitBreaches = [...byCustomer.values()].filter(
+					n => n > opts.sale!.perCustomerLimit
+				).length;
+			}
+			return {
+				oversold,
+				doubleCharges,
+				unsoldPaidUnits,
+				reservedMismatch,
+				strayCharges,
+				saleOversold,
+				saleMismatch,
+				limitBreaches
+			};
 		};
 		let last: Awaited<ReturnType<typeof measure>> | undefined;
 		let lastError: unknown;
@@ -474,7 +529,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 						last.doubleCharges +
 						last.unsoldPaidUnits +
 						last.reservedMismatch +
-						last.strayCharges ===
+						last.strayCharges +
+						last.saleOversold +
+						last.saleMismatch +
+						last.limitBreaches ===
 					0
 				);
 			}, 60_000);

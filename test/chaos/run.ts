@@ -24,6 +24,7 @@ async function main() {
 		stockEach: Number(values.stock),
 		disruptEveryMs: Number(values.every),
 		downMs: Number(values.down),
+		sale: { units: Math.floor(Number(values.stock) * 0.7), perCustomerLimit: 2 },
 		log: line => console.log(`[chaos] ${line}`)
 	});
 	console.log(JSON.stringify(report, null, 2));

@@ -172,4 +172,38 @@ describe("the operator REPL on the embedded default", () => {
 		expect(answer.events.emitted).toEqual(["orders.created", "orders.paid"]);
 		expect(answer.holds).toEqual([]);
 	});
+
+	it("sale <id> shows a live sale's units left, held and sold, and its open holds", async () => {
+		const product = await api(base, "POST", "/api/products", {
+			token: adminToken,
+			body: { sku: unique("SALE"), name: "Sale Item", price: 2000, category: "testing", stock: 10 }
+		});
+		const sale = await api(base, "POST", "/api/sales", {
+			token: adminToken,
+			body: {
+				name: "repl sale",
+				startsAt: new Date(Date.now() - 1000).toISOString(),
+				endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+				items: [{ productId: product.body.id, salePrice: 900, units: 4, perCustomerLimit: 2 }]
+			}
+		});
+		expect(sale.status).toBe(201);
+		await api(base, "POST", "/api/cart/items", {
+			token: customer,
+			body: { productId: product.body.id, quantity: 2 }
+		});
+		const order = await api(base, "POST", "/api/orders", {
+			token: customer,
+			body: { shippingAddress: ADDRESS },
+			headers: { "Idempotency-Key": unique("sale") }
+		});
+		expect(order.status).toBe(201);
+		const answer = await repl.run(`sale ${sale.body.id}`);
+		expect(answer).toMatchObject({
+			id: sale.body.id,
+			status: "live",
+			items: [{ productId: product.body.id, salePrice: 900, units: 4, left: 2, held: 2, sold: 0 }],
+			holdsOpen: 1
+		});
+	});
 });

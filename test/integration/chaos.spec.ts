@@ -2,7 +2,8 @@
  * A short chaos run in the suite (the longer one: `npm run chaos`): 200 concurrent purchase flows through two
  * gateways while inventory, orders and payments are killed (-9), NATS restarts, and orders, payments, inventory and a
  * gateway are stopped under load (SIGTERM), each started again; then the invariants hold (0 oversold units, 0 double
- * charges, every paid order's units sold, every answer 2xx/4xx/503/504), every answer came inside its deadline, no
+ * charges, every paid order's units sold, a sale's allotment and per-customer limit kept, every answer
+ * 2xx/4xx/503/504), every answer came inside its deadline, no
  * retry contradicted where its order ended up, and no request was dropped unanswered.
  */
 import { REQUEST_TIMEOUT, formatPhases, runChaos } from "../chaos/chaos";
@@ -15,7 +16,8 @@ describe("chaos", () => {
 			products: 5,
 			stockEach: 60,
 			disruptEveryMs: 1_500,
-			downMs: 800
+			downMs: 800,
+			sale: { units: 40, perCustomerLimit: 2 }
 		});
 		console.log(`chaos report: ${JSON.stringify(report)}\n${formatPhases(report)}`);
 		// The chaos was felt (so this cannot pass vacuously), and the shop kept selling and refunding.
@@ -43,6 +45,9 @@ describe("chaos", () => {
 			unsoldPaidUnits: report.unsoldPaidUnits,
 			reservedMismatch: report.reservedMismatch,
 			strayCharges: report.strayCharges,
+			saleOversold: report.saleOversold,
+			saleMismatch: report.saleMismatch,
+			limitBreaches: report.limitBreaches,
 			badAnswers: report.badAnswers,
 			contradictions: report.contradictionSamples,
 			dropped: report.dropped
@@ -52,6 +57,9 @@ describe("chaos", () => {
 			unsoldPaidUnits: 0,
 			reservedMismatch: 0,
 			strayCharges: 0,
+			saleOversold: 0,
+			saleMismatch: 0,
+			limitBreaches: 0,
 			badAnswers: 0,
 			contradictions: [],
 			dropped: 0

@@ -87,8 +87,19 @@ describe("config.loadConfig", () => {
 
 	it("gives every number it reads a default", () => {
 		const cfg = loadConfig({});
-		expect(cfg.orders).toEqual({ ttl: 900, sweepInterval: 5000 });
-		expect(cfg.inventory).toEqual({ lowStockThreshold: 5, sweepInterval: 5000 });
+		expect(cfg.orders).toEqual({
+			ttl: 900,
+			sweepInterval: 5000,
+			checkoutConcurrency: 32,
+			checkoutQueue: 64,
+			soldOutTtl: 2000
+		});
+		expect(cfg.inventory).toEqual({
+			lowStockThreshold: 5,
+			sweepInterval: 5000,
+			holdGrace: 120000,
+			saleHoldSeconds: 120
+		});
 		expect(cfg.catalog.cacheTtl).toBe(300);
 	});
 

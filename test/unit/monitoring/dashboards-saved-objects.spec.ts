@@ -4,8 +4,10 @@
  * the committed dashboards being exactly what scripts/grafana-dashboards.ts generates.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import Ajv from "ajv";
+import yaml from "js-yaml";
 import { METRIC } from "moleculer";
 import { renderDashboards } from "../../../scripts/grafana-dashboards";
 import {
@@ -14,7 +16,10 @@ import {
 	MONITORING,
 	loadDashboards,
 	panelQueries,
-	readYaml
+	readYaml,
+	run,
+	substituteGrafanaVariables,
+	tool
 } from "../../helpers/monitoring";
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -161,6 +166,24 @@ describe("grafana dashboards", () => {
 			/\b(rate|increase|irate)\([^)]*\[\d+[smh]\]/.test(q.expr)
 		);
 		expect(hardCoded).toEqual([]);
+	});
+
+	it("have PromQL that promtool parses, every target of every panel (Grafana's variables as Grafana sends them)", async () => {
+		// One recording rule per target, in a group named after its panel, so promtool's error names the panel.
+		const groups = panelQueries().map((q, i) => ({
+			name: `${q.dashboard} / ${q.row} / ${q.panel} #${i}`,
+			rules: [{ record: `dashboard:panel:${i}`, expr: substituteGrafanaVariables(q.expr) }]
+		}));
+		const file = path.join(
+			fs.mkdtempSync(path.join(os.tmpdir(), "flashmart-panels-")),
+			"panels.rules.yml"
+		);
+		fs.writeFileSync(file, yaml.dump({ groups }));
+		const res = await run(tool("promtool"), ["check", "rules", file]);
+		expect({ code: res.code, out: res.stdout + res.stderr }).toEqual({
+			code: 0,
+			out: expect.stringContaining(`SUCCESS: ${groups.length} rules found`)
+		});
 	});
 
 	it("refer only to variables the dashboard defines (or Grafana's own)", () => {

@@ -196,6 +196,33 @@ describe("alertmanager config", () => {
 		);
 	});
 
+	it("routes the flash sale alerts by their severity: failing checkouts page, slow or refused ones warn", async () => {
+		const severity = Object.fromEntries(
+			allRules()
+				.filter(r => /^FlashMart(Sale|CheckoutOverloaded)/.test(r.alert ?? ""))
+				.map(r => [r.alert, r.labels?.severity])
+		);
+		expect(severity).toEqual({
+			FlashMartSaleCheckoutsFailing: "critical",
+			FlashMartSaleCheckoutsSlow: "warning",
+			FlashMartCheckoutOverloaded: "warning"
+		});
+		for (const [alert, level] of Object.entries(severity)) {
+			const res = await run(tool("amtool"), [
+				"config",
+				"routes",
+				"test",
+				`--config.file=${ALERTMANAGER_YML}`,
+				`alertname=${alert}`,
+				`severity=${level}`
+			]);
+			expect({ alert, receiver: res.stdout.trim() }).toEqual({
+				alert,
+				receiver: `webhook-${level}`
+			});
+		}
+	});
+
 	it("lets a node or service down inhibit the latency alerts of the same component", () => {
 		const cfg = readYaml<{
 			inhibit_rules: Array<{

@@ -1,6 +1,7 @@
 /**
  * deploy/kubernetes, rendered by a real kustomize (kubectl's) for each overlay: every object valid against the
- * Kubernetes and Prometheus Operator schemas with no superseded API version, and the policies operators rely on
+ * Kubernetes and Prometheus Operator schemas, strictly (no field they do not define) and with no deprecated or
+ * pre-release API version, and the policies operators rely on
  * (probes, resources, pinned images, pod security, disruption budgets, autoscalers, documented Secrets, network
  * policies over every pod and port, the shutdown budget, the environment config/ accepts, compose's figures).
  */
@@ -12,10 +13,10 @@ import {
 	documentedSecrets,
 	find,
 	render,
-	testSecrets,
-	validate
+	testSecrets
 } from "../../../scripts/lib/kubernetes";
 import { composeProject, envExample } from "../../helpers/compose";
+import { validateStrictly } from "../../helpers/kubernetes-schema";
 
 const WORKLOADS = ["Deployment", "StatefulSet", "Job"];
 const APP_GROUPS = ["gateway", "users", "catalog", "commerce", "payments"];
@@ -52,8 +53,9 @@ describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", overlay => {
 		);
 	});
 
-	it("validates against the Kubernetes and Prometheus Operator schemas, with no superseded API version", () => {
-		expect(validate(objs)).toEqual({ objects: objs.length, errors: [] });
+	it("validates strictly against the Kubernetes and Prometheus Operator schemas, all on stable API versions", () => {
+		// freeForm empty: no value of any object falls in a part of a schema that leaves its fields open.
+		expect(validateStrictly(objs)).toEqual({ objects: objs.length, errors: [], freeForm: [] });
 	});
 
 	it("gives every container a pinned image and a non-root, read-only, unprivileged security context", () => {
@@ -309,5 +311,93 @@ describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", overlay => {
 				(mib(c.resources.limits.memory) * 3) / 4
 			);
 		}
+	});
+});
+
+describe("the schema validation of rendered objects", () => {
+	const objs = rendered.get("prod")!;
+	const copy = (kind: string, name: string): K8sObject => structuredClone(find(objs, kind, name)!);
+	const errorsOf = (...objects: K8sObject[]) => validateStrictly(objects).errors;
+
+	it("rejects one misspelled field of a Deployment, naming the object and the field's JSON path", () => {
+		const d = copy("Deployment", "gateway");
+		const c = podSpec(d).containers[0];
+		c.livenesProbe = c.livenessProbe;
+		delete c.livenessProbe;
+		expect(errorsOf(d)).toEqual([
+			'Deployment/gateway: unknown field "spec.template.spec.containers[0].livenesProbe"'
+		]);
+	});
+
+	it("rejects a field no schema defines in every kind rendered, in its metadata and its spec", () => {
+		const kinds = [...new Set(objs.map(o => o.kind))];
+		expect(kinds.length).toBeGreaterThan(10);
+		const broken = kinds.map(kind => {
+			const o = structuredClone(objs.find(x => x.kind === kind)!);
+			Object.assign(o.metadata, { nmae: o.metadata.name });
+			if (o.spec) o.spec.replicaCount = 1;
+			return o;
+		});
+		const expected = broken.flatMap(o => [
+			`${o.kind}/${o.metadata.name}: unknown field "metadata.nmae"`,
+			...(o.spec ? [`${o.kind}/${o.metadata.name}: unknown field "spec.replicaCount"`] : [])
+		]);
+		expect(errorsOf(...broken).sort()).toEqual(expected.sort());
+	});
+
+	it("rejects a misspelled field at any depth, in the Prometheus Operator's kinds too", () => {
+		const d = copy("Deployment", "users");
+		podSpec(d).volumes[0].emptyDir.sizelimit = "1Gi";
+		d.spce = {};
+		const cm = copy("ConfigMap", "flashmart-grafana-dashboards");
+		cm.datas = {};
+		const policy = objs.find(o => o.kind === "NetworkPolicy" && o.spec.ingress)!;
+		const peer = structuredClone(policy);
+		peer.spec.ingress[0].form = [];
+		const monitor = structuredClone(objs.find(o => o.kind === "PodMonitor")!);
+		monitor.spec.podMetricsEndpoints[0].intervall = "15s";
+		const rule = structuredClone(objs.find(o => o.kind === "PrometheusRule")!);
+		rule.spec.groups[0].rules[0].expresion = "up";
+		expect(errorsOf(d, cm, peer, monitor, rule).sort()).toEqual(
+			[
+				'Deployment/users: unknown field "spec.template.spec.volumes[0].emptyDir.sizelimit"',
+				'Deployment/users: unknown field "spce"',
+				'ConfigMap/flashmart-grafana-dashboards: unknown field "datas"',
+				`NetworkPolicy/${peer.metadata.name}: unknown field "spec.ingress[0].form"`,
+				`PodMonitor/${monitor.metadata.name}: unknown field "spec.podMetricsEndpoints[0].intervall"`,
+				`PrometheusRule/${rule.metadata.name}: unknown field "spec.groups[0].rules[0].expresion"`
+			].sort()
+		);
+	});
+
+	it("leaves open only what Kubernetes keeps as maps: labels, annotations, data, resource names", () => {
+		const d = copy("Deployment", "catalog");
+		Object.assign(d.metadata, { annotations: { "example.com/any-thing": "x" } });
+		d.spec.template.metadata.labels["example.com/team"] = "shop";
+		podSpec(d).containers[0].resources.limits["example.com/gpu"] = "1";
+		const cm = copy("ConfigMap", "flashmart-grafana-dashboards");
+		cm.data["any-name.json"] = "{}";
+		expect(validateStrictly([d, cm])).toEqual({ objects: 2, errors: [], freeForm: [] });
+	});
+
+	it("rejects deprecated and pre-release API versions, naming the one to use", () => {
+		const pdb = { ...copy("PodDisruptionBudget", "gateway"), apiVersion: "policy/v1beta1" };
+		const hpa = {
+			...copy("HorizontalPodAutoscaler", "gateway"),
+			apiVersion: "autoscaling/v2beta2"
+		};
+		// A kind that moved to another group: its old group has no newer version to point to.
+		const ingress = { ...copy("Ingress", "gateway"), apiVersion: "extensions/v1beta1" };
+		const errors = errorsOf(pdb, hpa, ingress);
+		expect(errors).toEqual(
+			expect.arrayContaining([
+				"PodDisruptionBudget/gateway: policy/v1beta1 is superseded by policy/v1",
+				"HorizontalPodAutoscaler/gateway: autoscaling/v2beta2 is superseded by autoscaling/v2",
+				"Ingress/gateway: extensions/v1beta1 is a pre-release API version (deprecated, removed or off by default): Ingress is served as networking.k8s.io/v1"
+			])
+		);
+		expect(
+			errors.filter(e => /^(PodDisruptionBudget|HorizontalPodAutoscaler)\//.test(e))
+		).toHaveLength(2);
 	});
 });

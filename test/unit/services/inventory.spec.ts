@@ -9,7 +9,7 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
-import { RETURN_MARKER_TTL_MS, createInventoryService } from "../../../services/inventory.service";
+import { RETURN_MARKER_TTL_MS, createInventoryService } from "../../../services/inventory/inventory.service";
 import { testConfig } from "../../helpers/config";
 
 describe("inventory", () => {
@@ -123,54 +123,6 @@ describe("inventory", () => {
 				committed: 0
 			});
 			expect(await level("p1")).toEqual({ productId: "p1", onHand: 6, reserved: 0, available: 6 });
-		});
-	});
-
-	describe("inventory.holders", () => {
-		it("pages through the orders holding stock in id order, with their lines", async () => {
-			await stock("h1", 100);
-			await stock("h2", 100);
-			for (const id of ["hb", "hd", "ha", "hc", "he"]) {
-				await broker.call("inventory.reserve", {
-					orderId: id,
-					lines: [
-						{ productId: "h1", quantity: 1 },
-						...(id === "hc" ? [{ productId: "h2", quantity: 3 }] : [])
-					]
-				});
-			}
-			type Page = { holders: Record<string, unknown>; next?: string };
-			const ours = (page: Page) => Object.keys(page.holders).filter(id => id.startsWith("h"));
-			const first = (await broker.call("inventory.holders", { after: "h", limit: 2 })) as Page;
-			expect(Object.keys(first.holders)).toEqual(["ha", "hb"]);
-			expect(first.next).toBe("hb");
-			const second = (await broker.call("inventory.holders", {
-				after: first.next,
-				limit: 2
-			})) as Page;
-			expect(second.holders).toEqual({
-				hc: [
-					{ productId: "h1", quantity: 1 },
-					{ productId: "h2", quantity: 3 }
-				],
-				hd: [{ productId: "h1", quantity: 1 }]
-			});
-			const last = (await broker.call("inventory.holders", {
-				after: second.next,
-				limit: 2
-			})) as Page;
-			expect(ours(last)).toEqual(["he"]);
-			expect(last.next).toBeUndefined();
-			for (const id of ["ha", "hb", "hc", "hd", "he"]) {
-				await broker.call("inventory.release", {
-					orderId: id,
-					lines: [
-						{ productId: "h1", quantity: 1 },
-						{ productId: "h2", quantity: 3 }
-					]
-				});
-			}
-			expect(ours((await broker.call("inventory.holders", {})) as Page)).toEqual([]);
 		});
 	});
 

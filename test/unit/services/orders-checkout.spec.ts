@@ -10,7 +10,7 @@ import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
 import type { DbAdapter } from "../../../adapters/store";
 import { createCartsService } from "../../../services/carts.service";
-import { createInventoryService } from "../../../services/inventory.service";
+import { createInventoryService } from "../../../services/inventory/inventory.service";
 import { createOrdersService } from "../../../services/orders/orders.service";
 import { createProductsService } from "../../../services/products.service";
 import { testConfig } from "../../helpers/config";

@@ -9,7 +9,7 @@ import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
 import type { DbAdapter } from "../../../adapters/store";
-import { createInventoryService } from "../../../services/inventory.service";
+import { createInventoryService } from "../../../services/inventory/inventory.service";
 import { createProductsService } from "../../../services/products.service";
 import { testConfig } from "../../helpers/config";
 

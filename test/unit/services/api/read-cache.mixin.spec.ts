@@ -56,7 +56,7 @@ describe("ReadCacheMixin", () => {
 			ReadCacheMixin({
 				ttlSeconds,
 				cleanAll: ["catalog.changed"],
-				cleanEntities: { "stock.changed": "ids" }
+				cleanEntities: { "stock.changed": ["ids"] }
 			}),
 			ApiGateway as unknown as ServiceSchema
 		],
