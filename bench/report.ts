@@ -133,6 +133,8 @@ const HOLDS_HEADER = [
 	"mean ms",
 	"p50 / 0 holds",
 	"mean / 0 holds",
+	"control p50 ms",
+	"corrected p50 / mean",
 	"opening s"
 ];
 
@@ -149,6 +151,8 @@ function holdsRows(h: HoldsResult): string[][] {
 		l.latencyMs.mean.toFixed(3),
 		ratio(l.ratioP50),
 		ratio(l.ratioMean),
+		l.controlLatencyMs ? l.controlLatencyMs.p50.toFixed(3) : "-",
+		l.correctedP50 === undefined ? "-" : `${ratio(l.correctedP50)} / ${ratio(l.correctedMean)}`,
 		l.openSeconds.toFixed(1)
 	]);
 }

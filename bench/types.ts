@@ -223,6 +223,7 @@ export interface HoldLevel {
 	requested?: number;
 	/** Reserve + commit pairs timed, one after the other. */
 	pairs: number;
+	/** Pairs per second of time spent in them (the control's pairs in between left out). */
 	pairsPerSec: number;
 	/** Of one pair (reserve, then commit), ms. */
 	latencyMs: Measurement["latencyMs"];
@@ -231,6 +232,11 @@ export interface HoldLevel {
 	/** p50 and mean over the first level's (0 holds). */
 	ratioP50?: number;
 	ratioMean?: number;
+	/** The same pairs on a product without holds, each right after one of the above (the machine's pace then). */
+	controlLatencyMs?: Measurement["latencyMs"];
+	/** ratioP50 and ratioMean divided by the control's own ratio to the first level: drift of the machine removed. */
+	correctedP50?: number;
+	correctedMean?: number;
 }
 
 export interface HoldsResult {

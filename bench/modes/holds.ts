@@ -3,7 +3,8 @@
  * transporter) runs the inventory service alone on NeDB files in a temp DATA_DIR, as a node without MONGO_URI
  * does; the product's stock comes in through the `products.created` channel, as in production. At each level the
  * holds are opened with `inventory.reserve` (one unit each, distinct order ids), then pairs of reserve + commit on
- * new order ids are timed one after the other, a pair being what a paid checkout asks of inventory.
+ * new order ids are timed one after the other, a pair being what a paid checkout asks of inventory, each followed
+ * by a pair on a control product without holds.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -13,7 +14,7 @@ import { ServiceBroker } from "moleculer";
 import { CONFIG_OPTION, loadConfig } from "../../config";
 import type { SendToChannel } from "../../adapters/events";
 import { eventsMiddleware } from "../../adapters/events";
-import { createInventoryService } from "../../services/inventory.service";
+import { createInventoryService } from "../../services/inventory/inventory.service";
 import { type Cli, DEFAULT_HOLD_LEVELS } from "../cli";
 import { latencySummary, round } from "../measure";
 import { writeLatest } from "../output";
@@ -21,10 +22,20 @@ import { holdsTable } from "../report";
 import { progress, session, startedAt } from "../session";
 import type { BenchReport, HoldLevel, HoldsResult } from "../types";
 
-/** Pairs timed per level, and pairs run before them that are not counted (JIT, NeDB's first writes at a level). */
+/**
+ * Pairs timed per level, and pairs run before them that are not counted: at least this many and for at least this
+ * long. The first level needs the time: over its first second or two a pair costs twice what it does later (JIT),
+ * which would flatter every later level's ratio.
+ */
 const PAIRS = 500;
 const WARMUP_PAIRS = 200;
+const WARMUP_MS = 3_000;
 const PRODUCT_ID = "bench-holds-product";
+/**
+ * A second product that never has an open hold, its pairs interleaved with the first's: its cost at each level says
+ * how fast the machine was just then (2 cores shared with other work), which the ratios can be corrected by.
+ */
+const CONTROL_ID = "bench-holds-control";
 /** Enough units for every hold and every pair of every level. */
 const STOCK = 1_000_000;
 /** Reserves in flight while holds are opened: NeDB runs one at a time, this only keeps its queue fed. */
@@ -54,17 +65,19 @@ export async function measureHolds(
 	broker.createService(createInventoryService(cfg) as never);
 	await broker.start();
 	try {
-		await (broker as unknown as { sendToChannel: SendToChannel }).sendToChannel(
-			"products.created",
-			{
-				eventId: `created-${PRODUCT_ID}`,
-				occurredAt: new Date().toISOString(),
-				productId: PRODUCT_ID,
-				sku: "BENCH-HOLDS",
-				stock: STOCK
-			}
-		);
-		await waitForStock(broker);
+		for (const productId of [PRODUCT_ID, CONTROL_ID]) {
+			await (broker as unknown as { sendToChannel: SendToChannel }).sendToChannel(
+				"products.created",
+				{
+					eventId: `created-${productId}`,
+					occurredAt: new Date().toISOString(),
+					productId,
+					sku: productId.toUpperCase(),
+					stock: STOCK
+				}
+			);
+			await waitForStock(broker, productId);
+		}
 		const out: HoldLevel[] = [];
 		let open = 0;
 		for (const holds of levels) {
@@ -76,30 +89,49 @@ export async function measureHolds(
 				progress(`holds: only ${open} of ${holds} opened in ${openSeconds} s (the budget)`);
 			}
 			progress(`holds: ${open} open (opening took ${openSeconds} s); timing ${pairs} pairs`);
-			const pair = async (id: string): Promise<number> => {
+			const pair = async (productId: string, id: string): Promise<number> => {
+				const lines = [{ productId, quantity: 1 }];
 				const t0 = performance.now();
-				await broker.call("inventory.reserve", { orderId: id, lines: [line] });
-				await broker.call("inventory.commit", { orderId: id, lines: [line] });
+				await broker.call("inventory.reserve", { orderId: id, lines });
+				await broker.call("inventory.commit", { orderId: id, lines });
 				return performance.now() - t0;
 			};
-			for (let i = 0; i < warmupPairs; i++) await pair(`warm-${holds}-${i}`);
+			const warmupUntil = performance.now() + WARMUP_MS;
+			for (let i = 0; i < warmupPairs || performance.now() < warmupUntil; i++) {
+				await pair(PRODUCT_ID, `warm-${holds}-${i}`);
+				await pair(CONTROL_ID, `warm-control-${holds}-${i}`);
+			}
 			const latencies: number[] = [];
-			const t0 = performance.now();
-			for (let i = 0; i < pairs; i++) latencies.push(await pair(`pair-${holds}-${i}`));
-			const seconds = (performance.now() - t0) / 1000;
+			const control: number[] = [];
+			let busy = 0;
+			for (let i = 0; i < pairs; i++) {
+				const ms = await pair(PRODUCT_ID, `pair-${holds}-${i}`);
+				busy += ms;
+				latencies.push(ms);
+				control.push(await pair(CONTROL_ID, `control-${holds}-${i}`));
+			}
 			out.push({
 				holds: open,
 				...(open < holds ? { requested: holds } : {}),
 				pairs,
-				pairsPerSec: round(pairs / seconds),
+				pairsPerSec: round(pairs / (busy / 1000)),
 				latencyMs: latencySummary(latencies),
+				controlLatencyMs: latencySummary(control),
 				openSeconds
 			});
 		}
-		const base = out[0]?.latencyMs;
+		const base = out[0];
+		const ratio = (a: number, b: number) => (b > 0 ? round(a / b) : undefined);
 		for (const level of out) {
-			level.ratioP50 = base && base.p50 > 0 ? round(level.latencyMs.p50 / base.p50) : undefined;
-			level.ratioMean = base && base.mean > 0 ? round(level.latencyMs.mean / base.mean) : undefined;
+			if (!base) break;
+			const l = level.latencyMs;
+			level.ratioP50 = ratio(l.p50, base.latencyMs.p50);
+			level.ratioMean = ratio(l.mean, base.latencyMs.mean);
+			const c = level.controlLatencyMs!;
+			const c0 = base.controlLatencyMs!;
+			// Each level's cost over its control's, over the same at 0 holds: the machine's pace cancels out.
+			level.correctedP50 = ratio(l.p50 / c.p50, base.latencyMs.p50 / c0.p50);
+			level.correctedMean = ratio(l.mean / c.mean, base.latencyMs.mean / c0.mean);
 		}
 		return { product: PRODUCT_ID, store: "NeDB file (DATA_DIR)", levels: out };
 	} finally {
@@ -108,11 +140,11 @@ export async function measureHolds(
 }
 
 /** The channel handler runs on its own: wait until the product's stock exists. */
-async function waitForStock(broker: ServiceBroker): Promise<void> {
+async function waitForStock(broker: ServiceBroker, productId: string): Promise<void> {
 	const admin = { user: { id: "bench", email: "bench@flashmart.local", roles: ["admin"] } };
 	for (let i = 0; i < 200; i++) {
 		const found = await broker
-			.call("inventory.get", { productId: PRODUCT_ID }, { meta: admin })
+			.call("inventory.get", { productId }, { meta: admin })
 			.then(() => true)
 			.catch(() => false);
 		if (found) return;
