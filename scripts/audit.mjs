@@ -43,7 +43,11 @@ function main() {
 	const level = process.env.AUDIT_LEVEL || "high";
 	let out;
 	try {
-		out = execFileSync("npm", ["audit", "--omit=dev", "--json"], { cwd: root, encoding: "utf8" });
+		out = execFileSync("npm", ["audit", "--omit=dev", "--json"], {
+			cwd: root,
+			encoding: "utf8",
+			stdio: ["ignore", "pipe", "pipe"]
+		});
 	} catch (err) {
 		// npm audit exits non-zero when it finds something, and when it cannot ask: the JSON says which.
 		out = err.stdout ?? "";
