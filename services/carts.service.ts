@@ -485,9 +485,10 @@ export function createCartsService(
 					),
 					this.liveSales(ctx)
 				]);
-				const out: Summaries = {};
+				// No prototype: a product id such as `valueOf` must find nothing, as the catalog's own answer does.
+				const out: Summaries = Object.create(null);
 				for (const [id, product] of Object.entries(catalog)) {
-					const sale = sales[id];
+					const sale = Object.hasOwn(sales, id) ? sales[id] : undefined;
 					out[id] =
 						sale?.status === "live"
 							? { ...product, price: sale.salePrice, saleId: sale.saleId, listPrice: product.price }
@@ -522,7 +523,7 @@ export function createCartsService(
 				compute: Change
 			): Promise<Cart> {
 				const userId = this.ownerOf(ctx);
-				const summaries: Summaries = {};
+				const summaries: Summaries = Object.create(null);
 				const asked = new Set<string>();
 				for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 					if (attempt > 1) await pause(Math.random() * 2 * attempt);
