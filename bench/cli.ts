@@ -40,11 +40,13 @@ export const USAGE = `usage: npm run bench -- [options]
   --scenario <text>   only scenarios whose name contains <text> (the baseline always runs)
   --quick             3 s measured after 1 s of warm-up (smoke test); --holds: 100 pairs per level;
                       the flash sale: 1,000 units, 300 buyers
-  --observability     product by id with metrics + log shipping off, then on; reports the overhead ratio
+  --observability     product by id and the purchase flow on 4 clusters: all off, metrics + log shipping,
+                      and those with tracing at TRACING_SAMPLE_RATIO 1.0 and 0.1 (spans to a loopback OTLP
+                      collector); reports each one's throughput and p99 against all off
   --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
-                      per node), observability off/on, scale-out (1 vs 2 gateways, 1 vs 2 products nodes),
-                      embedded cold start, reserve + commit by open holds (--holds); writes bench/REPORT.md
-                      and bench/latency.svg
+                      per node), observability (as --observability), scale-out (1 vs 2 gateways, 1 vs 2
+                      products nodes), embedded cold start, reserve + commit by open holds (--holds); writes
+                      bench/REPORT.md and bench/latency.svg
   --rewrite-report    write bench/REPORT.md and bench/latency.svg again from bench/REPORT.json (after
                       editing bench/REPORT-notes.md), without running anything
   --trace-gc <nodes>  run those services' nodes with node --trace-gc; the memory runs of --report then give

@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { type ProfileSummary, summaryMarkdown } from "./profile-summary";
-import { flashSaleLines, holdsMarkdown, markdown } from "./report";
+import { flashSaleLines, holdsMarkdown, markdown, observabilityMarkdown } from "./report";
 import { RSS_GROWTH_LIMIT, RSS_LIMIT_MB, evaluateTargets } from "./targets";
 import type { BenchReport, Measurement } from "./types";
 
@@ -157,7 +157,7 @@ export function fullReport(
 				`In-process inventory on ${report.holds.store}; one pair = \`inventory.reserve\` then ` +
 					"`inventory.commit` of 1 unit under a new order id, timed one after the other.",
 				"",
-				...holdsMarkdown(report.holds),
+				holdsMarkdown(report.holds),
 				""
 			);
 		}
@@ -218,6 +218,22 @@ export function fullReport(
 			);
 		}
 	}
+	if (report.observability) {
+		const by = report.observability.measuredBy;
+		out.push(
+			"## Observability and tracing overhead",
+			"",
+			...(by
+				? [
+						`From \`${by.command}\` on ${by.date}, a run of its own (its rows replace this run's observability ` +
+							"rows below).",
+						""
+					]
+				: []),
+			observabilityMarkdown(report.observability),
+			""
+		);
+	}
 	if (report.coldStart) {
 		const c = report.coldStart;
 		out.push(
@@ -243,7 +259,7 @@ export function fullReport(
 		);
 	}
 	// The full table of the run, demoted one heading level.
-	const table = markdown(report)
+	const table = markdown(report, { observability: false })
 		.replace(/^# FlashMart benchmark\n/, "")
 		.replace(/^## /gm, "### ");
 	out.push("## All rows of this run", table);

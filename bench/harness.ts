@@ -10,7 +10,7 @@ import { type Cli, MAX_VIRTUAL_USERS } from "./cli";
 import { type Target, startBaseline } from "./launch";
 import type { LoadOptions } from "./measure";
 import { PROFILE_DIR, RESULTS_DIR, listProfiles, writeLatest, writeReportFiles } from "./output";
-import { findings, observabilityLine, textTable } from "./report";
+import { findings, observabilityText, textTable } from "./report";
 import { measureRow } from "./rows";
 import { cleanup, progress, session, startedAt } from "./session";
 import type {
@@ -152,7 +152,7 @@ function printSummary(report: BenchReport, cli: Cli): number {
 		}
 	}
 	if (report.observability) {
-		process.stdout.write(`${observabilityLine(report.observability)}\n`);
+		process.stdout.write(`\n${observabilityText(report.observability)}\n`);
 	} else if (cli.observability) {
 		process.stdout.write("note: the observability overhead could not be measured (a row failed)\n");
 	}

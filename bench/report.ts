@@ -4,12 +4,14 @@ import type {
 	FlashSaleResult,
 	HoldsResult,
 	Measurement,
+	ObservabilityFigure,
 	ObservabilityOverhead,
+	ObservabilityVariant,
 	RowResult
 } from "./types";
 
-/** One line saying what observability costs. */
-export function observabilityLine(o: ObservabilityOverhead): string {
+/** One line saying what metrics and log shipping cost (all that results from before tracing have). */
+function observabilityLine(o: ObservabilityOverhead): string {
 	const cost = Math.round((1 - o.ratio) * 1000) / 10;
 	return (
 		`observability overhead (${o.scenario}, LOG_LEVEL=${o.logLevel}): on/off = ${o.ratio} ` +
@@ -17,6 +19,115 @@ export function observabilityLine(o: ObservabilityOverhead): string {
 		`${cost >= 0 ? `${cost} % less` : `${-cost} % more`} throughput with metrics + log shipping; ` +
 		`${o.linesShipped} log lines shipped)`
 	);
+}
+
+/** A variant's figure for one scenario next to "off"'s and, with tracing, next to metrics + logs alone. */
+export interface VariantOverhead {
+	variant: ObservabilityVariant;
+	figure: ObservabilityFigure;
+	/** perSecond over "off"'s (3 decimals): 0.9 is 10 % less throughput. */
+	ratio: number;
+	/** p99 over "off"'s (3 decimals). */
+	p99Ratio: number;
+	/** With tracing: perSecond over that of metrics + logs without tracing, i.e. what tracing itself costs. */
+	ratioToUntraced: number | null;
+}
+
+const ratioOf = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+
+/** Every variant but "off", for each scenario "off" measured. */
+export function variantOverheads(o: ObservabilityOverhead): VariantOverhead[] {
+	const [off, ...others] = o.variants ?? [];
+	const untraced = others.find(v => v.metricsAndLogs && v.sampleRatio === null);
+	const out: VariantOverhead[] = [];
+	for (const base of off?.figures ?? []) {
+		const fig = (v: ObservabilityVariant | undefined) =>
+			v?.figures.find(f => f.scenario === base.scenario);
+		for (const variant of others) {
+			const figure = fig(variant);
+			if (!figure) continue;
+			const reference = variant.sampleRatio !== null ? fig(untraced) : undefined;
+			out.push({
+				variant,
+				figure,
+				ratio: ratioOf(figure.perSecond, base.perSecond),
+				p99Ratio: ratioOf(figure.p99, base.p99),
+				ratioToUntraced: reference ? ratioOf(figure.perSecond, reference.perSecond) : null
+			});
+		}
+	}
+	return out;
+}
+
+/** "-12.3 %" for a ratio of 0.877. */
+export const percentChange = (ratio: number) => {
+	const pct = Math.round((ratio - 1) * 1000) / 10;
+	return `${pct > 0 ? "+" : ""}${pct.toFixed(1)} %`;
+};
+
+const OBSERVABILITY_HEADER = [
+	"variant",
+	"scenario",
+	"rate",
+	"vs off",
+	"p99 ms",
+	"p99 vs off",
+	"tracing's own cost",
+	"shipped"
+];
+
+/** The observability table: "off" once per scenario, then every other variant against it. */
+function observabilityRows(o: ObservabilityOverhead): string[][] {
+	const rate = (f: ObservabilityFigure) =>
+		`${f.perSecond.toFixed(f.perSecond < 1000 ? 1 : 0)} ${f.unit}`;
+	const shipped = (v: ObservabilityVariant) =>
+		[
+			v.linesShipped !== undefined ? `${v.linesShipped} log lines` : "",
+			v.spansReceived !== undefined ? `${v.spansReceived} spans` : "",
+			v.exportsRefused ? `${v.exportsRefused} exports REFUSED` : ""
+		]
+			.filter(Boolean)
+			.join(", ") || "-";
+	const off = o.variants?.[0];
+	const out: string[][] = [];
+	for (const f of off?.figures ?? []) {
+		out.push([off!.label, f.scenario, rate(f), "-", f.p99.toFixed(1), "-", "-", shipped(off!)]);
+		for (const x of variantOverheads(o).filter(x => x.figure.scenario === f.scenario)) {
+			out.push([
+				x.variant.label,
+				f.scenario,
+				rate(x.figure),
+				`${x.ratio.toFixed(3)} (${percentChange(x.ratio)})`,
+				x.figure.p99.toFixed(1),
+				percentChange(x.p99Ratio),
+				x.ratioToUntraced === null ? "-" : percentChange(x.ratioToUntraced),
+				shipped(x.variant)
+			]);
+		}
+	}
+	return out;
+}
+
+const OBSERVABILITY_NOTE =
+	"Medians of rounds measured in turns on clusters up at once. rate: req/s of the product read, whole " +
+	"purchases/s of the flow; p99: of each request, of a whole purchase. vs off: the variant's rate over the " +
+	"rate with everything off. tracing's own cost: the rate with tracing over the rate with metrics + logs alone.";
+
+/** What observability costs, as lines of plain text. */
+export function observabilityText(o: ObservabilityOverhead): string {
+	if (!o.variants) return observabilityLine(o);
+	const note = `observability overhead (LOG_LEVEL=${o.logLevel}): ${OBSERVABILITY_NOTE}`;
+	return `${note}\n${aligned(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6]))}`;
+}
+
+/** What observability costs, as markdown. */
+export function observabilityMarkdown(o: ObservabilityOverhead): string {
+	if (!o.variants) return `**${observabilityLine(o)}**`;
+	return [
+		`LOG_LEVEL=${o.logLevel} on every cluster. ${OBSERVABILITY_NOTE}`,
+		"",
+		markdownTable(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6]))
+	].join("\n");
 }
 
 const HEADER = [
@@ -110,17 +221,31 @@ function rows(report: BenchReport): string[][] {
 	return [report.baseline, ...report.scenarios].flatMap(rowLines);
 }
 
-/** A plain-text table for the terminal. */
-export function textTable(report: BenchReport): string {
-	const all = [HEADER, ...rows(report)];
-	const widths = HEADER.map((_, i) => Math.max(...all.map(r => r[i].length)));
+/** Columns padded to their widest cell, `numeric` ones right-aligned. */
+function aligned(header: string[], body: string[][], numeric: Set<number>): string {
+	const all = [header, ...body];
+	const widths = header.map((_, i) => Math.max(...all.map(r => r[i].length)));
 	const line = (r: string[]) =>
 		r
-			.map((c, i) => (NUMERIC.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+			.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
 			.join("  ")
 			.trimEnd();
 	const rule = widths.map(w => "-".repeat(w)).join("  ");
-	return [line(HEADER), rule, ...all.slice(1).map(line)].join("\n");
+	return [line(header), rule, ...body.map(line)].join("\n");
+}
+
+function markdownTable(header: string[], body: string[][], numeric: Set<number>): string {
+	const escape = (c: string) => c.replace(/\|/g, "\\|");
+	return [
+		`| ${header.join(" | ")} |`,
+		`|${header.map((_, i) => (numeric.has(i) ? " ---: " : " --- ")).join("|")}|`,
+		...body.map(r => `| ${r.map(escape).join(" | ")} |`)
+	].join("\n");
+}
+
+/** A plain-text table for the terminal. */
+export function textTable(report: BenchReport): string {
+	return aligned(HEADER, rows(report), NUMERIC);
 }
 
 const HOLDS_HEADER = [
@@ -157,26 +282,15 @@ function holdsRows(h: HoldsResult): string[][] {
 	]);
 }
 
-/** The holds levels as a plain-text table (every column but none right-aligned). */
+/** The holds levels as a plain-text table. */
 export function holdsTable(h: HoldsResult): string {
-	const all = [HOLDS_HEADER, ...holdsRows(h)];
-	const widths = HOLDS_HEADER.map((_, i) => Math.max(...all.map(r => r[i].length)));
-	const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join("  ");
-	return [
-		`reserve + commit on one product (${h.store}), by open holds on it:`,
-		line(HOLDS_HEADER),
-		widths.map(w => "-".repeat(w)).join("  "),
-		...all.slice(1).map(line)
-	].join("\n");
+	const numeric = new Set(HOLDS_HEADER.map((_, i) => i));
+	return `reserve + commit on one product (${h.store}), by open holds on it:\n${aligned(HOLDS_HEADER, holdsRows(h), numeric)}`;
 }
 
 /** The holds levels as a markdown table. */
-export function holdsMarkdown(h: HoldsResult): string[] {
-	return [
-		`| ${HOLDS_HEADER.join(" | ")} |`,
-		`|${HOLDS_HEADER.map(() => " ---: ").join("|")}|`,
-		...holdsRows(h).map(r => `| ${r.join(" | ")} |`)
-	];
+export function holdsMarkdown(h: HoldsResult): string {
+	return markdownTable(HOLDS_HEADER, holdsRows(h), new Set(HOLDS_HEADER.map((_, i) => i)));
 }
 
 /** The flash sale's figures, in lines of text (findings) or markdown (the report's section). */
@@ -242,9 +356,11 @@ export function findings(row: RowResult): string[] {
 	return out;
 }
 
-/** The run as a markdown document: what was run, on what, and the table. */
-export function markdown(report: BenchReport): string {
-	const escape = (c: string) => c.replace(/\|/g, "\\|");
+/**
+ * The run as a markdown document: what was run, on what, and the table; then what observability costs, unless the
+ * caller shows that itself (`observability: false`).
+ */
+export function markdown(report: BenchReport, { observability = true } = {}): string {
 	const out = [
 		"# FlashMart benchmark",
 		"",
@@ -259,18 +375,18 @@ export function markdown(report: BenchReport): string {
 			"Its first line pools every step: req/s = steps/s, and its ratio is steps/s / baseline req/s. The numbered " +
 			"lines are its steps; the `=` line is whole iterations (iterations/s, latency of all steps back to back).",
 		"",
-		`| ${HEADER.join(" | ")} |`,
-		`|${HEADER.map((_, i) => (NUMERIC.has(i) ? " ---: " : " --- ")).join("|")}|`,
-		...rows(report).map(r => `| ${r.map(escape).join(" | ")} |`)
+		markdownTable(HEADER, rows(report), NUMERIC)
 	];
-	if (report.observability) out.push("", `**${observabilityLine(report.observability)}**`);
+	if (report.observability && observability) {
+		out.push("", observabilityMarkdown(report.observability));
+	}
 	if (report.holds) {
 		out.push(
 			"",
 			`Reserve + commit on one product (\`--holds\`, in-process inventory, ${report.holds.store}), ` +
 				"by open holds on it:",
 			"",
-			...holdsMarkdown(report.holds)
+			holdsMarkdown(report.holds)
 		);
 	}
 	const notes = [report.baseline, ...report.scenarios].flatMap(findings);

@@ -14,7 +14,8 @@ import {
 	type FlowScenario,
 	type RequestOptions,
 	type Scenario,
-	isFlow
+	isFlow,
+	resolveRequest
 } from "./scenarios";
 import { progress } from "./session";
 import type { LogGroup, Measurement, RowResult } from "./types";
@@ -161,6 +162,29 @@ export async function measureFlowRow(
 			ratio: null
 		};
 	}
+}
+
+/** Measures one scenario of either kind on `target`, its setup included. */
+export function measureScenarioRow(
+	scenario: Scenario,
+	target: Target,
+	cli: Cli,
+	load: LoadOptions,
+	baseline: Measurement | undefined
+): Promise<RowResult> {
+	if (isFlow(scenario)) return measureFlowRow(scenario, target, cli, baseline);
+	const request = async () =>
+		resolveRequest(
+			scenario,
+			scenario.setup
+				? await withTimeout(
+						scenario.setup(target.url, { concurrency: cli.connections }),
+						SETUP_TIMEOUT_MS,
+						"setup"
+					)
+				: {}
+		);
+	return measureRow(rowBase(scenario), target, request, load, baseline);
 }
 
 /** Where each process's output is now, to read what it prints from here on (`newLogLines`). */

@@ -1,12 +1,11 @@
 /**
- * What one bench run started (nodes, NATS, the object store, the log sink, temp dirs), so that all of it is stopped
+ * What one bench run started (nodes, NATS, the object store, the log and span sinks, temp dirs), so that all of it is stopped
  * at the end, also on error, SIGINT and SIGTERM; and the run's progress lines on stderr.
  */
 import fs from "node:fs";
 import type { EmbeddedS3 } from "../adapters/object-store";
 import { type NatsServer, type Proc, stopAll } from "../scripts/lib/cluster";
 import { stopFlow } from "./flow";
-import type { LogSink } from "./log-sink";
 import { stopLoad } from "./measure";
 
 interface Session {
@@ -15,8 +14,8 @@ interface Session {
 	nats: NatsServer | null;
 	/** The media nodes' object store, started with the first FlashMart cluster. */
 	s3: EmbeddedS3 | null;
-	/** Where `--observability` ships the logs. */
-	sink: LogSink | null;
+	/** The stand-ins `--observability` ships logs and spans to. */
+	sinks: Array<{ close(): Promise<void> }>;
 	/** Set by the first SIGINT or SIGTERM: every phase stops before its next step. */
 	interrupted: boolean;
 }
@@ -27,7 +26,7 @@ export const session: Session = {
 	tempDirs: [],
 	nats: null,
 	s3: null,
-	sink: null,
+	sinks: [],
 	interrupted: false
 };
 
@@ -49,7 +48,7 @@ export function cleanup(): Promise<void> {
 		if (session.nats) session.tempDirs.push(session.nats.storeDir);
 		await session.nats?.stop();
 		await session.s3?.close();
-		await session.sink?.close();
+		await Promise.all(session.sinks.map(s => s.close()));
 		await stopAll(5_000);
 		for (const dir of session.tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 	})();

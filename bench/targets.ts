@@ -2,7 +2,13 @@
  * The performance issue's targets, checked against a bench run: each one's target, what was measured, its ratio to
  * the bare baseline of the same run, and pass/fail (null when the run did not measure it).
  */
+import { percentChange, variantOverheads } from "./report";
 import type { BenchReport, Measurement, RowResult, TargetResult } from "./types";
+
+/** What tracing at the production ratio may cost on top of metrics + logs, in throughput. */
+export const TRACING_COST_LIMIT = 0.1;
+/** TRACING_SAMPLE_RATIO of compose and Kubernetes, the one the tracing targets are about. */
+const PRODUCTION_SAMPLE_RATIO = 0.1;
 
 /** Allowed RSS growth from the first to the third run of the memory check (per node). */
 export const RSS_GROWTH_LIMIT = 0.1;
@@ -191,6 +197,30 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 		ratio: o ? `${o.ratio.toFixed(2)}x (on/off)` : "-",
 		pass: o ? 1 - o.ratio <= 0.25 : null
 	});
+	for (const [what, starts] of [
+		["product read", "product by id"],
+		["purchase flow", "purchase flow"]
+	]) {
+		const x = o
+			? variantOverheads(o).find(
+					v =>
+						v.variant.sampleRatio === PRODUCTION_SAMPLE_RATIO &&
+						v.figure.scenario.startsWith(starts)
+				)
+			: undefined;
+		const own = x?.ratioToUntraced ?? null;
+		out.push({
+			scenario: `tracing at ${PRODUCTION_SAMPLE_RATIO} (${what}): metrics + logs + tracing vs metrics + logs alone`,
+			target: `<= ${TRACING_COST_LIMIT * 100}% of the throughput`,
+			measured:
+				x && own !== null
+					? `${fmt((1 - own) * 100, 1)}% (${fmt(x.figure.perSecond, 1)} ${x.figure.unit}); vs all off: ` +
+						`${percentChange(x.ratio)} throughput, p99 ${fmt(x.figure.p99, 1)} ms (${percentChange(x.p99Ratio)})`
+					: "not measured",
+			ratio: own !== null ? `${own.toFixed(2)}x (traced/untraced)` : "-",
+			pass: own !== null ? 1 - own <= TRACING_COST_LIMIT : null
+		});
+	}
 	const mem = report.memory;
 	if (mem && mem.runs.length > 0) {
 		const first = mem.runs[0].rssMb;

@@ -131,9 +131,36 @@ export interface FlashSaleResult {
 	unitsLeft: number | null;
 }
 
+/** One variant's figures for one scenario of `--observability`: medians over its rounds. */
+export interface ObservabilityFigure {
+	scenario: string;
+	/** What `perSecond` counts: "req/s" (a request scenario) or e.g. "purchases/s" (a flow's whole iterations). */
+	unit: string;
+	perSecond: number;
+	/** ms: of each request, or of a flow's whole iteration (all its steps back to back). */
+	p99: number;
+	/** perSecond of every round, in the order measured. */
+	rounds: number[];
+}
+
+/** One cluster of `--observability`: what it had on, and what it measured. */
+export interface ObservabilityVariant {
+	label: string;
+	metricsAndLogs: boolean;
+	/** TRACING_SAMPLE_RATIO; null with tracing off. */
+	sampleRatio: number | null;
+	figures: ObservabilityFigure[];
+	/** Log lines its stand-in Elasticsearch indexed over the cluster's life (metrics and logs on). */
+	linesShipped?: number;
+	/** Spans its loopback OTLP collector accepted over the cluster's life (tracing on). */
+	spansReceived?: number;
+	/** Export requests that collector refused (none expected). */
+	exportsRefused?: number;
+}
+
 export interface ObservabilityOverhead {
 	scenario: string;
-	/** LOG_LEVEL of both clusters. */
+	/** LOG_LEVEL of every cluster. */
 	logLevel: string;
 	offRequestsPerSec: number;
 	onRequestsPerSec: number;
@@ -143,6 +170,13 @@ export interface ObservabilityOverhead {
 	linesShipped: number;
 	/** req/s of every round, in the order measured (off and on in turns); the figures above are their medians. */
 	rounds?: { off: number[]; on: number[] };
+	/**
+	 * Every variant, "off" first, then metrics + logs, then with tracing; the fields above are the first two's
+	 * product read. Absent in results from before tracing was measured.
+	 */
+	variants?: ObservabilityVariant[];
+	/** Set when these figures come from an `--observability` run of their own and not from the report's run. */
+	measuredBy?: { date: string; command: string };
 }
 
 export interface MemorySample {
@@ -202,7 +236,7 @@ export interface BenchReport {
 	scenarios: RowResult[];
 	/** .cpuprofile files of the gateway node written by this run (`--profile`). */
 	profiles: string[];
-	/** `--observability`: the product read with metrics + log shipping on over off. */
+	/** `--observability`: the product read and the purchase flow with metrics, logs and tracing off and on. */
 	observability?: ObservabilityOverhead;
 	/** `--report`: RSS of every node over consecutive runs of load. */
 	memory?: MemoryResult;

@@ -410,6 +410,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sales": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List sales
+         * @description Every sale, latest start first, with each item's units left.
+         */
+        get: operations["inventory.listSales"];
+        put?: never;
+        /**
+         * Create a sale
+         * @description Admin: a sale of some products between `startsAt` and `endsAt`. Each item names a product, its sale price (in the product's currency), the units allotted to the sale and the most one customer may hold or buy (`perCustomerLimit`, counted across all their carts, orders and nodes). `holdSeconds` (default 120) is how long an unpaid order of a sale item keeps its units. From creation until the start the products are kept back for the sale.
+         */
+        post: operations["inventory.createSale"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sales/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a sale
+         * @description A sale with each item's units left. Served from the gateway's read cache, dropped on every gateway when the sale's units change, so it is cheap to poll during a sale.
+         *
+         *     May be answered from the gateway's read cache. A change to the catalog or to a product's stock drops the cached answers it affects on every gateway as soon as it is announced by event: at once for a catalog change or an isolated stock change, within 50 ms for stock changes under load (reservations and sales are announced together). GATEWAY_READ_CACHE_TTL seconds (default 10) bound what an announcement that raced a read can leave stale. Responses still carry `Cache-Control: no-store`: no client or proxy may keep them.
+         */
+        get: operations["inventory.getSale"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a sale
+         * @description Admin: remove a sale that has not started; its products sell as before.
+         */
+        delete: operations["inventory.removeSale"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a sale
+         * @description Admin: change a sale that has not started; fields not sent stay as they are (`items` is replaced whole). A live or ended sale is 409 SALE_STARTED.
+         */
+        patch: operations["inventory.updateSale"];
+        trace?: never;
+    };
     "/api/cart": {
         parameters: {
             query?: never;
@@ -914,6 +968,101 @@ export interface components {
             available: number;
         };
         /**
+         * @description A product of a sale: its sale price (in the product's currency), the units allotted, the most one customer may hold or buy, and the units not yet held or sold
+         * @example {
+         *       "productId": "p3fYpQk2Lx8aB1cD",
+         *       "salePrice": 999,
+         *       "units": 10000,
+         *       "perCustomerLimit": 2,
+         *       "unitsLeft": 7412
+         *     }
+         */
+        SaleItem: {
+            productId: string;
+            /** @description Minor units (cents) */
+            salePrice: number;
+            units: number;
+            perCustomerLimit: number;
+            unitsLeft: number;
+        };
+        /**
+         * @description A sale. From its creation until `startsAt` its products are kept back (checkout is 409 SALE_NOT_STARTED); while `live` they sell only from the sale's units at the sale price; after `endsAt` at their normal price. An unpaid order of a sale item expires after `holdSeconds` and its units go back to the sale.
+         * @example {
+         *       "id": "3f9c0a6b2d4e4c1f8a7b5d3e1c9f0a2b",
+         *       "name": "Midnight drop",
+         *       "startsAt": "2026-12-01T00:00:00.000Z",
+         *       "endsAt": "2026-12-01T01:00:00.000Z",
+         *       "holdSeconds": 120,
+         *       "status": "live",
+         *       "items": [
+         *         {
+         *           "productId": "p3fYpQk2Lx8aB1cD",
+         *           "salePrice": 999,
+         *           "units": 10000,
+         *           "perCustomerLimit": 2,
+         *           "unitsLeft": 7412
+         *         }
+         *       ],
+         *       "createdAt": "2026-11-30T18:00:00.000Z",
+         *       "updatedAt": "2026-11-30T18:00:00.000Z"
+         *     }
+         */
+        Sale: {
+            id: string;
+            name: string;
+            /** Format: date-time */
+            startsAt: string;
+            /** Format: date-time */
+            endsAt: string;
+            /** @description How long an unpaid order of a sale item holds its units */
+            holdSeconds: number;
+            /** @enum {unknown} */
+            status: "scheduled" | "live" | "ended";
+            items: components["schemas"]["SaleItem"][];
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description A page of sales, latest start first
+         * @example {
+         *       "rows": [
+         *         {
+         *           "id": "3f9c0a6b2d4e4c1f8a7b5d3e1c9f0a2b",
+         *           "name": "Midnight drop",
+         *           "startsAt": "2026-12-01T00:00:00.000Z",
+         *           "endsAt": "2026-12-01T01:00:00.000Z",
+         *           "holdSeconds": 120,
+         *           "status": "live",
+         *           "items": [
+         *             {
+         *               "productId": "p3fYpQk2Lx8aB1cD",
+         *               "salePrice": 999,
+         *               "units": 10000,
+         *               "perCustomerLimit": 2,
+         *               "unitsLeft": 7412
+         *             }
+         *           ],
+         *           "createdAt": "2026-11-30T18:00:00.000Z",
+         *           "updatedAt": "2026-11-30T18:00:00.000Z"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "page": 1,
+         *       "pageSize": 20,
+         *       "totalPages": 1
+         *     }
+         */
+        SalePage: {
+            rows: components["schemas"]["Sale"][];
+            /** @description Rows in the whole list */
+            total: number;
+            page: number;
+            pageSize: number;
+            totalPages: number;
+        };
+        /**
          * @description A line of the cart at the product's current price
          * @example {
          *       "productId": "p3fYpQk2Lx8aB1cD",
@@ -931,6 +1080,8 @@ export interface components {
             quantity: number;
             /** @description Minor units (cents) */
             lineTotal: number;
+            /** @description Present when the line is priced by a live sale (`unitPrice` is its sale price) */
+            saleId?: string;
         };
         /**
          * @description The caller's cart; prices are current catalog prices
@@ -1003,6 +1154,8 @@ export interface components {
             quantity?: number;
             /** @description Minor units (cents) */
             lineTotal?: number;
+            /** @description Present when the line was bought in a sale, at its sale price */
+            saleId?: string;
         };
         /**
          * @description An order's payment: `succeeded`, or `refunded` after a refund
@@ -2471,6 +2624,302 @@ export interface operations {
             504: components["responses"]["E504"];
         };
     };
+    "inventory.listSales": {
+        parameters: {
+            query?: {
+                page?: number;
+                pageSize?: number;
+            };
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SalePage"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.createSale": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** Format: date-time */
+                    startsAt: string;
+                    /** Format: date-time */
+                    endsAt: string;
+                    holdSeconds?: number;
+                    items: {
+                        productId: string;
+                        salePrice: number;
+                        units: number;
+                        perCustomerLimit: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description The new sale */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sale"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description A product inventory does not know (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A product is already in a sale whose window overlaps (SALE_OVERLAP) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields, `endsAt` not after `startsAt` or in the past, a product twice, or a limit over the units (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.getSale": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sale"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            /** @description No such sale (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.removeSale": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such sale (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sale has started (SALE_STARTED) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.updateSale": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** Format: date-time */
+                    startsAt?: string;
+                    /** Format: date-time */
+                    endsAt?: string;
+                    holdSeconds?: number;
+                    items?: {
+                        productId: string;
+                        salePrice: number;
+                        units: number;
+                        perCustomerLimit: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sale"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such sale, or a product inventory does not know (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
     "carts.get": {
         parameters: {
             query?: never;
@@ -2775,7 +3224,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["E401"];
-            /** @description Not enough stock (OUT_OF_STOCK, `data` lists the short lines), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE) */
+            /** @description Not enough stock (OUT_OF_STOCK, `data` lists the short lines), a sale item before its sale starts (SALE_NOT_STARTED), over a sale's per-customer limit (PURCHASE_LIMIT_EXCEEDED), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -2800,7 +3249,17 @@ export interface operations {
             429: components["responses"]["E429"];
             431: components["responses"]["E431"];
             500: components["responses"]["E500"];
-            503: components["responses"]["E503"];
+            /** @description More checkouts than the service takes right now (refused at once) or a backend down (SERVICE_UNAVAILABLE); retry after Retry-After */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             504: components["responses"]["E504"];
         };
     };

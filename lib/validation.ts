@@ -98,10 +98,14 @@ function timestampChecker(value: unknown, errors: CheckerError[]): unknown {
 	return new Date(ms).toISOString();
 }
 
-/** A timestamp a client sends: checked, and stored in one spelling (UTC, milliseconds). */
-export const TIMESTAMP_RULE = {
-	type: "string",
-	max: 40,
-	custom: timestampChecker,
-	jsonSchema: { format: "date-time" }
-} as const;
+/**
+ * A timestamp a client sends: checked, and stored in one spelling (UTC, milliseconds). A new rule object per field:
+ * fastest-validator compiles a rule object in place, and one object under two fields checks only the first.
+ */
+export const timestampRule = () =>
+	({
+		type: "string",
+		max: 40,
+		custom: timestampChecker,
+		jsonSchema: { format: "date-time" }
+	}) as const;

@@ -125,7 +125,8 @@ const DEFINITIONS = [
 	{
 		type: "gauge",
 		name: METRIC.HOLDS_OPEN,
-		description: "Stock holds open (reserved for unpaid orders), as inventory's last sweep counted them"
+		description:
+			"Stock holds open (reserved for unpaid orders), as inventory's last sweep counted them"
 	},
 	{
 		type: "counter",

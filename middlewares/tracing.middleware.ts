@@ -49,7 +49,8 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 		call(next: CallFn): CallFn {
 			return function tracedCall(action, params, opts = {}) {
 				const parent = tracing.active();
-				if (!tracing.hasSpan(parent)) return next(action, params, opts);
+				// Unsampled (or no trace): nothing is recorded, so the callee gets no context and makes no spans.
+				if (!tracing.isSampled(parent)) return next(action, params, opts);
 				const name =
 					typeof action === "string" ? action : (action.action?.name ?? action.name ?? "");
 				const { span, ctx } = tracing.start(
@@ -128,7 +129,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 			if (!send) return;
 			b.sendToChannel = function tracedSend(channel, payload, opts = {}) {
 				const parent = tracing.extract(opts.headers);
-				if (!tracing.hasSpan(parent)) return send.call(b, channel, payload, opts);
+				if (!tracing.isSampled(parent)) return send.call(b, channel, payload, opts);
 				const { span, ctx } = tracing.start(
 					`publish ${channel}`,
 					"producer",

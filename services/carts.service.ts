@@ -67,13 +67,15 @@ export interface Cart {
 
 /** What checkout needs: the lines with their skus, and the version the orders service clears at. */
 export interface CheckoutView {
-	items: Array<CartItem & { sku: string }>;
+	/** `listPrice`: a sale line's catalog price, charged if the sale is over by the time its stock is held. */
+	items: Array<CartItem & { sku: string; listPrice?: number }>;
 	subtotal: number;
 	currency: string;
 	version: number;
 }
 
-type Summaries = Record<string, ProductSummary & { saleId?: string }>;
+/** A product as a cart prices it: in a live sale, at the sale price (`listPrice` keeps the catalog's). */
+type Summaries = Record<string, ProductSummary & { saleId?: string; listPrice?: number }>;
 
 /** The lines a client sees: of live products, in the cart's currency (that of its first live line). */
 interface LiveCart {
@@ -339,7 +341,10 @@ const actions = {
 			);
 			const cart = toCart(live);
 			return {
-				items: cart.items.map((item, i) => ({ ...item, sku: live.lines[i].product.sku })),
+				items: cart.items.map((item, i) => {
+					const { sku, listPrice } = live.lines[i].product;
+					return { ...item, sku, ...(listPrice !== undefined ? { listPrice } : {}) };
+				}),
 				subtotal: cart.subtotal,
 				currency: cart.currency,
 				version
@@ -480,12 +485,13 @@ export function createCartsService(
 					),
 					this.liveSales(ctx)
 				]);
-				const out: Summaries = {};
+				// No prototype: a product id such as `valueOf` must find nothing, as the catalog's own answer does.
+				const out: Summaries = Object.create(null);
 				for (const [id, product] of Object.entries(catalog)) {
-					const sale = sales[id];
+					const sale = Object.hasOwn(sales, id) ? sales[id] : undefined;
 					out[id] =
 						sale?.status === "live"
-							? { ...product, price: sale.salePrice, saleId: sale.saleId }
+							? { ...product, price: sale.salePrice, saleId: sale.saleId, listPrice: product.price }
 							: product;
 				}
 				return out;
@@ -517,7 +523,7 @@ export function createCartsService(
 				compute: Change
 			): Promise<Cart> {
 				const userId = this.ownerOf(ctx);
-				const summaries: Summaries = {};
+				const summaries: Summaries = Object.create(null);
 				const asked = new Set<string>();
 				for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 					if (attempt > 1) await pause(Math.random() * 2 * attempt);

@@ -11,6 +11,7 @@ import {
 	type Span,
 	SpanKind,
 	SpanStatusCode,
+	TraceFlags,
 	type TextMapGetter,
 	type Tracer,
 	context,
@@ -84,6 +85,17 @@ export function extractTrace(carrier: unknown, base: OtelContext = ROOT_CONTEXT)
 export function hasSpan(ctx: OtelContext): boolean {
 	const span = trace.getSpan(ctx);
 	return !!span && isSpanContextValid(span.spanContext());
+}
+
+/**
+ * Whether `ctx` holds a sampled span: only then do calls, store operations and events make spans of their own. An
+ * unsampled trace records nothing anywhere, so its work skips the span machinery (most requests at a low ratio).
+ */
+export function isSampled(ctx: OtelContext): boolean {
+	const span = trace.getSpan(ctx);
+	if (!span) return false;
+	const sc = span.spanContext();
+	return (sc.traceFlags & TraceFlags.SAMPLED) !== 0 && isSpanContextValid(sc);
 }
 
 /**
@@ -201,6 +213,11 @@ export class Tracing {
 		return hasSpan(ctx);
 	}
 
+	/** Whether `ctx` holds a sampled span (isSampled): the gate of every span a call or a store operation makes. */
+	isSampled(ctx: OtelContext): boolean {
+		return isSampled(ctx);
+	}
+
 	/** Ends `span` when `work` settles (settle). */
 	settle<T>(span: Span, work: T | Promise<T>): Promise<T> {
 		return settle(span, work);
@@ -262,7 +279,7 @@ export class Tracing {
 		work: () => T | Promise<T>,
 		parent: OtelContext = context.active()
 	): T | Promise<T> {
-		if (!hasSpan(parent)) return work();
+		if (!isSampled(parent)) return work();
 		const { span, ctx } = this.start(name, kind, attributes, parent);
 		return context.with(ctx, () => settle(span, work()));
 	}

@@ -1,135 +1,225 @@
 /**
- * `--observability` (and a phase of `--report`): what metrics and log shipping cost, measured on the product read
- * with both off and with both on.
+ * `--observability` (and a phase of `--report`): what metrics, log shipping and tracing cost, measured on the
+ * product read and on the purchase flow, with everything off, with metrics and log shipping on, and with tracing on
+ * top at two sampling ratios.
  */
 import { ALL_SERVICES } from "../../config";
 import type { Cli } from "../cli";
 import { type ModeContext, runMeasured } from "../harness";
 import { type Target, startFlashMart } from "../launch";
-import { startLogSink } from "../log-sink";
-import { measureRow, newLogLines, outputMarks, rowBase } from "../rows";
-import { SCENARIOS, isFlow, resolveRequest } from "../scenarios";
+import { type LogSink, startLogSink } from "../log-sink";
+import { type OtlpSink, startOtlpSink } from "../otlp-sink";
+import { measureScenarioRow, newLogLines, outputMarks } from "../rows";
+import { SCENARIOS, type Scenario } from "../scenarios";
 import { progress, session } from "../session";
-import type { ObservabilityOverhead, RowResult } from "../types";
+import type {
+	ObservabilityFigure,
+	ObservabilityOverhead,
+	ObservabilityVariant,
+	RowResult
+} from "../types";
 
 /** The product read measured by `--observability`. */
 export const OBSERVED_SCENARIO = "product by id /api/products/:id";
+/** The flow measured by `--observability`: every step of a purchase, so every kind of span. */
+export const OBSERVED_FLOW = "purchase flow (cart item + checkout + pay)";
 
-/** Rounds of `--observability`: each variant is measured this many times, in turns. */
+/** Rounds of `--observability`: each variant is measured this many times per scenario, in turns. */
 const OBSERVABILITY_ROUNDS = 3;
+
+/** The production default, on every cluster: the variants differ in what they observe, not in what they log. */
+const LOG_LEVEL = "info";
+
+interface Variant {
+	label: string;
+	metricsAndLogs: boolean;
+	/** TRACING_SAMPLE_RATIO; null for tracing off. */
+	sampleRatio: number | null;
+}
+
+/** "off" first: every other variant is compared to it. */
+const VARIANTS: Variant[] = [
+	{ label: "observability off", metricsAndLogs: false, sampleRatio: null },
+	{ label: "observability on: metrics + log shipping", metricsAndLogs: true, sampleRatio: null },
+	{ label: "metrics + logs + tracing at 1.0", metricsAndLogs: true, sampleRatio: 1 },
+	{ label: "metrics + logs + tracing at 0.1", metricsAndLogs: true, sampleRatio: 0.1 }
+];
 
 /** The middle value (of an odd count; the upper middle otherwise). */
 const median = (values: number[]) =>
 	[...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+/** What a round measured: a flow's whole iterations (purchases/s, their p99), else its requests. */
+function figureOf(row: RowResult): { perSecond: number; p99: number } | null {
+	if (row.status !== "measured" || !row.measurement) return null;
+	if (row.flow)
+		return { perSecond: row.flow.iterationsPerSec, p99: row.flow.iterationLatencyMs.p99 };
+	return { perSecond: row.measurement.requestsPerSec, p99: row.measurement.latencyMs.p99 };
+}
+
+/** Empty is unset (config/): each variable is spelled out, so the caller's environment cannot switch one on. */
+function variantEnv(
+	v: Variant,
+	logs: LogSink | null,
+	spans: OtlpSink | null
+): Record<string, string> {
+	return {
+		LOG_LEVEL,
+		METRICS_ENABLED: String(v.metricsAndLogs),
+		ELASTICSEARCH_URL: logs?.url ?? "",
+		TRACING_ENABLED: String(v.sampleRatio !== null),
+		TRACING_SAMPLE_RATIO: v.sampleRatio === null ? "" : String(v.sampleRatio),
+		OTEL_EXPORTER_OTLP_ENDPOINT: spans?.url ?? "",
+		OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: ""
+	};
+}
+
+interface Cluster {
+	variant: Variant;
+	target: Target;
+	marks: ReturnType<typeof outputMarks>;
+	logs: LogSink | null;
+	spans: OtlpSink | null;
+	/** Per scenario, every round's row in the order measured. */
+	rounds: RowResult[][];
+}
+
 /**
- * `--observability`: the product read on a cluster with metrics and log shipping off and on another with both on
- * (logs shipped to a stand-in sink on loopback). Both clusters are up at once and measured in turns (off, on, off,
- * on, ...): on a shared machine the load of the moment drifts by tens of percent from one minute to the next, and
- * measured in turns both variants see the same drift. An idle cluster costs the other little (heartbeats, timers).
- * Each variant's figure is the median of its rounds. The same LOG_LEVEL (info, the production default) in both:
- * the difference is the reporter, the HTTP metrics and the shipping.
+ * `--observability`: one cluster per variant, all up at once, each with a stand-in Elasticsearch and a loopback
+ * OTLP collector of its own when it ships logs and spans, so that each one's counts are its own. They are measured
+ * in turns (round by round, each scenario on every cluster one after the other, who goes first rotating): on a
+ * shared machine the load of the moment drifts by tens of percent from one minute to the next, and measured in
+ * turns every variant sees the same drift. An idle cluster costs the others little (heartbeats, timers). Each
+ * variant's figure is the median of its rounds.
  */
 export async function measureObservability(
 	{ natsUrl, services, load, baseline }: ModeContext,
 	cli: Cli
 ): Promise<{ rows: RowResult[]; overhead: ObservabilityOverhead | null }> {
-	const scenario = SCENARIOS.find(s => s.name === OBSERVED_SCENARIO);
-	if (!scenario || isFlow(scenario)) throw new Error(`no request scenario '${OBSERVED_SCENARIO}'`);
-	const sink = await startLogSink();
-	session.sink = sink;
-	const logLevel = "info";
-	const variants: Array<{ label: string; env: Record<string, string> }> = [
-		{
-			label: "observability off",
-			// Empty is unset (config/): whatever the caller's environment says.
-			env: { METRICS_ENABLED: "false", LOG_LEVEL: logLevel, ELASTICSEARCH_URL: "" }
-		},
-		{
-			label: "observability on: metrics + log shipping",
-			env: { METRICS_ENABLED: "true", LOG_LEVEL: logLevel, ELASTICSEARCH_URL: sink.url }
-		}
-	];
-	const clusters: Array<{ target: Target; marks: ReturnType<typeof outputMarks> }> = [];
-	const rounds: RowResult[][] = variants.map(() => []);
+	const scenarios = [OBSERVED_SCENARIO, OBSERVED_FLOW].map(name => {
+		const scenario = SCENARIOS.find(s => s.name === name);
+		if (!scenario) throw new Error(`no scenario '${name}'`);
+		return scenario;
+	});
+	const clusters: Cluster[] = [];
 	try {
-		for (const variant of variants) {
+		for (const variant of VARIANTS) {
 			if (session.interrupted) break;
+			const logs = variant.metricsAndLogs ? await startLogSink() : null;
+			const spans = variant.sampleRatio !== null ? await startOtlpSink() : null;
+			session.sinks.push(...[logs, spans].filter(s => s !== null));
 			progress(`starting FlashMart with ${variant.label}`);
-			// Never profiled: the two clusters must differ only in what is observed.
-			const target = await startFlashMart(natsUrl, services, { ...cli, profile: [] }, variant.env);
-			clusters.push({ target, marks: outputMarks(target.procs) });
+			// Never profiled: the clusters must differ only in what is observed.
+			const target = await startFlashMart(
+				natsUrl,
+				services,
+				{ ...cli, profile: [] },
+				variantEnv(variant, logs, spans)
+			);
+			clusters.push({
+				variant,
+				target,
+				marks: outputMarks(target.procs),
+				logs,
+				spans,
+				rounds: scenarios.map(() => [])
+			});
 		}
 		for (
 			let round = 1;
-			round <= OBSERVABILITY_ROUNDS && clusters.length === variants.length;
+			round <= OBSERVABILITY_ROUNDS && clusters.length === VARIANTS.length;
 			round++
 		) {
-			for (const [i, variant] of variants.entries()) {
-				if (session.interrupted) break;
-				const { target } = clusters[i];
-				const request = async () =>
-					resolveRequest(
-						scenario,
-						scenario.setup ? await scenario.setup(target.url, { concurrency: cli.connections }) : {}
-					);
-				rounds[i].push(
-					await measureRow(
-						{
-							...rowBase(scenario),
-							name: `${scenario.name} [${variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}]`
-						},
-						target,
-						request,
-						load,
-						baseline
-					)
-				);
+			for (const [s, scenario] of scenarios.entries()) {
+				for (let k = 0; k < clusters.length && !session.interrupted; k++) {
+					const cluster = clusters[(k + round - 1) % clusters.length];
+					progress(`${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}:`);
+					const row = await measureScenarioRow(scenario, cluster.target, cli, load, baseline);
+					cluster.rounds[s].push({
+						...row,
+						name: `${scenario.name} [${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}]`
+					});
+				}
 			}
 		}
 	} finally {
-		// The nodes flush their last lines to the sink as they stop.
+		// The nodes flush their last log lines and spans to the sinks as they stop.
 		await Promise.all(clusters.flatMap(c => c.target.procs.map(p => p.stop("SIGTERM", 10_000))));
 	}
-	const rows: RowResult[] = [];
-	const perSecond: number[][] = [];
-	for (const [i, variant] of variants.entries()) {
-		const measured = rounds[i].filter(r => r.status === "measured" && r.measurement);
-		const values = measured.map(r => r.measurement!.requestsPerSec);
-		perSecond.push(values);
-		// The variant's row: its median round, named for the variant (the targets table reads these rows).
-		const middle = measured.find(r => r.measurement!.requestsPerSec === median(values));
-		const row = middle ?? rounds[i][rounds[i].length - 1];
-		if (!row) continue;
-		const logs = clusters[i] ? newLogLines(clusters[i].marks) : [];
-		rows.push({
-			...row,
-			name: `${scenario.name} [${variant.label}]`,
-			...(values.length > 1
-				? {
-						note: `median of ${values.length} rounds in turns: ${values.map(v => v.toFixed(0)).join(", ")} req/s`
-					}
-				: {}),
-			...(logs.length > 0 ? { logs } : {})
-		});
-	}
-	const [off, on] = perSecond;
-	const overhead =
-		off?.length && on?.length && median(off) > 0
+	const rows = clusters.flatMap(c =>
+		scenarios.flatMap((scenario, s) => variantRow(c, scenario, s))
+	);
+	const variants = clusters.map(c => summarise(c, scenarios));
+	const [off, on] = variants;
+	const readOf = (v: ObservabilityVariant | undefined) =>
+		v?.figures.find(f => f.scenario === OBSERVED_SCENARIO);
+	const offRead = readOf(off);
+	const onRead = readOf(on);
+	const overhead: ObservabilityOverhead | null =
+		offRead && onRead && offRead.perSecond > 0
 			? {
 					scenario: OBSERVED_SCENARIO,
-					logLevel,
-					offRequestsPerSec: median(off),
-					onRequestsPerSec: median(on),
-					ratio: Math.round((median(on) / median(off)) * 1000) / 1000,
-					linesShipped: sink.received,
-					rounds: { off, on }
+					logLevel: LOG_LEVEL,
+					offRequestsPerSec: offRead.perSecond,
+					onRequestsPerSec: onRead.perSecond,
+					ratio: Math.round((onRead.perSecond / offRead.perSecond) * 1000) / 1000,
+					linesShipped: on.linesShipped ?? 0,
+					rounds: { off: offRead.rounds, on: onRead.rounds },
+					variants
 				}
 			: null;
 	return { rows, overhead };
 }
 
-/** The mode alone: the baseline, then the two clusters (started after it, one at a time). */
+/** A variant's row for a scenario: its median round, named for the variant (the tables read these rows). */
+function variantRow(c: Cluster, scenario: Scenario, s: number): RowResult[] {
+	const measured = c.rounds[s].filter(r => figureOf(r));
+	const values = measured.map(r => figureOf(r)!.perSecond);
+	const row = measured.find(r => figureOf(r)!.perSecond === median(values)) ?? c.rounds[s].at(-1);
+	if (!row) return [];
+	const unit = row.flow ? `${row.unit ?? "iterations"}/s` : "req/s";
+	const logs = s === 0 ? newLogLines(c.marks) : [];
+	return [
+		{
+			...row,
+			name: `${scenario.name} [${c.variant.label}]`,
+			...(values.length > 1
+				? {
+						note: `median of ${values.length} rounds in turns: ${values.map(v => v.toFixed(v < 1000 ? 1 : 0)).join(", ")} ${unit}`
+					}
+				: {}),
+			// The cluster's warn-and-above lines over all its rounds, once (on its first scenario's row).
+			...(logs.length > 0 ? { logs } : {})
+		}
+	];
+}
+
+/** A variant's figures: per scenario, the median of its rounds' rates and, separately, of their p99s. */
+function summarise(c: Cluster, scenarios: Scenario[]): ObservabilityVariant {
+	const figures: ObservabilityFigure[] = [];
+	for (const [s, scenario] of scenarios.entries()) {
+		const measured = c.rounds[s].flatMap(r => figureOf(r) ?? []);
+		if (measured.length === 0) continue;
+		const flowRow = c.rounds[s].find(r => r.flow);
+		figures.push({
+			scenario: scenario.name,
+			unit: flowRow ? `${flowRow.unit ?? "iterations"}/s` : "req/s",
+			perSecond: median(measured.map(m => m.perSecond)),
+			p99: median(measured.map(m => m.p99)),
+			rounds: measured.map(m => m.perSecond)
+		});
+	}
+	return {
+		label: c.variant.label,
+		metricsAndLogs: c.variant.metricsAndLogs,
+		sampleRatio: c.variant.sampleRatio,
+		figures,
+		...(c.logs ? { linesShipped: c.logs.received } : {}),
+		...(c.spans ? { spansReceived: c.spans.spans, exportsRefused: c.spans.refused.length } : {})
+	};
+}
+
+/** The mode alone: the baseline, then the clusters (started after it, one at a time). */
 export function runObservability(cli: Cli): Promise<number> {
 	return runMeasured(cli, [...ALL_SERVICES], {
 		start: async () => null,

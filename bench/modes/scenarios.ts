@@ -4,19 +4,11 @@
  * (the others are reported as skipped): a warm-up that is not counted, then the measured run.
  */
 import { ALL_SERVICES } from "../../config";
-import { withTimeout } from "../child";
 import type { Cli } from "../cli";
 import { type Measured, type ModeContext, runMeasured } from "../harness";
 import { type Target, startFlashMart } from "../launch";
-import {
-	SETUP_TIMEOUT_MS,
-	measureFlowRow,
-	measureRow,
-	newLogLines,
-	outputMarks,
-	rowBase
-} from "../rows";
-import { SCENARIOS, type Scenario, isFlow, resolveRequest } from "../scenarios";
+import { measureScenarioRow, newLogLines, outputMarks, rowBase } from "../rows";
+import { SCENARIOS, type Scenario } from "../scenarios";
 import { session } from "../session";
 import type { RowResult } from "../types";
 
@@ -57,22 +49,7 @@ export async function runScenarios(cli: Cli, after?: AfterScenarios): Promise<nu
 				}
 				if (session.interrupted) break;
 				const marks = outputMarks(flashmart.procs);
-				let row: RowResult;
-				if (isFlow(scenario)) {
-					row = await measureFlowRow(scenario, flashmart, cli, ctx.baseline);
-				} else {
-					const request = async () => {
-						const fromSetup = scenario.setup
-							? await withTimeout(
-									scenario.setup(flashmart.url, { concurrency: cli.connections }),
-									SETUP_TIMEOUT_MS,
-									"setup"
-								)
-							: {};
-						return resolveRequest(scenario, fromSetup);
-					};
-					row = await measureRow(base, flashmart, request, ctx.load, ctx.baseline);
-				}
+				const row = await measureScenarioRow(scenario, flashmart, cli, ctx.load, ctx.baseline);
 				const logs = newLogLines(marks);
 				if (logs.length > 0) row.logs = logs;
 				rows.push(row);

@@ -11,7 +11,7 @@ import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/errors";
 import { METRIC } from "../../lib/metric-names";
-import { TIMESTAMP_RULE } from "../../lib/validation";
+import { timestampRule } from "../../lib/validation";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction } from "../../types/moleculer-ext";
 import {
@@ -29,30 +29,33 @@ import {
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
 /** Sale ids become field names (`sales.<saleId>`): no dots, no dollar signs. */
 const SALE_ID = { type: "string", pattern: /^[A-Za-z0-9_-]{1,64}$/ } as const;
-const ITEM = {
-	type: "object",
-	strict: "remove",
-	props: {
-		productId: PRODUCT_ID,
-		salePrice: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
-		units: { type: "number", integer: true, min: 1, max: 10_000_000, convert: false },
-		perCustomerLimit: { type: "number", integer: true, min: 1, max: 10_000, convert: false }
-	}
-} as const;
-const FIELDS = {
-	name: { type: "string", min: 1, max: 200, trim: true },
-	startsAt: TIMESTAMP_RULE,
-	endsAt: TIMESTAMP_RULE,
-	holdSeconds: {
-		type: "number",
-		integer: true,
-		min: 10,
-		max: 86_400,
-		convert: false,
-		optional: true
-	},
-	items: { type: "array", min: 1, max: 50, items: ITEM }
-} as const;
+const item = () =>
+	({
+		type: "object",
+		strict: "remove",
+		props: {
+			productId: PRODUCT_ID,
+			salePrice: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
+			units: { type: "number", integer: true, min: 1, max: 10_000_000, convert: false },
+			perCustomerLimit: { type: "number", integer: true, min: 1, max: 10_000, convert: false }
+		}
+	}) as const;
+/** New rule objects per action: fastest-validator compiles a rule object in place (see lib/validation.ts). */
+const fields = () =>
+	({
+		name: { type: "string", min: 1, max: 200, trim: true },
+		startsAt: timestampRule(),
+		endsAt: timestampRule(),
+		holdSeconds: {
+			type: "number",
+			integer: true,
+			min: 10,
+			max: 86_400,
+			convert: false,
+			optional: true
+		},
+		items: { type: "array", min: 1, max: 50, items: item() }
+	}) as const;
 const optional = <T extends object>(rule: T) => ({ ...rule, optional: true }) as const;
 
 interface SaleInput {
@@ -229,7 +232,7 @@ export function saleActions(cfg: AppConfig) {
 		/** Admin: a new sale (see the file's comment for what it does to its products). */
 		createSale: {
 			permissions: ["admin"],
-			params: { $$strict: "remove", ...FIELDS },
+			params: { $$strict: "remove", ...fields() },
 			async handler(this: InventoryThis, ctx: Context<SaleInput, AppMeta>): Promise<Sale> {
 				const input = ctx.params;
 				const now = Date.now();
@@ -262,11 +265,11 @@ export function saleActions(cfg: AppConfig) {
 			params: {
 				$$strict: "remove",
 				id: SALE_ID,
-				name: optional(FIELDS.name),
-				startsAt: optional(FIELDS.startsAt),
-				endsAt: optional(FIELDS.endsAt),
-				holdSeconds: FIELDS.holdSeconds,
-				items: optional(FIELDS.items)
+				name: optional(fields().name),
+				startsAt: optional(timestampRule()),
+				endsAt: optional(timestampRule()),
+				holdSeconds: fields().holdSeconds,
+				items: optional(fields().items)
 			},
 			async handler(
 				this: InventoryThis,

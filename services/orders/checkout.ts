@@ -163,11 +163,19 @@ function heldTerms(doc: OrderDoc, reserved?: Reserved): Partial<OrderDoc> {
 	const items = doc.items.map(item => {
 		const held = byProduct.get(item.productId);
 		if (!held?.saleId || held.unitPrice === undefined) {
-			const { saleId: _none, ...regular } = item;
-			return item.saleId ? regular : item;
+			if (!item.saleId) return item;
+			// Priced by a sale that ended before the stock was held: the catalog price the cart also read.
+			const {
+				saleId: _ended,
+				listPrice,
+				...regular
+			} = item as typeof item & { listPrice?: number };
+			const unitPrice = listPrice ?? item.unitPrice;
+			return { ...regular, unitPrice, lineTotal: unitPrice * item.quantity };
 		}
+		const { listPrice: _list, ...line } = item as typeof item & { listPrice?: number };
 		return {
-			...item,
+			...line,
 			saleId: held.saleId,
 			unitPrice: held.unitPrice,
 			lineTotal: held.unitPrice * item.quantity

@@ -292,16 +292,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 		log(`registering ${opts.customers} customers...`);
 		const tokens: string[] = [];
 		while (tokens.length < opts.customers) {
-			const batch = await Promise.all(
-				Array.from({ length: Math.min(8, opts.customers - tokens.length) }, () =>
-					api(base, "POST", "/api/auth/register", {
+			// Before the clock: a registration the loaded machine answered 503/504 is tried again as another customer.
+			const register = async () => {
+				for (let tries = 1; ; tries++) {
+					const res = await api(base, "POST", "/api/auth/register", {
 						body: {
 							email: `${randomKey("chaos")}@example.com`,
 							password: "chaos-password",
 							name: "C"
 						}
-					})
-				)
+					});
+					if (![503, 504].includes(res.status) || tries === 3) return res;
+				}
+			};
+			const batch = await Promise.all(
+				Array.from({ length: Math.min(8, opts.customers - tokens.length) }, register)
 			);
 			for (const r of batch) {
 				if (r.status !== 201) throw new Error(`register: ${r.status}`);

@@ -84,7 +84,18 @@ describe("flash sales", () => {
 			422,
 			"VALIDATION_ERROR"
 		);
+		// Each timestamp checked on its own (one shared rule object once let the second through).
+		for (const field of ["startsAt", "endsAt"]) {
+			expectError(
+				await createSale({ ...live(product), [field]: "a".repeat(40) }),
+				422,
+				"VALIDATION_ERROR"
+			);
+		}
 		expectError(await createSale(live("no-such-product")), 404, "NOT_FOUND");
+		// A product id that names a property of every JavaScript object is no product.
+		const { token: someone } = await s.customer();
+		expectError(await s.addToCartRaw(someone, "valueOf", 1), 404, "NOT_FOUND");
 
 		const body = {
 			...live(product),

@@ -121,6 +121,28 @@ describe("inventory holds and sales", () => {
 		await consistent(p);
 	});
 
+	it("counts one buyer's concurrent orders atomically: 12 racing orders of 1 unit, limit 3, exactly 3 held", async () => {
+		const p = await product(100);
+		const sale = await liveSale(p, { units: 50, perCustomerLimit: 3 });
+		const results = await Promise.allSettled(
+			Array.from({ length: 12 }, (_, i) =>
+				call("reserve", {
+					orderId: `r${i}`,
+					userId: "racer",
+					lines: [{ productId: p, quantity: 1 }]
+				})
+			)
+		);
+		expect(results.filter(r => r.status === "fulfilled")).toHaveLength(3);
+		for (const r of results.filter(r => r.status === "rejected")) {
+			expect((r as PromiseRejectedResult).reason).toMatchObject({
+				type: "PURCHASE_LIMIT_EXCEEDED"
+			});
+		}
+		expect((await call("getSale", { id: sale.id })).items[0].unitsLeft).toBe(47);
+		expect(await consistent(p)).toMatchObject({ reserved: 3 });
+	});
+
 	it("refuses the allotment's last units twice over, concurrently: exactly the units allotted are held", async () => {
 		const p = await product(100);
 		const sale = await liveSale(p, { units: 7, perCustomerLimit: 1 });

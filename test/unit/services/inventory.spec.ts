@@ -9,7 +9,10 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
-import { RETURN_MARKER_TTL_MS, createInventoryService } from "../../../services/inventory/inventory.service";
+import {
+	RETURN_MARKER_TTL_MS,
+	createInventoryService
+} from "../../../services/inventory/inventory.service";
 import { testConfig } from "../../helpers/config";
 
 describe("inventory", () => {

@@ -135,6 +135,28 @@ describe("middlewares/tracing", () => {
 		expect(await spans()).toEqual([]);
 		expect(logged.at(-1)).not.toHaveProperty("traceId");
 	});
+
+	it("does no span work under an unsampled trace: no spans, no context handed to the callee", async () => {
+		const seen: unknown[] = [];
+		const watcher = broker.createService({
+			name: "watcher",
+			actions: { look: (ctx: Context) => void seen.push(ctx.headers.traceparent) }
+		});
+		await broker.waitForServices("watcher");
+		const unsampled = trace.wrapSpanContext({
+			traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+			spanId: "00f067aa0ba902b7",
+			traceFlags: 0,
+			isRemote: true
+		});
+		await context.with(trace.setSpan(context.active(), unsampled), async () => {
+			await broker.call("outer.run", {});
+			await broker.call("watcher.look", {});
+		});
+		expect(await spans()).toEqual([]);
+		expect(seen).toEqual([undefined]);
+		await broker.destroyService(watcher);
+	});
 });
 
 describe("adapters/tracing export", () => {
