@@ -604,11 +604,17 @@ export function createOrdersService(
 				if (!discountOwed(doc)) return;
 				const latest = ((await this.adapter.findById(doc._id)) as OrderDoc | null) ?? doc;
 				if (latest.createdAt !== doc.createdAt || !discountOwed(latest)) return;
-				await ctx.call("pricing.release", {
-					discountId: latest.discount!.id,
-					userId: latest.userId,
-					orderId: latest._id
-				});
+				// Pricing down or slow: the order's sweep marker stays, and the sweeper gives the redemption back later.
+				try {
+					await ctx.call("pricing.release", {
+						discountId: latest.discount!.id,
+						userId: latest.userId,
+						orderId: latest._id
+					});
+				} catch (err) {
+					this.logger.warn("Redemption not given back yet; the sweeper finishes it", err);
+					return;
+				}
 				await this.recordSettled(latest, { discountReleased: true });
 			},
 

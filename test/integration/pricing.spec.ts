@@ -439,6 +439,25 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 		});
 	}, 60_000);
 
+	it("finishes the give-back of an order cancelled while pricing was down (the sweeper)", async () => {
+		const p = await product(600);
+		const single = await createCode({ usageLimit: 1 });
+		const { token } = await s.customer();
+		await s.addToCart(token, p, 1);
+		await apply(token, single.code);
+		const order = await checkout(token);
+		expect(order.status).toBe(201);
+		await cluster.nodes.get("pricing")!.stop();
+		try {
+			const cancelled = await s.cancel(token, order.body.id);
+			expect(cancelled.status).toBe(200);
+			expect(cancelled.body.status).toBe("cancelled");
+		} finally {
+			await cluster.startService("pricing");
+		}
+		await eventually(async () => (await discount(single.id))?.used === 0, 30_000);
+	}, 60_000);
+
 	it("adds up a tax-inclusive cart with a percentage code and shipping at rounding edges, in cart, order, payment and event", async () => {
 		const rates = await admin("PUT", "/api/tax-rates", [
 			{ country: "DE", rate: 1900 },
