@@ -94,7 +94,11 @@ describe("pricing totals", () => {
 			taxIncluded: false
 		});
 		// a: 1500 → 150; b: 1 → 0.1 → 0; shipping 250 → 25
-		expect(t).toMatchObject({ discountTotal: 1000, taxTotal: 175, total: 2500 + 1 - 1000 + 250 + 175 });
+		expect(t).toMatchObject({
+			discountTotal: 1000,
+			taxTotal: 175,
+			total: 2500 + 1 - 1000 + 250 + 175
+		});
 		expectAddsUp(t, false);
 	});
 
@@ -152,7 +156,9 @@ describe("pricing totals", () => {
 						: rnd(2)
 							? { type: "percentage", value: 1 + rnd(100), applies: l => l.category !== undefined }
 							: { type: "fixed", value: 1 + rnd(50_000), applies: () => true },
-				shipping: rnd(2) ? { price: rnd(2000), freeAbove: rnd(2) ? rnd(200_000) : undefined } : undefined,
+				shipping: rnd(2)
+					? { price: rnd(2000), freeAbove: rnd(2) ? rnd(200_000) : undefined }
+					: undefined,
 				rateOf: flat(rnd(3000), { books: rnd(1000) }),
 				taxIncluded: included
 			});
