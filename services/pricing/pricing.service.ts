@@ -26,6 +26,7 @@ import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction } from "../../types/moleculer-ext";
+import { DEMO_CODE, DEMO_SHIPPING, DEMO_TAX_RATES } from "./demo";
 import { type CodeDoc, type CustomerDoc, releaseRedemption, takeRedemption } from "./redemptions";
 import { type Totals, type TotalsLine, computeTotals } from "./totals";
 
@@ -462,6 +463,47 @@ const actions = {
 				}
 			}
 			return rates;
+		}
+	},
+
+	/**
+	 * Internal (`npm run seed`): demo shipping methods, tax rates and a welcome code, each only where there is none
+	 * yet (no methods, an empty tax table, no code of that name), so running it again changes nothing.
+	 */
+	seedDemo: {
+		params: { $$strict: "remove" },
+		async handler(
+			this: PricingThis
+		): Promise<{ shipping: number; taxRates: number; codes: number }> {
+			const at = nowIso();
+			const out = { shipping: 0, taxRates: 0, codes: 0 };
+			if ((await this.stores.shipping.count()) === 0) {
+				for (const method of DEMO_SHIPPING) {
+					await this.stores.shipping.insert({
+						...method,
+						_id: randomUUID().replace(/-/g, ""),
+						createdAt: at,
+						updatedAt: at
+					});
+					out.shipping++;
+				}
+			}
+			if ((await this.rates()).length === 0) {
+				await this.stores.tax.insert({ _id: "rates", rates: DEMO_TAX_RATES, updatedAt: at });
+				out.taxRates = DEMO_TAX_RATES.length;
+			}
+			if (!(await this.findCode(DEMO_CODE.code))) {
+				await this.adapter.insert({
+					...DEMO_CODE,
+					_id: randomUUID().replace(/-/g, ""),
+					key: DEMO_CODE.code,
+					used: 0,
+					createdAt: at,
+					updatedAt: at
+				});
+				out.codes = 1;
+			}
+			return out;
 		}
 	},
 
