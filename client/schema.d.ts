@@ -4580,7 +4580,7 @@ export interface operations {
             };
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
-            /** @description Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), an unusable code: DISCOUNT_INVALID with `data.reason` (`unknown`, `expired`, `not_started`, `exhausted`, `customer_limit`, `min_subtotal`, `not_applicable`) and `data.code`, or the key reused with another body (IDEMPOTENCY_KEY_REUSED) */
+            /** @description Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total, also after a code took everything off (ZERO_TOTAL), an unusable code: DISCOUNT_INVALID with `data.reason` (`unknown`, `expired`, `not_started`, `exhausted`, `customer_limit`, `min_subtotal`, `not_applicable`) and `data.code`, or the key reused with another body (IDEMPOTENCY_KEY_REUSED) */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

@@ -1634,7 +1634,7 @@ export const API_OPERATIONS: Operation[] = [
 			400: IDEMPOTENCY_400,
 			409: "Not enough stock (OUT_OF_STOCK, `data` lists the short lines), a sale item before its sale starts (SALE_NOT_STARTED), over a sale's per-customer limit (PURCHASE_LIMIT_EXCEEDED), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
 			503: "More checkouts than the service takes right now (refused at once) or a backend down (SERVICE_UNAVAILABLE); retry after Retry-After",
-			422: `Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), ${DINV}, or the key reused with another body (IDEMPOTENCY_KEY_REUSED)`
+			422: `Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total, also after a code took everything off (ZERO_TOTAL), ${DINV}, or the key reused with another body (IDEMPOTENCY_KEY_REUSED)`
 		}
 	},
 	{

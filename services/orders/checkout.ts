@@ -434,6 +434,12 @@ export async function checkout(
 		},
 		true
 	);
+	if (quote && quote.total === 0) {
+		// A code taking everything off: an order of nothing to pay, which no payment could settle.
+		throw new UnprocessableError("ZERO_TOTAL", "An order of these items would cost nothing", [
+			{ field: "cart", type: "zeroTotal", message: "The discount takes the whole total off" }
+		]);
+	}
 	const run: CheckoutRun = {
 		svc,
 		ctx,
