@@ -3,6 +3,7 @@
  * carts, redeemed atomically at checkout, given back once), shipping methods, tax rates, saved addresses, and totals
  * that always add up; old clients' checkouts unchanged.
  */
+import { freePort } from "../../scripts/lib/cluster";
 import { type TestCluster, api, startCluster } from "../helpers/flashmart-cluster";
 import {
 	ADDRESS,
@@ -34,8 +35,22 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 	let cluster: TestCluster;
 	let s: ReturnType<typeof shop>;
 	let probe: Probe;
+	const metricsPorts = { pricing: 0, orders: 0 };
+
+	/** A counter's value on a node's /metrics (its series with the label `label`), or NaN while absent. */
+	async function counter(
+		node: keyof typeof metricsPorts,
+		name: string,
+		label: string
+	): Promise<number> {
+		const text = await (await fetch(`http://127.0.0.1:${metricsPorts[node]}/metrics`)).text();
+		const line = text.split("\n").find(l => l.startsWith(`${name}{`) && l.includes(label));
+		return Number(line?.split(" ").pop() ?? NaN);
+	}
 
 	beforeAll(async () => {
+		metricsPorts.pricing = await freePort();
+		metricsPorts.orders = await freePort();
 		cluster = await startCluster({
 			services: ["users", "products", "inventory", "carts", "orders", "payments", "pricing"],
 			gateways: 2,
@@ -46,6 +61,10 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 				ORDER_SWEEP_INTERVAL: "300",
 				CHECKOUT_CONCURRENCY: "64",
 				CHECKOUT_QUEUE: "128"
+			},
+			envFor: {
+				pricing: { METRICS_PORT: String(metricsPorts.pricing) },
+				orders: { METRICS_PORT: String(metricsPorts.orders) }
 			}
 		});
 		s = shop(cluster);
@@ -332,6 +351,13 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 		const p = await product(1000);
 		const limited = await createCode({ usageLimit: 10, value: 25 });
 		const buyers = await s.customers(50);
+		const redemptions = "flashmart_discount_redemptions_total";
+		const redeemed = 'outcome="redeemed"';
+		const exhausted = 'outcome="exhausted"';
+		const before = [
+			await counter("pricing", redemptions, redeemed),
+			await counter("pricing", redemptions, exhausted)
+		];
 		for (const [i, b] of buyers.entries()) {
 			await s.addToCart(b.token, p, 1);
 			expect((await apply(b.token, limited.code, cluster.gateways[i % 2])).status).toBe(200);
@@ -354,6 +380,8 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 				discount: { code: limited.code }
 			});
 		expect((await discount(limited.id)).used).toBe(10);
+		expect(await counter("pricing", redemptions, redeemed)).toBe(before[0] + 10);
+		expect(await counter("pricing", redemptions, exhausted)).toBe(before[1] + 40);
 		// A refused buyer keeps the cart's lines, and the code shows why it no longer applies.
 		const cart = await api(s.base, "GET", "/api/cart", {
 			token: buyers[results.indexOf(refused[0])].token
@@ -509,8 +537,12 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			shippingMethod: { id: method.body.id, name: "DHL", price: 499 }
 		});
 		expectAddsUp(order.body, true);
+		const net = "flashmart_revenue_net_minor_units_total";
+		const netBefore = (await counter("orders", net, 'currency="EUR"')) || 0;
 		const paid = await s.pay(token, order.body.id);
 		expect(paid.body.payment.amount).toBe(1644);
+		// Revenue net of discounts and tax: what was charged less the tax it contains.
+		expect(await counter("orders", net, 'currency="EUR"')).toBe(netBefore + 1644 - 182);
 		const created = await eventually(
 			async () => probe.received("orders.created", e => e.orderId === order.body.id)[0]
 		);
@@ -521,5 +553,57 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			taxTotal: 182,
 			total: 1644
 		});
+	}, 60_000);
+	it("adds tax on top where prices exclude it (the cart at TAX_DEFAULT_COUNTRY), and refuses an order a code makes free", async () => {
+		expect((await admin("PUT", "/api/tax-rates", [{ country: "US", rate: 825 }])).status).toBe(200);
+		try {
+			const p = await product(1999);
+			const method = await admin("POST", "/api/shipping-methods", {
+				name: "Ground",
+				price: 799,
+				currency: "USD",
+				countries: ["US"],
+				freeAbove: 5000
+			});
+			const fixed = await createCode({ type: "fixed", value: 1000, currency: "USD" });
+			const { token } = await s.customer();
+			await s.addToCart(token, p, 3);
+			const cart = await apply(token, fixed.code);
+			// 5997 - 1000 = 4997 (under freeAbove), at 8.25% on top: 412.25 → 412.
+			expect(cart.body).toMatchObject({
+				subtotal: 5997,
+				discountTotal: 1000,
+				shippingTotal: 0,
+				taxTotal: 412,
+				total: 5409
+			});
+			expectAddsUp(cart.body, false);
+			const us = { ...ADDRESS, country: "US", city: "Boston", postalCode: "02108" };
+			const order = await checkout(token, {
+				shippingAddress: us,
+				shippingMethodId: method.body.id
+			});
+			// Shipping 799 taxed at the country's rate: 65.9175 → 66.
+			expect(order.body).toMatchObject({
+				subtotal: 5997,
+				discountTotal: 1000,
+				shippingTotal: 799,
+				taxTotal: 478,
+				total: 6274
+			});
+			expectAddsUp(order.body, false);
+
+			const all = await createCode({ value: 100 });
+			const other = await s.customer();
+			await s.addToCart(other.token, p, 1);
+			expect((await apply(other.token, all.code)).body.total).toBe(0);
+			expectError(await checkout(other.token), 422, "ZERO_TOTAL");
+			expect((await discount(all.id)).used).toBe(0);
+			expect(
+				(await api(s.base, "GET", "/api/cart", { token: other.token })).body.items
+			).toHaveLength(1);
+		} finally {
+			await admin("PUT", "/api/tax-rates", []);
+		}
 	}, 60_000);
 });
