@@ -20,7 +20,10 @@ export const METRIC = {
 	CHECKOUT_REJECTIONS: "flashmart.checkout.rejections.total",
 	HOLDS_OPEN: "flashmart.holds.open",
 	HOLD_EXPIRIES: "flashmart.hold.expiries.total",
-	/** `outcome`: redeemed at a checkout, refused (exhausted, customer_limit, unknown), or released back. */
+	/**
+	 * `outcome`: a use taken at checkout (redeemed), refused at the take (exhausted, customer_limit, unknown: the limit
+	 * was reached after the checkout's own check), or given back (released).
+	 */
 	DISCOUNT_REDEMPTIONS: "flashmart.discount.redemptions.total",
 	/** Orders paid, net of discounts and of tax (total − taxTotal, shipping included), by currency. */
 	NET_REVENUE: "flashmart.revenue.net.minor_units.total"
