@@ -117,6 +117,8 @@ interface PricingMethods {
 interface PricingVars {
 	/** Product categories by id, as products last answered them (emptied on `products.cache.clean`). */
 	catalog: ReadCache;
+	/** Which currencies include tax, and the country a cart is taxed for (config/). */
+	taxSettings: AppConfig["pricing"];
 }
 
 type PricingThis = Service & DbServiceThis & PricingMethods & PricingVars;
@@ -534,8 +536,8 @@ const actions = {
 		},
 		async handler(this: PricingThis, ctx: Context<QuoteParams>): Promise<Quote> {
 			const p = ctx.params;
-			const country = p.country ?? cfg(this).pricing.defaultCountry;
-			const taxIncluded = cfg(this).pricing.taxInclusiveCurrencies.includes(p.currency);
+			const country = p.country ?? this.taxSettings.defaultCountry;
+			const taxIncluded = this.taxSettings.taxInclusiveCurrencies.includes(p.currency);
 			const [rates, codeDoc, method] = await Promise.all([
 				this.rates().then(all => all.filter(r => r.country === country)),
 				p.code ? this.findCode(p.code) : Promise.resolve(null),
@@ -660,8 +662,6 @@ const actions = {
 	}
 } satisfies Record<string, AppAction<PricingThis>>;
 
-const cfg = (svc: PricingThis) => configOf(svc.broker);
-
 function appliesTo(doc: DiscountDoc, line: TotalsLine): boolean {
 	const byProduct = doc.productIds?.length ? doc.productIds.includes(line.productId) : null;
 	const byCategory = doc.categories?.length
@@ -694,6 +694,7 @@ export function createPricingService(
 
 		created(this: PricingThis) {
 			this.catalog = new ReadCache();
+			this.taxSettings = appCfg.pricing;
 		},
 
 		methods: {
