@@ -208,6 +208,54 @@ export interface paths {
         patch: operations["users.updateMe"];
         trace?: never;
     };
+    "/api/users/me/addresses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My saved addresses
+         * @description The caller's saved addresses, oldest first.
+         */
+        get: operations["users.listAddresses"];
+        put?: never;
+        /**
+         * Save an address
+         * @description Save an address (the checkout address fields and an optional `label`), usable at checkout as `shippingAddressId`. At most 20 per customer.
+         */
+        post: operations["users.addAddress"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/addresses/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a saved address
+         * @description Orders already placed keep their copy of it.
+         */
+        delete: operations["users.removeAddress"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a saved address
+         * @description Fields not sent stay. Orders already placed keep the address they were shipped to.
+         */
+        patch: operations["users.updateAddress"];
+        trace?: never;
+    };
     "/api/users": {
         parameters: {
             query?: never;
@@ -464,6 +512,134 @@ export interface paths {
         patch: operations["inventory.updateSale"];
         trace?: never;
     };
+    "/api/discounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List discount codes
+         * @description Admin: every discount code, newest first, with the uses held now.
+         */
+        get: operations["pricing.listDiscounts"];
+        put?: never;
+        /**
+         * Create a discount code
+         * @description Admin: a discount code (see the Discount schema for what each field means). A `fixed` code without `currency` is in USD. Codes are unique, compared without case.
+         */
+        post: operations["pricing.createDiscount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/discounts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a discount code
+         * @description Admin: one discount code with the uses held now.
+         */
+        get: operations["pricing.getDiscount"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a discount code
+         * @description Admin: the code can no longer be applied (carts holding it show `reason: unknown`, checkout is 422); orders that redeemed it keep their discount. The code's name can be created again.
+         */
+        delete: operations["pricing.removeDiscount"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a discount code
+         * @description Admin: change a code's terms (not the code itself); fields not sent stay. Uses already taken stay taken; a lower `usageLimit` only stops new ones.
+         */
+        patch: operations["pricing.updateDiscount"];
+        trace?: never;
+    };
+    "/api/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List shipping methods
+         * @description The shipping methods, cheapest first; with `country`, those an address there can use at checkout (`shippingMethodId`). No token needed.
+         */
+        get: operations["pricing.listShippingMethods"];
+        put?: never;
+        /**
+         * Create a shipping method
+         * @description Admin: a shipping method for some countries, in one currency.
+         */
+        post: operations["pricing.createShippingMethod"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/shipping-methods/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a shipping method
+         * @description One shipping method. No token needed.
+         */
+        get: operations["pricing.getShippingMethod"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a shipping method
+         * @description Admin: checkout can no longer choose it; orders already placed keep it.
+         */
+        delete: operations["pricing.removeShippingMethod"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a shipping method
+         * @description Admin: fields not sent stay. Orders already placed keep the price they were charged.
+         */
+        patch: operations["pricing.updateShippingMethod"];
+        trace?: never;
+    };
+    "/api/tax-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get the tax rates
+         * @description Admin: every tax rate, by country then category.
+         */
+        get: operations["pricing.getTaxRates"];
+        /**
+         * Replace the tax rates
+         * @description Admin: the whole table of tax rates, replaced in one write (a country or category left out has no tax). The body is a JSON array of rates, at most one per country and category. Carts show the new rates at once; orders already placed keep theirs.
+         */
+        put: operations["pricing.putTaxRates"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/cart": {
         parameters: {
             query?: never;
@@ -480,7 +656,7 @@ export interface paths {
         post?: never;
         /**
          * Empty my cart
-         * @description Remove every line of the caller's cart.
+         * @description Remove every line of the caller's cart, and its discount code.
          */
         delete: operations["carts.clear"];
         options?: never;
@@ -532,6 +708,30 @@ export interface paths {
         patch: operations["carts.update"];
         trace?: never;
     };
+    "/api/cart/discount": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply a discount code
+         * @description Apply a discount code to the caller's cart (one per cart: it replaces another), checked against the cart as it is now. The cart prices it again at every answer: when a later change makes it unusable (e.g. the subtotal drops under its minimum), `discount.reason` says why and it takes nothing off. The code's uses are taken at checkout, not here.
+         */
+        post: operations["carts.applyDiscount"];
+        /**
+         * Remove the discount code
+         * @description Take the applied discount code off the caller's cart (a cart without one answers as it is).
+         */
+        delete: operations["carts.removeDiscount"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orders": {
         parameters: {
             query?: never;
@@ -550,6 +750,8 @@ export interface paths {
          * @description Checkout: an order from the cart at current prices, stock reserved for every line (all or nothing: 409 OUT_OF_STOCK lists the short lines), the cart emptied. Unpaid orders expire at `expiresAt` and their stock goes back.
          *
          *     An empty cart is 422 EMPTY_CART; a cart whose total is 0 (products stored with price 0 by an earlier version) is 422 ZERO_TOTAL, with nothing reserved. The checkout takes the cart's content once: a second checkout of the same content under another Idempotency-Key (on any node), or one racing a change of the cart, is 409 CART_CHANGED with nothing reserved; the same key replays the first order (201 with `Idempotent-Replayed: true`). A checkout that fails after taking the cart gives its lines back.
+         *
+         *     The address is `shippingAddress`, or `shippingAddressId` naming one of the caller's saved addresses (exactly one of the two). `shippingMethodId` (optional) must be a method that ships to the address's country in the cart's currency. The cart's discount code is redeemed here, atomically within its usage and per-customer limits across every node (used up meanwhile: 422 DISCOUNT_INVALID, nothing reserved); an order cancelled, expired or refunded gives its use back once. Tax is the address's country's. A checkout without code or method is priced as before: zeros for what it lacks.
          */
         post: operations["orders.create"];
         delete?: never;
@@ -1084,7 +1286,7 @@ export interface components {
             saleId?: string;
         };
         /**
-         * @description The caller's cart; prices are current catalog prices
+         * @description The caller's cart; prices are current catalog prices, the applied code and the tax priced again at every answer (tax for the TAX_DEFAULT_COUNTRY setting until checkout names the address; no shipping yet)
          * @example {
          *       "items": [
          *         {
@@ -1096,18 +1298,42 @@ export interface components {
          *         }
          *       ],
          *       "subtotal": 2598,
-         *       "currency": "USD"
+         *       "discountTotal": 260,
+         *       "shippingTotal": 0,
+         *       "taxTotal": 0,
+         *       "total": 2338,
+         *       "currency": "USD",
+         *       "discount": {
+         *         "code": "WELCOME10",
+         *         "amount": 260
+         *       }
          *     }
          */
         Cart: {
             items: components["schemas"]["CartItem"][];
-            /** @description Minor units (cents) */
+            /** @description Sum of the lines' totals (unit price × quantity) */
             subtotal: number;
+            /** @description Taken off by the discount code: per line, `round(lineTotal × value / 100)` for a percentage, or the fixed amount shared over the lines it applies to in proportion (largest remainder); 0 without a code */
+            discountTotal: number;
+            /** @description The shipping method's price, 0 once `subtotal - discountTotal` reaches its `freeAbove`; 0 without a method */
+            shippingTotal: number;
+            /** @description Per line (and the shipping as one more line at the country's rate), on the amount after discount, rounded half up: `round(amount × rate / 10000)` where prices exclude tax (added to `total`), `round(amount × rate / (10000 + rate))` where they include it (contained in `total`). Which currencies include tax is the TAX_INCLUSIVE_CURRENCIES setting (default EUR, GBP) */
+            taxTotal: number;
+            /** @description `subtotal - discountTotal + shippingTotal`, plus `taxTotal` where prices exclude tax; exact to the minor unit */
+            total: number;
             /**
              * @description ISO-4217
              * @default USD
              */
             currency: string;
+            /** @description The applied discount code and what it takes off; `reason` (a DISCOUNT_INVALID reason) when it cannot be used on the cart as it is now, and then it takes nothing off */
+            discount?: {
+                code: string;
+                /** @description Minor units (cents) */
+                amount: number;
+                /** @enum {unknown} */
+                reason?: "unknown" | "expired" | "not_started" | "exhausted" | "customer_limit" | "min_subtotal" | "not_applicable";
+            };
         };
         /**
          * @description A shipping address
@@ -1128,6 +1354,214 @@ export interface components {
             /** @description ISO-3166 alpha-2, upper-cased */
             country: string;
         };
+        /**
+         * @description One of the caller's saved addresses, usable at checkout as `shippingAddressId`
+         * @example {
+         *       "id": "a2c4e6g8i0k2m4o6q8s0u2w4y6a8c0e2",
+         *       "label": "Home",
+         *       "name": "Ada Lovelace",
+         *       "line1": "12 St James's Square",
+         *       "city": "London",
+         *       "postalCode": "SW1Y 4JH",
+         *       "country": "GB",
+         *       "createdAt": "2026-11-30T18:00:00.000Z",
+         *       "updatedAt": "2026-11-30T18:00:00.000Z"
+         *     }
+         */
+        SavedAddress: components["schemas"]["Address"] & {
+            id: string;
+            label?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description The caller's saved addresses, oldest first (at most 20)
+         * @example [
+         *       {
+         *         "id": "a2c4e6g8i0k2m4o6q8s0u2w4y6a8c0e2",
+         *         "label": "Home",
+         *         "name": "Ada Lovelace",
+         *         "line1": "12 St James's Square",
+         *         "city": "London",
+         *         "postalCode": "SW1Y 4JH",
+         *         "country": "GB",
+         *         "createdAt": "2026-11-30T18:00:00.000Z",
+         *         "updatedAt": "2026-11-30T18:00:00.000Z"
+         *       }
+         *     ]
+         */
+        SavedAddressList: components["schemas"]["SavedAddress"][];
+        /**
+         * @description A discount code. `percentage`: `value` whole percent (1..100) off each line it applies to; `fixed`: `value` minor units of `currency` off the lines it applies to. It applies to the lines of `productIds` and of `categories` (every line when neither is set), from `startsAt` until `endsAt`, to carts whose subtotal reaches `minSubtotal`, at most `usageLimit` orders in all and `perCustomerLimit` per customer (counted at checkout; an order cancelled, expired or refunded gives its use back)
+         * @example {
+         *       "id": "9a1c3e5g7i9k1m3o5q7s9u1w3y5a7c9e",
+         *       "code": "WELCOME10",
+         *       "type": "percentage",
+         *       "value": 10,
+         *       "minSubtotal": 2000,
+         *       "startsAt": "2026-12-01T00:00:00.000Z",
+         *       "endsAt": "2027-01-01T00:00:00.000Z",
+         *       "categories": [
+         *         "kitchen"
+         *       ],
+         *       "usageLimit": 1000,
+         *       "perCustomerLimit": 1,
+         *       "used": 37,
+         *       "createdAt": "2026-11-30T18:00:00.000Z",
+         *       "updatedAt": "2026-11-30T18:00:00.000Z"
+         *     }
+         */
+        Discount: {
+            id: string;
+            /** @description Upper-cased; customers type it in any case */
+            code: string;
+            /** @enum {unknown} */
+            type: "percentage" | "fixed";
+            value: number;
+            /**
+             * @description ISO-4217
+             * @default USD
+             */
+            currency: string;
+            /** @description Minor units (cents) */
+            minSubtotal?: number;
+            /** Format: date-time */
+            startsAt?: string;
+            /** Format: date-time */
+            endsAt?: string;
+            productIds?: string[];
+            categories?: string[];
+            usageLimit?: number;
+            perCustomerLimit?: number;
+            /** @description Orders holding a use of the code now */
+            used: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description A page of discount codes, newest first
+         * @example {
+         *       "rows": [
+         *         {
+         *           "id": "9a1c3e5g7i9k1m3o5q7s9u1w3y5a7c9e",
+         *           "code": "WELCOME10",
+         *           "type": "percentage",
+         *           "value": 10,
+         *           "minSubtotal": 2000,
+         *           "startsAt": "2026-12-01T00:00:00.000Z",
+         *           "endsAt": "2027-01-01T00:00:00.000Z",
+         *           "categories": [
+         *             "kitchen"
+         *           ],
+         *           "usageLimit": 1000,
+         *           "perCustomerLimit": 1,
+         *           "used": 37,
+         *           "createdAt": "2026-11-30T18:00:00.000Z",
+         *           "updatedAt": "2026-11-30T18:00:00.000Z"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "page": 1,
+         *       "pageSize": 20,
+         *       "totalPages": 1
+         *     }
+         */
+        DiscountPage: {
+            rows: components["schemas"]["Discount"][];
+            /** @description Rows in the whole list */
+            total: number;
+            page: number;
+            pageSize: number;
+            totalPages: number;
+        };
+        /**
+         * @description A way to ship to some countries, at `price` (in `currency`), free once the cart's subtotal after discount reaches `freeAbove`
+         * @example {
+         *       "id": "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f",
+         *       "name": "Standard",
+         *       "price": 499,
+         *       "currency": "USD",
+         *       "countries": [
+         *         "US",
+         *         "CA"
+         *       ],
+         *       "freeAbove": 5000,
+         *       "createdAt": "2026-11-30T18:00:00.000Z",
+         *       "updatedAt": "2026-11-30T18:00:00.000Z"
+         *     }
+         */
+        ShippingMethod: {
+            id: string;
+            name: string;
+            /** @description Minor units (cents) */
+            price: number;
+            /**
+             * @description ISO-4217
+             * @default USD
+             */
+            currency: string;
+            countries: string[];
+            /** @description Minor units (cents) */
+            freeAbove?: number;
+            /** Format: date-time */
+            createdAt?: string;
+            /** Format: date-time */
+            updatedAt?: string;
+        };
+        /**
+         * @description Shipping methods, cheapest first
+         * @example [
+         *       {
+         *         "id": "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f",
+         *         "name": "Standard",
+         *         "price": 499,
+         *         "currency": "USD",
+         *         "countries": [
+         *           "US",
+         *           "CA"
+         *         ],
+         *         "freeAbove": 5000,
+         *         "createdAt": "2026-11-30T18:00:00.000Z",
+         *         "updatedAt": "2026-11-30T18:00:00.000Z"
+         *       }
+         *     ]
+         */
+        ShippingMethodList: components["schemas"]["ShippingMethod"][];
+        /**
+         * @description A tax rate in basis points (2000 = 20%) for a country, or for one category of products there; a category without its own rate, and shipping, take the country's
+         * @example {
+         *       "country": "GB",
+         *       "rate": 2000
+         *     }
+         */
+        TaxRate: {
+            country: string;
+            category?: string;
+            rate: number;
+        };
+        /**
+         * @description Every tax rate, by country then category
+         * @example [
+         *       {
+         *         "country": "DE",
+         *         "rate": 1900
+         *       },
+         *       {
+         *         "country": "DE",
+         *         "category": "books",
+         *         "rate": 700
+         *       },
+         *       {
+         *         "country": "GB",
+         *         "rate": 2000
+         *       }
+         *     ]
+         */
+        TaxRateList: components["schemas"]["TaxRate"][];
         /**
          * @description `pending_payment` → `paid` → `shipped` → `delivered`; `pending_payment` → `cancelled` or `expired`; `paid` → `refunded`
          * @example paid
@@ -1162,7 +1596,7 @@ export interface components {
          * @example {
          *       "id": "pay_Zx81Lm0Qa7Rt5Yu3",
          *       "status": "succeeded",
-         *       "amount": 2598
+         *       "amount": 3097
          *     }
          */
         Payment: {
@@ -1189,7 +1623,10 @@ export interface components {
          *         }
          *       ],
          *       "subtotal": 2598,
-         *       "total": 2598,
+         *       "discountTotal": 0,
+         *       "shippingTotal": 499,
+         *       "taxTotal": 0,
+         *       "total": 3097,
          *       "currency": "USD",
          *       "shippingAddress": {
          *         "name": "Ada Lovelace",
@@ -1198,13 +1635,18 @@ export interface components {
          *         "postalCode": "SW1Y 4JH",
          *         "country": "GB"
          *       },
+         *       "shippingMethod": {
+         *         "id": "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f",
+         *         "name": "Standard",
+         *         "price": 499
+         *       },
          *       "expiresAt": "2026-01-20T10:15:00.000Z",
          *       "createdAt": "2026-01-20T10:00:00.000Z",
          *       "updatedAt": "2026-01-20T10:01:30.000Z",
          *       "payment": {
          *         "id": "pay_Zx81Lm0Qa7Rt5Yu3",
          *         "status": "succeeded",
-         *         "amount": 2598
+         *         "amount": 3097
          *       }
          *     }
          */
@@ -1213,9 +1655,15 @@ export interface components {
             userId?: string;
             status: components["schemas"]["OrderStatus"];
             items: components["schemas"]["OrderItem"][];
-            /** @description Minor units (cents) */
+            /** @description Sum of the lines' totals (unit price × quantity) */
             subtotal: number;
-            /** @description Minor units (cents) */
+            /** @description Taken off by the discount code: per line, `round(lineTotal × value / 100)` for a percentage, or the fixed amount shared over the lines it applies to in proportion (largest remainder); 0 without a code */
+            discountTotal: number;
+            /** @description The shipping method's price, 0 once `subtotal - discountTotal` reaches its `freeAbove`; 0 without a method */
+            shippingTotal: number;
+            /** @description Per line (and the shipping as one more line at the country's rate), on the amount after discount, rounded half up: `round(amount × rate / 10000)` where prices exclude tax (added to `total`), `round(amount × rate / (10000 + rate))` where they include it (contained in `total`). Which currencies include tax is the TAX_INCLUSIVE_CURRENCIES setting (default EUR, GBP) */
+            taxTotal: number;
+            /** @description `subtotal - discountTotal + shippingTotal`, plus `taxTotal` where prices exclude tax; exact to the minor unit */
             total: number;
             /**
              * @description ISO-4217
@@ -1223,6 +1671,19 @@ export interface components {
              */
             currency: string;
             shippingAddress?: components["schemas"]["Address"];
+            /** @description The discount code the order redeemed, and what it took off */
+            discount?: {
+                code: string;
+                /** @description Minor units (cents) */
+                amount: number;
+            };
+            /** @description The shipping method chosen at checkout, at the price charged */
+            shippingMethod?: {
+                id: string;
+                name: string;
+                /** @description Minor units (cents) */
+                price: number;
+            };
             /**
              * Format: date-time
              * @description When an unpaid order expires and its stock goes back
@@ -1254,7 +1715,10 @@ export interface components {
          *             }
          *           ],
          *           "subtotal": 2598,
-         *           "total": 2598,
+         *           "discountTotal": 0,
+         *           "shippingTotal": 499,
+         *           "taxTotal": 0,
+         *           "total": 3097,
          *           "currency": "USD",
          *           "shippingAddress": {
          *             "name": "Ada Lovelace",
@@ -1263,13 +1727,18 @@ export interface components {
          *             "postalCode": "SW1Y 4JH",
          *             "country": "GB"
          *           },
+         *           "shippingMethod": {
+         *             "id": "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f",
+         *             "name": "Standard",
+         *             "price": 499
+         *           },
          *           "expiresAt": "2026-01-20T10:15:00.000Z",
          *           "createdAt": "2026-01-20T10:00:00.000Z",
          *           "updatedAt": "2026-01-20T10:01:30.000Z",
          *           "payment": {
          *             "id": "pay_Zx81Lm0Qa7Rt5Yu3",
          *             "status": "succeeded",
-         *             "amount": 2598
+         *             "amount": 3097
          *           }
          *         }
          *       ],
@@ -1960,6 +2429,202 @@ export interface operations {
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
             422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "users.listAddresses": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedAddressList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "users.addAddress": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    line1: string;
+                    line2?: string;
+                    city: string;
+                    postalCode: string;
+                    /** @description ISO-3166 alpha-2, upper-cased */
+                    country: string;
+                    label?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The saved address */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedAddress"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields, or 20 addresses saved already (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "users.removeAddress": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            /** @description No such address of the caller's (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "users.updateAddress": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    line1?: string;
+                    line2?: string;
+                    city?: string;
+                    postalCode?: string;
+                    country?: string;
+                    label?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedAddress"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            /** @description No such address of the caller's (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             429: components["responses"]["E429"];
             431: components["responses"]["E431"];
             500: components["responses"]["E500"];
@@ -2920,6 +3585,599 @@ export interface operations {
             504: components["responses"]["E504"];
         };
     };
+    "pricing.listDiscounts": {
+        parameters: {
+            query?: {
+                page?: number;
+                pageSize?: number;
+            };
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscountPage"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.createDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    code: string;
+                    /** @enum {unknown} */
+                    type: "percentage" | "fixed";
+                    value: number;
+                    currency?: string;
+                    minSubtotal?: number;
+                    /** Format: date-time */
+                    startsAt?: string;
+                    /** Format: date-time */
+                    endsAt?: string;
+                    productIds?: string[];
+                    categories?: string[];
+                    usageLimit?: number;
+                    perCustomerLimit?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The new code */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description A code of that name exists (DISCOUNT_CODE_TAKEN) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields, a percentage over 100, `endsAt` not after `startsAt`, or `perCustomerLimit` over `usageLimit` (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.getDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such code (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.removeDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such code (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.updateDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @enum {unknown} */
+                    type?: "percentage" | "fixed";
+                    value?: number;
+                    currency?: string;
+                    minSubtotal?: number;
+                    /** Format: date-time */
+                    startsAt?: string;
+                    /** Format: date-time */
+                    endsAt?: string;
+                    productIds?: string[];
+                    categories?: string[];
+                    usageLimit?: number;
+                    perCustomerLimit?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such code (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.listShippingMethods": {
+        parameters: {
+            query?: {
+                /** @description ISO-3166 alpha-2: only the methods that ship there */
+                country?: string;
+            };
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethodList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.createShippingMethod": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    price: number;
+                    /** @default USD */
+                    currency?: string;
+                    countries: string[];
+                    freeAbove?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The new method */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethod"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.getShippingMethod": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethod"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            /** @description No such method (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.removeShippingMethod": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such method (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.updateShippingMethod": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    price?: number;
+                    /** @default USD */
+                    currency?: string;
+                    countries?: string[];
+                    freeAbove?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingMethod"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such method (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid fields (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.getTaxRates": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRateList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "pricing.putTaxRates": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaxRate"][];
+            };
+        };
+        responses: {
+            /** @description The rates as stored */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRateList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description A rate invalid, or two for one country and category (VALIDATION_ERROR) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
     "carts.get": {
         parameters: {
             query?: never;
@@ -3136,6 +4394,90 @@ export interface operations {
             504: components["responses"]["E504"];
         };
     };
+    "carts.applyDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The code as the customer typed it (any case)
+                     * @example WELCOME10
+                     */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The cart, with `discount` and the new totals */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            /** @description Invalid body (VALIDATION_ERROR), or an unusable code: DISCOUNT_INVALID with `data.reason` (`unknown`, `expired`, `not_started`, `exhausted`, `customer_limit`, `min_subtotal`, `not_applicable`) and `data.code` */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "carts.removeDiscount": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cart */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
     "orders.list": {
         parameters: {
             query?: {
@@ -3187,10 +4529,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
-                    shippingAddress: {
+                    shippingAddress?: {
                         name: string;
                         line1: string;
                         line2?: string;
@@ -3199,6 +4541,8 @@ export interface operations {
                         /** @description ISO-3166 alpha-2, upper-cased */
                         country: string;
                     };
+                    shippingAddressId?: string;
+                    shippingMethodId?: string;
                 };
             };
         };
@@ -3236,7 +4580,7 @@ export interface operations {
             };
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
-            /** @description Invalid address (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), or the key reused with another body (IDEMPOTENCY_KEY_REUSED) */
+            /** @description Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total, also after a code took everything off (ZERO_TOTAL), an unusable code: DISCOUNT_INVALID with `data.reason` (`unknown`, `expired`, `not_started`, `exhausted`, `customer_limit`, `min_subtotal`, `not_applicable`) and `data.code`, or the key reused with another body (IDEMPOTENCY_KEY_REUSED) */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

@@ -21,7 +21,8 @@ export const ALL_SERVICES = [
 	"carts",
 	"orders",
 	"payments",
-	"notifications"
+	"notifications",
+	"pricing"
 ] as const;
 
 export type Mode = "embedded" | "cluster";
@@ -442,6 +443,14 @@ const SCHEMA = {
 		default: 1
 	},
 	NOTIFICATION_SENDER: { type: "enum", values: ["log"], default: "log" },
+	/** Currencies whose catalog prices include tax (comma-separated ISO-4217); in all others tax is added on top. */
+	TAX_INCLUSIVE_CURRENCIES: {
+		type: "string",
+		pattern: /^([A-Z]{3}(,[A-Z]{3})*)?$/,
+		default: "EUR,GBP"
+	},
+	/** The country a cart's tax is estimated for until checkout names the shipping address (ISO 3166-1 alpha-2). */
+	TAX_DEFAULT_COUNTRY: { type: "string", pattern: /^[A-Z]{2}$/, default: "US" },
 	TRACING_ENABLED: { type: "boolean", convert: true, default: false },
 	/** Share of new traces recorded; a trace continued from a trusted client follows its sampled flag. */
 	TRACING_SAMPLE_RATIO: { type: "number", convert: true, min: 0, max: 1, default: 1 },
@@ -753,6 +762,10 @@ export function loadConfig(
 			crashBeforePublish: r.TEST_CRASH_BEFORE_PUBLISH ?? null
 		},
 		notifications: { sender: r.NOTIFICATION_SENDER },
+		pricing: {
+			taxInclusiveCurrencies: list(r.TAX_INCLUSIVE_CURRENCIES),
+			defaultCountry: r.TAX_DEFAULT_COUNTRY
+		},
 		/** OpenTelemetry tracing (adapters/tracing); null when TRACING_ENABLED is off. */
 		tracing: r.TRACING_ENABLED
 			? {

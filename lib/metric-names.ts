@@ -19,7 +19,14 @@ export const METRIC = {
 	/** `reason`: overloaded (an orders node's bulkhead was full: 503), sold_out (known sold out: 409 at once). */
 	CHECKOUT_REJECTIONS: "flashmart.checkout.rejections.total",
 	HOLDS_OPEN: "flashmart.holds.open",
-	HOLD_EXPIRIES: "flashmart.hold.expiries.total"
+	HOLD_EXPIRIES: "flashmart.hold.expiries.total",
+	/**
+	 * `outcome`: a use taken at checkout (redeemed), refused at the take (exhausted, customer_limit, unknown: the limit
+	 * was reached after the checkout's own check), or given back (released).
+	 */
+	DISCOUNT_REDEMPTIONS: "flashmart.discount.redemptions.total",
+	/** Orders paid, net of discounts and of tax (total − taxTotal, shipping included), by currency. */
+	NET_REVENUE: "flashmart.revenue.net.minor_units.total"
 } as const;
 
 /** Every `event` of flashmart_auth_events_total the users service counts (its audit trail). */
@@ -58,3 +65,12 @@ export const SALE_CHECKOUT_OUTCOMES = [
 
 /** Every `kind` of flashmart_hold_expiries_total: holds inventory let go because nobody paid in time. */
 export const HOLD_EXPIRY_KINDS = ["sale", "order"] as const;
+
+/** Every `outcome` of flashmart_discount_redemptions_total. */
+export const DISCOUNT_REDEMPTION_OUTCOMES = [
+	"redeemed",
+	"released",
+	"exhausted",
+	"customer_limit",
+	"unknown"
+] as const;

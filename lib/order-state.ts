@@ -111,3 +111,28 @@ export function stockOwed(order: { status: AnyStatus } & StockFlags): StockMovem
 export function statesOwing(movement: Exclude<StockMovement, "none">): AnyStatus[] {
 	return ALL_STATES.filter(s => STOCK_OWED[s] === movement);
 }
+
+/**
+ * The states whose orders give their discount code's redemption back: every one whose stock goes back (released or
+ * returned). The order carries `discountReleased` once pricing has it back, so it is given back once.
+ */
+export const DISCOUNT_RETURNED: Readonly<Record<AnyStatus, boolean>> = {
+	reserving: false,
+	pending_payment: false,
+	paid: false,
+	shipped: false,
+	delivered: false,
+	refunded: true,
+	cancelled: true,
+	expired: true,
+	rejected: true
+};
+
+/** Whether an order still owes its code's redemption back. */
+export function discountOwed(order: {
+	status: AnyStatus;
+	discount?: unknown;
+	discountReleased?: boolean;
+}): boolean {
+	return Boolean(order.discount) && DISCOUNT_RETURNED[order.status] && !order.discountReleased;
+}

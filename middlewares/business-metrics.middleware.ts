@@ -8,6 +8,7 @@
  */
 import type { Middleware, Service, ServiceBroker } from "moleculer";
 import {
+	DISCOUNT_REDEMPTION_OUTCOMES,
 	GATEWAY_AUTH_EVENTS,
 	HOLD_EXPIRY_KINDS,
 	METRIC,
@@ -133,6 +134,18 @@ const DEFINITIONS = [
 		name: METRIC.HOLD_EXPIRIES,
 		labelNames: ["kind"],
 		description: "Holds inventory released because their order was not paid in time, by kind"
+	},
+	{
+		type: "counter",
+		name: METRIC.DISCOUNT_REDEMPTIONS,
+		labelNames: ["outcome"],
+		description: "Discount code redemptions at checkout: taken, refused (and why), or given back"
+	},
+	{
+		type: "counter",
+		name: METRIC.NET_REVENUE,
+		labelNames: ["currency"],
+		description: "Orders paid, in minor units, net of discounts and tax (shipping included)"
 	}
 ] as const;
 
@@ -152,6 +165,9 @@ const KNOWN_LABELS: Readonly<Record<string, ReadonlyArray<[string, Record<string
 	inventory: [
 		[METRIC.RESERVATION_FAILURES, RESERVATION_FAILURE_REASONS.map(reason => ({ reason }))],
 		[METRIC.HOLD_EXPIRIES, HOLD_EXPIRY_KINDS.map(kind => ({ kind }))]
+	],
+	pricing: [
+		[METRIC.DISCOUNT_REDEMPTIONS, DISCOUNT_REDEMPTION_OUTCOMES.map(outcome => ({ outcome }))]
 	]
 };
 

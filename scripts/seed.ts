@@ -1,13 +1,24 @@
 /**
- * `npm run seed`: loads the demo catalog (lib/demo-catalog.ts: 240 products over 10 categories, with stock).
- * With TRANSPORTER set it joins that cluster and asks its products service; without, it runs the products and
- * inventory services on the embedded store under DATA_DIR (stop `npm start` first: NeDB files have one writer).
- * Idempotent: products whose sku exists are left alone. Progress goes to the console.
+ * `npm run seed`: loads the demo catalog (lib/demo-catalog.ts: 240 products over 10 categories, with stock) and the
+ * demo pricing (services/pricing/demo.ts: shipping methods, tax rates, a welcome code). With TRANSPORTER set it joins
+ * that cluster and asks its products and pricing services; without, it runs the products, inventory and pricing
+ * services on the embedded store under DATA_DIR (stop `npm start` first: NeDB files have one writer).
+ * Idempotent: products whose sku exists, and pricing data already there, are left alone. Progress goes to the console.
  */
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { ConfigError, loadConfig } from "../config";
 import { brokerOptions } from "../moleculer.config";
+
+/** A service's file: `services/<name>.service`, or `services/<name>/<name>.service` for one with a folder. */
+function serviceFile(name: string): string {
+	const services = path.join(__dirname, "..", "services");
+	try {
+		return require.resolve(path.join(services, `${name}.service`));
+	} catch {
+		return require.resolve(path.join(services, name, `${name}.service`));
+	}
+}
 
 async function main(): Promise<void> {
 	process.env.SEED_DEMO = "false";
@@ -16,11 +27,7 @@ async function main(): Promise<void> {
 	const cfg = loadConfig(process.env, { withoutServices: !!process.env.TRANSPORTER });
 	const broker = new ServiceBroker(brokerOptions(cfg));
 	if (!cfg.transporter) {
-		for (const name of ["inventory", "products"]) {
-			broker.loadService(
-				require.resolve(path.join(__dirname, "..", "services", `${name}.service`))
-			);
-		}
+		for (const name of ["inventory", "products", "pricing"]) broker.loadService(serviceFile(name));
 	}
 	await broker.start();
 	try {
@@ -33,6 +40,15 @@ async function main(): Promise<void> {
 			existing: number;
 		};
 		console.log(`Done: ${result.created} products created, ${result.existing} already there.`);
+		await broker.waitForServices(["pricing"], 30_000);
+		const pricing = (await broker.call("pricing.seedDemo", {})) as {
+			shipping: number;
+			taxRates: number;
+			codes: number;
+		};
+		console.log(
+			`Pricing: ${pricing.shipping} shipping methods, ${pricing.taxRates} tax rates, ${pricing.codes} codes added.`
+		);
 	} finally {
 		await broker.stop();
 	}

@@ -29,6 +29,7 @@ import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
 import type { ProductSummary } from "./products.service";
 import type { SaleTermsView } from "./inventory/sales";
+import type { Quote, QuoteParams } from "./pricing/pricing.service";
 
 /** A line as stored: never a price. */
 interface CartLine {
@@ -43,8 +44,15 @@ interface CartDoc {
 	items: CartLine[];
 	/** Bumped by every write; writes are conditional on the version they read. */
 	version: number;
-	/** The lines a checkout took (`carts.claim`), kept until it is placed or gives them back. */
-	claim?: { orderId: string; items: CartLine[]; version: number } | null;
+	/** The discount code the customer applied (upper-cased); priced again at every answer. */
+	discountCode?: string | null;
+	/** The lines (and code) a checkout took (`carts.claim`), kept until it is placed or gives them back. */
+	claim?: {
+		orderId: string;
+		items: CartLine[];
+		version: number;
+		discountCode?: string | null;
+	} | null;
 	updatedAt: string;
 }
 
@@ -58,20 +66,31 @@ export interface CartItem {
 	saleId?: string;
 }
 
-/** What clients see (API.md "Cart"). */
-export interface Cart {
+/** The lines at their prices, before pricing adds discount, shipping and tax. */
+interface LinesView {
 	items: CartItem[];
 	subtotal: number;
 	currency: string;
 }
 
-/** What checkout needs: the lines with their skus, and the version the orders service clears at. */
+/** What clients see (API.md "Cart", with the round 2 totals): every amount computed by pricing. */
+export interface Cart extends LinesView {
+	discountTotal: number;
+	shippingTotal: number;
+	taxTotal: number;
+	total: number;
+	/** The applied code; `reason` when it cannot be used on the cart as it is now (then it takes nothing off). */
+	discount?: { code: string; amount: number; reason?: string };
+}
+
+/** What checkout needs: the lines with their skus, the applied code, and the version the orders service clears at. */
 export interface CheckoutView {
 	/** `listPrice`: a sale line's catalog price, charged if the sale is over by the time its stock is held. */
 	items: Array<CartItem & { sku: string; listPrice?: number }>;
 	subtotal: number;
 	currency: string;
 	version: number;
+	discountCode?: string;
 }
 
 /** A product as a cart prices it: in a live sale, at the sale price (`listPrice` keeps the catalog's). */
@@ -102,16 +121,28 @@ interface GiveBackParams {
 	userId: string;
 	orderId: string;
 }
+interface DiscountParams {
+	code: string;
+}
 
 /** Computes the lines to store from the cart as the client sees it; throws to refuse the change. */
 type Change = (live: LiveCart, summaries: Summaries) => CartLine[];
+
+/** What a change writes: the lines, and the code when it changes that too. */
+type Next = { items: CartLine[]; discountCode?: string | null };
 
 interface CartsMethods {
 	ownerOf(ctx: Context<unknown, AppMeta>): string;
 	findCart(userId: string): Promise<CartDoc | null>;
 	summaries(ctx: Context, ids: string[]): Promise<Summaries>;
 	liveSales(ctx: Context): Promise<SaleTermsView>;
-	change(ctx: Context<unknown, AppMeta>, productIds: string[], compute: Change): Promise<Cart>;
+	change(
+		ctx: Context<unknown, AppMeta>,
+		productIds: string[],
+		compute: Change,
+		code?: (lines: LinesView) => Promise<string | null>
+	): Promise<Cart>;
+	priced(ctx: Context<unknown, AppMeta>, lines: LinesView, code?: string | null): Promise<Cart>;
 }
 
 interface CartsVars {
@@ -156,7 +187,7 @@ function mergeLines(current: CartLine[], back: CartLine[]): CartLine[] {
 	return merged;
 }
 
-const emptyCart = (): Cart => ({ items: [], subtotal: 0, currency: DEFAULT_CURRENCY });
+const emptyCart = (): LinesView => ({ items: [], subtotal: 0, currency: DEFAULT_CURRENCY });
 
 function liveCart(items: CartLine[], summaries: Summaries): LiveCart {
 	let currency: string | null = null;
@@ -171,7 +202,7 @@ function liveCart(items: CartLine[], summaries: Summaries): LiveCart {
 	return { lines, currency };
 }
 
-function toCart(live: LiveCart): Cart {
+function toCart(live: LiveCart): LinesView {
 	const items = live.lines.map(({ line, product }) => ({
 		productId: line.productId,
 		name: product.name,
@@ -214,12 +245,12 @@ const actions = {
 		params: { $$strict: "remove" },
 		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<Cart> {
 			const doc = await this.findCart(this.ownerOf(ctx));
-			if (!doc || doc.items.length === 0) return emptyCart();
+			if (!doc || doc.items.length === 0) return this.priced(ctx, emptyCart(), doc?.discountCode);
 			const summaries = await this.summaries(
 				ctx,
 				doc.items.map(l => l.productId)
 			);
-			return toCart(liveCart(doc.items, summaries));
+			return this.priced(ctx, toCart(liveCart(doc.items, summaries)), doc.discountCode);
 		}
 	},
 
@@ -318,10 +349,54 @@ const actions = {
 			// One unconditional write: no read, and the version still moves so a racing checkout does not clear twice.
 			await this.adapter.updateMany(
 				{ userId: this.ownerOf(ctx) },
-				{ $set: { items: [], updatedAt: new Date().toISOString() }, $inc: { version: 1 } }
+				{
+					$set: { items: [], discountCode: null, updatedAt: new Date().toISOString() },
+					$inc: { version: 1 }
+				}
 			);
 			ctx.meta.$statusCode = 204;
 			return null;
+		}
+	},
+
+	/**
+	 * Applies a discount code to the caller's cart (one code per cart: it replaces any other), checked against the cart
+	 * as it is: 422 DISCOUNT_INVALID with `data.reason` when it cannot be used. Later changes price it again.
+	 */
+	applyDiscount: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", code: { type: "string", trim: true, min: 1, max: 64 } },
+		async handler(this: CartsThis, ctx: Context<DiscountParams, AppMeta>): Promise<Cart> {
+			const code = ctx.params.code.toUpperCase();
+			return this.change(
+				ctx,
+				[],
+				live => live.lines.map(l => l.line),
+				async lines => {
+					await ctx.call<Quote, QuoteParams>("pricing.quote", {
+						currency: lines.currency,
+						items: lines.items.map(i => ({ productId: i.productId, lineTotal: i.lineTotal })),
+						code,
+						userId: this.ownerOf(ctx),
+						strict: true
+					});
+					return code;
+				}
+			);
+		}
+	},
+
+	/** Takes the applied discount code off the caller's cart (a cart without one answers as it is). */
+	removeDiscount: {
+		permissions: "authenticated",
+		params: { $$strict: "remove" },
+		async handler(this: CartsThis, ctx: Context<unknown, AppMeta>): Promise<Cart> {
+			return this.change(
+				ctx,
+				[],
+				live => live.lines.map(l => l.line),
+				async () => null
+			);
 		}
 	},
 
@@ -347,7 +422,8 @@ const actions = {
 				}),
 				subtotal: cart.subtotal,
 				currency: cart.currency,
-				version
+				version,
+				...(doc.discountCode ? { discountCode: doc.discountCode } : {})
 			};
 		}
 	},
@@ -364,7 +440,10 @@ const actions = {
 		): Promise<{ cleared: boolean }> {
 			const cleared = await this.adapter.updateMany(
 				{ userId: this.ownerOf(ctx), version: ctx.params.version },
-				{ $set: { items: [], updatedAt: new Date().toISOString() }, $inc: { version: 1 } }
+				{
+					$set: { items: [], discountCode: null, updatedAt: new Date().toISOString() },
+					$inc: { version: 1 }
+				}
 			);
 			return { cleared: cleared === 1 };
 		}
@@ -396,7 +475,13 @@ const actions = {
 				{
 					$set: {
 						items: [],
-						claim: { orderId, items: doc.items, version: version + 1 },
+						discountCode: null,
+						claim: {
+							orderId,
+							items: doc.items,
+							version: version + 1,
+							discountCode: doc.discountCode ?? null
+						},
 						updatedAt: new Date().toISOString()
 					},
 					$inc: { version: 1 }
@@ -428,6 +513,8 @@ const actions = {
 					{
 						$set: {
 							items: mergeLines(doc.items, doc.claim.items),
+							// The code comes back with the lines unless the customer applied another meanwhile.
+							discountCode: doc.discountCode ?? doc.claim.discountCode ?? null,
 							claim: null,
 							updatedAt: new Date().toISOString()
 						},
@@ -465,6 +552,53 @@ export function createCartsService(
 		},
 
 		methods: {
+			/**
+			 * The cart's totals from pricing: the applied code (priced without it when it does not apply now), and the tax
+			 * of TAX_DEFAULT_COUNTRY until checkout names the address. Without a code and without a pricing node (a
+			 * cluster that runs none), the totals are the lines' with zeros, as before pricing existed.
+			 */
+			async priced(
+				this: CartsThis,
+				ctx: Context<unknown, AppMeta>,
+				lines: LinesView,
+				code?: string | null
+			): Promise<Cart> {
+				const plain: Cart = {
+					...lines,
+					discountTotal: 0,
+					shippingTotal: 0,
+					taxTotal: 0,
+					total: lines.subtotal
+				};
+				if (
+					!code &&
+					(lines.items.length === 0 || !this.broker.registry.hasService("pricing", null as never))
+				) {
+					return plain;
+				}
+				const quote = await ctx.call<Quote, QuoteParams>("pricing.quote", {
+					currency: lines.currency,
+					items: lines.items.map(i => ({ productId: i.productId, lineTotal: i.lineTotal })),
+					...(code ? { code, userId: this.ownerOf(ctx) } : {})
+				});
+				return {
+					...lines,
+					discountTotal: quote.discountTotal,
+					shippingTotal: quote.shippingTotal,
+					taxTotal: quote.taxTotal,
+					total: quote.total,
+					...(code
+						? {
+								discount: {
+									code,
+									amount: quote.discountTotal,
+									...(quote.discountRejected ? { reason: quote.discountRejected.reason } : {})
+								}
+							}
+						: {})
+				};
+			},
+
 			/** The owner is always the verified caller, never a parameter. */
 			ownerOf(ctx: Context<unknown, AppMeta>): string {
 				const id = ctx.meta.user?.id;
@@ -514,13 +648,15 @@ export function createCartsService(
 			/**
 			 * Reads the cart, lets `compute` decide its new lines from the live view, and writes them conditionally on the
 			 * version read (inserting a first cart; the unique userId index settles two racing inserts). A lost race reads
-			 * again; products already priced are not asked for again. Answers the new cart, priced.
+			 * again; products already priced are not asked for again. `code`, when given, decides the applied discount code
+			 * from the new lines (and may refuse it). Answers the new cart, priced.
 			 */
 			async change(
 				this: CartsThis,
 				ctx: Context<unknown, AppMeta>,
 				productIds: string[],
-				compute: Change
+				compute: Change,
+				code?: (lines: LinesView) => Promise<string | null>
 			): Promise<Cart> {
 				const userId = this.ownerOf(ctx);
 				const summaries: Summaries = Object.create(null);
@@ -538,13 +674,21 @@ export function createCartsService(
 					}
 
 					const next = compute(liveCart(stored, summaries), summaries);
-					const answer = toCart(liveCart(next, summaries));
+					const lines = toCart(liveCart(next, summaries));
+					const discountCode = code ? await code(lines) : (doc?.discountCode ?? null);
+					const answer = () => this.priced(ctx, lines, discountCode);
 					const updatedAt = new Date().toISOString();
 					if (!doc) {
-						if (next.length === 0) return answer;
+						if (next.length === 0 && !discountCode) return answer();
 						try {
-							await this.adapter.insert({ userId, items: next, version: 1, updatedAt });
-							return answer;
+							await this.adapter.insert({
+								userId,
+								items: next,
+								discountCode,
+								version: 1,
+								updatedAt
+							});
+							return answer();
 						} catch (err) {
 							if (!isDuplicateKeyError(err)) throw err;
 							continue;
@@ -552,9 +696,9 @@ export function createCartsService(
 					}
 					const written = await this.adapter.updateMany(
 						{ userId, version: doc.version },
-						{ $set: { items: next, version: doc.version + 1, updatedAt } }
+						{ $set: { items: next, discountCode, version: doc.version + 1, updatedAt } }
 					);
-					if (written === 1) return answer;
+					if (written === 1) return answer();
 				}
 				throw new ServiceUnavailableError("The cart is changing too fast, please retry");
 			}

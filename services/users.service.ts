@@ -35,6 +35,7 @@ import {
 	verifyDeviceToken
 } from "../lib/tokens";
 import { loadKeys } from "../adapters/keys";
+import { ADDRESS_FIELDS, type ShippingAddress } from "./orders/address";
 import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { type DbAdapter, isDuplicateKeyError } from "../adapters/store";
 import { type RateLimitStore, RateLimiterRes, resolveRateLimitStore } from "../adapters/rate-limit";
@@ -155,10 +156,32 @@ interface UsersVars {
 
 type UsersThis = Service & DbServiceThis & UsersVars & UsersMethods;
 
+/** A customer's saved address (API.md "Addresses"): a checkout address with an optional label. */
+export interface SavedAddress extends ShippingAddress {
+	id: string;
+	label?: string;
+	createdAt: string;
+	updatedAt: string;
+}
+
+interface AddressDoc extends Omit<SavedAddress, "id"> {
+	_id: string;
+	userId: string;
+}
+
+function toAddress(doc: AddressDoc): SavedAddress {
+	const { _id, userId: _owner, ...rest } = doc;
+	return { id: _id, ...rest };
+}
+
 const EMAIL = EMAIL_RULE;
 const PASSWORD = { type: "string", min: 8, max: 128 } as const;
 const NAME = { type: "string", trim: true, min: 1, max: 100 } as const;
 const REFRESH_TOKEN = { type: "string", min: 16, max: 128 } as const;
+const LABEL = { type: "string", trim: true, min: 1, max: 50 } as const;
+const ADDRESS_ID = { type: "string", min: 1, max: 64 } as const;
+/** Saved addresses per customer: bounds the list and the store. */
+const MAX_ADDRESSES = 20;
 const ROLES = {
 	type: "array",
 	items: { type: "enum", values: ["customer", "admin"] },
@@ -452,6 +475,112 @@ const actions = {
 			}
 			return this.toUser(updated, true);
 		}
+	},
+
+	/** The caller's saved addresses, oldest first. */
+	listAddresses: {
+		permissions: "authenticated",
+		params: { $$strict: "remove" },
+		async handler(this: UsersThis, ctx: Context<object, AppMeta>): Promise<SavedAddress[]> {
+			const docs = (await this.stores.addresses.find({
+				query: { userId: ctx.meta.user!.id },
+				sort: ["createdAt", "_id"]
+			})) as AddressDoc[];
+			return docs.map(toAddress);
+		}
+	},
+
+	/** Saves an address for the caller (at most MAX_ADDRESSES), usable at checkout by its id. */
+	addAddress: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", ...ADDRESS_FIELDS, label: { ...LABEL, optional: true } },
+		async handler(
+			this: UsersThis,
+			ctx: Context<Omit<SavedAddress, "id" | "createdAt" | "updatedAt">, AppMeta>
+		): Promise<SavedAddress> {
+			const userId = ctx.meta.user!.id;
+			// A bound on one customer's records, not a limit that must hold exactly under racing requests.
+			if ((await this.stores.addresses.count({ query: { userId } })) >= MAX_ADDRESSES) {
+				throw new UnprocessableError(
+					"VALIDATION_ERROR",
+					`At most ${MAX_ADDRESSES} saved addresses`,
+					[
+						{
+							field: "addresses",
+							type: "arrayMax",
+							message: `At most ${MAX_ADDRESSES} saved addresses`
+						}
+					]
+				);
+			}
+			const at = new Date().toISOString();
+			const doc: AddressDoc = {
+				...ctx.params,
+				_id: randomUUID().replace(/-/g, ""),
+				userId,
+				createdAt: at,
+				updatedAt: at
+			};
+			await this.stores.addresses.insert(doc);
+			ctx.meta.$statusCode = 201;
+			return toAddress(doc);
+		}
+	},
+
+	/** Changes one of the caller's addresses (someone else's is 404). */
+	updateAddress: {
+		permissions: "authenticated",
+		params: {
+			$$strict: "remove",
+			id: ADDRESS_ID,
+			...Object.fromEntries(
+				Object.entries({ ...ADDRESS_FIELDS, label: LABEL }).map(([k, v]) => [
+					k,
+					{ ...v, optional: true }
+				])
+			)
+		},
+		async handler(
+			this: UsersThis,
+			ctx: Context<Partial<SavedAddress> & { id: string }, AppMeta>
+		): Promise<SavedAddress> {
+			const { id, ...change } = ctx.params;
+			const userId = ctx.meta.user!.id;
+			const updatedAt = new Date().toISOString();
+			const written = await this.stores.addresses.updateMany(
+				{ _id: id, userId },
+				{ $set: { ...change, updatedAt } }
+			);
+			if (written !== 1) throw new NotFoundError("Address");
+			return toAddress((await this.stores.addresses.findById(id)) as AddressDoc);
+		}
+	},
+
+	/** Deletes one of the caller's addresses (204; someone else's is 404). Orders keep their copy. */
+	removeAddress: {
+		permissions: "authenticated",
+		params: { $$strict: "remove", id: ADDRESS_ID },
+		async handler(this: UsersThis, ctx: Context<{ id: string }, AppMeta>): Promise<null> {
+			const removed = await this.stores.addresses.removeMany({
+				_id: ctx.params.id,
+				userId: ctx.meta.user!.id
+			});
+			if (removed !== 1) throw new NotFoundError("Address");
+			ctx.meta.$statusCode = 204;
+			return null;
+		}
+	},
+
+	/** Internal (orders' checkout, with the customer's meta): one of the caller's addresses, or null. */
+	address: {
+		params: { $$strict: "remove", id: ADDRESS_ID },
+		async handler(
+			this: UsersThis,
+			ctx: Context<{ id: string }, AppMeta>
+		): Promise<SavedAddress | null> {
+			const doc = (await this.stores.addresses.findById(ctx.params.id)) as AddressDoc | null;
+			return doc && doc.userId === ctx.meta.user?.id ? toAddress(doc) : null;
+		}
 	}
 } satisfies Record<string, AppAction<UsersThis>>;
 
@@ -469,6 +598,10 @@ export function createUsersService(
 					OUTBOX_INDEX
 				],
 				stores: {
+					addresses: {
+						collection: "addresses",
+						indexes: [{ fields: { userId: 1, createdAt: 1 } }]
+					},
 					tokens: {
 						collection: "refresh_tokens",
 						indexes: [

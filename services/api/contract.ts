@@ -32,6 +32,10 @@ export const TAGS = {
 		"Flash sales: a window in which products sell at a sale price, from units allotted to the sale, at most a " +
 		"number per customer. Admins create them; anyone reads them.",
 	Cart: "The signed-in customer's cart, always at current catalog prices.",
+	Pricing:
+		"Discount codes, shipping methods and tax rates, and how every total is computed. Admins manage them; " +
+		"anyone lists the shipping methods of a country. Amounts are integer minor units; the server rounds once " +
+		"per line, half up (see the Totals schema), so the parts always add up to the total exactly.",
 	Orders: "Checkout, payment, cancellation and fulfilment of orders."
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -111,6 +115,14 @@ export type SchemaName =
 	| "CartItem"
 	| "Cart"
 	| "Address"
+	| "SavedAddress"
+	| "SavedAddressList"
+	| "Discount"
+	| "DiscountPage"
+	| "ShippingMethod"
+	| "ShippingMethodList"
+	| "TaxRate"
+	| "TaxRateList"
 	| "OrderStatus"
 	| "OrderItem"
 	| "Payment"
@@ -202,21 +214,93 @@ const ORDER_ITEM_EXAMPLE = {
 	quantity: 2,
 	lineTotal: 2598
 };
-const PAYMENT_EXAMPLE = { id: "pay_Zx81Lm0Qa7Rt5Yu3", status: "succeeded", amount: 2598 };
+const PAYMENT_EXAMPLE = { id: "pay_Zx81Lm0Qa7Rt5Yu3", status: "succeeded", amount: 3097 };
 const ORDER_EXAMPLE = {
 	id: "o5Gh7Jk9Lm1Nb3Vc",
 	userId: USER_EXAMPLE.id,
 	status: "paid",
 	items: [ORDER_ITEM_EXAMPLE],
 	subtotal: 2598,
-	total: 2598,
+	discountTotal: 0,
+	shippingTotal: 499,
+	taxTotal: 0,
+	total: 3097,
 	currency: "USD",
 	shippingAddress: ADDRESS_EXAMPLE,
+	shippingMethod: { id: "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f", name: "Standard", price: 499 },
 	expiresAt: "2026-01-20T10:15:00.000Z",
 	createdAt: "2026-01-20T10:00:00.000Z",
 	updatedAt: "2026-01-20T10:01:30.000Z",
 	payment: PAYMENT_EXAMPLE
 };
+const DISCOUNT_EXAMPLE = {
+	id: "9a1c3e5g7i9k1m3o5q7s9u1w3y5a7c9e",
+	code: "WELCOME10",
+	type: "percentage",
+	value: 10,
+	minSubtotal: 2000,
+	startsAt: "2026-12-01T00:00:00.000Z",
+	endsAt: "2027-01-01T00:00:00.000Z",
+	categories: ["kitchen"],
+	usageLimit: 1000,
+	perCustomerLimit: 1,
+	used: 37,
+	createdAt: "2026-11-30T18:00:00.000Z",
+	updatedAt: "2026-11-30T18:00:00.000Z"
+};
+const SHIPPING_EXAMPLE = {
+	id: "5b7d9f1h3j5l7n9p1r3t5v7x9z1b3d5f",
+	name: "Standard",
+	price: 499,
+	currency: "USD",
+	countries: ["US", "CA"],
+	freeAbove: 5000,
+	createdAt: "2026-11-30T18:00:00.000Z",
+	updatedAt: "2026-11-30T18:00:00.000Z"
+};
+const SAVED_ADDRESS_EXAMPLE = {
+	id: "a2c4e6g8i0k2m4o6q8s0u2w4y6a8c0e2",
+	label: "Home",
+	name: "Ada Lovelace",
+	line1: "12 St James's Square",
+	city: "London",
+	postalCode: "SW1Y 4JH",
+	country: "GB",
+	createdAt: "2026-11-30T18:00:00.000Z",
+	updatedAt: "2026-11-30T18:00:00.000Z"
+};
+/** The totals every cart and order shows (API.md "Totals"), each with what it means. */
+const TOTALS_PROPERTIES: Record<string, JsonSchema> = {
+	subtotal: { ...MONEY, description: "Sum of the lines' totals (unit price × quantity)" },
+	discountTotal: {
+		...MONEY,
+		description:
+			"Taken off by the discount code: per line, `round(lineTotal × value / 100)` for a percentage, or the " +
+			"fixed amount shared over the lines it applies to in proportion (largest remainder); 0 without a code"
+	},
+	shippingTotal: {
+		...MONEY,
+		description:
+			"The shipping method's price, 0 once `subtotal - discountTotal` reaches its `freeAbove`; 0 without a method"
+	},
+	taxTotal: {
+		...MONEY,
+		description:
+			"Per line (and the shipping as one more line at the country's rate), on the amount after discount, " +
+			"rounded half up: `round(amount × rate / 10000)` where prices exclude tax (added to `total`), " +
+			"`round(amount × rate / (10000 + rate))` where they include it (contained in `total`). Which currencies " +
+			"include tax is the TAX_INCLUSIVE_CURRENCIES setting (default EUR, GBP)"
+	},
+	total: {
+		...MONEY,
+		description:
+			"`subtotal - discountTotal + shippingTotal`, plus `taxTotal` where prices exclude tax; exact to the minor unit"
+	}
+};
+const DINV =
+	"an unusable code: DISCOUNT_INVALID with `data.reason` (`unknown`, `expired`, `not_started`, `exhausted`, " +
+	"`customer_limit`, `min_subtotal`, `not_applicable`) and `data.code`";
+const TOTALS_REQUIRED = ["subtotal", "discountTotal", "shippingTotal", "taxTotal", "total"];
 const SALE_EXAMPLE = {
 	id: "3f9c0a6b2d4e4c1f8a7b5d3e1c9f0a2b",
 	name: "Midnight drop",
@@ -242,6 +326,16 @@ const CART_ITEM_EXAMPLE = {
 	unitPrice: 1299,
 	quantity: 2,
 	lineTotal: 2598
+};
+const CART_EXAMPLE = {
+	items: [CART_ITEM_EXAMPLE],
+	subtotal: 2598,
+	discountTotal: 260,
+	shippingTotal: 0,
+	taxTotal: 0,
+	total: 2338,
+	currency: "USD",
+	discount: { code: "WELCOME10", amount: 260 }
 };
 
 /**
@@ -455,14 +549,38 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 	},
 	Cart: {
 		type: "object",
-		description: "The caller's cart; prices are current catalog prices",
-		required: ["items", "subtotal", "currency"],
+		description:
+			"The caller's cart; prices are current catalog prices, the applied code and the tax priced again at " +
+			"every answer (tax for the TAX_DEFAULT_COUNTRY setting until checkout names the address; no shipping yet)",
+		required: ["items", "currency", ...TOTALS_REQUIRED],
 		properties: {
 			items: { type: "array", items: ref("CartItem") },
-			subtotal: MONEY,
-			currency: CURRENCY
+			...TOTALS_PROPERTIES,
+			currency: CURRENCY,
+			discount: {
+				type: "object",
+				description:
+					"The applied discount code and what it takes off; `reason` (a DISCOUNT_INVALID reason) when it " +
+					"cannot be used on the cart as it is now, and then it takes nothing off",
+				required: ["code", "amount"],
+				properties: {
+					code: STR,
+					amount: MONEY,
+					reason: {
+						enum: [
+							"unknown",
+							"expired",
+							"not_started",
+							"exhausted",
+							"customer_limit",
+							"min_subtotal",
+							"not_applicable"
+						]
+					}
+				}
+			}
 		},
-		examples: [{ items: [CART_ITEM_EXAMPLE], subtotal: 2598, currency: "USD" }]
+		examples: [CART_EXAMPLE]
 	},
 	Address: {
 		type: "object",
@@ -481,6 +599,111 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 			}
 		},
 		examples: [ADDRESS_EXAMPLE]
+	},
+	SavedAddress: {
+		description: "One of the caller's saved addresses, usable at checkout as `shippingAddressId`",
+		allOf: [
+			ref("Address"),
+			{
+				type: "object",
+				required: ["id", "createdAt", "updatedAt"],
+				properties: {
+					id: STR,
+					label: { type: "string", minLength: 1, maxLength: 50 },
+					createdAt: TIME,
+					updatedAt: TIME
+				}
+			}
+		],
+		examples: [SAVED_ADDRESS_EXAMPLE]
+	},
+	SavedAddressList: {
+		type: "array",
+		description: "The caller's saved addresses, oldest first (at most 20)",
+		items: ref("SavedAddress"),
+		examples: [[SAVED_ADDRESS_EXAMPLE]]
+	},
+	Discount: {
+		type: "object",
+		description:
+			"A discount code. `percentage`: `value` whole percent (1..100) off each line it applies to; `fixed`: " +
+			"`value` minor units of `currency` off the lines it applies to. It applies to the lines of `productIds` " +
+			"and of `categories` (every line when neither is set), from `startsAt` until `endsAt`, to carts whose " +
+			"subtotal reaches `minSubtotal`, at most `usageLimit` orders in all and `perCustomerLimit` per customer " +
+			"(counted at checkout; an order cancelled, expired or refunded gives its use back)",
+		required: ["id", "code", "type", "value", "used", "createdAt", "updatedAt"],
+		properties: {
+			id: STR,
+			code: {
+				type: "string",
+				pattern: "^[A-Z0-9_-]{3,32}$",
+				description: "Upper-cased; customers type it in any case"
+			},
+			type: { enum: ["percentage", "fixed"] },
+			value: { type: "integer", minimum: 1 },
+			currency: CURRENCY,
+			minSubtotal: MONEY,
+			startsAt: TIME,
+			endsAt: TIME,
+			productIds: { type: "array", items: STR },
+			categories: { type: "array", items: STR },
+			usageLimit: { type: "integer", minimum: 1 },
+			perCustomerLimit: { type: "integer", minimum: 1 },
+			used: { type: "integer", minimum: 0, description: "Orders holding a use of the code now" },
+			createdAt: TIME,
+			updatedAt: TIME
+		},
+		examples: [DISCOUNT_EXAMPLE]
+	},
+	DiscountPage: pageOf("Discount", "A page of discount codes, newest first", DISCOUNT_EXAMPLE),
+	ShippingMethod: {
+		type: "object",
+		description:
+			"A way to ship to some countries, at `price` (in `currency`), free once the cart's subtotal after " +
+			"discount reaches `freeAbove`",
+		required: ["id", "name", "price", "currency", "countries"],
+		properties: {
+			id: STR,
+			name: STR,
+			price: MONEY,
+			currency: CURRENCY,
+			countries: { type: "array", items: { type: "string", pattern: "^[A-Z]{2}$" } },
+			freeAbove: MONEY,
+			createdAt: TIME,
+			updatedAt: TIME
+		},
+		examples: [SHIPPING_EXAMPLE]
+	},
+	ShippingMethodList: {
+		type: "array",
+		description: "Shipping methods, cheapest first",
+		items: ref("ShippingMethod"),
+		examples: [[SHIPPING_EXAMPLE]]
+	},
+	TaxRate: {
+		type: "object",
+		description:
+			"A tax rate in basis points (2000 = 20%) for a country, or for one category of products there; a " +
+			"category without its own rate, and shipping, take the country's",
+		required: ["country", "rate"],
+		properties: {
+			country: { type: "string", pattern: "^[A-Z]{2}$" },
+			category: STR,
+			rate: { type: "integer", minimum: 0, maximum: 10000 }
+		},
+		examples: [{ country: "GB", rate: 2000 }]
+	},
+	TaxRateList: {
+		type: "array",
+		description: "Every tax rate, by country then category",
+		items: ref("TaxRate"),
+		examples: [
+			[
+				{ country: "DE", rate: 1900 },
+				{ country: "DE", category: "books", rate: 700 },
+				{ country: "GB", rate: 2000 }
+			]
+		]
 	},
 	OrderStatus: {
 		description:
@@ -519,16 +742,27 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 	Order: {
 		type: "object",
 		description: "An order, built from the cart at checkout",
-		required: ["id", "status", "items", "subtotal", "total", "currency", "expiresAt", "createdAt"],
+		required: ["id", "status", "items", ...TOTALS_REQUIRED, "currency", "expiresAt", "createdAt"],
 		properties: {
 			id: STR,
 			userId: STR,
 			status: ref("OrderStatus"),
 			items: { type: "array", items: ref("OrderItem") },
-			subtotal: MONEY,
-			total: MONEY,
+			...TOTALS_PROPERTIES,
 			currency: CURRENCY,
 			shippingAddress: ref("Address"),
+			discount: {
+				type: "object",
+				description: "The discount code the order redeemed, and what it took off",
+				required: ["code", "amount"],
+				properties: { code: STR, amount: MONEY }
+			},
+			shippingMethod: {
+				type: "object",
+				description: "The shipping method chosen at checkout, at the price charged",
+				required: ["id", "name", "price"],
+				properties: { id: STR, name: STR, price: MONEY }
+			},
 			expiresAt: {
 				type: "string",
 				format: "date-time",
@@ -816,6 +1050,54 @@ export const API_OPERATIONS: Operation[] = [
 	},
 	{
 		method: "GET",
+		path: "/users/me/addresses",
+		action: "users.listAddresses",
+		tag: "Accounts",
+		summary: "My saved addresses",
+		description: "The caller's saved addresses, oldest first.",
+		response: ref("SavedAddressList")
+	},
+	{
+		method: "POST",
+		path: "/users/me/addresses",
+		action: "users.addAddress",
+		notes: { country: { description: "ISO-3166 alpha-2, upper-cased" } },
+		tag: "Accounts",
+		summary: "Save an address",
+		description:
+			"Save an address (the checkout address fields and an optional `label`), usable at checkout as " +
+			"`shippingAddressId`. At most 20 per customer.",
+		status: 201,
+		answer: "The saved address",
+		response: ref("SavedAddress"),
+		errors: { 422: "Invalid fields, or 20 addresses saved already (VALIDATION_ERROR)" }
+	},
+	{
+		method: "PATCH",
+		path: "/users/me/addresses/:id",
+		action: "users.updateAddress",
+		tag: "Accounts",
+		summary: "Change a saved address",
+		description:
+			"Fields not sent stay. Orders already placed keep the address they were shipped to.",
+		response: ref("SavedAddress"),
+		errors: {
+			404: "No such address of the caller's (NOT_FOUND)",
+			422: "Invalid fields (VALIDATION_ERROR)"
+		}
+	},
+	{
+		method: "DELETE",
+		path: "/users/me/addresses/:id",
+		action: "users.removeAddress",
+		tag: "Accounts",
+		summary: "Delete a saved address",
+		description: "Orders already placed keep their copy of it.",
+		status: 204,
+		errors: { 404: "No such address of the caller's (NOT_FOUND)" }
+	},
+	{
+		method: "GET",
 		path: "/users",
 		action: "users.list",
 		tag: "Accounts",
@@ -1079,6 +1361,162 @@ export const API_OPERATIONS: Operation[] = [
 		}
 	},
 	{
+		method: "POST",
+		path: "/discounts",
+		action: "pricing.createDiscount",
+		tag: "Pricing",
+		summary: "Create a discount code",
+		description:
+			"Admin: a discount code (see the Discount schema for what each field means). A `fixed` code without " +
+			"`currency` is in USD. Codes are unique, compared without case.",
+		status: 201,
+		answer: "The new code",
+		response: ref("Discount"),
+		errors: {
+			409: "A code of that name exists (DISCOUNT_CODE_TAKEN)",
+			422: "Invalid fields, a percentage over 100, `endsAt` not after `startsAt`, or `perCustomerLimit` over `usageLimit` (VALIDATION_ERROR)"
+		}
+	},
+	{
+		method: "GET",
+		path: "/discounts",
+		action: "pricing.listDiscounts",
+		tag: "Pricing",
+		summary: "List discount codes",
+		description: "Admin: every discount code, newest first, with the uses held now.",
+		response: ref("DiscountPage")
+	},
+	{
+		method: "GET",
+		path: "/discounts/:id",
+		action: "pricing.getDiscount",
+		tag: "Pricing",
+		summary: "Get a discount code",
+		description: "Admin: one discount code with the uses held now.",
+		response: ref("Discount"),
+		errors: { 404: "No such code (NOT_FOUND)" }
+	},
+	{
+		method: "PATCH",
+		path: "/discounts/:id",
+		action: "pricing.updateDiscount",
+		tag: "Pricing",
+		summary: "Change a discount code",
+		description:
+			"Admin: change a code's terms (not the code itself); fields not sent stay. Uses already taken stay " +
+			"taken; a lower `usageLimit` only stops new ones.",
+		response: ref("Discount"),
+		errors: { 404: "No such code (NOT_FOUND)", 422: "Invalid fields (VALIDATION_ERROR)" }
+	},
+	{
+		method: "DELETE",
+		path: "/discounts/:id",
+		action: "pricing.removeDiscount",
+		tag: "Pricing",
+		summary: "Remove a discount code",
+		description:
+			"Admin: the code can no longer be applied (carts holding it show `reason: unknown`, checkout is 422); " +
+			"orders that redeemed it keep their discount. The code's name can be created again.",
+		status: 204,
+		errors: { 404: "No such code (NOT_FOUND)" }
+	},
+	{
+		method: "GET",
+		path: "/shipping-methods",
+		action: "pricing.listShippingMethods",
+		notes: {
+			country: {
+				description: "ISO-3166 alpha-2: only the methods that ship there",
+				examples: ["GB"]
+			}
+		},
+		tag: "Pricing",
+		summary: "List shipping methods",
+		description:
+			"The shipping methods, cheapest first; with `country`, those an address there can use at checkout " +
+			"(`shippingMethodId`). No token needed.",
+		response: ref("ShippingMethodList")
+	},
+	{
+		method: "POST",
+		path: "/shipping-methods",
+		action: "pricing.createShippingMethod",
+		tag: "Pricing",
+		summary: "Create a shipping method",
+		description: "Admin: a shipping method for some countries, in one currency.",
+		status: 201,
+		answer: "The new method",
+		response: ref("ShippingMethod"),
+		errors: { 422: "Invalid fields (VALIDATION_ERROR)" }
+	},
+	{
+		method: "GET",
+		path: "/shipping-methods/:id",
+		action: "pricing.getShippingMethod",
+		tag: "Pricing",
+		summary: "Get a shipping method",
+		description: "One shipping method. No token needed.",
+		response: ref("ShippingMethod"),
+		errors: { 404: "No such method (NOT_FOUND)" }
+	},
+	{
+		method: "PATCH",
+		path: "/shipping-methods/:id",
+		action: "pricing.updateShippingMethod",
+		tag: "Pricing",
+		summary: "Change a shipping method",
+		description:
+			"Admin: fields not sent stay. Orders already placed keep the price they were charged.",
+		response: ref("ShippingMethod"),
+		errors: { 404: "No such method (NOT_FOUND)", 422: "Invalid fields (VALIDATION_ERROR)" }
+	},
+	{
+		method: "DELETE",
+		path: "/shipping-methods/:id",
+		action: "pricing.removeShippingMethod",
+		tag: "Pricing",
+		summary: "Remove a shipping method",
+		description: "Admin: checkout can no longer choose it; orders already placed keep it.",
+		status: 204,
+		errors: { 404: "No such method (NOT_FOUND)" }
+	},
+	{
+		method: "GET",
+		path: "/tax-rates",
+		action: "pricing.getTaxRates",
+		tag: "Pricing",
+		summary: "Get the tax rates",
+		description: "Admin: every tax rate, by country then category.",
+		response: ref("TaxRateList")
+	},
+	{
+		method: "PUT",
+		path: "/tax-rates",
+		action: "pricing.putTaxRates",
+		tag: "Pricing",
+		summary: "Replace the tax rates",
+		description:
+			"Admin: the whole table of tax rates, replaced in one write (a country or category left out has no " +
+			"tax). The body is a JSON array of rates, at most one per country and category. Carts show the new " +
+			"rates at once; orders already placed keep theirs.",
+		requestContent: {
+			"application/json": {
+				type: "array",
+				maxItems: 2000,
+				items: ref("TaxRate"),
+				examples: [
+					[
+						{ country: "GB", rate: 2000 },
+						{ country: "GB", category: "books", rate: 0 }
+					]
+				]
+			}
+		},
+		answer: "The rates as stored",
+		response: ref("TaxRateList"),
+		errors: { 422: "A rate invalid, or two for one country and category (VALIDATION_ERROR)" }
+	},
+	{
 		method: "GET",
 		path: "/cart",
 		action: "carts.get",
@@ -1134,8 +1572,37 @@ export const API_OPERATIONS: Operation[] = [
 		action: "carts.clear",
 		tag: "Cart",
 		summary: "Empty my cart",
-		description: "Remove every line of the caller's cart.",
+		description: "Remove every line of the caller's cart, and its discount code.",
 		status: 204
+	},
+	{
+		method: "POST",
+		path: "/cart/discount",
+		action: "carts.applyDiscount",
+		notes: {
+			code: { description: "The code as the customer typed it (any case)", examples: ["WELCOME10"] }
+		},
+		tag: "Cart",
+		summary: "Apply a discount code",
+		description:
+			"Apply a discount code to the caller's cart (one per cart: it replaces another), checked against the " +
+			"cart as it is now. The cart prices it again at every answer: when a later change makes it unusable " +
+			"(e.g. the subtotal drops under its minimum), `discount.reason` says why and it takes nothing off. " +
+			"The code's uses are taken at checkout, not here.",
+		answer: "The cart, with `discount` and the new totals",
+		response: ref("Cart"),
+		errors: { 422: `Invalid body (VALIDATION_ERROR), or ${DINV}` }
+	},
+	{
+		method: "DELETE",
+		path: "/cart/discount",
+		action: "carts.removeDiscount",
+		tag: "Cart",
+		summary: "Remove the discount code",
+		description:
+			"Take the applied discount code off the caller's cart (a cart without one answers as it is).",
+		answer: "The cart",
+		response: ref("Cart")
 	},
 	{
 		method: "POST",
@@ -1152,7 +1619,13 @@ export const API_OPERATIONS: Operation[] = [
 			"version) is 422 ZERO_TOTAL, with nothing reserved. The checkout takes the cart's content once: a second " +
 			"checkout of the same content under another Idempotency-Key (on any node), or one racing a change of " +
 			"the cart, is 409 CART_CHANGED with nothing reserved; the same key replays the first order (201 with " +
-			"`Idempotent-Replayed: true`). A checkout that fails after taking the cart gives its lines back.",
+			"`Idempotent-Replayed: true`). A checkout that fails after taking the cart gives its lines back.\n\n" +
+			"The address is `shippingAddress`, or `shippingAddressId` naming one of the caller's saved addresses " +
+			"(exactly one of the two). `shippingMethodId` (optional) must be a method that ships to the address's " +
+			"country in the cart's currency. The cart's discount code is redeemed here, atomically within its usage " +
+			"and per-customer limits across every node (used up meanwhile: 422 DISCOUNT_INVALID, nothing reserved); " +
+			"an order cancelled, expired or refunded gives its use back once. Tax is the address's country's. A " +
+			"checkout without code or method is priced as before: zeros for what it lacks.",
 		status: 201,
 		answer: "The new order, `pending_payment`",
 		headers: IDEMPOTENCY_HEADER,
@@ -1161,7 +1634,7 @@ export const API_OPERATIONS: Operation[] = [
 			400: IDEMPOTENCY_400,
 			409: "Not enough stock (OUT_OF_STOCK, `data` lists the short lines), a sale item before its sale starts (SALE_NOT_STARTED), over a sale's per-customer limit (PURCHASE_LIMIT_EXCEEDED), the cart changed (CART_CHANGED), or the key's first request still running (IDEMPOTENCY_KEY_IN_USE)",
 			503: "More checkouts than the service takes right now (refused at once) or a backend down (SERVICE_UNAVAILABLE); retry after Retry-After",
-			422: "Invalid address (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total (ZERO_TOTAL), or the key reused with another body (IDEMPOTENCY_KEY_REUSED)"
+			422: `Invalid address, no or both addresses, an unknown saved address or a shipping method that cannot ship there (VALIDATION_ERROR), empty cart (EMPTY_CART), zero total, also after a code took everything off (ZERO_TOTAL), ${DINV}, or the key reused with another body (IDEMPOTENCY_KEY_REUSED)`
 		}
 	},
 	{

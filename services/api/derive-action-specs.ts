@@ -13,6 +13,7 @@ import { createCartsService } from "../carts.service";
 import { createInventoryService } from "../inventory/inventory.service";
 import { createMediaService } from "../media.service";
 import { createOrdersService } from "../orders/orders.service";
+import { createPricingService } from "../pricing/pricing.service";
 import { createProductsService } from "../products.service";
 import { createUsersService } from "../users.service";
 import { type ActionSpec, SPECS_FILE, actionSpecOf } from "./action-schema";
@@ -40,7 +41,8 @@ export function actionDefinitions(): Record<string, ActionDefinition> {
 			createMediaService(cfg),
 			createInventoryService(cfg),
 			createCartsService(cfg),
-			createOrdersService(cfg)
+			createOrdersService(cfg),
+			createPricingService(cfg)
 		] as unknown as ServiceSchema[];
 		const out: Record<string, ActionDefinition> = {};
 		for (const schema of schemas) {

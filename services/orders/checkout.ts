@@ -11,8 +11,17 @@ import { METRIC } from "../../lib/metric-names";
 import { isVisible } from "../../lib/order-state";
 import type { AppMeta } from "../../types/meta";
 import type { CheckoutView } from "../carts.service";
+import type { Quote, QuoteParams } from "../pricing/pricing.service";
+import type { SavedAddress } from "../users.service";
 import { sweepMarker } from "./sweeper";
-import { type Order, type OrderDoc, type OrdersThis, type ShippingAddress, linesOf } from "./types";
+import {
+	type Order,
+	type OrderDoc,
+	type OrderItem,
+	type OrdersThis,
+	type ShippingAddress,
+	linesOf
+} from "./types";
 
 /** What the steps of one checkout share. */
 interface CheckoutRun {
@@ -28,6 +37,18 @@ interface CheckoutRun {
 	doc?: OrderDoc;
 	/** Inventory's answer: the lines as held (a sale line with its sale and price) and when the hold ends. */
 	reserved?: Reserved;
+	/** Pricing's totals of the cart, with the code and the shipping method. */
+	quote: Quote | null;
+	shippingMethodId?: string;
+	/** The code's redemption went back to pricing in a compensation. */
+	discountReleased?: boolean;
+}
+
+/** What checkout takes: an address (or a saved one's id) and optionally a shipping method. */
+export interface CheckoutParams {
+	shippingAddress?: ShippingAddress;
+	shippingAddressId?: string;
+	shippingMethodId?: string;
 }
 
 interface Reserved {
@@ -43,6 +64,69 @@ interface CheckoutStep {
 
 const typeOf = (err: unknown) => (err as { type?: string }).type;
 
+/** Failures after which a checkout certainly holds no stock (and, but for OUT_OF_STOCK, no redemption). */
+const CERTAINLY_NOTHING_HELD = ["OUT_OF_STOCK", "CART_CHANGED", "DISCOUNT_INVALID"];
+
+/**
+ * The order's totals and what they were priced with, from pricing's quote (none: the lines' subtotal with zeros).
+ * `discount: null` clears an earlier attempt's code from an order started over under the same id.
+ */
+function pricedFields(
+	quote: Quote | null,
+	subtotal: number
+): Pick<OrderDoc, "subtotal" | "total"> & Partial<OrderDoc> {
+	if (!quote) {
+		return {
+			subtotal,
+			discountTotal: 0,
+			shippingTotal: 0,
+			taxTotal: 0,
+			total: subtotal,
+			discount: null as never,
+			discountReleased: false
+		};
+	}
+	return {
+		subtotal: quote.subtotal,
+		discountTotal: quote.discountTotal,
+		shippingTotal: quote.shippingTotal,
+		taxTotal: quote.taxTotal,
+		total: quote.total,
+		taxIncluded: quote.taxIncluded,
+		discount: quote.discount
+			? { id: quote.discount.id, code: quote.discount.code, amount: quote.discount.amount }
+			: (null as never),
+		discountReleased: false,
+		...(quote.shippingMethod ? { shippingMethod: quote.shippingMethod } : {})
+	};
+}
+
+/** Pricing's totals of these lines for the order (strict: a code that cannot be used is 422), or null without pricing. */
+async function quoteOf(
+	svc: OrdersThis,
+	ctx: Context<unknown, AppMeta>,
+	p: {
+		items: OrderItem[];
+		currency: string;
+		code?: string;
+		shippingMethodId?: string;
+		country: string;
+	},
+	strict: boolean
+): Promise<Quote | null> {
+	// Old clients of a cluster without pricing: no code, no method, no tax (as before pricing existed).
+	if (!p.code && !p.shippingMethodId && !svc.broker.registry.hasService("pricing", null as never))
+		return null;
+	return ctx.call<Quote, QuoteParams>("pricing.quote", {
+		currency: p.currency,
+		items: p.items.map(i => ({ productId: i.productId, lineTotal: i.lineTotal })),
+		...(p.code ? { code: p.code, userId: ctx.meta.user!.id } : {}),
+		...(p.shippingMethodId ? { shippingMethodId: p.shippingMethodId } : {}),
+		country: p.country,
+		strict
+	});
+}
+
 /**
  * Writes the attempt as `reserving` before any stock is held, so stock is never held for an order nobody knows
  * about ↔ rejects it once the reservation certainly took nothing. When the outcome is unknown (inventory down or
@@ -57,8 +141,7 @@ const recordAttempt: CheckoutStep = {
 		const attempt = {
 			userId: ctx.meta.user!.id,
 			items: cart.items,
-			subtotal: cart.subtotal,
-			total: cart.subtotal,
+			...pricedFields(run.quote, cart.subtotal),
 			currency: cart.currency,
 			shippingAddress: run.shippingAddress,
 			expiresAt: new Date(now + run.ttlMs).toISOString(),
@@ -96,10 +179,15 @@ const recordAttempt: CheckoutStep = {
 		}
 	},
 	async compensate(run, err) {
-		// Out of stock or the cart taken by another checkout: certainly nothing is held.
-		if (!run.doc || !["OUT_OF_STOCK", "CART_CHANGED"].includes(typeOf(err) ?? "")) return;
+		// Out of stock, the cart taken by another checkout, or the code used up: certainly nothing is held.
+		if (!run.doc || !CERTAINLY_NOTHING_HELD.includes(typeOf(err) ?? "")) return;
 		try {
-			await run.svc.transition(run.ctx, run.doc, "rejected", { stockReleased: true });
+			await run.svc.transition(run.ctx, run.doc, "rejected", {
+				stockReleased: true,
+				...(run.discountReleased || typeOf(err) !== "OUT_OF_STOCK"
+					? { discountReleased: true }
+					: {})
+			});
 		} catch (rejectErr) {
 			if (typeOf(rejectErr) !== "INVALID_ORDER_STATE") throw rejectErr;
 		}
@@ -117,6 +205,35 @@ const claimCart: CheckoutStep = {
 	async compensate(run, err) {
 		if (typeOf(err) === "CART_CHANGED") return; // not taken
 		await giveBackCart(run);
+	}
+};
+
+/**
+ * Takes one use of the order's code, within its usage and per-customer limits, before any stock is held (422
+ * DISCOUNT_INVALID when used up) ↔ gives it back; a give-back the call misses is finished by the sweeper.
+ */
+const redeemDiscount: CheckoutStep = {
+	async invoke({ ctx, doc }) {
+		if (!doc!.discount) return;
+		await ctx.call(
+			"pricing.redeem",
+			{ discountId: doc!.discount.id, userId: doc!.userId, orderId: doc!._id },
+			{ retries: 0 }
+		);
+	},
+	async compensate(run) {
+		const { ctx, doc, svc } = run;
+		if (!doc?.discount) return;
+		await ctx
+			.call("pricing.release", {
+				discountId: doc.discount.id,
+				userId: doc.userId,
+				orderId: doc._id
+			})
+			.then(() => {
+				run.discountReleased = true;
+			})
+			.catch(err => svc.logger.warn("Could not give a redemption back; the sweeper will", err));
 	}
 };
 
@@ -189,6 +306,33 @@ function heldTerms(doc: OrderDoc, reserved?: Reserved): Partial<OrderDoc> {
 	return { items, subtotal, total: subtotal, expiresAt };
 }
 
+/** The address the order ships to: the one sent, or the caller's saved address named (422 for neither or both). */
+async function addressOf(ctx: Context<CheckoutParams, AppMeta>): Promise<ShippingAddress> {
+	const { shippingAddress, shippingAddressId } = ctx.params;
+	const refuse = (message: string) =>
+		new UnprocessableError("VALIDATION_ERROR", message, [
+			{ field: "shippingAddressId", type: "shippingAddress", message }
+		]);
+	if (shippingAddress && shippingAddressId)
+		throw refuse("Send shippingAddress or shippingAddressId, not both");
+	if (shippingAddress) return shippingAddress;
+	if (!shippingAddressId) {
+		throw new UnprocessableError("VALIDATION_ERROR", "A shipping address is required", [
+			{
+				field: "shippingAddress",
+				type: "required",
+				message: "Send shippingAddress or shippingAddressId"
+			}
+		]);
+	}
+	const saved = await ctx.call<SavedAddress | null, { id: string }>("users.address", {
+		id: shippingAddressId
+	});
+	if (!saved) throw refuse("No saved address of yours has this id");
+	const { id: _id, label: _label, createdAt: _c, updatedAt: _u, ...address } = saved;
+	return address;
+}
+
 /** Runs the steps in order; when one fails, compensates it and those before it, last first, and rethrows. */
 async function runSteps(steps: CheckoutStep[], run: CheckoutRun): Promise<void> {
 	const done: CheckoutStep[] = [];
@@ -208,9 +352,37 @@ async function runSteps(steps: CheckoutStep[], run: CheckoutRun): Promise<void> 
  * The point of no return: `reserving` → `pending_payment`, with `orders.created` in the same write. Null when the
  * sweeper took the attempt meanwhile (it rejected it as abandoned and gives its stock back).
  */
-async function placeOrder({ svc, ctx, doc, reserved }: CheckoutRun): Promise<OrderDoc | null> {
+async function placeOrder(run: CheckoutRun): Promise<OrderDoc | null> {
+	const { svc, ctx, doc, reserved } = run;
+	const terms = heldTerms(doc!, reserved);
+	if (terms.items && terms.items.some((item, i) => item.lineTotal !== doc!.items[i].lineTotal)) {
+		// A sale started or ended between the cart and the hold: the totals follow the prices held. The code was
+		// redeemed already, so it is priced without refusing it.
+		const quote = await quoteOf(
+			svc,
+			ctx,
+			{
+				items: terms.items,
+				currency: doc!.currency,
+				code: doc!.discount?.code,
+				shippingMethodId: run.shippingMethodId,
+				country: doc!.shippingAddress.country
+			},
+			false
+		);
+		const {
+			discount: _keep,
+			discountReleased: _flag,
+			...totals
+		} = pricedFields(quote, terms.subtotal!);
+		Object.assign(terms, totals);
+	} else {
+		// The prices held are the ones quoted: the attempt's totals stand.
+		delete terms.subtotal;
+		delete terms.total;
+	}
 	try {
-		return await svc.transition(ctx, doc!, "pending_payment", heldTerms(doc!, reserved));
+		return await svc.transition(ctx, doc!, "pending_payment", terms);
 	} catch (err) {
 		if (typeOf(err) !== "INVALID_ORDER_STATE") throw err;
 		return null;
@@ -223,7 +395,7 @@ async function placeOrder({ svc, ctx, doc, reserved }: CheckoutRun): Promise<Ord
  */
 export async function checkout(
 	svc: OrdersThis,
-	ctx: Context<{ shippingAddress: ShippingAddress }, AppMeta>,
+	ctx: Context<CheckoutParams, AppMeta>,
 	orderId: string,
 	cfg: AppConfig
 ): Promise<Order> {
@@ -256,16 +428,38 @@ export async function checkout(
 				}))
 		]);
 	}
+	const shippingAddress = await addressOf(ctx);
+	const { shippingMethodId } = ctx.params;
+	const quote = await quoteOf(
+		svc,
+		ctx,
+		{
+			items: cart.items,
+			currency: cart.currency,
+			code: cart.discountCode,
+			shippingMethodId,
+			country: shippingAddress.country
+		},
+		true
+	);
+	if (quote && quote.total === 0) {
+		// A code taking everything off: an order of nothing to pay, which no payment could settle.
+		throw new UnprocessableError("ZERO_TOTAL", "An order of these items would cost nothing", [
+			{ field: "cart", type: "zeroTotal", message: "The discount takes the whole total off" }
+		]);
+	}
 	const run: CheckoutRun = {
 		svc,
 		ctx,
 		orderId,
 		cart,
-		shippingAddress: ctx.params.shippingAddress,
+		shippingAddress,
 		ttlMs: cfg.orders.ttl * 1000,
-		previous
+		previous,
+		quote,
+		shippingMethodId
 	};
-	await runSteps([recordAttempt, claimCart, reserveStock], run);
+	await runSteps([recordAttempt, claimCart, redeemDiscount, reserveStock], run);
 	const placed = await placeOrder(run);
 	if (!placed) await giveBackCart(run);
 	const order = placed ?? ((await svc.adapter.findById(orderId)) as OrderDoc);

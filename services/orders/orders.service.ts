@@ -15,6 +15,7 @@ import {
 	assertTransition,
 	isVisible,
 	ORDER_STATES,
+	discountOwed,
 	stockOwed
 } from "../../lib/order-state";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
@@ -37,12 +38,14 @@ import {
 import type { Payment } from "../payments.service";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction, WithChannels } from "../../types/moleculer-ext";
+import { ADDRESS } from "./address";
 import { checkout } from "./checkout";
 import { SoldOut } from "./sold-out";
 import { sweep, sweepMarker, sweepTimings, workDue } from "./sweeper";
 import {
 	type Order,
 	type OrderDoc,
+	type OrderTotals,
 	type OrdersMethods,
 	type OrdersThis,
 	type OrdersVars,
@@ -54,7 +57,9 @@ import {
 export type { Order, OrderItem } from "./types";
 
 interface CreateParams {
-	shippingAddress: ShippingAddress;
+	shippingAddress?: ShippingAddress;
+	shippingAddressId?: string;
+	shippingMethodId?: string;
 }
 interface IdParams {
 	id: string;
@@ -70,31 +75,22 @@ interface ListParams {
 	status?: OrderStatus;
 }
 
-const TEXT = (max: number) => ({ type: "string", trim: true, min: 1, max }) as const;
-const ADDRESS = {
-	type: "object",
-	strict: "remove",
-	props: {
-		name: TEXT(100),
-		line1: TEXT(200),
-		line2: { type: "string", trim: true, max: 200, optional: true },
-		city: TEXT(100),
-		postalCode: { type: "string", trim: true, min: 1, max: 20, pattern: /^[A-Za-z0-9 -]+$/ },
-		country: { type: "string", trim: true, uppercase: true, pattern: /^[A-Za-z]{2}$/ }
-	}
-} as const;
 const ID = { type: "string", min: 1, max: 64 } as const;
 const VISIBLE: OrderStatus[] = [...ORDER_STATES];
 
-/** The event of an order entering `status` (API.md "Events"): ids, amounts and, on creation, the lines. */
+/**
+ * The event of an order entering `status` (API.md "Events"): ids, the totals breakdown and, on creation, the lines.
+ */
 function orderEvent(doc: OrderDoc, status: OrderStatus, from?: OrderStatus): OutboxEntry {
 	return outboxEvent(EVENT_OF[status], {
 		orderId: doc._id,
 		userId: doc.userId,
 		status,
 		...(from ? { from } : {}),
-		total: doc.total,
+		...totalsOf(doc),
 		currency: doc.currency,
+		...(doc.discount ? { discountCode: doc.discount.code } : {}),
+		...(doc.shippingMethod ? { shippingMethodId: doc.shippingMethod.id } : {}),
 		...(status === "pending_payment"
 			? {
 					items: doc.items.map(i => ({
@@ -105,6 +101,17 @@ function orderEvent(doc: OrderDoc, status: OrderStatus, from?: OrderStatus): Out
 				}
 			: {})
 	});
+}
+
+/** An order's totals; orders stored before discounts, shipping and tax read as zeros of them. */
+function totalsOf(doc: OrderDoc): OrderTotals {
+	return {
+		subtotal: doc.subtotal,
+		discountTotal: doc.discountTotal ?? 0,
+		shippingTotal: doc.shippingTotal ?? 0,
+		taxTotal: doc.taxTotal ?? 0,
+		total: doc.total
+	};
 }
 
 /**
@@ -129,7 +136,12 @@ function ordersActions(cfg: AppConfig) {
 		/** Checkout: builds an order from the caller's cart, reserves its stock, empties the cart. */
 		create: {
 			permissions: "authenticated",
-			params: { $$strict: "remove", shippingAddress: ADDRESS },
+			params: {
+				$$strict: "remove",
+				shippingAddress: { ...ADDRESS, optional: true },
+				shippingAddressId: { type: "string", min: 1, max: 64, optional: true },
+				shippingMethodId: { type: "string", min: 1, max: 64, optional: true }
+			},
 			// Admission: checkouts beyond what this node takes at once wait in a short queue; past it they are refused
 			// at once (QUEUE_FULL, answered 503 with Retry-After) instead of piling up towards the deadline.
 			bulkhead: {
@@ -359,10 +371,13 @@ export function createOrdersService(
 					userId: doc.userId,
 					status: doc.status as OrderStatus,
 					items: doc.items,
-					subtotal: doc.subtotal,
-					total: doc.total,
+					...totalsOf(doc),
 					currency: doc.currency,
 					shippingAddress: doc.shippingAddress,
+					...(doc.discount
+						? { discount: { code: doc.discount.code, amount: doc.discount.amount } }
+						: {}),
+					...(doc.shippingMethod ? { shippingMethod: doc.shippingMethod } : {}),
 					expiresAt: doc.expiresAt,
 					createdAt: doc.createdAt,
 					updatedAt: doc.updatedAt
@@ -443,6 +458,14 @@ export function createOrdersService(
 				if (isVisible(to)) {
 					void this.relayOutbox(doc._id).catch(() => undefined);
 					this.broker.metrics.increment(METRIC.ORDERS, { status: to });
+				}
+				if (to === "paid") {
+					// Only one transition to paid wins, so each order counts once.
+					this.broker.metrics.increment(
+						METRIC.NET_REVENUE,
+						{ currency: after.currency },
+						after.total - (after.taxTotal ?? 0)
+					);
 				}
 				return { ...after, sweepAt: marker.$set?.sweepAt };
 			},
@@ -573,9 +596,30 @@ export function createOrdersService(
 
 			/**
 			 * Makes the stock match the order's status: does the movement lib/order-state.ts says it still owes and
-			 * records it. Idempotent: inventory keys every movement by order id.
+			 * records it, then gives its discount code's redemption back when its state says so. Idempotent: inventory
+			 * and pricing key every movement by order id.
 			 */
 			async settleStock(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
+				await this.settleMovement(ctx, doc);
+				if (!discountOwed(doc)) return;
+				const latest = ((await this.adapter.findById(doc._id)) as OrderDoc | null) ?? doc;
+				if (latest.createdAt !== doc.createdAt || !discountOwed(latest)) return;
+				// Pricing down or slow: the order's sweep marker stays, and the sweeper gives the redemption back later.
+				try {
+					await ctx.call("pricing.release", {
+						discountId: latest.discount!.id,
+						userId: latest.userId,
+						orderId: latest._id
+					});
+				} catch (err) {
+					this.logger.warn("Redemption not given back yet; the sweeper finishes it", err);
+					return;
+				}
+				await this.recordSettled(latest, { discountReleased: true });
+			},
+
+			/** The stock movement lib/order-state.ts says the order still owes, done and recorded. */
+			async settleMovement(this: OrdersThis, ctx: Context, doc: OrderDoc): Promise<void> {
 				const orderId = doc._id;
 				const lines = linesOf(doc);
 				switch (stockOwed(doc)) {

@@ -5,7 +5,13 @@
  */
 import type { Context } from "moleculer";
 import type { AppConfig } from "../../config";
-import { MOVEMENT_DONE, type StockMovement, stockOwed, statesOwing } from "../../lib/order-state";
+import {
+	MOVEMENT_DONE,
+	type StockMovement,
+	discountOwed,
+	stockOwed,
+	statesOwing
+} from "../../lib/order-state";
 import { type OrderDoc, type OrdersThis, type SweepTimings, iso } from "./types";
 
 /** Due orders the sweeper reads per query, and per sweep at most (the next sweep carries on). */
@@ -22,14 +28,15 @@ export function sweepTimings(cfg: AppConfig): SweepTimings {
 /**
  * When the sweeper next has something to do for this order, in ms (`now` when it is due already), or null when
  * nothing is left: an abandoned checkout to reject, an unpaid order to expire, an interrupted refund to finish, or the
- * stock movement its state owes (lib/order-state.ts) that the request which changed it did not get to record.
+ * stock movement its state owes (lib/order-state.ts), or the discount redemption it owes back, that the request which
+ * changed it did not get to record.
  */
 export function workDue(doc: OrderDoc, now: number, t: SweepTimings): number | null {
 	if (doc.status === "reserving") return Date.parse(doc.createdAt) + t.abandonedAfterMs;
 	if (doc.status === "pending_payment") return Date.parse(doc.expiresAt);
 	if (doc.status === "paid" && doc.refundRequested)
 		return Date.parse(doc.updatedAt) + t.refundStaleMs;
-	return stockOwed(doc) === "none" ? null : now;
+	return stockOwed(doc) === "none" && !discountOwed(doc) ? null : now;
 }
 
 /** The part of an update that puts `doc`'s sweep marker where `workDue` says (or takes it away). */

@@ -8,6 +8,7 @@ import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { IdempotencyThis, idempotent } from "../../mixins/idempotency.mixin";
 import type { AppMeta } from "../../types/meta";
 import type { Payment } from "../payments.service";
+import type { ShippingAddress } from "./address";
 import type { SoldOut } from "./sold-out";
 
 export interface OrderItem {
@@ -21,14 +22,7 @@ export interface OrderItem {
 	saleId?: string;
 }
 
-export interface ShippingAddress {
-	name: string;
-	line1: string;
-	line2?: string;
-	city: string;
-	postalCode: string;
-	country: string;
-}
+export type { ShippingAddress } from "./address";
 
 export interface OrderPayment {
 	id: string;
@@ -41,7 +35,24 @@ export interface OrderPayment {
 	operationId?: string;
 }
 
-export interface OrderDoc {
+/** The totals of an order (API.md "Totals"); orders stored before them read as zeros. */
+export interface OrderTotals {
+	subtotal: number;
+	discountTotal: number;
+	shippingTotal: number;
+	taxTotal: number;
+	total: number;
+}
+
+/** What the order was priced with: the code it redeemed and the shipping method, as they were then. */
+export interface OrderPricing {
+	discount?: { id: string; code: string; amount: number };
+	shippingMethod?: { id: string; name: string; price: number };
+	/** Whether `total` contains `taxTotal` (prices include tax in this currency) or adds it. */
+	taxIncluded?: boolean;
+}
+
+export interface OrderDoc extends Partial<Omit<OrderTotals, "subtotal" | "total">>, OrderPricing {
 	_id: string;
 	userId: string;
 	status: AnyStatus;
@@ -50,6 +61,8 @@ export interface OrderDoc {
 	total: number;
 	currency: string;
 	shippingAddress: ShippingAddress;
+	/** Set once the redemption of `discount` went back to pricing (cancelled, expired, rejected, refunded). */
+	discountReleased?: boolean;
 	expiresAt: string;
 	createdAt: string;
 	updatedAt: string;
@@ -73,16 +86,16 @@ export interface OrderDoc {
 	sweepAt?: string;
 }
 
-/** An order as clients see it (API.md "Order"). */
-export interface Order {
+/** An order as clients see it (API.md "Order", with the round 2 totals). */
+export interface Order extends OrderTotals {
 	id: string;
 	userId: string;
 	status: OrderStatus;
 	items: OrderItem[];
-	subtotal: number;
-	total: number;
 	currency: string;
 	shippingAddress: ShippingAddress;
+	discount?: { code: string; amount: number };
+	shippingMethod?: { id: string; name: string; price: number };
 	expiresAt: string;
 	createdAt: string;
 	updatedAt: string;
@@ -111,6 +124,7 @@ export interface OrdersMethods {
 	paidBy(ctx: Context, doc: OrderDoc, operationId: string): Promise<boolean>;
 	refundPaid(ctx: Context, doc: OrderDoc, reason: string, by?: string): Promise<OrderDoc>;
 	settleStock(ctx: Context, doc: OrderDoc): Promise<void>;
+	settleMovement(ctx: Context, doc: OrderDoc): Promise<void>;
 	recordSettled(doc: OrderDoc, fields: Partial<OrderDoc>): Promise<void>;
 	sweep(): Promise<void>;
 	idempotent: typeof idempotent;

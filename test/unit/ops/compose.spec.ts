@@ -37,7 +37,7 @@ const APP_NODES: Record<string, string> = {
 	gateway: "api",
 	users: "users",
 	catalog: "products,media",
-	commerce: "inventory,carts,orders",
+	commerce: "inventory,carts,orders,pricing",
 	payments: "payments,notifications"
 };
 

@@ -77,6 +77,10 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 					{ productId: "b", name: "Product b", unitPrice: 100, quantity: 3, lineTotal: 300 }
 				],
 				subtotal: 800,
+				discountTotal: 0,
+				shippingTotal: 0,
+				taxTotal: 0,
+				total: 800,
 				currency: "USD"
 			});
 			// "a" was priced by the first add and the catalog has not changed since: only "b" is asked for.
