@@ -21,7 +21,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/erro
 import { METRIC } from "../../lib/metric-names";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
 import { ReadCache } from "../../lib/read-cache";
-import { TIMESTAMP_RULE } from "../../lib/validation";
+import { timestampRule } from "../../lib/validation";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import type { AppMeta } from "../../types/meta";
@@ -144,8 +144,8 @@ const DISCOUNT_FIELDS = {
 	value: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
 	currency: optional(CURRENCY),
 	minSubtotal: optional(MONEY),
-	startsAt: optional(TIMESTAMP_RULE),
-	endsAt: optional(TIMESTAMP_RULE),
+	startsAt: optional(timestampRule()),
+	endsAt: optional(timestampRule()),
 	productIds: optional({ type: "array", items: ID, max: 500, unique: true }),
 	categories: optional({ type: "array", items: CATEGORY, max: 100, unique: true }),
 	usageLimit: optional(LIMIT),
