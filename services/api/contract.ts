@@ -1514,7 +1514,11 @@ export const API_OPERATIONS: Operation[] = [
 		},
 		answer: "The rates as stored",
 		response: ref("TaxRateList"),
-		errors: { 422: "A rate invalid, or two for one country and category (VALIDATION_ERROR)" }
+		errors: {
+			413: "The body is over 1 MiB (PAYLOAD_TOO_LARGE)",
+			415: "The body is not sent as JSON (UNSUPPORTED_MEDIA_TYPE)",
+			422: "A rate invalid, or two for one country and category (VALIDATION_ERROR)"
+		}
 	},
 	{
 		method: "GET",

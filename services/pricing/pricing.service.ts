@@ -125,6 +125,8 @@ type PricingThis = Service & DbServiceThis & PricingMethods & PricingVars;
 
 const ID = { type: "string", min: 1, max: 64 } as const;
 const MONEY = { type: "number", integer: true, min: 0, max: 100_000_000, convert: false } as const;
+/** A line's total is up to 99 units of a price: more than MONEY allows (a cart of such a line answered 422). */
+const LINE_TOTAL = { ...MONEY, max: Number.MAX_SAFE_INTEGER } as const;
 const COUNTRY = { type: "string", trim: true, uppercase: true, pattern: /^[A-Za-z]{2}$/ } as const;
 const CURRENCY = { type: "string", uppercase: true, pattern: /^[A-Za-z]{3}$/ } as const;
 const CATEGORY = { type: "string", trim: true, min: 1, max: 100 } as const;
@@ -524,7 +526,7 @@ const actions = {
 				items: {
 					type: "object",
 					strict: "remove",
-					props: { productId: ID, lineTotal: MONEY }
+					props: { productId: ID, lineTotal: LINE_TOTAL }
 				}
 			},
 			// Any spelling a customer typed: one that is no code is `unknown`, not a validation error.
