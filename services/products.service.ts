@@ -67,6 +67,7 @@ export interface ProductSummary {
 	name: string;
 	price: number;
 	currency: string;
+	category: string;
 	archived: boolean;
 }
 
@@ -407,6 +408,7 @@ function productsActions(cfg: AppConfig) {
 							name: d.name,
 							price: d.price,
 							currency: d.currency,
+							category: d.category,
 							archived: d.archived
 						}
 					])

@@ -23,6 +23,7 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			name: `Product ${id}`,
 			price: 1000,
 			currency: "USD",
+			category: "tests",
 			archived: false,
 			...fields
 		});
