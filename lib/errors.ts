@@ -37,6 +37,14 @@ export class ConflictError extends MoleculerClientError {
 	}
 }
 
+/** A product with options was named without one of its variants (cart line, inventory, sale item). */
+export function variantRequired(productId: string, variantIds: string[]): ConflictError {
+	return new ConflictError("VARIANT_REQUIRED", "This product has variants: name one by variantId", {
+		productId,
+		variantIds
+	});
+}
+
 export class BadRequestError extends MoleculerClientError {
 	constructor(type: string, message: string, data?: unknown) {
 		super(message, 400, type, data);
