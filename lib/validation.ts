@@ -2,6 +2,7 @@
  * Validation rules shared by every action that takes the same kind of value, so that one value has one meaning
  * everywhere (fastest-validator rules; pure, no broker).
  */
+import { UnprocessableError } from "./errors";
 
 /** Characters no one can see or that change how text around them is shown: format (Cf, bidi controls among them),
  * control, unassigned and private-use (C*), separators (Z*), and the rest of Unicode's default-ignorables (such as
@@ -109,3 +110,8 @@ export const timestampRule = () =>
 		custom: timestampChecker,
 		jsonSchema: { format: "date-time" }
 	}) as const;
+
+/** A 422 naming one field, in the shape fastest-validator's own answers have, for rules it cannot express. */
+export function invalidField(field: string, type: string, message: string): UnprocessableError {
+	return new UnprocessableError("VALIDATION_ERROR", message, [{ field, type, message }]);
+}

@@ -27,7 +27,7 @@ import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
-import type { ProductSummary } from "./products.service";
+import type { ProductSummary } from "./products/products.service";
 import type { SaleTermsView } from "./inventory/sales";
 import type { Quote, QuoteParams } from "./pricing/pricing.service";
 

@@ -14,7 +14,7 @@ import { createInventoryService } from "../inventory/inventory.service";
 import { createMediaService } from "../media.service";
 import { createOrdersService } from "../orders/orders.service";
 import { createPricingService } from "../pricing/pricing.service";
-import { createProductsService } from "../products.service";
+import { createProductsService } from "../products/products.service";
 import { createUsersService } from "../users.service";
 import { type ActionSpec, SPECS_FILE, actionSpecOf } from "./action-schema";
 import { API_OPERATIONS, OPS_OPERATIONS } from "./contract";

@@ -5,7 +5,7 @@ import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
 import type { DbAdapter } from "../../../adapters/store";
 import PermissionsMiddleware from "../../../middlewares/permissions.middleware";
 import { createCartsService } from "../../../services/carts.service";
-import type { ProductSummary } from "../../../services/products.service";
+import type { ProductSummary } from "../../../services/products/products.service";
 import { testConfig } from "../../helpers/config";
 
 describe("carts service (in-process, NeDB, a stub catalog)", () => {

@@ -12,7 +12,7 @@ import type { DbAdapter } from "../../../adapters/store";
 import { createCartsService } from "../../../services/carts.service";
 import { createInventoryService } from "../../../services/inventory/inventory.service";
 import { createOrdersService } from "../../../services/orders/orders.service";
-import { createProductsService } from "../../../services/products.service";
+import { createProductsService } from "../../../services/products/products.service";
 import { testConfig } from "../../helpers/config";
 
 describe("orders.create (in-process)", () => {

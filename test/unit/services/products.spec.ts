@@ -10,7 +10,7 @@ import { ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
 import type { DbAdapter } from "../../../adapters/store";
 import { createInventoryService } from "../../../services/inventory/inventory.service";
-import { createProductsService } from "../../../services/products.service";
+import { createProductsService } from "../../../services/products/products.service";
 import { testConfig } from "../../helpers/config";
 
 const admin = { meta: { user: { id: "a", email: "a@x.example", roles: ["admin"] } } };

@@ -13,17 +13,17 @@ import type {
 	ServiceBroker
 } from "moleculer";
 import { randomBytes } from "node:crypto";
-import { type AppConfig, configOf } from "../config";
-import { type DemoProduct, demoCatalog } from "../lib/demo-catalog";
-import { ConflictError, NotFoundError, ServiceUnavailableError } from "../lib/errors";
-import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
-import { enumRule } from "../lib/validation";
-import { DbMixin, type DbServiceThis } from "../mixins/db.mixin";
-import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
-import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../mixins/outbox.mixin";
-import { isDuplicateKeyError } from "../adapters/store";
-import type { AppMeta } from "../types/meta";
-import type { AppAction } from "../types/moleculer-ext";
+import { type AppConfig, configOf } from "../../config";
+import { type DemoProduct, demoCatalog } from "../../lib/demo-catalog";
+import { ConflictError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
+import { enumRule } from "../../lib/validation";
+import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
+import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
+import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../../mixins/outbox.mixin";
+import { isDuplicateKeyError } from "../../adapters/store";
+import type { AppMeta } from "../../types/meta";
+import type { AppAction } from "../../types/moleculer-ext";
 
 export interface ProductImage {
 	id: string;
