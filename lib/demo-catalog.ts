@@ -1,7 +1,15 @@
 /**
- * The demo catalog: 240 realistic products over 10 categories, with stock. Deterministic (the same every run), so
- * seeding twice finds every sku already there and changes nothing.
+ * The demo catalog: 240 realistic products over 10 categories, with stock, and 4 more sold in sizes and colours
+ * (variants). Deterministic (the same every run), so seeding twice finds every sku already there and changes nothing.
  */
+import type { ProductOption } from "../types/catalog";
+
+export interface DemoVariant {
+	sku: string;
+	options: Record<string, string>;
+	price: number;
+	stock: number;
+}
 
 export interface DemoProduct {
 	sku: string;
@@ -10,7 +18,67 @@ export interface DemoProduct {
 	price: number;
 	currency: string;
 	category: string;
-	stock: number;
+	/** Units of a product without options; one with options has them per variant. */
+	stock?: number;
+	options?: ProductOption[];
+	variants?: DemoVariant[];
+}
+
+/** Products with options: every combination of their values is a variant, priced from `price` up by `step`. */
+const WITH_OPTIONS: Array<{
+	sku: string;
+	name: string;
+	category: string;
+	price: number;
+	step: number;
+	options: ProductOption[];
+}> = [
+	{
+		sku: "CLO-TEE",
+		name: "Organic Cotton T-Shirt",
+		category: "clothing",
+		price: 1999,
+		step: 0,
+		options: [
+			{ name: "size", values: ["S", "M", "L", "XL"] },
+			{ name: "colour", values: ["Black", "White", "Red"] }
+		]
+	},
+	{
+		sku: "CLO-HOOD",
+		name: "Merino Hoodie",
+		category: "clothing",
+		price: 7999,
+		step: 500,
+		options: [
+			{ name: "size", values: ["S", "M", "L"] },
+			{ name: "colour", values: ["Grey", "Navy"] }
+		]
+	},
+	{
+		sku: "SPO-SHOE",
+		name: "Trail Running Shoes",
+		category: "sports",
+		price: 11999,
+		step: 0,
+		options: [{ name: "size", values: ["40", "41", "42", "43", "44", "45"] }]
+	},
+	{
+		sku: "KIT-MUGS",
+		name: "Stoneware Mug Set",
+		category: "kitchen",
+		price: 2999,
+		step: 1000,
+		options: [{ name: "pieces", values: ["2", "4", "6"] }]
+	}
+];
+
+/** Every combination of the options' values, in the order the values are listed. */
+function combinations(options: ProductOption[]): Array<Record<string, string>> {
+	return options.reduce<Array<Record<string, string>>>(
+		(acc, option) => acc.flatMap(c => option.values.map(value => ({ ...c, [option.name]: value }))),
+		[{}]
+	);
 }
 
 const CATEGORIES: Record<string, { items: string[]; from: number; to: number }> = {
@@ -142,6 +210,24 @@ export function demoCatalog(): DemoProduct[] {
 					});
 				}
 			}
+		});
+	}
+	for (const p of WITH_OPTIONS) {
+		products.push({
+			sku: p.sku,
+			name: p.name,
+			description: `${p.name}, in ${p.options.map(o => `${o.values.length} ${o.name}s`).join(" and ")} (demo item with variants).`,
+			price: p.price,
+			currency: "USD",
+			category: p.category,
+			options: p.options,
+			variants: combinations(p.options).map((combination, i) => ({
+				sku: [p.sku, ...Object.values(combination)].join("-").toUpperCase(),
+				options: combination,
+				price: p.price + p.step * (i % p.options[0].values.length),
+				// Some sold out, so a shop front shows a variant out of stock beside buyable siblings.
+				stock: random() < 0.15 ? 0 : Math.floor(random() * 50) + 1
+			}))
 		});
 	}
 	return products;

@@ -1,5 +1,5 @@
 /**
- * `npm run seed`: loads the demo catalog (lib/demo-catalog.ts: 240 products over 10 categories, with stock) and the
+ * `npm run seed`: loads the demo catalog (lib/demo-catalog.ts: 240 products over 10 categories, with stock, and 4 sold in sizes and colours) and the
  * demo pricing (services/pricing/demo.ts: shipping methods, tax rates, a welcome code). With TRANSPORTER set it joins
  * that cluster and asks its products and pricing services; without, it runs the products, inventory and pricing
  * services on the embedded store under DATA_DIR (stop `npm start` first: NeDB files have one writer).

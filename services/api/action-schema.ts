@@ -102,7 +102,8 @@ const KNOWN: Record<string, string[]> = {
 	boolean: ["convert"],
 	enum: ["values"],
 	array: ["items", "min", "max", "length", "unique", "empty"],
-	object: ["props", "properties", "strict"]
+	object: ["props", "properties", "strict"],
+	record: ["key", "value"]
 };
 const COMMON = ["type", "optional", "default", "nullable", "messages", "label", "description"];
 
@@ -144,6 +145,13 @@ export function ruleToJsonSchema(raw: unknown, where: string): JsonSchema {
 			if (typeof rule.length === "number") out.minItems = out.maxItems = rule.length;
 			if (rule.empty === false) out.minItems = Math.max(1, Number(out.minItems ?? 0));
 			if (rule.unique) out.uniqueItems = true;
+			break;
+		}
+		case "record": {
+			out = { type: "object" };
+			if (rule.key !== undefined) out.propertyNames = ruleToJsonSchema(rule.key, `${where}{key}`);
+			if (rule.value !== undefined)
+				out.additionalProperties = ruleToJsonSchema(rule.value, `${where}{value}`);
 			break;
 		}
 		default: {

@@ -104,6 +104,8 @@ export type SchemaName =
 	| "AuthTokens"
 	| "LoginTokens"
 	| "Image"
+	| "ProductOption"
+	| "Variant"
 	| "Product"
 	| "ProductPage"
 	| "Category"
@@ -196,8 +198,30 @@ const PRODUCT_EXAMPLE = {
 	category: "kitchen",
 	images: [IMAGE_EXAMPLE],
 	available: 42,
+	options: [],
+	variants: [
+		{
+			id: "p3fYpQk2Lx8aB1cD",
+			sku: "MUG-BLUE-350",
+			options: {},
+			price: 1299,
+			currency: "USD",
+			available: 42,
+			images: [IMAGE_EXAMPLE]
+		}
+	],
+	priceRange: { min: 1299, max: 1299 },
 	createdAt: "2026-01-10T08:00:00.000Z",
 	updatedAt: "2026-01-12T16:45:00.000Z"
+};
+const VARIANT_EXAMPLE = {
+	id: "v8KqT2mZx4Lp0RsW",
+	sku: "TEE-M-RED",
+	options: { size: "M", colour: "red" },
+	price: 1999,
+	currency: "USD",
+	available: 12,
+	images: [IMAGE_EXAMPLE]
 };
 const ADDRESS_EXAMPLE = {
 	name: "Ada Lovelace",
@@ -425,10 +449,57 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 		},
 		examples: [IMAGE_EXAMPLE]
 	},
+	ProductOption: {
+		type: "object",
+		description: "One of a product's options and its values",
+		required: ["name", "values"],
+		properties: { name: STR, values: { type: "array", items: STR } },
+		examples: [{ name: "size", values: ["S", "M", "L"] }]
+	},
+	Variant: {
+		type: "object",
+		description:
+			"One combination of a product's option values, with its own sku, price and stock. A product without " +
+			"options has one variant, its default one, whose id is the product's id and whose `options` is `{}`",
+		required: ["id", "sku", "options", "price", "currency", "available", "images"],
+		properties: {
+			id: STR,
+			sku: STR,
+			options: {
+				type: "object",
+				additionalProperties: STR,
+				description: "Option name → value; `{}` for a default variant"
+			},
+			price: MONEY,
+			currency: CURRENCY,
+			available: { type: "integer", description: "Units of this variant that can be bought now" },
+			images: {
+				type: "array",
+				items: ref("Image"),
+				description: "The product's images this variant shows"
+			}
+		},
+		examples: [VARIANT_EXAMPLE]
+	},
 	Product: {
 		type: "object",
-		description: "A product on sale, with the units that can be bought now",
-		required: ["id", "sku", "slug", "name", "price", "currency", "category", "images", "available"],
+		description:
+			"A product on sale, with the units that can be bought now. `price` is the lowest price of its variants " +
+			"on sale and `available` their units together; `variants` lists the variants on sale",
+		required: [
+			"id",
+			"sku",
+			"slug",
+			"name",
+			"price",
+			"currency",
+			"category",
+			"images",
+			"available",
+			"options",
+			"variants",
+			"priceRange"
+		],
 		properties: {
 			id: STR,
 			sku: STR,
@@ -442,7 +513,18 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 			currency: CURRENCY,
 			category: STR,
 			images: { type: "array", items: ref("Image") },
-			available: { type: "integer", description: "Units that can be bought now" },
+			available: {
+				type: "integer",
+				description: "Units that can be bought now, all variants together"
+			},
+			options: { type: "array", items: ref("ProductOption"), description: "`[]` without options" },
+			variants: { type: "array", items: ref("Variant") },
+			priceRange: {
+				type: "object",
+				required: ["min", "max"],
+				properties: { min: MONEY, max: MONEY },
+				description: "The lowest and highest price of the variants on sale"
+			},
 			createdAt: TIME,
 			updatedAt: TIME
 		},
@@ -1166,11 +1248,19 @@ export const API_OPERATIONS: Operation[] = [
 		description:
 			"Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand. " +
 			"`price` is at least 1 minor unit: a price of 0 is 422 VALIDATION_ERROR (FlashMart sells nothing for " +
-			"free, so every order has something to pay).",
+			"free, so every order has something to pay).\n\n" +
+			"A product with `options` has no default variant: it is sold by its `variants`, each naming one value " +
+			"of every option, with its own sku, price (the product's `price` when absent) and stock (`stock` of " +
+			"the product is then 422). Without `options` the product has one default variant whose id is the " +
+			"product's id, so clients that send only product ids keep working.",
 		status: 201,
 		answer: "The new product",
 		response: ref("Product"),
-		errors: { 409: "The sku is taken (SKU_TAKEN), or no unique slug could be made (SLUG_TAKEN)" }
+		errors: {
+			409:
+				"The sku is taken by a product or variant (SKU_TAKEN), two variants have the same option values " +
+				"(VARIANT_EXISTS), or no unique slug could be made (SLUG_TAKEN)"
+		}
 	},
 	{
 		method: "PATCH",
@@ -1184,13 +1274,21 @@ export const API_OPERATIONS: Operation[] = [
 		tag: "Catalog",
 		summary: "Update a product",
 		description:
-			"Admin: change a product (name, description, price, currency, category, sku). `price` is at least 1 " +
-			"minor unit: 0 is 422 VALIDATION_ERROR.",
+			"Admin: change a product (name, description, price, currency, category, sku, options). `price` is at " +
+			"least 1 minor unit: 0 is 422 VALIDATION_ERROR. `price` and `sku` of a product without options are its " +
+			"default variant's; a product with options has a price per variant (`price` is then 409 " +
+			"VARIANT_REQUIRED).\n\n" +
+			"`options` replaces the options. Values may be added at any time; an option or value a variant on " +
+			"sale uses cannot be removed (409 OPTION_IN_USE: archive the variant first). Giving a product without " +
+			"options some takes its default variant off sale (its stock and holds stay for the orders that have " +
+			"them); taking every option away (`[]`, with no variant on sale) puts the default variant back.",
 		answer: "The updated product",
 		response: ref("Product"),
 		errors: {
 			404: "No such product, or archived (NOT_FOUND)",
-			409: "Another product has this sku (SKU_TAKEN)"
+			409:
+				"Another product or variant has this sku (SKU_TAKEN), a variant on sale uses an option or value " +
+				"the change removes (OPTION_IN_USE), or `price` on a product with options (VARIANT_REQUIRED)"
 		}
 	},
 	{
@@ -1204,6 +1302,60 @@ export const API_OPERATIONS: Operation[] = [
 			"Admin: archive a product: gone from listings and reads, kept for existing orders.",
 		status: 204,
 		errors: { 404: "No such product, or already archived (NOT_FOUND)" }
+	},
+	{
+		method: "POST",
+		path: "/products/:id/variants",
+		action: "products.addVariant",
+		notes: { id: { description: "The product's id (not its slug)" }, price: MONEY_NOTE },
+		tag: "Catalog",
+		summary: "Add a variant",
+		description:
+			"Admin: add a variant to a product with options: one value of each option (`options`), its own sku " +
+			"(unique across the catalog), price (the product's when absent), stock (0 when absent) and, " +
+			"optionally, which of the product's images it shows (`imageIds`).",
+		status: 201,
+		answer: "The new variant",
+		response: ref("Variant"),
+		errors: {
+			404: "No such product, or archived (NOT_FOUND)",
+			409:
+				"The sku is taken (SKU_TAKEN), another variant on sale has these option values " +
+				"(VARIANT_EXISTS), or the product has no options (OPTIONS_REQUIRED)"
+		}
+	},
+	{
+		method: "PATCH",
+		path: "/products/:id/variants/:variantId",
+		action: "products.updateVariant",
+		notes: { id: { description: "The product's id (not its slug)" }, price: MONEY_NOTE },
+		tag: "Catalog",
+		summary: "Update a variant",
+		description:
+			"Admin: change a variant's sku, option values, price or images. The default variant's sku and price " +
+			"are the product's.",
+		answer: "The updated variant",
+		response: ref("Variant"),
+		errors: {
+			404: "No such product or variant, or archived (NOT_FOUND)",
+			409: "The sku is taken (SKU_TAKEN), or another variant has these option values (VARIANT_EXISTS)"
+		}
+	},
+	{
+		method: "DELETE",
+		path: "/products/:id/variants/:variantId",
+		action: "products.archiveVariant",
+		notes: { id: { description: "The product's id (not its slug)" } },
+		tag: "Catalog",
+		summary: "Archive a variant",
+		description:
+			"Admin: archive a variant: gone from the product's answers and from new carts, kept for existing " +
+			"orders. A product without options keeps its one variant (409 DEFAULT_VARIANT: archive the product).",
+		status: 204,
+		errors: {
+			404: "No such product or variant, or already archived (NOT_FOUND)",
+			409: "The product's default variant (DEFAULT_VARIANT)"
+		}
 	},
 	{
 		method: "POST",

@@ -15,34 +15,76 @@ import type {
 import { randomBytes } from "node:crypto";
 import { type AppConfig, configOf } from "../../config";
 import { type DemoProduct, demoCatalog } from "../../lib/demo-catalog";
-import { ConflictError, NotFoundError, ServiceUnavailableError } from "../../lib/errors";
+import {
+	ConflictError,
+	NotFoundError,
+	ServiceUnavailableError,
+	variantRequired
+} from "../../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
-import { enumRule } from "../../lib/validation";
+import { enumRule, invalidField } from "../../lib/validation";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
-import { OUTBOX_INDEX, OutboxMixin, outboxEvent, outboxFields } from "../../mixins/outbox.mixin";
+import {
+	OUTBOX_INDEX,
+	type OutboxEntry,
+	OutboxMixin,
+	outboxEvent,
+	outboxFields,
+	withEvents
+} from "../../mixins/outbox.mixin";
 import { isDuplicateKeyError } from "../../adapters/store";
+import type { ProductOption, ProductSummary, VariantSummary } from "../../types/catalog";
 import type { AppMeta } from "../../types/meta";
 import type { AppAction } from "../../types/moleculer-ext";
+import {
+	MAX_OPTIONS,
+	MAX_VALUES,
+	MAX_VARIANTS,
+	type VariantDoc,
+	type VariantHolder,
+	checkCombination,
+	checkOptions,
+	checkUnique,
+	liveVariants,
+	newVariant,
+	optionsOf,
+	priceFields,
+	skusOf,
+	variantsOf,
+	withOptions
+} from "./variants";
 
 export interface ProductImage {
 	id: string;
 	url: string;
 }
 
-interface ProductDoc {
-	_id: string;
-	sku: string;
+interface ProductDoc extends VariantHolder {
 	slug: string;
 	name: string;
 	description: string;
-	price: number;
 	currency: string;
 	category: string;
 	images: ProductImage[];
 	archived: boolean;
-	createdAt: string;
-	updatedAt: string;
+	/** The highest price of a variant on sale (`price` is the lowest), for the price filters. */
+	priceMax?: number;
+	/** Every sku of the product and its variants: unique across the catalog (a sparse multikey index). */
+	skus?: string[];
+	/** Raised by every change of the options or variants, which writes only when nothing changed them meanwhile. */
+	rev?: number;
+}
+
+/** A variant as clients see it. */
+export interface Variant {
+	id: string;
+	sku: string;
+	options: Record<string, string>;
+	price: number;
+	currency: string;
+	available: number;
+	images: ProductImage[];
 }
 
 export interface Product {
@@ -56,20 +98,14 @@ export interface Product {
 	category: string;
 	images: ProductImage[];
 	available: number;
+	options: ProductOption[];
+	variants: Variant[];
+	priceRange: { min: number; max: number };
 	createdAt: string;
 	updatedAt: string;
 }
 
-/** What other services (carts, orders) need of a product, archived ones included. */
-export interface ProductSummary {
-	id: string;
-	sku: string;
-	name: string;
-	price: number;
-	currency: string;
-	category: string;
-	archived: boolean;
-}
+export type { ProductSummary, VariantSummary } from "../../types/catalog";
 
 interface ListParams {
 	q?: string;
@@ -87,6 +123,13 @@ interface GetParams {
 interface IdParams {
 	id: string;
 }
+interface NewVariant {
+	sku: string;
+	options: Record<string, string>;
+	price?: number;
+	stock?: number;
+	imageIds?: string[];
+}
 interface CreateParams {
 	sku: string;
 	name: string;
@@ -95,8 +138,16 @@ interface CreateParams {
 	currency: string;
 	category: string;
 	stock?: number;
+	options?: ProductOption[];
+	variants?: NewVariant[];
 }
-type UpdateParams = IdParams & Partial<Omit<CreateParams, "stock">>;
+type UpdateParams = IdParams &
+	Partial<Omit<CreateParams, "stock" | "variants">> & { options?: ProductOption[] };
+type AddVariantParams = IdParams & NewVariant;
+interface VariantIdParams extends IdParams {
+	variantId: string;
+}
+type UpdateVariantParams = VariantIdParams & Partial<Omit<NewVariant, "stock">>;
 interface ImageParams {
 	id: string;
 	image: ProductImage;
@@ -106,17 +157,28 @@ interface RemoveImageParams {
 	imageId: string;
 }
 interface SummariesParams {
-	ids: string[];
+	ids?: string[];
+	variantIds?: string[];
 }
 
+/** A change of a product's options or variants, computed from the product as read (variants.ts). */
+type VariantChange = (
+	doc: ProductDoc,
+	now: string
+) => { set: Partial<ProductDoc>; events?: OutboxEntry[]; result?: string };
+
 interface ProductsMethods {
-	toProduct(doc: ProductDoc, available: number): Product;
+	toProduct(doc: ProductDoc, available: Record<string, number>): Product;
+	toVariant(doc: ProductDoc, v: VariantDoc, available: Record<string, number>): Variant;
+	changeVariants(ctx: Context, id: string, change: VariantChange): Promise<ProductDoc>;
+	migrateVariants(): Promise<number>;
 	withAvailability(ctx: Context, docs: ProductDoc[]): Promise<Product[]>;
 	findLive(idOrSlug: string): Promise<ProductDoc | null>;
 	insertProduct(ctx: Context, params: CreateParams): Promise<ProductDoc>;
 	invalidate(ctx: Context): Promise<void>;
 	seedDemo(ctx?: Context): Promise<{ created: number; existing: number }>;
 	stockAnnounced(productId: string, timeoutMs: number): Promise<boolean>;
+	announcedStock(ctx: Context, doc: ProductDoc): Promise<void>;
 	relayAll(): Promise<void>;
 	publishSeeded(): Promise<void>;
 	relayOutbox(id?: string): Promise<number>;
@@ -153,6 +215,51 @@ const CATEGORY = {
 		"Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`)"
 } as const;
 const SORTS = ["price", "-price", "name", "-createdAt"] as const;
+const OPTION_NAME = { type: "string", trim: true, min: 1, max: 32 } as const;
+const OPTION_VALUE = { type: "string", trim: true, min: 1, max: 64 } as const;
+const optionsRule = () => ({
+	type: "array",
+	max: MAX_OPTIONS,
+	optional: true,
+	description:
+		'The product\'s options, each with its values (`[{ name: "size", values: ["S", "M"] }]`); every ' +
+		"variant names one value of each. Names are unique whatever their case, values unique in their option",
+	items: {
+		type: "object",
+		strict: "remove",
+		props: {
+			name: { ...OPTION_NAME },
+			values: { type: "array", min: 1, max: MAX_VALUES, items: { ...OPTION_VALUE } }
+		}
+	}
+});
+const combinationRule = (optional = false) => ({
+	type: "record",
+	key: { ...OPTION_NAME },
+	value: { ...OPTION_VALUE },
+	...(optional ? { optional: true } : {}),
+	description:
+		'One value of each of the product\'s options, by option name (`{ "size": "M", "colour": "red" }`)'
+});
+const imageIdsRule = () => ({
+	type: "array",
+	max: 20,
+	items: { ...ID },
+	optional: true,
+	description: "Which of the product's images this variant shows (all of them when absent)"
+});
+const STOCK = { type: "number", integer: true, min: 0, max: 10_000_000, convert: false } as const;
+const newVariantProps = () => ({
+	sku: { ...SKU },
+	options: combinationRule(),
+	price: {
+		...PRICE,
+		optional: true,
+		description: "Integer minor units, at least 1; the product's price when absent"
+	},
+	stock: { ...STOCK, optional: true, description: "Units on hand (0 when absent)" },
+	imageIds: imageIdsRule()
+});
 
 /**
  * A product as stored, with what an earlier version let through as `null` (optional fields sent as null) read as
@@ -160,14 +267,64 @@ const SORTS = ["price", "-price", "name", "-createdAt"] as const;
  */
 function fromStore(doc: ProductDoc): ProductDoc {
 	const str = (v: unknown, fallback: string) => (typeof v === "string" ? v : fallback);
+	const variants = variantsOf(doc);
 	return {
 		...doc,
 		name: str(doc.name, doc.sku),
 		description: str(doc.description, ""),
 		currency: str(doc.currency, "USD"),
 		category: str(doc.category, "uncategorized"),
-		images: Array.isArray(doc.images) ? doc.images : []
+		images: Array.isArray(doc.images) ? doc.images : [],
+		options: optionsOf(doc),
+		variants,
+		priceMax: doc.priceMax ?? priceFields(variants, doc.price).priceMax
 	};
+}
+
+/** The fields a product's variants decide, written with every change of them. */
+function variantFields(sku: string, variants: VariantDoc[], fallbackPrice: number) {
+	return { variants, skus: skusOf(sku, variants), ...priceFields(variants, fallbackPrice) };
+}
+
+function variantSummary(doc: ProductDoc, v: VariantDoc): VariantSummary {
+	return {
+		id: v.id,
+		sku: v.sku,
+		options: v.options,
+		price: v.price,
+		currency: doc.currency,
+		archived: doc.archived || v.archived
+	};
+}
+
+function summaryOf(doc: ProductDoc): ProductSummary {
+	const options = optionsOf(doc);
+	return {
+		id: doc._id,
+		sku: doc.sku,
+		name: doc.name,
+		price: doc.price,
+		currency: doc.currency,
+		category: doc.category,
+		archived: doc.archived,
+		options,
+		variants: Object.fromEntries(variantsOf(doc).map(v => [v.id, variantSummary(doc, v)])),
+		defaultVariantId: options.length === 0 ? doc._id : null
+	};
+}
+
+/** Stored as paths: a changed PUBLIC_URL changes every answer, not only new images. */
+function publicImage(img: ProductImage, publicUrl: string): ProductImage {
+	return { id: img.id, url: img.url.startsWith("/") ? publicUrl + img.url : img.url };
+}
+
+/** A variant shows some of its product's images, never another product's. */
+function checkImages(doc: ProductDoc, imageIds: string[]): void {
+	const known = new Set((doc.images ?? []).map(i => i.id));
+	imageIds.forEach((id, i) => {
+		if (!known.has(id))
+			throw invalidField(`imageIds[${i}]`, "enumValue", "Not an image of this product");
+	});
 }
 
 /** `q` is plain text: every regex metacharacter is escaped, so no pattern (and no regex bomb) reaches the store. */
@@ -238,10 +395,16 @@ function productsActions(cfg: AppConfig) {
 				const { q, category, minPrice, maxPrice, inStock, sort, page, pageSize } = ctx.params;
 				const query: Record<string, unknown> = { archived: false };
 				if (category) query.category = category;
+				// The price filters match a product when one of its variants on sale has a price in the range.
 				if (minPrice !== undefined || maxPrice !== undefined) {
-					query.price = {
-						...(minPrice !== undefined ? { $gte: minPrice } : {}),
-						...(maxPrice !== undefined ? { $lte: maxPrice } : {})
+					query.variants = {
+						$elemMatch: {
+							archived: false,
+							price: {
+								...(minPrice !== undefined ? { $gte: minPrice } : {}),
+								...(maxPrice !== undefined ? { $lte: maxPrice } : {})
+							}
+						}
 					};
 				}
 				if (q) {
@@ -249,13 +412,18 @@ function productsActions(cfg: AppConfig) {
 					query.$or = [
 						{ name: { $regex: pattern } },
 						{ description: { $regex: pattern } },
-						{ sku: { $regex: pattern } }
+						{ sku: { $regex: pattern } },
+						{ skus: { $regex: pattern } }
 					];
 				}
 				if (inStock !== undefined) {
-					// A product inventory has no stock for has none available: it counts as out of stock.
-					const available = (await ctx.call("inventory.inStock", {})) as string[];
-					query._id = inStock ? { $in: available } : { $nin: available };
+					// In stock: a variant on sale has units available. A variant inventory has no stock for has none.
+					const variantIds = (await ctx.call("inventory.inStock", {})) as string[];
+					const stocked = (await this.adapter.find({
+						query: { variants: { $elemMatch: { id: { $in: variantIds }, archived: false } } }
+					})) as ProductDoc[];
+					const ids = stocked.map(d => d._id);
+					query._id = inStock ? { $in: ids } : { $nin: ids };
 				}
 
 				const [docs, total] = await Promise.all([
@@ -297,7 +465,7 @@ function productsActions(cfg: AppConfig) {
 			}
 		},
 
-		/** Admin: creates a product; its initial stock goes to inventory by event. */
+		/** Admin: creates a product, with its options and variants if it has any; their stock goes to inventory by event. */
 		create: {
 			permissions: ["admin"],
 			params: {
@@ -309,39 +477,39 @@ function productsActions(cfg: AppConfig) {
 				currency: { ...CURRENCY, default: "USD" },
 				category: CATEGORY,
 				stock: {
-					type: "number",
-					integer: true,
-					min: 0,
-					max: 10_000_000,
-					convert: false,
-					optional: true
+					...STOCK,
+					optional: true,
+					description:
+						"Units on hand of a product without options; with options each variant has its own"
+				},
+				options: optionsRule(),
+				variants: {
+					type: "array",
+					max: MAX_VARIANTS,
+					optional: true,
+					description: "The variants of a product with options, one per combination of values",
+					items: { type: "object", strict: "remove", props: newVariantProps() }
 				}
 			},
 			async handler(this: ProductsThis, ctx: Context<CreateParams, AppMeta>): Promise<Product> {
 				const doc = await this.insertProduct(ctx, ctx.params);
-				// Read-your-write without calling inventory: wait (bounded) until it announces the stock it made from
-				// the event; with no inventory node at all there is nothing to wait for (the event waits for it).
-				// (0.15's typings make hasService's nodeID required; without one it means any node.)
-				const stocked = this.broker.registry.hasService("inventory", undefined as never)
-					? this.stockAnnounced(doc._id, STOCK_WAIT_MS)
-					: Promise.resolve(true);
-				void this.relayOutbox(doc._id).catch(() => undefined);
-				if (!(await stocked)) {
-					this.logger.warn(
-						"The new product's stock is not announced yet; it comes with its event",
-						{
-							productId: doc._id
-						}
-					);
-				}
+				await this.announcedStock(ctx, doc);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/products/${doc._id}`;
 				// Nothing can be reserved before the product exists: what is available is the stock it was created with.
-				return this.toProduct(doc, ctx.params.stock ?? 0);
+				const stock = ctx.params.variants
+					? Object.fromEntries(
+							doc.variants!.map((v, i) => [v.id, ctx.params.variants![i].stock ?? 0])
+						)
+					: { [doc._id]: ctx.params.stock ?? 0 };
+				return this.toProduct(doc, stock);
 			}
 		},
 
-		/** Admin: changes a product's fields (the slug stays, so links keep working). */
+		/**
+		 * Admin: changes a product's fields (the slug stays, so links keep working). `price` and `sku` of a product
+		 * without options are its default variant's; a product with options has a price per variant.
+		 */
 		update: {
 			permissions: ["admin"],
 			params: {
@@ -352,23 +520,58 @@ function productsActions(cfg: AppConfig) {
 				description: { ...DESCRIPTION, optional: true },
 				price: { ...PRICE, optional: true },
 				currency: { ...CURRENCY, optional: true },
-				category: { ...CATEGORY, optional: true }
+				category: { ...CATEGORY, optional: true },
+				options: optionsRule()
 			},
 			async handler(this: ProductsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Product> {
-				const { id, ...changes } = ctx.params;
-				const doc = (await this.adapter.findById(id)) as ProductDoc | null;
-				if (!doc || doc.archived) throw new NotFoundError("Product");
-				let updated: ProductDoc;
-				try {
-					updated = (await this.adapter.updateById(id, {
-						$set: { ...changes, updatedAt: new Date().toISOString() }
-					})) as ProductDoc;
-				} catch (err) {
-					if (isDuplicateKeyError(err))
-						throw new ConflictError("SKU_TAKEN", "Another product has this sku", { field: "sku" });
-					throw err;
-				}
-				await this.invalidate(ctx);
+				const { id, options, price, sku, ...changes } = ctx.params;
+				const updated = await this.changeVariants(ctx, id, (doc, now) => {
+					let variants = variantsOf(doc);
+					const events: OutboxEntry[] = [];
+					if (options !== undefined) {
+						const next = withOptions(doc, options, now);
+						variants = next.variants;
+						if (next.defaultAdded) {
+							events.push(
+								outboxEvent("products.variants.created", {
+									productId: doc._id,
+									variantId: doc._id,
+									sku: sku ?? doc.sku,
+									stock: 0
+								})
+							);
+						}
+					}
+					const hasOptions = (options ?? optionsOf(doc)).length > 0;
+					if (price !== undefined && hasOptions) {
+						throw variantRequired(
+							doc._id,
+							variants.filter(v => !v.archived).map(v => v.id)
+						);
+					}
+					if (price !== undefined || sku !== undefined) {
+						variants = variants.map(v =>
+							v.id === doc._id
+								? { ...v, price: price ?? v.price, sku: sku ?? v.sku, updatedAt: now }
+								: v
+						);
+					}
+					if (sku !== undefined && variants.some(v => v.id !== doc._id && v.sku === sku)) {
+						throw new ConflictError("SKU_TAKEN", "A variant of this product has this sku", {
+							field: "sku"
+						});
+					}
+					const newSku = sku ?? doc.sku;
+					return {
+						set: {
+							...changes,
+							...(options !== undefined ? { options } : {}),
+							...(sku !== undefined ? { sku } : {}),
+							...variantFields(newSku, variants, price ?? doc.price)
+						},
+						events
+					};
+				});
 				return (await this.withAvailability(ctx, [updated]))[0];
 			}
 		},
@@ -389,30 +592,148 @@ function productsActions(cfg: AppConfig) {
 			}
 		},
 
-		/** Internal: what carts and orders need of some products, archived ones included (unknown ids are absent). */
+		/** Admin: adds a variant to a product with options; its stock goes to inventory by event. */
+		addVariant: {
+			permissions: ["admin"],
+			params: { $$strict: "remove", id: ID, ...newVariantProps() },
+			async handler(this: ProductsThis, ctx: Context<AddVariantParams, AppMeta>): Promise<Variant> {
+				const { id, ...spec } = ctx.params;
+				const variantId = newProductId();
+				const updated = await this.changeVariants(ctx, id, (doc, now) => {
+					const options = optionsOf(doc);
+					if (options.length === 0) {
+						throw new ConflictError(
+							"OPTIONS_REQUIRED",
+							"A product without options has only its default variant: give it options first",
+							{ field: "options" }
+						);
+					}
+					const variants = variantsOf(doc);
+					if (variants.length >= MAX_VARIANTS) {
+						throw invalidField("id", "arrayMax", `A product has at most ${MAX_VARIANTS} variants`);
+					}
+					const variant = newVariant(doc, variantId, spec, now);
+					checkUnique(doc, variants, variant);
+					const all = [...variants, variant];
+					return {
+						set: variantFields(doc.sku, all, doc.price),
+						events: [
+							outboxEvent("products.variants.created", {
+								productId: doc._id,
+								variantId,
+								sku: variant.sku,
+								stock: spec.stock ?? 0
+							})
+						]
+					};
+				});
+				await this.announcedStock(ctx, updated);
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/products/${id}`;
+				const variant = updated.variants!.find(v => v.id === variantId)!;
+				return this.toVariant(updated, variant, { [variantId]: spec.stock ?? 0 });
+			}
+		},
+
+		/** Admin: changes a variant's sku, option values, price or images. */
+		updateVariant: {
+			permissions: ["admin"],
+			params: {
+				$$strict: "remove",
+				id: ID,
+				variantId: ID,
+				sku: { ...SKU, optional: true },
+				options: combinationRule(true),
+				price: { ...PRICE, optional: true },
+				imageIds: imageIdsRule()
+			},
+			async handler(
+				this: ProductsThis,
+				ctx: Context<UpdateVariantParams, AppMeta>
+			): Promise<Variant> {
+				const { id, variantId, ...changes } = ctx.params;
+				const updated = await this.changeVariants(ctx, id, (doc, now) => {
+					const variants = variantsOf(doc);
+					const current = variants.find(v => v.id === variantId && !v.archived);
+					if (!current) throw new NotFoundError("Variant");
+					if (changes.options !== undefined) checkCombination(optionsOf(doc), changes.options);
+					if (changes.imageIds) checkImages(doc, changes.imageIds);
+					const variant = { ...current, ...changes, updatedAt: now };
+					checkUnique(doc, variants, variant);
+					const all = variants.map(v => (v.id === variantId ? variant : v));
+					// The default variant's sku and price are the product's own.
+					const own = variantId === doc._id;
+					return {
+						set: {
+							...(own && changes.sku ? { sku: changes.sku } : {}),
+							...variantFields(own ? variant.sku : doc.sku, all, doc.price)
+						}
+					};
+				});
+				const variant = updated.variants!.find(v => v.id === variantId)!;
+				return (await this.withAvailability(ctx, [updated]))[0].variants.find(
+					v => v.id === variant.id
+				)!;
+			}
+		},
+
+		/** Admin: archives a variant: gone from the product and new carts, kept for existing orders. */
+		archiveVariant: {
+			permissions: ["admin"],
+			params: { $$strict: "remove", id: ID, variantId: ID },
+			async handler(this: ProductsThis, ctx: Context<VariantIdParams, AppMeta>): Promise<null> {
+				const { id, variantId } = ctx.params;
+				await this.changeVariants(ctx, id, (doc, now) => {
+					const variants = variantsOf(doc);
+					if (!variants.some(v => v.id === variantId && !v.archived)) {
+						throw new NotFoundError("Variant");
+					}
+					if (optionsOf(doc).length === 0) {
+						throw new ConflictError(
+							"DEFAULT_VARIANT",
+							"A product without options keeps its one variant: archive the product instead",
+							{ variantId }
+						);
+					}
+					const all = variants.map(v =>
+						v.id === variantId ? { ...v, archived: true, updatedAt: now } : v
+					);
+					return { set: variantFields(doc.sku, all, doc.price) };
+				});
+				ctx.meta.$statusCode = 204;
+				return null;
+			}
+		},
+
+		/**
+		 * Internal: what carts and orders need of some products, archived ones included (unknown ids are absent):
+		 * by product id, and the products of some variant ids.
+		 */
 		summaries: {
-			params: { $$strict: "remove", ids: { type: "array", items: ID, max: 500 } },
+			params: {
+				$$strict: "remove",
+				ids: { type: "array", items: ID, max: 500, optional: true },
+				variantIds: { type: "array", items: ID, max: 500, optional: true }
+			},
 			async handler(
 				this: ProductsThis,
 				ctx: Context<SummariesParams>
 			): Promise<Record<string, ProductSummary>> {
-				const docs = (await this.adapter.find({
-					query: { _id: { $in: [...new Set(ctx.params.ids)] } }
-				})) as ProductDoc[];
-				return Object.fromEntries(
-					docs.map(fromStore).map(d => [
-						d._id,
-						{
-							id: d._id,
-							sku: d.sku,
-							name: d.name,
-							price: d.price,
-							currency: d.currency,
-							category: d.category,
-							archived: d.archived
-						}
-					])
-				);
+				const { ids = [], variantIds = [] } = ctx.params;
+				const byId = { _id: { $in: [...new Set(ids)] } };
+				const query =
+					variantIds.length === 0
+						? byId
+						: {
+								$or: [
+									byId,
+									// A product stored before variants has its default one, whose id is its own.
+									{ _id: { $in: [...new Set(variantIds)] } },
+									{ "variants.id": { $in: [...new Set(variantIds)] } }
+								]
+							};
+				const docs = (await this.adapter.find({ query })) as ProductDoc[];
+				return Object.fromEntries(docs.map(fromStore).map(d => [d._id, summaryOf(d)]));
 			}
 		},
 
@@ -483,6 +804,9 @@ export function createProductsService(
 					{ fields: { category: 1, archived: 1, price: 1 } },
 					{ fields: { archived: 1, createdAt: -1 } },
 					{ fields: { price: 1 } },
+					// A product stored before variants has no skus until it is migrated at start.
+					{ fields: { skus: 1 }, unique: true, sparse: true },
+					{ fields: { "variants.id": 1 } },
 					OUTBOX_INDEX
 				]
 			}),
@@ -531,6 +855,7 @@ export function createProductsService(
 			"inventory.changed"(this: ProductsThis, ctx: Context<{ productIds?: unknown }>) {
 				const ids = ctx.params?.productIds;
 				if (!Array.isArray(ids) || this.stockWaiters.size === 0) return;
+				// Inventory names the product of every variant whose stock it made or changed.
 				for (const id of ids) this.stockWaiters.get(String(id))?.();
 			},
 			/**
@@ -543,8 +868,9 @@ export function createProductsService(
 		},
 
 		methods: {
-			toProduct(stored: ProductDoc, available: number): Product {
+			toProduct(stored: ProductDoc, available: Record<string, number>): Product {
 				const doc = fromStore(stored);
+				const variants = liveVariants(doc).map(v => this.toVariant(doc, v, available));
 				return {
 					id: doc._id,
 					sku: doc.sku,
@@ -554,18 +880,32 @@ export function createProductsService(
 					price: doc.price,
 					currency: doc.currency,
 					category: doc.category,
-					// Stored as paths: a changed PUBLIC_URL changes every answer, not only new images.
-					images: (doc.images ?? []).map(img => ({
-						id: img.id,
-						url: img.url.startsWith("/") ? cfg.gateway.publicUrl + img.url : img.url
-					})),
-					available,
+					images: doc.images.map(img => publicImage(img, cfg.gateway.publicUrl)),
+					available: variants.reduce((sum, v) => sum + v.available, 0),
+					options: optionsOf(doc),
+					variants,
+					priceRange: { min: doc.price, max: doc.priceMax ?? doc.price },
 					createdAt: doc.createdAt,
 					updatedAt: doc.updatedAt
 				};
 			},
 
-			/** One inventory call for the whole page. */
+			toVariant(doc: ProductDoc, v: VariantDoc, available: Record<string, number>): Variant {
+				const images = v.imageIds
+					? (doc.images ?? []).filter(img => v.imageIds!.includes(img.id))
+					: (doc.images ?? []);
+				return {
+					id: v.id,
+					sku: v.sku,
+					options: v.options,
+					price: v.price,
+					currency: doc.currency,
+					available: available[v.id] ?? 0,
+					images: images.map(img => publicImage(img, cfg.gateway.publicUrl))
+				};
+			},
+
+			/** One inventory call for the whole page: the units available of every variant. */
 			async withAvailability(
 				this: ProductsThis,
 				ctx: Context,
@@ -576,7 +916,95 @@ export function createProductsService(
 					"inventory.availability",
 					{ productIds: docs.map(d => d._id) }
 				);
-				return docs.map(d => this.toProduct(d, available[d._id] ?? 0));
+				return docs.map(d => this.toProduct(d, available));
+			},
+
+			/**
+			 * Applies a change of a product's options or variants, computed from the product as read, in one update that
+			 * lands only if nothing changed them meanwhile (else it reads again): two admins adding the same combination
+			 * at once get one variant and one 409.
+			 */
+			async changeVariants(
+				this: ProductsThis,
+				ctx: Context,
+				id: string,
+				change: VariantChange
+			): Promise<ProductDoc> {
+				for (let attempt = 0; attempt < 10; attempt++) {
+					const stored = (await this.adapter.findById(id)) as ProductDoc | null;
+					if (!stored || stored.archived) throw new NotFoundError("Product");
+					const doc = fromStore(stored);
+					const now = new Date().toISOString();
+					const { set, events = [] } = change(doc, now);
+					const update = withEvents({ $set: { ...set, updatedAt: now }, $inc: { rev: 1 } }, events);
+					let written: number;
+					try {
+						written = await this.adapter.updateMany(
+							{ _id: id, archived: false, rev: stored.rev ?? 0 },
+							update
+						);
+					} catch (err) {
+						if (isDuplicateKeyError(err)) {
+							throw new ConflictError("SKU_TAKEN", "Another product or variant has this sku", {
+								field: "sku"
+							});
+						}
+						throw err;
+					}
+					if (written === 1) {
+						await this.invalidate(ctx);
+						if (events.length > 0) void this.relayOutbox(id).catch(() => undefined);
+						return fromStore((await this.adapter.findById(id)) as ProductDoc);
+					}
+				}
+				throw new ServiceUnavailableError("The product keeps changing: try again");
+			},
+
+			/**
+			 * Read-your-write without calling inventory: waits (bounded) until it announces the stock it made from the
+			 * product's events; with no inventory node at all there is nothing to wait for (the events wait for it).
+			 */
+			async announcedStock(this: ProductsThis, ctx: Context, doc: ProductDoc): Promise<void> {
+				// (0.15's typings make hasService's nodeID required; without one it means any node.)
+				const stocked =
+					this.broker.registry.hasService("inventory", undefined as never) &&
+					liveVariants(doc).length > 0
+						? this.stockAnnounced(doc._id, STOCK_WAIT_MS)
+						: Promise.resolve(true);
+				void this.relayOutbox(doc._id).catch(() => undefined);
+				if (!(await stocked)) {
+					this.logger.warn("The product's stock is not announced yet; it comes with its event", {
+						productId: doc._id
+					});
+				}
+			},
+
+			/**
+			 * Products stored before variants existed get their default variant written, so that the filters on
+			 * variants find them. Idempotent: only a product without `variants` is changed, and only once.
+			 */
+			async migrateVariants(this: ProductsThis): Promise<number> {
+				let migrated = 0;
+				for (;;) {
+					const docs = (await this.adapter.find({
+						query: { variants: { $exists: false } },
+						limit: 200
+					})) as ProductDoc[];
+					if (docs.length === 0) return migrated;
+					for (const stored of docs) {
+						const doc = fromStore(stored);
+						migrated += await this.adapter.updateMany(
+							{ _id: doc._id, variants: { $exists: false } },
+							{
+								$set: {
+									options: [],
+									...variantFields(doc.sku, variantsOf(doc), doc.price),
+									rev: 0
+								}
+							}
+						);
+					}
+				}
 			},
 
 			async findLive(this: ProductsThis, idOrSlug: string): Promise<ProductDoc | null> {
@@ -598,10 +1026,42 @@ export function createProductsService(
 				const now = new Date().toISOString();
 				// The id is made here, not by the store, so the event written in the same insert can name it.
 				const _id = newProductId();
+				const options = params.options ?? [];
+				checkOptions(options);
+				if (options.length === 0 && params.variants?.length) {
+					throw invalidField("variants", "forbidden", "Variants need the product's options");
+				}
+				if (options.length > 0 && params.stock !== undefined) {
+					throw invalidField("stock", "forbidden", "A product with options has stock per variant");
+				}
+				const holder = {
+					_id,
+					sku: params.sku,
+					price: params.price,
+					options,
+					createdAt: now,
+					updatedAt: now
+				};
+				const variants: VariantDoc[] = [];
+				if (options.length === 0) variants.push(...variantsOf(holder));
+				(params.variants ?? []).forEach((spec, i) => {
+					const variant = newVariant(holder, newProductId(), spec, now, `variants[${i}].options`);
+					checkUnique(holder, variants, variant);
+					variants.push(variant);
+				});
 				const created = outboxEvent("products.created", {
 					productId: _id,
 					sku: params.sku,
-					stock: params.stock ?? 0
+					stock: params.stock ?? 0,
+					...(options.length > 0
+						? {
+								variants: variants.map((v, i) => ({
+									variantId: v.id,
+									sku: v.sku,
+									stock: params.variants![i].stock ?? 0
+								}))
+							}
+						: {})
 				});
 				let doc: ProductDoc | null = null;
 				for (let n = 1; !doc; n++) {
@@ -613,19 +1073,26 @@ export function createProductsService(
 							slug,
 							name: params.name,
 							description: params.description ?? "",
-							price: params.price,
 							currency: params.currency ?? "USD",
 							category: params.category,
 							images: [],
 							archived: false,
+							options,
+							...variantFields(params.sku, variants, params.price),
+							rev: 0,
 							createdAt: now,
 							updatedAt: now,
 							...outboxFields([created])
 						})) as ProductDoc;
 					} catch (err) {
 						if (!isDuplicateKeyError(err)) throw err;
-						if (await this.adapter.findOne({ sku: params.sku })) {
-							throw new ConflictError("SKU_TAKEN", "A product with this sku already exists", {
+						const taken = variants.map(v => v.sku);
+						if (
+							await this.adapter.findOne({
+								$or: [{ sku: { $in: taken } }, { skus: { $in: taken } }]
+							})
+						) {
+							throw new ConflictError("SKU_TAKEN", "A product or variant with this sku exists", {
 								field: "sku"
 							});
 						}
@@ -743,6 +1210,9 @@ export function createProductsService(
 		},
 
 		async started(this: ProductsThis) {
+			const migrated = await this.migrateVariants();
+			if (migrated > 0)
+				this.logger.info(`Variants: ${migrated} products got their default variant`);
 			// Seeded before this service answers; inventory makes the stock from the events, whenever it runs.
 			if (!cfg.catalog.seedDemo || (await this.adapter.count()) > 0) return;
 			await this.seedDemo();

@@ -209,3 +209,24 @@ export function withOptions(
 		defaultAdded: false
 	};
 }
+
+/** A new variant of a product with options, its option values checked against the product's. */
+export function newVariant(
+	doc: VariantHolder,
+	id: string,
+	spec: { sku: string; options: Record<string, string>; price?: number; imageIds?: string[] },
+	now: string,
+	field = "options"
+): VariantDoc {
+	checkCombination(optionsOf(doc), spec.options, field);
+	return {
+		id,
+		sku: spec.sku,
+		options: spec.options,
+		price: spec.price ?? doc.price,
+		...(spec.imageIds ? { imageIds: spec.imageIds } : {}),
+		archived: false,
+		createdAt: now,
+		updatedAt: now
+	};
+}

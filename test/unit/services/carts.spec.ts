@@ -25,6 +25,9 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			currency: "USD",
 			category: "tests",
 			archived: false,
+			options: [],
+			variants: {},
+			defaultVariantId: id,
 			...fields
 		});
 		void broker.broadcast("products.cache.clean", {});
