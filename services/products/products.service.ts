@@ -215,7 +215,12 @@ const CATEGORY = {
 		"Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`)"
 } as const;
 const SORTS = ["price", "-price", "name", "-createdAt"] as const;
-const OPTION_NAME = { type: "string", trim: true, min: 1, max: 32 } as const;
+/** Option names become field names of stored documents: no `$`, `.` or `__proto__` (letters, digits, space, `_`, `-`). */
+const OPTION_NAME = {
+	type: "string",
+	trim: true,
+	pattern: /^[A-Za-z0-9][A-Za-z0-9 _-]{0,31}$/
+} as const;
 const OPTION_VALUE = { type: "string", trim: true, min: 1, max: 64 } as const;
 const optionsRule = () => ({
 	type: "array",

@@ -112,7 +112,7 @@ export function checkCombination(
 		}
 	}
 	for (const option of options) {
-		const value = combination[option.name];
+		const value = Object.hasOwn(combination, option.name) ? combination[option.name] : undefined;
 		if (value === undefined) {
 			throw invalidField(
 				`${field}.${option.name}`,
