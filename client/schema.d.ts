@@ -314,6 +314,8 @@ export interface paths {
         /**
          * Create a product
          * @description Admin: create a product. The slug is made from the name (made unique). `stock` sets the units on hand. `price` is at least 1 minor unit: a price of 0 is 422 VALIDATION_ERROR (FlashMart sells nothing for free, so every order has something to pay).
+         *
+         *     A product with `options` has no default variant: it is sold by its `variants`, each naming one value of every option, with its own sku, price (the product's `price` when absent) and stock (`stock` of the product is then 422). Without `options` the product has one default variant whose id is the product's id, so clients that send only product ids keep working.
          */
         post: operations["products.create"];
         delete?: never;
@@ -347,7 +349,9 @@ export interface paths {
         head?: never;
         /**
          * Update a product
-         * @description Admin: change a product (name, description, price, currency, category, sku). `price` is at least 1 minor unit: 0 is 422 VALIDATION_ERROR.
+         * @description Admin: change a product (name, description, price, currency, category, sku, options). `price` is at least 1 minor unit: 0 is 422 VALIDATION_ERROR. `price` and `sku` of a product without options are its default variant's; a product with options has a price per variant (`price` is then 409 VARIANT_REQUIRED).
+         *
+         *     `options` replaces the options. Values may be added at any time; an option or value a variant on sale uses cannot be removed (409 OPTION_IN_USE: archive the variant first). Giving a product without options some takes its default variant off sale (its stock and holds stay for the orders that have them); taking every option away (`[]`, with no variant on sale) puts the default variant back.
          */
         patch: operations["products.update"];
         trace?: never;
@@ -372,6 +376,50 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/products/{id}/variants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a variant
+         * @description Admin: add a variant to a product with options: one value of each option (`options`), its own sku (unique across the catalog), price (the product's when absent), stock (0 when absent) and, optionally, which of the product's images it shows (`imageIds`).
+         */
+        post: operations["products.addVariant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/products/{id}/variants/{variantId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Archive a variant
+         * @description Admin: archive a variant: gone from the product's answers and from new carts, kept for existing orders. A product without options keeps its one variant (409 DEFAULT_VARIANT: archive the product).
+         */
+        delete: operations["products.archiveVariant"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a variant
+         * @description Admin: change a variant's sku, option values, price or images. The default variant's sku and price are the product's.
+         */
+        patch: operations["products.updateVariant"];
         trace?: never;
     };
     "/api/products/{id}/images": {
@@ -1044,7 +1092,61 @@ export interface components {
             url: string;
         };
         /**
-         * @description A product on sale, with the units that can be bought now
+         * @description One of a product's options and its values
+         * @example {
+         *       "name": "size",
+         *       "values": [
+         *         "S",
+         *         "M",
+         *         "L"
+         *       ]
+         *     }
+         */
+        ProductOption: {
+            name: string;
+            values: string[];
+        };
+        /**
+         * @description One combination of a product's option values, with its own sku, price and stock. A product without options has one variant, its default one, whose id is the product's id and whose `options` is `{}`
+         * @example {
+         *       "id": "v8KqT2mZx4Lp0RsW",
+         *       "sku": "TEE-M-RED",
+         *       "options": {
+         *         "size": "M",
+         *         "colour": "red"
+         *       },
+         *       "price": 1999,
+         *       "currency": "USD",
+         *       "available": 12,
+         *       "images": [
+         *         {
+         *           "id": "img_9QwErTy1UiOp2AsD",
+         *           "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
+         *         }
+         *       ]
+         *     }
+         */
+        Variant: {
+            id: string;
+            sku: string;
+            /** @description Option name → value; `{}` for a default variant */
+            options: {
+                [key: string]: string;
+            };
+            /** @description Minor units (cents) */
+            price: number;
+            /**
+             * @description ISO-4217
+             * @default USD
+             */
+            currency: string;
+            /** @description Units of this variant that can be bought now */
+            available: number;
+            /** @description The product's images this variant shows */
+            images: components["schemas"]["Image"][];
+        };
+        /**
+         * @description A product on sale, with the units that can be bought now. `price` is the lowest price of its variants on sale and `available` their units together; `variants` lists the variants on sale
          * @example {
          *       "id": "p3fYpQk2Lx8aB1cD",
          *       "sku": "MUG-BLUE-350",
@@ -1061,6 +1163,27 @@ export interface components {
          *         }
          *       ],
          *       "available": 42,
+         *       "options": [],
+         *       "variants": [
+         *         {
+         *           "id": "p3fYpQk2Lx8aB1cD",
+         *           "sku": "MUG-BLUE-350",
+         *           "options": {},
+         *           "price": 1299,
+         *           "currency": "USD",
+         *           "available": 42,
+         *           "images": [
+         *             {
+         *               "id": "img_9QwErTy1UiOp2AsD",
+         *               "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "priceRange": {
+         *         "min": 1299,
+         *         "max": 1299
+         *       },
          *       "createdAt": "2026-01-10T08:00:00.000Z",
          *       "updatedAt": "2026-01-12T16:45:00.000Z"
          *     }
@@ -1081,8 +1204,18 @@ export interface components {
             currency: string;
             category: string;
             images: components["schemas"]["Image"][];
-            /** @description Units that can be bought now */
+            /** @description Units that can be bought now, all variants together */
             available: number;
+            /** @description `[]` without options */
+            options: components["schemas"]["ProductOption"][];
+            variants: components["schemas"]["Variant"][];
+            /** @description The lowest and highest price of the variants on sale */
+            priceRange: {
+                /** @description Minor units (cents) */
+                min: number;
+                /** @description Minor units (cents) */
+                max: number;
+            };
             /** Format: date-time */
             createdAt?: string;
             /** Format: date-time */
@@ -1108,6 +1241,27 @@ export interface components {
          *             }
          *           ],
          *           "available": 42,
+         *           "options": [],
+         *           "variants": [
+         *             {
+         *               "id": "p3fYpQk2Lx8aB1cD",
+         *               "sku": "MUG-BLUE-350",
+         *               "options": {},
+         *               "price": 1299,
+         *               "currency": "USD",
+         *               "available": 42,
+         *               "images": [
+         *                 {
+         *                   "id": "img_9QwErTy1UiOp2AsD",
+         *                   "url": "http://localhost:5921/api/images/img_9QwErTy1UiOp2AsD"
+         *                 }
+         *               ]
+         *             }
+         *           ],
+         *           "priceRange": {
+         *             "min": 1299,
+         *             "max": 1299
+         *           },
          *           "createdAt": "2026-01-10T08:00:00.000Z",
          *           "updatedAt": "2026-01-12T16:45:00.000Z"
          *         }
@@ -2791,7 +2945,27 @@ export interface operations {
                     currency?: string;
                     /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                     category: string;
+                    /** @description Units on hand of a product without options; with options each variant has its own */
                     stock?: number;
+                    /** @description The product's options, each with its values (`[{ name: "size", values: ["S", "M"] }]`); every variant names one value of each. Names are unique whatever their case, values unique in their option */
+                    options?: {
+                        name: string;
+                        values: string[];
+                    }[];
+                    /** @description The variants of a product with options, one per combination of values */
+                    variants?: {
+                        sku: string;
+                        /** @description One value of each of the product's options, by option name (`{ "size": "M", "colour": "red" }`) */
+                        options: {
+                            [key: string]: string;
+                        };
+                        /** @description Integer minor units, at least 1; the product's price when absent */
+                        price?: number;
+                        /** @description Units on hand (0 when absent) */
+                        stock?: number;
+                        /** @description Which of the product's images this variant shows (all of them when absent) */
+                        imageIds?: string[];
+                    }[];
                 };
             };
         };
@@ -2809,7 +2983,7 @@ export interface operations {
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
             403: components["responses"]["E403"];
-            /** @description The sku is taken (SKU_TAKEN), or no unique slug could be made (SLUG_TAKEN) */
+            /** @description The sku is taken by a product or variant (SKU_TAKEN), two variants have the same option values (VARIANT_EXISTS), or no unique slug could be made (SLUG_TAKEN) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -2943,6 +3117,11 @@ export interface operations {
                     currency?: string;
                     /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                     category?: string;
+                    /** @description The product's options, each with its values (`[{ name: "size", values: ["S", "M"] }]`); every variant names one value of each. Names are unique whatever their case, values unique in their option */
+                    options?: {
+                        name: string;
+                        values: string[];
+                    }[];
                 };
             };
         };
@@ -2970,7 +3149,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Another product has this sku (SKU_TAKEN) */
+            /** @description Another product or variant has this sku (SKU_TAKEN), a variant on sale uses an option or value the change removes (OPTION_IN_USE), or `price` on a product with options (VARIANT_REQUIRED) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3014,6 +3193,208 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "products.addVariant": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /** @description The product's id (not its slug) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    sku: string;
+                    /** @description One value of each of the product's options, by option name (`{ "size": "M", "colour": "red" }`) */
+                    options: {
+                        [key: string]: string;
+                    };
+                    /** @description Minor units (cents) */
+                    price?: number;
+                    /** @description Units on hand (0 when absent) */
+                    stock?: number;
+                    /** @description Which of the product's images this variant shows (all of them when absent) */
+                    imageIds?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The new variant */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Variant"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such product, or archived (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sku is taken (SKU_TAKEN), another variant on sale has these option values (VARIANT_EXISTS), or the product has no options (OPTIONS_REQUIRED) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "products.archiveVariant": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /** @description The product's id (not its slug) */
+                id: string;
+                variantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such product or variant, or already archived (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The product's default variant (DEFAULT_VARIANT) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "products.updateVariant": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /** @description The product's id (not its slug) */
+                id: string;
+                variantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    sku?: string;
+                    /** @description One value of each of the product's options, by option name (`{ "size": "M", "colour": "red" }`) */
+                    options?: {
+                        [key: string]: string;
+                    };
+                    /** @description Minor units (cents) */
+                    price?: number;
+                    /** @description Which of the product's images this variant shows (all of them when absent) */
+                    imageIds?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The updated variant */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Variant"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No such product or variant, or archived (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sku is taken (SKU_TAKEN), or another variant has these option values (VARIANT_EXISTS) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
             429: components["responses"]["E429"];
             431: components["responses"]["E431"];
             500: components["responses"]["E500"];
