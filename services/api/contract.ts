@@ -335,6 +335,7 @@ const SALE_EXAMPLE = {
 	items: [
 		{
 			productId: PRODUCT_EXAMPLE.id,
+			variantId: PRODUCT_EXAMPLE.id,
 			salePrice: 999,
 			units: 10000,
 			perCustomerLimit: 2,
@@ -551,24 +552,37 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 	},
 	InventoryLevel: {
 		type: "object",
-		description: "A product's stock: `available = onHand - reserved`, never below 0",
-		required: ["productId", "onHand", "reserved", "available"],
+		description:
+			"A variant's stock: `available = onHand - reserved`, never below 0. A product without options has one " +
+			"variant, whose id (`variantId`) is the product's",
+		required: ["productId", "variantId", "onHand", "reserved", "available"],
 		properties: {
 			productId: STR,
+			variantId: STR,
 			onHand: { type: "integer", description: "Units in the warehouse" },
 			reserved: { type: "integer", description: "Units held for unpaid orders" },
 			available: { type: "integer", description: "Units that can be bought now" }
 		},
-		examples: [{ productId: PRODUCT_EXAMPLE.id, onHand: 50, reserved: 8, available: 42 }]
+		examples: [
+			{
+				productId: PRODUCT_EXAMPLE.id,
+				variantId: PRODUCT_EXAMPLE.id,
+				onHand: 50,
+				reserved: 8,
+				available: 42
+			}
+		]
 	},
 	SaleItem: {
 		type: "object",
 		description:
-			"A product of a sale: its sale price (in the product's currency), the units allotted, the most one " +
-			"customer may hold or buy, and the units not yet held or sold",
-		required: ["productId", "salePrice", "units", "perCustomerLimit", "unitsLeft"],
+			"A variant of a sale (a product without options: its one variant, whose id is the product's): its " +
+			"sale price (in the product's currency), the units allotted, the most one customer may hold or buy, " +
+			"and the units not yet held or sold",
+		required: ["productId", "variantId", "salePrice", "units", "perCustomerLimit", "unitsLeft"],
 		properties: {
 			productId: STR,
+			variantId: STR,
 			salePrice: MONEY,
 			units: { type: "integer", minimum: 1 },
 			perCustomerLimit: { type: "integer", minimum: 1 },
@@ -1420,9 +1434,41 @@ export const API_OPERATIONS: Operation[] = [
 		action: "inventory.get",
 		tag: "Inventory",
 		summary: "Get a stock level",
-		description: "Admin: the stock of a product; `available = onHand - reserved`.",
+		description:
+			"Admin: the stock of a product's default variant (a product without options has one, whose id is the " +
+			"product's); `available = onHand - reserved`. A product with options has stock per variant: " +
+			"`/api/inventory/variants/{variantId}`.",
 		response: ref("InventoryLevel"),
-		errors: { 404: "No stock level for this product (NOT_FOUND)" }
+		errors: {
+			404: "No stock level for this product (NOT_FOUND)",
+			409: "The product has options: name a variant (VARIANT_REQUIRED, its variant ids in `data`)"
+		}
+	},
+	{
+		method: "GET",
+		path: "/inventory/variants/:variantId",
+		action: "inventory.getVariant",
+		tag: "Inventory",
+		summary: "Get a variant's stock level",
+		description: "Admin: the stock of one variant; `available = onHand - reserved`.",
+		response: ref("InventoryLevel"),
+		errors: { 404: "No stock level for this variant (NOT_FOUND)" }
+	},
+	{
+		method: "PUT",
+		path: "/inventory/variants/:variantId",
+		action: "inventory.setVariant",
+		tag: "Inventory",
+		summary: "Set a variant's stock level",
+		description:
+			"Admin: set one variant's units on hand. Refused with 409 if that would drop below the units reserved " +
+			"for unpaid orders.",
+		answer: "The new stock level",
+		response: ref("InventoryLevel"),
+		errors: {
+			404: "No stock level for this variant (NOT_FOUND)",
+			409: "`onHand` would drop below the units reserved (STOCK_BELOW_RESERVED), or the stock kept changing (STOCK_CHANGED: retry)"
+		}
 	},
 	{
 		method: "PUT",
@@ -1437,7 +1483,7 @@ export const API_OPERATIONS: Operation[] = [
 		response: ref("InventoryLevel"),
 		errors: {
 			404: "No stock level for this product (NOT_FOUND)",
-			409: "`onHand` would drop below the units reserved (STOCK_BELOW_RESERVED), or the stock kept changing (STOCK_CHANGED: retry)"
+			409: "`onHand` would drop below the units reserved (STOCK_BELOW_RESERVED), the stock kept changing (STOCK_CHANGED: retry), or the product has options (VARIANT_REQUIRED)"
 		}
 	},
 	{
@@ -1457,7 +1503,7 @@ export const API_OPERATIONS: Operation[] = [
 		response: ref("Sale"),
 		errors: {
 			404: "A product inventory does not know (NOT_FOUND)",
-			409: "A product is already in a sale whose window overlaps (SALE_OVERLAP)",
+			409: "A product is already in a sale whose window overlaps (SALE_OVERLAP), or an item names only a product with options (VARIANT_REQUIRED)",
 			422: "Invalid fields, `endsAt` not after `startsAt` or in the past, a product twice, or a limit over the units (VALIDATION_ERROR)"
 		}
 	},
@@ -1495,7 +1541,7 @@ export const API_OPERATIONS: Operation[] = [
 		response: ref("Sale"),
 		errors: {
 			404: "No such sale, or a product inventory does not know (NOT_FOUND)",
-			409: "The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP)",
+			409: "The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP), or an item names only a product with options (VARIANT_REQUIRED)",
 			422: "Invalid fields (VALIDATION_ERROR)"
 		}
 	},

@@ -14,7 +14,7 @@ import type {
 	ServiceBroker
 } from "moleculer";
 import { type AppConfig, configOf } from "../../config";
-import { ConflictError, NotFoundError } from "../../lib/errors";
+import { ConflictError, NotFoundError, variantRequired } from "../../lib/errors";
 import { ThrottledBatch } from "../../lib/throttled-batch";
 import { METRIC } from "../../lib/metric-names";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
@@ -53,17 +53,23 @@ interface SetParams {
 	productId: string;
 	onHand: number;
 }
-/** What inventory reads of `products.created` (the event carries more). */
+/** What inventory reads of `products.created` and `products.variants.created` (the events carry more). */
 interface ProductCreatedPayload {
 	productId?: unknown;
 	stock?: unknown;
+	variantId?: unknown;
+	variants?: unknown;
+}
+interface VariantParams {
+	variantId: string;
 }
 interface AvailabilityParams {
 	productIds: string[];
 }
 interface OrderLinesParams {
 	orderId: string;
-	lines: StockLine[];
+	/** `variantId` absent: the product's default variant, whose id is the product's. */
+	lines: Array<StockLine & { variantId?: string }>;
 }
 interface ReserveParams extends OrderLinesParams {
 	userId?: string;
@@ -86,6 +92,8 @@ const LINES = {
 		strict: "remove",
 		props: {
 			productId: PRODUCT_ID,
+			/** The variant; absent: the product's default variant, whose id is the product's. */
+			variantId: { ...PRODUCT_ID, optional: true },
 			quantity: { type: "number", integer: true, min: 1, max: 10_000 }
 		}
 	}
@@ -120,6 +128,8 @@ async function announce(
 	saleIds: string[]
 ): Promise<void> {
 	const levels: Record<string, number> = {};
+	// Stock ids are variant ids; the catalog's caches and waiters want the products they belong to as well.
+	const owners = new Set(productIds);
 	try {
 		const now = Date.now();
 		const docs = (await svc.adapter.find({
@@ -128,19 +138,31 @@ async function announce(
 		for (const doc of docs) {
 			const level = sellable(doc, now);
 			if (level !== null) levels[doc.productId] = level;
+			if (doc.ofProduct) owners.add(doc.ofProduct);
 		}
 	} catch (err) {
 		svc.logger.warn("Could not read the stock levels to announce", err);
 	}
 	// The sale answers the cacher keeps (getSale declares its keys for the gateways' read caches) go first.
 	if (saleIds.length > 0) await svc.broker.cacher?.clean("inventory.getSale:**");
-	await svc.broker.broadcast("inventory.changed", { productIds, saleIds, levels });
+	await svc.broker.broadcast("inventory.changed", {
+		productIds: [...owners],
+		variantIds: productIds,
+		saleIds,
+		levels
+	});
 }
 
-/** One line per product (two lines of the same product in one order become one). */
-function mergeLines(lines: StockLine[]): StockLine[] {
+/**
+ * One line per stock, keyed by the stock's id (the variant's; a line naming only its product means the default
+ * variant, whose id is the product's); two lines of the same variant in one order become one.
+ */
+function mergeLines(lines: OrderLinesParams["lines"]): StockLine[] {
 	const byProduct = new Map<string, number>();
-	for (const l of lines) byProduct.set(l.productId, (byProduct.get(l.productId) ?? 0) + l.quantity);
+	for (const l of lines) {
+		const key = l.variantId ?? l.productId;
+		byProduct.set(key, (byProduct.get(key) ?? 0) + l.quantity);
+	}
 	return [...byProduct.entries()]
 		.sort(([a], [b]) => a.localeCompare(b))
 		.map(([productId, quantity]) => ({ productId, quantity }));
@@ -148,7 +170,8 @@ function mergeLines(lines: StockLine[]): StockLine[] {
 
 function levelOf(doc: StockDoc): StockLevel {
 	return {
-		productId: doc.productId,
+		productId: doc.ofProduct ?? doc.productId,
+		variantId: doc.productId,
 		onHand: doc.onHand,
 		reserved: doc.reserved,
 		available: doc.available
@@ -157,7 +180,7 @@ function levelOf(doc: StockDoc): StockLevel {
 
 function inventoryActions(cfg: AppConfig) {
 	return {
-		/** Admin: the stock of a product. */
+		/** Admin: the stock of a product's default variant; 409 VARIANT_REQUIRED for a product with options. */
 		get: {
 			permissions: ["admin"],
 			params: { $$strict: "remove", productId: PRODUCT_ID },
@@ -165,49 +188,43 @@ function inventoryActions(cfg: AppConfig) {
 				this: InventoryThis,
 				ctx: Context<ProductParams, AppMeta>
 			): Promise<StockLevel> {
-				const doc = await this.findStock(ctx.params.productId);
-				if (!doc) throw new NotFoundError("Product");
-				return levelOf(doc);
+				return levelOf(await this.defaultStock(ctx.params.productId));
 			}
 		},
 
-		/** Admin: sets the units on hand; refuses to go below the units reserved (409). */
+		/** Admin: sets the units on hand of a product's default variant; refuses to go below the units reserved (409). */
 		set: {
 			permissions: ["admin"],
 			params: { $$strict: "remove", productId: PRODUCT_ID, onHand: QUANTITY_ON_HAND },
 			async handler(this: InventoryThis, ctx: Context<SetParams, AppMeta>): Promise<StockLevel> {
-				const { productId, onHand } = ctx.params;
-				for (let attempt = 0; attempt < MAX_SET_ATTEMPTS; attempt++) {
-					// Stock exists for every product whose products.created came in; none means inventory does not know it.
-					const doc = await this.findStock(productId);
-					if (!doc) throw new NotFoundError("Product");
-					if (onHand < doc.reserved) {
-						throw new ConflictError(
-							"STOCK_BELOW_RESERVED",
-							"onHand cannot drop below the units reserved",
-							{
-								onHand,
-								reserved: doc.reserved
-							}
-						);
-					}
-					// Conditional on what was read: a reservation in between makes this match nothing, and we read again.
-					const updated = await this.adapter.updateMany(
-						{ productId, onHand: doc.onHand, reserved: doc.reserved },
-						{
-							$set: {
-								onHand,
-								available: onHand - doc.reserved,
-								updatedAt: new Date().toISOString()
-							}
-						}
-					);
-					if (updated === 1) {
-						await this.changed([productId]);
-						return { productId, onHand, reserved: doc.reserved, available: onHand - doc.reserved };
-					}
-				}
-				throw new ConflictError("STOCK_CHANGED", "Stock is changing too fast, please retry");
+				await this.defaultStock(ctx.params.productId);
+				return this.setOnHand(ctx.params.productId, ctx.params.onHand);
+			}
+		},
+
+		/** Admin: the stock of one variant. */
+		getVariant: {
+			permissions: ["admin"],
+			params: { $$strict: "remove", variantId: PRODUCT_ID },
+			async handler(
+				this: InventoryThis,
+				ctx: Context<VariantParams, AppMeta>
+			): Promise<StockLevel> {
+				const doc = await this.findStock(ctx.params.variantId);
+				if (!doc) throw new NotFoundError("Variant");
+				return levelOf(doc);
+			}
+		},
+
+		/** Admin: sets the units on hand of one variant; refuses to go below the units reserved (409). */
+		setVariant: {
+			permissions: ["admin"],
+			params: { $$strict: "remove", variantId: PRODUCT_ID, onHand: QUANTITY_ON_HAND },
+			async handler(
+				this: InventoryThis,
+				ctx: Context<VariantParams & { onHand: number }, AppMeta>
+			): Promise<StockLevel> {
+				return this.setOnHand(ctx.params.variantId, ctx.params.onHand);
 			}
 		},
 
@@ -262,7 +279,11 @@ function inventoryActions(cfg: AppConfig) {
 				}
 				if (refused.length > 0) {
 					if (held.length > 0) await releaseLines(this, cfg, orderId, lines);
-					throw refusalError(refused, this);
+					// The stock ids are variant ids: the answer names each line's product as the caller did.
+					const productOf = new Map(
+						ctx.params.lines.map(l => [l.variantId ?? l.productId, l.productId])
+					);
+					throw refusalError(refused, this, key => productOf.get(key) ?? key);
 				}
 				await this.changed(
 					lines.map(l => l.productId),
@@ -355,7 +376,10 @@ function inventoryActions(cfg: AppConfig) {
 			}
 		},
 
-		/** Internal: units available now for each product (0 for unknown ones), one call for a whole page. */
+		/**
+		 * Internal: units available now of every variant of some products (0 for unknown products), by variant id, one
+		 * call for a whole page. A default variant's id is its product's, so it answers what it did before variants.
+		 */
 		availability: {
 			params: { $$strict: "remove", productIds: { type: "array", items: PRODUCT_ID, max: 500 } },
 			async handler(
@@ -365,15 +389,16 @@ function inventoryActions(cfg: AppConfig) {
 				const ids = [...new Set(ctx.params.productIds)];
 				const out: Record<string, number> = Object.fromEntries(ids.map(id => [id, 0]));
 				if (ids.length === 0) return out;
+				// By variant: a default variant's stock is under its product's id, the others' under theirs.
 				const docs = (await this.adapter.find({
-					query: { productId: { $in: ids } }
+					query: { $or: [{ productId: { $in: ids } }, { ofProduct: { $in: ids } }] }
 				})) as StockDoc[];
 				for (const d of docs) out[d.productId] = d.available;
 				return out;
 			}
 		},
 
-		/** Internal: ids of the products with stock available, for the catalog's `inStock` filter. */
+		/** Internal: ids of the variants with stock available, for the catalog's `inStock` filter. */
 		inStock: {
 			params: { $$strict: "remove" },
 			async handler(this: InventoryThis): Promise<string[]> {
@@ -384,8 +409,24 @@ function inventoryActions(cfg: AppConfig) {
 	} satisfies Record<string, AppAction<InventoryThis>>;
 }
 
+/** A stock event names the stock (variant) and its product by id and carries a count inventory can keep. */
+function usableStockEvent(e: ProductCreatedPayload): boolean {
+	const id = (v: unknown) => typeof v === "string" && v.length > 0 && v.length <= PRODUCT_ID.max;
+	return (
+		id(e.productId) &&
+		id(e.variantId) &&
+		Number.isInteger(e.stock) &&
+		(e.stock as number) >= 0 &&
+		(e.stock as number) <= QUANTITY_ON_HAND.max
+	);
+}
+
 /** The contract's 409 for the first refusal that is not a short line, else OUT_OF_STOCK listing the short lines. */
-function refusalError(refused: Refusal[], svc: InventoryThis): ConflictError {
+function refusalError(
+	refused: Refusal[],
+	svc: InventoryThis,
+	productOf: (stockId: string) => string
+): ConflictError {
 	const other = refused.find(r => r.reason !== "out_of_stock");
 	if (other?.reason === "limit_exceeded") {
 		return new ConflictError(
@@ -393,7 +434,8 @@ function refusalError(refused: Refusal[], svc: InventoryThis): ConflictError {
 			"This would take you over the sale's limit per customer",
 			{
 				saleId: other.saleId,
-				productId: other.productId,
+				productId: productOf(other.productId),
+				variantId: other.productId,
 				perCustomerLimit: other.perCustomerLimit,
 				alreadyHeld: other.held
 			}
@@ -402,14 +444,16 @@ function refusalError(refused: Refusal[], svc: InventoryThis): ConflictError {
 	if (other?.reason === "not_started") {
 		return new ConflictError("SALE_NOT_STARTED", "This product is in a sale that has not started", {
 			saleId: other.saleId,
-			productId: other.productId,
+			productId: productOf(other.productId),
+			variantId: other.productId,
 			startsAt: other.startsAt
 		});
 	}
 	svc.broker.metrics.increment(METRIC.RESERVATION_FAILURES, { reason: "out_of_stock" });
 	return new ConflictError("OUT_OF_STOCK", "Not enough stock for some lines", {
 		lines: refused.map(r => ({
-			productId: r.productId,
+			productId: productOf(r.productId),
+			variantId: r.productId,
 			requested: (r as { requested: number }).requested,
 			available: (r as { available: number }).available,
 			...(r.saleId ? { saleId: r.saleId } : {})
@@ -430,6 +474,7 @@ export function createInventoryService(
 				collection: "stock",
 				indexes: [
 					{ fields: { productId: 1 }, unique: true },
+					{ fields: { ofProduct: 1 }, sparse: true },
 					{ fields: { available: 1 } },
 					OUTBOX_INDEX
 				],
@@ -451,22 +496,48 @@ export function createInventoryService(
 			"products.created": {
 				group: "inventory",
 				async handler(this: InventoryThis, ctx: Context<ProductCreatedPayload>) {
-					const { productId, stock } = ctx.params ?? {};
-					const valid =
-						typeof productId === "string" &&
-						productId.length > 0 &&
-						productId.length <= PRODUCT_ID.max &&
-						Number.isInteger(stock) &&
-						(stock as number) >= 0 &&
-						(stock as number) <= QUANTITY_ON_HAND.max;
-					if (!valid) {
-						// Redelivering a malformed event cannot fix it: acknowledged, and said.
-						this.logger.warn("products.created without a usable productId and stock: ignored", {
+					const { productId, stock, variants } = ctx.params ?? {};
+					// A product with options has stock per variant and none of its own.
+					const wanted = Array.isArray(variants)
+						? variants.map((v: ProductCreatedPayload) => ({
+								productId,
+								variantId: v?.variantId,
+								stock: v?.stock
+							}))
+						: [{ productId, variantId: productId, stock }];
+					for (const one of wanted) {
+						if (!usableStockEvent(one)) {
+							// Redelivering a malformed event cannot fix it: acknowledged, and said.
+							this.logger.warn("products.created without a usable productId and stock: ignored", {
+								eventId: (ctx.params as { eventId?: unknown } | null)?.eventId
+							});
+							return;
+						}
+					}
+					for (const one of wanted) {
+						await this.createStock(
+							one.variantId as string,
+							one.stock as number,
+							one.productId as string
+						);
+					}
+				}
+			},
+			"products.variants.created": {
+				group: "inventory",
+				async handler(this: InventoryThis, ctx: Context<ProductCreatedPayload>) {
+					const event = ctx.params ?? {};
+					if (!usableStockEvent(event)) {
+						this.logger.warn("products.variants.created without usable ids and stock: ignored", {
 							eventId: (ctx.params as { eventId?: unknown } | null)?.eventId
 						});
 						return;
 					}
-					await this.createStock(productId, stock as number);
+					await this.createStock(
+						event.variantId as string,
+						event.stock as number,
+						event.productId as string
+					);
 				}
 			}
 		},
@@ -476,14 +547,68 @@ export function createInventoryService(
 				return (await this.adapter.findOne({ productId })) as StockDoc | null;
 			},
 
+			/** The stock of a product's default variant: 404 when unknown, 409 when the product has options. */
+			async defaultStock(this: InventoryThis, productId: string): Promise<StockDoc> {
+				const doc = await this.findStock(productId);
+				if (doc) return doc;
+				const variants = (await this.adapter.find({
+					query: { ofProduct: productId },
+					limit: 100
+				})) as StockDoc[];
+				if (variants.length > 0) {
+					throw variantRequired(
+						productId,
+						variants.map(v => v.productId)
+					);
+				}
+				throw new NotFoundError("Product");
+			},
+
+			/** Sets the units on hand of one stock, conditional on what was read (a reservation in between: read again). */
+			async setOnHand(this: InventoryThis, productId: string, onHand: number): Promise<StockLevel> {
+				for (let attempt = 0; attempt < MAX_SET_ATTEMPTS; attempt++) {
+					// Stock exists for every variant whose event came in; none means inventory does not know it.
+					const doc = await this.findStock(productId);
+					if (!doc) throw new NotFoundError("Variant");
+					if (onHand < doc.reserved) {
+						throw new ConflictError(
+							"STOCK_BELOW_RESERVED",
+							"onHand cannot drop below the units reserved",
+							{ onHand, reserved: doc.reserved }
+						);
+					}
+					const updated = await this.adapter.updateMany(
+						{ productId, onHand: doc.onHand, reserved: doc.reserved },
+						{
+							$set: {
+								onHand,
+								available: onHand - doc.reserved,
+								updatedAt: new Date().toISOString()
+							}
+						}
+					);
+					if (updated === 1) {
+						await this.changed([productId]);
+						return levelOf({ ...doc, onHand, available: onHand - doc.reserved });
+					}
+				}
+				throw new ConflictError("STOCK_CHANGED", "Stock is changing too fast, please retry");
+			},
+
 			/**
 			 * A new product's stock; idempotent (the unique productId index turns a redelivery into nothing). Announced
 			 * either way, so a create waiting for it answers even when the first delivery died before announcing.
 			 */
-			async createStock(this: InventoryThis, productId: string, onHand: number): Promise<void> {
+			async createStock(
+				this: InventoryThis,
+				productId: string,
+				onHand: number,
+				ofProduct?: string
+			): Promise<void> {
 				try {
 					await this.adapter.insert({
 						productId,
+						...(ofProduct && ofProduct !== productId ? { ofProduct } : {}),
 						onHand,
 						reserved: 0,
 						available: onHand,
@@ -570,7 +695,8 @@ export function createInventoryService(
 						{ _id: doc._id, available: { $lt: threshold }, lowNotified: { $ne: true } },
 						withEvents({ $set: { lowNotified: true } }, [
 							outboxEvent("inventory.low", {
-								productId: doc.productId,
+								productId: doc.ofProduct ?? doc.productId,
+								variantId: doc.productId,
 								available: doc.available,
 								threshold
 							})

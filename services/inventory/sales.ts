@@ -34,7 +34,13 @@ const item = () =>
 		type: "object",
 		strict: "remove",
 		props: {
-			productId: PRODUCT_ID,
+			productId: {
+				...PRODUCT_ID,
+				optional: true,
+				description:
+					"The product: alone, its default variant (409 VARIANT_REQUIRED when it has options)"
+			},
+			variantId: { ...PRODUCT_ID, optional: true, description: "The variant on sale" },
 			salePrice: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
 			units: { type: "number", integer: true, min: 1, max: 10_000_000, convert: false },
 			perCustomerLimit: { type: "number", integer: true, min: 1, max: 10_000, convert: false }
@@ -116,6 +122,36 @@ function checkShape(input: SaleInput, now: number): void {
 }
 
 /**
+ * Each item names its stock by `productId` (the stock's id: the variant's, see types.ts) and, for a variant that is
+ * not its product's default one, the product as `ofProduct`. An item may name a variant, or a product alone, which
+ * means its default variant (409 VARIANT_REQUIRED when it has options); a variant of another product is 404.
+ */
+async function resolveItems(
+	svc: InventoryThis,
+	items: Array<Omit<SaleItem, "productId"> & { productId?: string; variantId?: string }>
+): Promise<SaleItem[]> {
+	const out: SaleItem[] = [];
+	for (const [i, { variantId, productId, ...terms }] of items.entries()) {
+		if (variantId) {
+			const doc = await svc.findStock(variantId);
+			const owner = doc?.ofProduct ?? doc?.productId;
+			if (!doc || (productId && productId !== owner)) {
+				throw new NotFoundError("Variant", { variantId });
+			}
+			out.push({ ...terms, productId: variantId, ...(doc.ofProduct ? { ofProduct: owner } : {}) });
+		} else if (productId) {
+			if (!(await svc.findStock(productId))) await svc.defaultStock(productId);
+			out.push({ ...terms, productId });
+		} else {
+			throw new UnprocessableError("VALIDATION_ERROR", "An item names a productId or a variantId", [
+				{ field: `items[${i}].productId`, type: "required", message: "productId or variantId" }
+			]);
+		}
+	}
+	return out;
+}
+
+/**
  * Every product must be known to inventory (404) and in no other sale whose window overlaps this one's (409
  * SALE_OVERLAP). An admin operation: two overlapping sales created in the same instant are not prevented.
  */
@@ -172,8 +208,10 @@ async function toSale(svc: InventoryThis, sale: SaleDoc): Promise<Sale> {
 		endsAt: sale.endsAt,
 		holdSeconds: sale.holdSeconds,
 		status: statusOf(sale),
-		items: sale.items.map(item => ({
+		items: sale.items.map(({ ofProduct, ...item }) => ({
 			...item,
+			productId: ofProduct ?? item.productId,
+			variantId: item.productId,
 			unitsLeft: Math.max(0, terms.get(item.productId)?.left ?? item.units)
 		})),
 		createdAt: sale.createdAt,
@@ -234,7 +272,7 @@ export function saleActions(cfg: AppConfig) {
 			permissions: ["admin"],
 			params: { $$strict: "remove", ...fields() },
 			async handler(this: InventoryThis, ctx: Context<SaleInput, AppMeta>): Promise<Sale> {
-				const input = ctx.params;
+				const input = { ...ctx.params, items: await resolveItems(this, ctx.params.items) };
 				const now = Date.now();
 				checkShape(input, now);
 				const id = randomUUID().replace(/-/g, "");
@@ -278,6 +316,7 @@ export function saleActions(cfg: AppConfig) {
 				const { id, ...changes } = ctx.params;
 				const sale = await findSale(this, id);
 				assertNotStarted(sale);
+				if (changes.items) changes.items = await resolveItems(this, changes.items);
 				const next: SaleDoc = {
 					...sale,
 					...Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)),

@@ -40,7 +40,13 @@ export interface StockOp {
 /** One product's stock: counters, its sales' terms and the operations under way. Holds are records of their own. */
 export interface StockDoc {
 	_id: string;
+	/**
+	 * The stock's id: its variant's. A product without options has one variant whose id is the product's, so stock
+	 * written before variants existed keeps its key; holds, sales and lines name stock by this id.
+	 */
 	productId: string;
+	/** The product a variant's stock belongs to, when the variant is not the product's default one. */
+	ofProduct?: string;
 	onHand: number;
 	reserved: number;
 	available: number;
@@ -94,7 +100,10 @@ export interface CustomerDoc {
 }
 
 export interface SaleItem {
+	/** The stock on sale, by its id (the variant's; see StockDoc). */
 	productId: string;
+	/** The variant's product, when the variant is not the product's default one. */
+	ofProduct?: string;
 	salePrice: number;
 	units: number;
 	perCustomerLimit: number;
@@ -123,7 +132,7 @@ export interface Sale {
 	endsAt: string;
 	holdSeconds: number;
 	status: SaleStatus;
-	items: Array<SaleItem & { unitsLeft: number }>;
+	items: Array<Omit<SaleItem, "ofProduct"> & { variantId: string; unitsLeft: number }>;
 	createdAt: string;
 	updatedAt: string;
 }
@@ -141,6 +150,7 @@ export interface HeldLine extends StockLine {
 
 export interface StockLevel {
 	productId: string;
+	variantId: string;
 	onHand: number;
 	reserved: number;
 	available: number;
@@ -148,7 +158,9 @@ export interface StockLevel {
 
 export interface InventoryMethods {
 	findStock(productId: string): Promise<StockDoc | null>;
-	createStock(productId: string, onHand: number): Promise<void>;
+	createStock(productId: string, onHand: number, ofProduct?: string): Promise<void>;
+	defaultStock(productId: string): Promise<StockDoc>;
+	setOnHand(productId: string, onHand: number): Promise<StockLevel>;
 	changed(productIds: string[], saleIds?: string[]): Promise<void>;
 	checkLow(productIds?: string[]): Promise<void>;
 	pruneReturns(now?: number): Promise<number>;
