@@ -17,6 +17,7 @@ import { type AppConfig, configOf } from "../config";
 import {
 	ConflictError,
 	NotFoundError,
+	variantRequired,
 	ServiceUnavailableError,
 	UnauthorizedError,
 	UnprocessableError
@@ -27,15 +28,19 @@ import { CacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { isDuplicateKeyError } from "../adapters/store";
 import type { AppMeta } from "../types/meta";
 import type { AppAction } from "../types/moleculer-ext";
-import type { ProductSummary } from "./products/products.service";
+import type { ProductSummary, VariantSummary } from "../types/catalog";
 import type { SaleTermsView } from "./inventory/sales";
 import type { Quote, QuoteParams } from "./pricing/pricing.service";
 
-/** A line as stored: never a price. */
+/** A line as stored: never a price. Stored before variants, a line has no `variantId`: its product's default one. */
 interface CartLine {
 	productId: string;
+	variantId?: string;
 	quantity: number;
 }
+
+/** The variant a line holds (a default variant's id is its product's). */
+const variantOf = (line: CartLine) => line.variantId ?? line.productId;
 
 /** A cart as stored. */
 interface CartDoc {
@@ -58,7 +63,11 @@ interface CartDoc {
 
 export interface CartItem {
 	productId: string;
+	variantId: string;
+	sku: string;
 	name: string;
+	/** The variant's option values, `{}` for a product without options. */
+	options: Record<string, string>;
 	unitPrice: number;
 	quantity: number;
 	lineTotal: number;
@@ -93,20 +102,27 @@ export interface CheckoutView {
 	discountCode?: string;
 }
 
-/** A product as a cart prices it: in a live sale, at the sale price (`listPrice` keeps the catalog's). */
-type Summaries = Record<string, ProductSummary & { saleId?: string; listPrice?: number }>;
+/** A variant as a cart prices it: in a live sale, at the sale price (`listPrice` keeps the catalog's). */
+type PricedVariant = VariantSummary & { saleId?: string; listPrice?: number };
+/** Products by id, each variant priced as a cart prices it. */
+type Summaries = Record<string, ProductSummary & { variants: Record<string, PricedVariant> }>;
 
-/** The lines a client sees: of live products, in the cart's currency (that of its first live line). */
+/** The lines a client sees: of live variants, in the cart's currency (that of its first live line). */
 interface LiveCart {
-	lines: Array<{ line: CartLine; product: Summaries[string] }>;
+	lines: Array<{ line: CartLine; product: Summaries[string]; variant: PricedVariant }>;
 	currency: string | null;
 }
 
 interface AddParams {
+	productId?: string;
+	variantId?: string;
+	quantity: number;
+}
+/** `productId`: the path's item id, a variant's id or a product's (its one line in the cart). */
+interface UpdateParams {
 	productId: string;
 	quantity: number;
 }
-type UpdateParams = AddParams;
 interface RemoveParams {
 	productId: string;
 }
@@ -135,6 +151,7 @@ interface CartsMethods {
 	ownerOf(ctx: Context<unknown, AppMeta>): string;
 	findCart(userId: string): Promise<CartDoc | null>;
 	summaries(ctx: Context, ids: string[]): Promise<Summaries>;
+	productOf(ctx: Context, params: AddParams): Promise<string>;
 	liveSales(ctx: Context): Promise<SaleTermsView>;
 	change(
 		ctx: Context<unknown, AppMeta>,
@@ -180,7 +197,7 @@ const DEFAULT_CURRENCY = "USD";
 function mergeLines(current: CartLine[], back: CartLine[]): CartLine[] {
 	const merged = current.map(l => ({ ...l }));
 	for (const line of back) {
-		const existing = merged.find(l => l.productId === line.productId);
+		const existing = merged.find(l => variantOf(l) === variantOf(line));
 		if (existing) existing.quantity = Math.min(MAX_QUANTITY, existing.quantity + line.quantity);
 		else if (merged.length < MAX_LINES) merged.push({ ...line });
 	}
@@ -194,22 +211,26 @@ function liveCart(items: CartLine[], summaries: Summaries): LiveCart {
 	const lines: LiveCart["lines"] = [];
 	for (const line of items) {
 		const product = summaries[line.productId];
-		if (!product || product.archived) continue;
+		const variant = product?.variants[variantOf(line)];
+		if (!product || product.archived || !variant || variant.archived) continue;
 		currency ??= product.currency;
 		// A product whose currency an admin changed after it was added cannot be summed with the rest.
-		if (product.currency === currency) lines.push({ line, product });
+		if (product.currency === currency) lines.push({ line, product, variant });
 	}
 	return { lines, currency };
 }
 
 function toCart(live: LiveCart): LinesView {
-	const items = live.lines.map(({ line, product }) => ({
+	const items = live.lines.map(({ line, product, variant }) => ({
 		productId: line.productId,
+		variantId: variant.id,
+		sku: variant.sku,
 		name: product.name,
-		unitPrice: product.price,
+		options: variant.options,
+		unitPrice: variant.price,
 		quantity: line.quantity,
-		lineTotal: product.price * line.quantity,
-		...(product.saleId ? { saleId: product.saleId } : {})
+		lineTotal: variant.price * line.quantity,
+		...(variant.saleId ? { saleId: variant.saleId } : {})
 	}));
 	return {
 		items,
@@ -220,6 +241,19 @@ function toCart(live: LiveCart): LinesView {
 
 function notInCart(): NotFoundError {
 	return new NotFoundError("Cart item");
+}
+
+/**
+ * The line a path's item id names: a variant's line, or the one line of a product (409 VARIANT_REQUIRED when the
+ * cart holds several of its variants; 404 when none).
+ */
+function lineNamed(lines: CartLine[], id: string): CartLine {
+	const own = lines.find(l => variantOf(l) === id);
+	if (own) return own;
+	const ofProduct = lines.filter(l => l.productId === id);
+	if (ofProduct.length > 1) throw variantRequired(id, ofProduct.map(variantOf));
+	if (ofProduct.length === 0) throw notInCart();
+	return ofProduct[0];
 }
 
 function tooMany(quantity: number, inCart: number): UnprocessableError {
@@ -257,7 +291,18 @@ const actions = {
 	/** Adds units of a product on sale, to its existing line if any (a line holds 1..99 units). */
 	add: {
 		permissions: "authenticated",
-		params: { $$strict: "remove", productId: PRODUCT_ID, quantity: QUANTITY },
+		params: {
+			$$strict: "remove",
+			productId: {
+				...PRODUCT_ID,
+				optional: true,
+				description:
+					"The product: alone, its default variant (409 VARIANT_REQUIRED when it has options); with " +
+					"`variantId`, the variant's product (404 when it is another's)"
+			},
+			variantId: { ...PRODUCT_ID, optional: true, description: "The variant to add" },
+			quantity: QUANTITY
+		},
 		errors: [
 			{
 				status: 422,
@@ -268,10 +313,22 @@ const actions = {
 			}
 		],
 		async handler(this: CartsThis, ctx: Context<AddParams, AppMeta>): Promise<Cart> {
-			const { productId, quantity } = ctx.params;
+			const { quantity } = ctx.params;
+			const productId = await this.productOf(ctx, ctx.params);
 			return this.change(ctx, [productId], (live, summaries) => {
 				const product = summaries[productId];
 				if (!product || product.archived) throw new NotFoundError("Product");
+				const variantId = ctx.params.variantId ?? product.defaultVariantId;
+				if (!variantId) {
+					throw variantRequired(
+						productId,
+						Object.values(product.variants)
+							.filter(v => !v.archived)
+							.map(v => v.id)
+					);
+				}
+				const variant = product.variants[variantId];
+				if (!variant || variant.archived) throw new NotFoundError("Variant");
 				if (live.currency !== null && product.currency !== live.currency) {
 					throw new UnprocessableError(
 						"CURRENCY_MISMATCH",
@@ -288,7 +345,9 @@ const actions = {
 					);
 				}
 				const lines = live.lines.map(l => l.line);
-				const existing = lines.find(l => l.productId === productId);
+				const existing = lines.find(l => variantOf(l) === variantId);
+				const added: CartLine =
+					variantId === productId ? { productId, quantity } : { productId, variantId, quantity };
 				if (!existing) {
 					if (lines.length >= MAX_LINES) {
 						throw new UnprocessableError(
@@ -303,40 +362,38 @@ const actions = {
 							]
 						);
 					}
-					return [...lines, { productId, quantity }];
+					return [...lines, added];
 				}
 				if (existing.quantity + quantity > MAX_QUANTITY) throw tooMany(quantity, existing.quantity);
-				return lines.map(l =>
-					l === existing ? { productId, quantity: l.quantity + quantity } : l
-				);
+				return lines.map(l => (l === existing ? { ...added, quantity: l.quantity + quantity } : l));
 			});
 		}
 	},
 
-	/** Sets the units of a line (404 when the product is not in the cart). */
+	/** Sets the units of a line, named by its variant or its product (404 when not in the cart). */
 	update: {
 		permissions: "authenticated",
-		params: { $$strict: "remove", productId: PRODUCT_ID, quantity: QUANTITY },
+		params: { $$strict: "remove", productId: { ...PRODUCT_ID }, quantity: QUANTITY },
 		async handler(this: CartsThis, ctx: Context<UpdateParams, AppMeta>): Promise<Cart> {
 			const { productId, quantity } = ctx.params;
 			return this.change(ctx, [], live => {
 				const lines = live.lines.map(l => l.line);
-				if (!lines.some(l => l.productId === productId)) throw notInCart();
-				return lines.map(l => (l.productId === productId ? { productId, quantity } : l));
+				const line = lineNamed(lines, productId);
+				return lines.map(l => (l === line ? { ...l, quantity } : l));
 			});
 		}
 	},
 
-	/** Removes a line (404 when the product is not in the cart). */
+	/** Removes a line, named by its variant or its product (404 when not in the cart). */
 	remove: {
 		permissions: "authenticated",
-		params: { $$strict: "remove", productId: PRODUCT_ID },
+		params: { $$strict: "remove", productId: { ...PRODUCT_ID } },
 		async handler(this: CartsThis, ctx: Context<RemoveParams, AppMeta>): Promise<Cart> {
 			const { productId } = ctx.params;
 			return this.change(ctx, [], live => {
 				const lines = live.lines.map(l => l.line);
-				if (!lines.some(l => l.productId === productId)) throw notInCart();
-				return lines.filter(l => l.productId !== productId);
+				const line = lineNamed(lines, productId);
+				return lines.filter(l => l !== line);
 			});
 		}
 	},
@@ -417,8 +474,8 @@ const actions = {
 			const cart = toCart(live);
 			return {
 				items: cart.items.map((item, i) => {
-					const { sku, listPrice } = live.lines[i].product;
-					return { ...item, sku, ...(listPrice !== undefined ? { listPrice } : {}) };
+					const { listPrice } = live.lines[i].variant;
+					return { ...item, ...(listPrice !== undefined ? { listPrice } : {}) };
 				}),
 				subtotal: cart.subtotal,
 				currency: cart.currency,
@@ -619,16 +676,40 @@ export function createCartsService(
 					),
 					this.liveSales(ctx)
 				]);
-				// No prototype: a product id such as `valueOf` must find nothing, as the catalog's own answer does.
+				// No prototype: an id such as `valueOf` must find nothing, as the catalog's own answer does.
 				const out: Summaries = Object.create(null);
 				for (const [id, product] of Object.entries(catalog)) {
-					const sale = Object.hasOwn(sales, id) ? sales[id] : undefined;
-					out[id] =
-						sale?.status === "live"
-							? { ...product, price: sale.salePrice, saleId: sale.saleId, listPrice: product.price }
-							: product;
+					const variants: Record<string, PricedVariant> = Object.create(null);
+					// Sale terms are by variant (a default variant's id is its product's).
+					for (const [vid, v] of Object.entries(product.variants ?? {})) {
+						const sale = Object.hasOwn(sales, vid) ? sales[vid] : undefined;
+						variants[vid] =
+							sale?.status === "live"
+								? { ...v, price: sale.salePrice, saleId: sale.saleId, listPrice: v.price }
+								: v;
+					}
+					out[id] = { ...product, variants };
 				}
 				return out;
+			},
+
+			/** The product a line to add names: given, or the one its variant belongs to (404 when none). */
+			async productOf(this: CartsThis, ctx: Context, params: AddParams): Promise<string> {
+				if (params.productId) return params.productId;
+				if (!params.variantId) {
+					throw new UnprocessableError("VALIDATION_ERROR", "Name a productId or a variantId", [
+						{ field: "variantId", type: "required", message: "productId or variantId is required" }
+					]);
+				}
+				const found = await ctx.call<Record<string, ProductSummary>, { variantIds: string[] }>(
+					"products.summaries",
+					{ variantIds: [params.variantId] }
+				);
+				const product = Object.values(found).find(p =>
+					Object.hasOwn(p.variants ?? {}, params.variantId!)
+				);
+				if (!product) throw new NotFoundError("Variant");
+				return product.id;
 			},
 
 			/** Sale terms by product; without inventory, catalog prices (checkout charges what inventory holds at). */

@@ -232,8 +232,10 @@ const ADDRESS_EXAMPLE = {
 };
 const ORDER_ITEM_EXAMPLE = {
 	productId: PRODUCT_EXAMPLE.id,
+	variantId: PRODUCT_EXAMPLE.id,
 	sku: PRODUCT_EXAMPLE.sku,
 	name: PRODUCT_EXAMPLE.name,
+	options: {},
 	unitPrice: 1299,
 	quantity: 2,
 	lineTotal: 2598
@@ -345,9 +347,17 @@ const SALE_EXAMPLE = {
 	createdAt: "2026-11-30T18:00:00.000Z",
 	updatedAt: "2026-11-30T18:00:00.000Z"
 };
+const ITEM_ID_NOTE: JsonSchema = {
+	description:
+		"The line's variant id, or its product's id (a product without options: the same id; with options: the " +
+		"product's one line in the cart)"
+};
 const CART_ITEM_EXAMPLE = {
 	productId: PRODUCT_EXAMPLE.id,
+	variantId: PRODUCT_EXAMPLE.id,
+	sku: PRODUCT_EXAMPLE.sku,
 	name: PRODUCT_EXAMPLE.name,
+	options: {},
 	unitPrice: 1299,
 	quantity: 2,
 	lineTotal: 2598
@@ -627,11 +637,30 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 	SalePage: pageOf("Sale", "A page of sales, latest start first", SALE_EXAMPLE),
 	CartItem: {
 		type: "object",
-		description: "A line of the cart at the product's current price",
-		required: ["productId", "name", "unitPrice", "quantity", "lineTotal"],
+		description:
+			"A line of the cart: one variant (a product without options: its default one, whose id is the " +
+			"product's) at its current price",
+		required: [
+			"productId",
+			"variantId",
+			"sku",
+			"name",
+			"options",
+			"unitPrice",
+			"quantity",
+			"lineTotal"
+		],
 		properties: {
 			productId: STR,
+			variantId: STR,
+			sku: STR,
 			name: STR,
+			options: {
+				type: "object",
+				additionalProperties: STR,
+				description: "The variant's option values; `{}` for a product without options"
+			},
+
 			unitPrice: MONEY,
 			quantity: QUANTITY,
 			lineTotal: MONEY,
@@ -810,11 +839,20 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 	},
 	OrderItem: {
 		type: "object",
-		description: "A line of an order at the price it was bought at",
+		description:
+			"A line of an order as it was sold: the variant, its sku, the product's name and the option values " +
+			"then, at the price it was bought at (later catalog changes leave it alone)",
 		properties: {
 			productId: STR,
+			variantId: STR,
 			sku: STR,
 			name: STR,
+			options: {
+				type: "object",
+				additionalProperties: STR,
+				description: "The variant's option values; `{}` for a product without options"
+			},
+
 			unitPrice: MONEY,
 			quantity: QUANTITY,
 			lineTotal: MONEY,
@@ -1736,13 +1774,16 @@ export const API_OPERATIONS: Operation[] = [
 		tag: "Cart",
 		summary: "Add to cart",
 		description:
-			"Add units of a product (to its existing line if any; a line holds 1..99 units, more is 422). " +
-			"Unknown or archived product: 404. A product in another currency than the cart's: 422 " +
+			"Add units of a variant (to its existing line if any; a line holds 1..99 units, more is 422), named by " +
+			"`variantId`, or by `productId` alone for a product without options (its default variant; a product " +
+			"with options is 409 VARIANT_REQUIRED). One of the two is required (422). Unknown or archived product " +
+			"or variant, or a variant of another product: 404. A product in another currency than the cart's: 422 " +
 			"CURRENCY_MISMATCH. A client-sent price is never read.",
 		answer: "The cart",
 		response: ref("Cart"),
 		errors: {
-			404: "No such product, or archived (NOT_FOUND)",
+			404: "No such product or variant, or archived (NOT_FOUND)",
+			409: "The product has options: name a variant (VARIANT_REQUIRED, its variant ids in `data`)",
 			422: "Invalid quantity or a line over 99 units (VALIDATION_ERROR), or a product in another currency (CURRENCY_MISMATCH)"
 		}
 	},
@@ -1752,10 +1793,16 @@ export const API_OPERATIONS: Operation[] = [
 		action: "carts.update",
 		tag: "Cart",
 		summary: "Change a cart line",
-		description: "Set the quantity of a line (1..99). 404 when the product is not in the cart.",
+		notes: { productId: ITEM_ID_NOTE },
+		description:
+			"Set the quantity of a line (1..99), named by its variant's id or by its product's id (the product's " +
+			"one line in the cart). 404 when it is not in the cart.",
 		answer: "The cart",
 		response: ref("Cart"),
-		errors: { 404: "The product is not in the cart (NOT_FOUND)" }
+		errors: {
+			404: "The variant or product is not in the cart (NOT_FOUND)",
+			409: "A product id, and the cart holds several of its variants (VARIANT_REQUIRED)"
+		}
 	},
 	{
 		method: "DELETE",
@@ -1763,10 +1810,16 @@ export const API_OPERATIONS: Operation[] = [
 		action: "carts.remove",
 		tag: "Cart",
 		summary: "Remove a cart line",
-		description: "Remove a line. 404 when the product is not in the cart.",
+		notes: { productId: ITEM_ID_NOTE },
+		description:
+			"Remove a line, named by its variant's id or by its product's id (the product's one line in the " +
+			"cart). 404 when it is not in the cart.",
 		answer: "The cart",
 		response: ref("Cart"),
-		errors: { 404: "The product is not in the cart (NOT_FOUND)" }
+		errors: {
+			404: "The variant or product is not in the cart (NOT_FOUND)",
+			409: "A product id, and the cart holds several of its variants (VARIANT_REQUIRED)"
+		}
 	},
 	{
 		method: "DELETE",

@@ -276,9 +276,10 @@ const reserveStock: CheckoutStep = {
  */
 function heldTerms(doc: OrderDoc, reserved?: Reserved): Partial<OrderDoc> {
 	if (!reserved) return {};
-	const byProduct = new Map(reserved.lines.map(l => [l.productId, l]));
+	// Inventory names held lines by their stock: the variant.
+	const byVariant = new Map(reserved.lines.map(l => [l.productId, l]));
 	const items = doc.items.map(item => {
-		const held = byProduct.get(item.productId);
+		const held = byVariant.get(item.variantId ?? item.productId);
 		if (!held?.saleId || held.unitPrice === undefined) {
 			if (!item.saleId) return item;
 			// Priced by a sale that ended before the stock was held: the catalog price the cart also read.

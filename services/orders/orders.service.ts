@@ -51,7 +51,8 @@ import {
 	type OrdersVars,
 	type ShippingAddress,
 	iso,
-	linesOf
+	linesOf,
+	withVariant
 } from "./types";
 
 export type { Order, OrderItem } from "./types";
@@ -95,6 +96,7 @@ function orderEvent(doc: OrderDoc, status: OrderStatus, from?: OrderStatus): Out
 			? {
 					items: doc.items.map(i => ({
 						productId: i.productId,
+						variantId: i.variantId ?? i.productId,
 						quantity: i.quantity,
 						...(i.saleId ? { saleId: i.saleId } : {})
 					}))
@@ -370,7 +372,7 @@ export function createOrdersService(
 					id: doc._id,
 					userId: doc.userId,
 					status: doc.status as OrderStatus,
-					items: doc.items,
+					items: doc.items.map(withVariant),
 					...totalsOf(doc),
 					currency: doc.currency,
 					shippingAddress: doc.shippingAddress,

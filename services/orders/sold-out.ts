@@ -9,7 +9,7 @@ export class SoldOut {
 
 	constructor(private readonly ttlMs: number) {}
 
-	/** From `inventory.changed`: `levels` maps a product id to the units that can be bought now. */
+	/** From `inventory.changed`: `levels` maps a variant id (a default variant's is its product's) to the units that can be bought now. */
 	update(levels: Record<string, unknown> | undefined): void {
 		if (!levels || this.ttlMs === 0) return;
 		const until = Date.now() + this.ttlMs;
@@ -27,18 +27,27 @@ export class SoldOut {
 			Object.fromEntries(
 				lines
 					.filter(l => (l as { available?: unknown }).available === 0)
-					.map(l => [String((l as { productId: unknown }).productId), 0])
+					.map(l => {
+						const line = l as { productId: unknown; variantId?: unknown };
+						return [String(line.variantId ?? line.productId), 0];
+					})
 			)
 		);
 	}
 
 	/** The lines of these items known to be sold out, shaped as inventory's OUT_OF_STOCK lines. */
 	shortLines(
-		items: Array<{ productId: string; quantity: number }>
-	): Array<{ productId: string; requested: number; available: number }> {
+		items: Array<{ productId: string; variantId?: string; quantity: number }>
+	): Array<{ productId: string; variantId: string; requested: number; available: number }> {
 		const now = Date.now();
 		return items
-			.filter(i => (this.until.get(i.productId) ?? 0) > now)
-			.map(i => ({ productId: i.productId, requested: i.quantity, available: 0 }));
+			.map(i => ({ ...i, variantId: i.variantId ?? i.productId }))
+			.filter(i => (this.until.get(i.variantId) ?? 0) > now)
+			.map(i => ({
+				productId: i.productId,
+				variantId: i.variantId,
+				requested: i.quantity,
+				available: 0
+			}));
 	}
 }

@@ -11,10 +11,14 @@ import type { Payment } from "../payments.service";
 import type { ShippingAddress } from "./address";
 import type { SoldOut } from "./sold-out";
 
+/** A line as sold: a snapshot of the variant (names, option values, price), so catalog changes leave it alone. */
 export interface OrderItem {
 	productId: string;
+	/** Absent on orders placed before variants: the product's default variant, whose id is the product's. */
+	variantId?: string;
 	sku: string;
 	name: string;
+	options?: Record<string, string>;
 	unitPrice: number;
 	quantity: number;
 	lineTotal: number;
@@ -145,6 +149,19 @@ export type OrdersThis = Service & DbServiceThis & IdempotencyThis & OrdersVars 
 
 /** Stock lines of an order, as inventory takes them. */
 export const linesOf = (doc: Pick<OrderDoc, "items">) =>
-	doc.items.map(i => ({ productId: i.productId, quantity: i.quantity }));
+	doc.items.map(i => ({
+		productId: i.productId,
+		variantId: i.variantId ?? i.productId,
+		quantity: i.quantity
+	}));
+
+/** An order's line as answered and evented: one stored before variants names its default variant. */
+export const withVariant = (
+	i: OrderItem
+): OrderItem & { variantId: string; options: Record<string, string> } => ({
+	...i,
+	variantId: i.variantId ?? i.productId,
+	options: i.options ?? {}
+});
 
 export const iso = (ms: number) => new Date(ms).toISOString();

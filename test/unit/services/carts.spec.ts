@@ -5,7 +5,8 @@ import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
 import type { DbAdapter } from "../../../adapters/store";
 import PermissionsMiddleware from "../../../middlewares/permissions.middleware";
 import { createCartsService } from "../../../services/carts.service";
-import type { ProductSummary } from "../../../services/products/products.service";
+import type { ProductSummary } from "../../../types/catalog";
+import { productSummary } from "../../helpers/catalog-stub";
 import { testConfig } from "../../helpers/config";
 
 describe("carts service (in-process, NeDB, a stub catalog)", () => {
@@ -17,19 +18,7 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 	const summaryCalls: string[][] = [];
 	/** Adds or changes a product and announces it, as the products service does on every change. */
 	const product = (id: string, fields: Partial<ProductSummary> = {}) => {
-		catalog.set(id, {
-			id,
-			sku: `SKU-${id}`,
-			name: `Product ${id}`,
-			price: 1000,
-			currency: "USD",
-			category: "tests",
-			archived: false,
-			options: [],
-			variants: {},
-			defaultVariantId: id,
-			...fields
-		});
+		catalog.set(id, productSummary(id, fields));
 		void broker.broadcast("products.cache.clean", {});
 	};
 
@@ -77,8 +66,26 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			const cart = await call("add", { productId: "b", quantity: 3 }, user);
 			expect(cart).toEqual({
 				items: [
-					{ productId: "a", name: "Product a", unitPrice: 250, quantity: 2, lineTotal: 500 },
-					{ productId: "b", name: "Product b", unitPrice: 100, quantity: 3, lineTotal: 300 }
+					{
+						productId: "a",
+						variantId: "a",
+						sku: "SKU-a",
+						options: {},
+						name: "Product a",
+						unitPrice: 250,
+						quantity: 2,
+						lineTotal: 500
+					},
+					{
+						productId: "b",
+						variantId: "b",
+						sku: "SKU-b",
+						options: {},
+						name: "Product b",
+						unitPrice: 100,
+						quantity: 3,
+						lineTotal: 300
+					}
 				],
 				subtotal: 800,
 				discountTotal: 0,
@@ -98,7 +105,13 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			const user = asUser();
 			await call("add", { productId: "p1", quantity: 1 }, user);
 			expect((await call("get", {}, user)).subtotal).toBe(500);
-			catalog.set("p1", { ...catalog.get("p1")!, price: 700 }); // not announced yet: still the known price
+			const known = catalog.get("p1")!;
+			// Not announced yet: still the known price.
+			catalog.set("p1", {
+				...known,
+				price: 700,
+				variants: { p1: { ...known.variants.p1, price: 700 } }
+			});
 			expect((await call("get", {}, user)).subtotal).toBe(500);
 			await broker.broadcast("products.cache.clean", {});
 			expect((await call("get", {}, user)).subtotal).toBe(700);
@@ -186,6 +199,8 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 				items: [
 					{
 						productId: "co1",
+						variantId: "co1",
+						options: {},
 						name: "Product co1",
 						sku: "SKU-co1",
 						unitPrice: 300,

@@ -79,10 +79,11 @@ describe("inventory", () => {
 				.catch((e: { code: number; type: string; data: { lines: unknown } }) => e);
 			expect(err).toMatchObject({ code: 409, type: "OUT_OF_STOCK" });
 			expect((err as { data: { lines: unknown } }).data.lines).toEqual([
-				{ productId: "p2", requested: 5, available: 2 }
+				{ productId: "p2", variantId: "p2", requested: 5, available: 2 }
 			]);
 			expect(await level("p1")).toEqual({
 				productId: "p1",
+				variantId: "p1",
 				onHand: 10,
 				reserved: 0,
 				available: 10
@@ -125,7 +126,13 @@ describe("inventory", () => {
 			expect(await broker.call("inventory.commit", { orderId: "o2", lines })).toEqual({
 				committed: 0
 			});
-			expect(await level("p1")).toEqual({ productId: "p1", onHand: 6, reserved: 0, available: 6 });
+			expect(await level("p1")).toEqual({
+				productId: "p1",
+				variantId: "p1",
+				onHand: 6,
+				reserved: 0,
+				available: 6
+			});
 		});
 	});
 
@@ -133,7 +140,13 @@ describe("inventory", () => {
 		it("makes the product's stock from the event, with the stock it was created with, and announces it", async () => {
 			changed.length = 0;
 			await stock("n1", 7);
-			expect(await level("n1")).toEqual({ productId: "n1", onHand: 7, reserved: 0, available: 7 });
+			expect(await level("n1")).toEqual({
+				productId: "n1",
+				variantId: "n1",
+				onHand: 7,
+				reserved: 0,
+				available: 7
+			});
 			await new Promise(resolve => setTimeout(resolve, 100));
 			expect(changed.flat()).toContain("n1");
 			const byId = await broker.call("inventory.availability", { productIds: ["n1", "never"] });
@@ -147,7 +160,13 @@ describe("inventory", () => {
 				lines: [{ productId: "n2", quantity: 2 }]
 			});
 			await stock("n2", 5);
-			expect(await level("n2")).toEqual({ productId: "n2", onHand: 5, reserved: 2, available: 3 });
+			expect(await level("n2")).toEqual({
+				productId: "n2",
+				variantId: "n2",
+				onHand: 5,
+				reserved: 2,
+				available: 3
+			});
 		});
 
 		it("acknowledges a malformed event without making stock", async () => {
@@ -171,7 +190,7 @@ describe("inventory", () => {
 	describe("inventory.set", () => {
 		it("answers 404 for a product inventory never heard of, asking no other service", async () => {
 			const err = await broker
-				.call("inventory.set", { productId: "nope", onHand: 3 }, admin)
+				.call("inventory.set", { productId: "nope", variantId: "nope", onHand: 3 }, admin)
 				.catch((e: { code: number; type: string }) => e);
 			expect(err).toMatchObject({ code: 404, type: "NOT_FOUND" });
 			// No products service runs in this broker: a call to it would have failed otherwise.
@@ -190,11 +209,14 @@ describe("inventory", () => {
 				lines: [{ productId: "p1", quantity: 5 }]
 			});
 			const err = await broker
-				.call("inventory.set", { productId: "p1", onHand: 4 }, admin)
+				.call("inventory.set", { productId: "p1", variantId: "p1", onHand: 4 }, admin)
 				.catch(e => e);
 			expect(err).toMatchObject({ code: 409, type: "STOCK_BELOW_RESERVED" });
-			expect(await broker.call("inventory.set", { productId: "p1", onHand: 5 }, admin)).toEqual({
+			expect(
+				await broker.call("inventory.set", { productId: "p1", variantId: "p1", onHand: 5 }, admin)
+			).toEqual({
 				productId: "p1",
+				variantId: "p1",
 				onHand: 5,
 				reserved: 5,
 				available: 0
@@ -208,7 +230,13 @@ describe("inventory", () => {
 			const lines = [{ productId: "p3", quantity: 4 }];
 			await broker.call("inventory.reserve", { orderId: "r1", lines });
 			await broker.call("inventory.commit", { orderId: "r1", lines });
-			expect(await level("p3")).toEqual({ productId: "p3", onHand: 6, reserved: 0, available: 6 });
+			expect(await level("p3")).toEqual({
+				productId: "p3",
+				variantId: "p3",
+				onHand: 6,
+				reserved: 0,
+				available: 6
+			});
 			expect(await broker.call("inventory.restock", { orderId: "r1", lines })).toEqual({
 				restocked: 1
 			});
@@ -217,6 +245,7 @@ describe("inventory", () => {
 			});
 			expect(await level("p3")).toEqual({
 				productId: "p3",
+				variantId: "p3",
 				onHand: 10,
 				reserved: 0,
 				available: 10
@@ -282,7 +311,7 @@ describe("inventory", () => {
 		});
 
 		it("is written again after the stock recovered and dipped again", async () => {
-			await broker.call("inventory.set", { productId: "p2", onHand: 20 }, admin);
+			await broker.call("inventory.set", { productId: "p2", variantId: "p2", onHand: 20 }, admin);
 			await broker.call("inventory.reserve", {
 				orderId: "o6",
 				lines: [{ productId: "p2", quantity: 18 }]

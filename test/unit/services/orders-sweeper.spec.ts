@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { productSummary } from "../../helpers/catalog-stub";
 import { randomUUID } from "node:crypto";
 import { type ServiceBroker as Broker, ServiceBroker } from "moleculer";
 import { eventsMiddleware } from "../../../adapters/events";
@@ -44,10 +45,7 @@ describe("orders sweeper (in-process, NeDB)", () => {
 			summaries: {
 				handler: (ctx: { params: { ids: string[] } }) =>
 					Object.fromEntries(
-						ctx.params.ids.map(id => [
-							id,
-							{ id, sku: `SKU-${id}`, name: id, price: 500, currency: "USD", archived: false }
-						])
+						ctx.params.ids.map(id => [id, productSummary(id, { name: id, price: 500 })])
 					)
 			}
 		}

@@ -104,6 +104,7 @@ describe("products and inventory in one broker", () => {
 		expect(await broker.call("products.get", { idOrSlug: p.id })).toMatchObject({ available: 9 });
 		expect(await broker.call("inventory.get", { productId: p.id }, admin)).toEqual({
 			productId: p.id,
+			variantId: p.id,
 			onHand: 9,
 			reserved: 0,
 			available: 9
