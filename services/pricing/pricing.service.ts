@@ -216,6 +216,7 @@ const actions = {
 				throw new ConflictError("DISCOUNT_CODE_TAKEN", "A discount with this code exists");
 			}
 			ctx.meta.$statusCode = 201;
+			ctx.meta.$location = `/api/discounts/${doc._id}`;
 			return toDiscount(doc);
 		}
 	},
@@ -305,6 +306,7 @@ const actions = {
 			};
 			await this.stores.shipping.insert(doc);
 			ctx.meta.$statusCode = 201;
+			ctx.meta.$location = `/api/shipping-methods/${doc._id}`;
 			return toShipping(doc);
 		}
 	},
