@@ -14,8 +14,14 @@
 import http from "node:http";
 import { performance } from "node:perf_hooks";
 import { latencySummary, round } from "./measure";
-import type { Flow, FlowRequest, FlowResponse, FlowStep } from "./scenarios";
-import type { FlowMeasurement, Measurement } from "./types";
+import type {
+	Flow,
+	FlowMeasurement,
+	FlowRequest,
+	FlowResponse,
+	FlowStep,
+	Measurement
+} from "./types";
 
 export interface FlowOptions {
 	virtualUsers: number;

@@ -1,7 +1,6 @@
 /** Drives one request with autocannon: a warm-up that is thrown away, then the measured run. */
 import autocannon from "autocannon";
-import type { RequestOptions } from "./scenarios";
-import type { Measurement } from "./types";
+import type { Measurement, RequestOptions } from "./types";
 
 export interface LoadOptions {
 	connections: number;

@@ -9,16 +9,9 @@ import { type Cli, MAX_VIRTUAL_USERS } from "./cli";
 import { runFlow, stopFlow } from "./flow";
 import type { Target } from "./launch";
 import { type LoadOptions, measure, stopLoad } from "./measure";
-import {
-	type FlowCheck,
-	type FlowScenario,
-	type RequestOptions,
-	type Scenario,
-	isFlow,
-	resolveRequest
-} from "./scenarios";
+import { type FlowScenario, type Scenario, isFlow, resolveRequest } from "./scenarios";
 import { progress } from "./session";
-import type { LogGroup, Measurement, RowResult } from "./types";
+import type { FlowCheck, LogGroup, Measurement, RequestOptions, RowResult } from "./types";
 
 /** A setup registers up to 100 customers (~200 ms of scrypt each, 4 at a time). */
 export const SETUP_TIMEOUT_MS = 60_000;

@@ -8,35 +8,18 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { latencySummary, round } from "./measure";
 import { progress } from "./session";
-import type { FlashSaleResult, SaleWindow } from "./types";
-
-export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-
-export type JsonValue =
-	string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-
-/** The request autocannon repeats: what a scenario declares, merged with what its setup returns. */
-export interface RequestOptions {
-	method: HttpMethod;
-	/** Path and query on the gateway, e.g. `/api/products?limit=20`. */
-	path: string;
-	headers: Record<string, string>;
-	/** A string is sent as is; anything else as JSON (with `Content-Type: application/json`). */
-	body?: string | JsonValue;
-	/**
-	 * Headers of one connection each, on top of `headers`: connection i sends entry i (modulo the length), e.g.
-	 * its own customer's `Authorization`, so that concurrent connections do not all write the same cart.
-	 */
-	connectionHeaders?: Array<Record<string, string>>;
-}
-
-/** What a setup knows of the row it prepares. */
-export interface SetupContext {
-	/** Concurrent connections (a request scenario) or virtual users (a flow) the row runs with. */
-	concurrency: number;
-	/** `--quick`: a smaller run where the scenario's size is its own (the flash sale's buyers and units). */
-	quick?: boolean;
-}
+import type {
+	FlashSaleResult,
+	Flow,
+	FlowRequest,
+	FlowResponse,
+	FlowStep,
+	HttpMethod,
+	JsonValue,
+	RequestOptions,
+	SaleWindow,
+	SetupContext
+} from "./types";
 
 interface ScenarioBase {
 	/** Unique; `--scenario <text>` runs the scenarios whose name contains the text. */
@@ -57,76 +40,6 @@ export interface RequestScenario extends ScenarioBase {
 	 * ones (e.g. `{ headers: { Authorization: "Bearer ..." } }`).
 	 */
 	setup?: (baseUrl: string, ctx: SetupContext) => Promise<Partial<RequestOptions>>;
-}
-
-/** One step of a flow, as the reports name it. */
-export interface FlowStep {
-	name: string;
-	method: HttpMethod;
-	/** The route, for the reports (e.g. `/api/cart/items/:productId`). */
-	path: string;
-	/** The statuses that let the iteration go on; any other answer (or none) ends the iteration there. */
-	expect: number[];
-}
-
-/** A request of a flow step, as sent. A body is sent as JSON. */
-export interface FlowRequest {
-	method: HttpMethod;
-	path: string;
-	headers?: Record<string, string>;
-	body?: JsonValue;
-}
-
-/** An answer to a flow step: the status and the body (parsed when it is JSON, else the text). */
-export interface FlowResponse {
-	status: number;
-	body: unknown;
-	/** The response's headers, names in lower case (e.g. `retry-after`). */
-	headers?: Record<string, string | string[] | undefined>;
-}
-
-/** What a flow's `verify` found after the run. */
-export interface FlowCheck {
-	ok: boolean;
-	/** One line, e.g. `0 oversell (...)`. */
-	summary: string;
-	/** The discrepancies, or what was checked. */
-	details: string[];
-}
-
-/** A prepared flow: builds every request, sees every answer, checks what the run left behind. */
-export interface Flow {
-	/**
-	 * Step `step` of the current iteration of virtual user `vu` (0..C-1). A virtual user runs one iteration at a
-	 * time; `state` is new for each iteration and shared by its steps.
-	 */
-	request(vu: number, step: number, state: Record<string, unknown>): FlowRequest;
-	/**
-	 * Whether step `step` of this iteration is left out (not sent, not counted: the iteration goes on with the next
-	 * step), e.g. an add to cart when the unit is still in the cart from an attempt that was turned away.
-	 */
-	skip?(vu: number, step: number, state: Record<string, unknown>): boolean;
-	/** Every answer, warm-up included; `null` when none came (connection error, client timeout); `ms` it took. */
-	onResponse?(
-		vu: number,
-		step: number,
-		state: Record<string, unknown>,
-		req: FlowRequest,
-		res: FlowResponse | null,
-		ms: number
-	): void;
-	/**
-	 * Before each iteration of virtual user `vu`: may wait (for a buyer who may try again) and fill `state`; false
-	 * when this virtual user has nothing left to do (it stops; the run ends when every one has stopped). `over()`
-	 * turns true once the run's time is up or it was stopped: a wait must end then.
-	 */
-	begin?(vu: number, state: Record<string, unknown>, over: () => boolean): Promise<boolean>;
-	/** After each iteration, whatever its outcome (`ok`: every step answered as expected). */
-	end?(vu: number, state: Record<string, unknown>, ok: boolean): void;
-	/** The flash sale's figures, once `verify` has run. */
-	flashSale?(): FlashSaleResult | undefined;
-	/** Runs once every iteration has finished (warm-up and measured). `ok: false` makes the bench exit 1. */
-	verify?(): Promise<FlowCheck>;
 }
 
 export interface FlowScenario extends ScenarioBase {
@@ -308,8 +221,48 @@ const CHECKOUT_STOCK = 1_000_000;
 /** How long the check after a checkout flow keeps replaying the checkouts that got no clear answer. */
 const REPLAY_BUDGET_MS = 30_000;
 
+/** The shipping method and the code the priced purchase flow uses: US, as SHIPPING is; 10 % off every purchase. */
+const BENCH_SHIPPING_METHOD = {
+	name: "Bench ground",
+	price: 499,
+	currency: "USD",
+	countries: ["US"]
+};
+const BENCH_CODE_PERCENT = 10;
+/** Far more uses than any run makes, and no per-customer limit: each virtual user buys thousands of times. */
+const BENCH_CODE_USES = 100_000_000;
+
 interface PlacedOrder {
 	items: Array<{ productId: string; quantity: number }>;
+}
+
+/** What a priced purchase's order answers besides its lines (API.md "Totals"). */
+interface PricedOrder extends PlacedOrder {
+	id: string;
+	subtotal: number;
+	discountTotal: number;
+	shippingTotal: number;
+	taxTotal: number;
+	total: number;
+	discount?: { code: string; amount: number };
+	shippingMethod?: { id: string; price: number };
+}
+
+/** Why a placed order's totals are not those of its code and method, or null when they are. */
+function pricingWrong(order: PricedOrder, code: string, methodId: string): string | null {
+	const o = order;
+	if (o.discount?.code !== code)
+		return `discount ${JSON.stringify(o.discount ?? null)}, not ${code}`;
+	if (o.shippingMethod?.id !== methodId)
+		return `shipping method ${o.shippingMethod?.id} not ${methodId}`;
+	const want = Math.floor((o.subtotal * BENCH_CODE_PERCENT) / 100 + 0.5); // one line: half up
+	if (o.discountTotal !== want) return `discountTotal ${o.discountTotal} != ${want}`;
+	if (o.shippingTotal !== BENCH_SHIPPING_METHOD.price)
+		return `shippingTotal ${o.shippingTotal} != ${BENCH_SHIPPING_METHOD.price}`;
+	// USD prices exclude tax (TAX_INCLUSIVE_CURRENCIES): the tax is on top.
+	if (o.total !== o.subtotal - o.discountTotal + o.shippingTotal + o.taxTotal)
+		return `total ${o.total} != subtotal - discount + shipping + tax`;
+	return null;
 }
 
 const isOrder = (body: unknown): body is PlacedOrder =>
@@ -324,14 +277,37 @@ const isOrder = (body: unknown): body is PlacedOrder =>
  * afterwards each product's `onHand` must have dropped by exactly the units paid and its `reserved` must equal the
  * units checked out but not paid. A request that got no clear answer (no response, a timeout, a 5xx) may or may not
  * have happened: `verify` first replays it with the same key, as a client would, to learn which.
+ *
+ * `priced`: every purchase also applies a discount code to the cart before the checkout, and checks out with a
+ * shipping method for the address's country, both created here as admin. Then every order must show both in its
+ * totals, and afterwards the code's uses must equal the orders placed (each checkout redeems it once).
  */
-async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Promise<Flow> {
-	const products = await plentifulProducts(
-		baseUrl,
-		await login(baseUrl, BENCH_ADMIN),
-		CHECKOUT_PRODUCTS,
-		CHECKOUT_STOCK
-	);
+async function runOrderFlow(
+	baseUrl: string,
+	{ concurrency }: SetupContext,
+	{ priced = false }: { priced?: boolean } = {}
+): Promise<Flow> {
+	const adminToken = await login(baseUrl, BENCH_ADMIN);
+	const products = await plentifulProducts(baseUrl, adminToken, CHECKOUT_PRODUCTS, CHECKOUT_STOCK);
+	const pricing = priced
+		? {
+				code: (await call(baseUrl, "POST", "/api/discounts", 201, {
+					token: adminToken,
+					body: {
+						code: `BENCH${randomUUID().replace(/-/g, "").slice(0, 12).toUpperCase()}`,
+						type: "percentage",
+						value: BENCH_CODE_PERCENT,
+						usageLimit: BENCH_CODE_USES
+					}
+				})) as { id: string; code: string },
+				method: (await call(baseUrl, "POST", "/api/shipping-methods", 201, {
+					token: adminToken,
+					body: BENCH_SHIPPING_METHOD
+				})) as { id: string }
+			}
+		: null;
+	// The steps of an iteration in order; the checkout flow stops after its checkout.
+	const kinds = priced ? ["add", "code", "checkout", "pay"] : ["add", "checkout", "pay"];
 	const tokens = await customers(baseUrl, concurrency);
 	const placed = new Map(products.map(id => [id, { orders: 0, units: 0, paid: 0 }]));
 	const record = (order: PlacedOrder, paid = false) => {
@@ -348,13 +324,26 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 	const unclear: Array<{ token: string; key: string }> = [];
 	const unclearPays: Array<{ token: string; key: string; orderId: string; order: PlacedOrder }> =
 		[];
-	const body = { shippingAddress: SHIPPING };
+	const body: { [key: string]: JsonValue } = pricing
+		? { shippingAddress: SHIPPING, shippingMethodId: pricing.method.id }
+		: { shippingAddress: SHIPPING };
 	const payBody = { paymentToken: "tok_visa" };
+	/** Placed orders whose totals were not those of the code and the method (priced), the first few. */
+	const mispriced: string[] = [];
+	let mispricedCount = 0;
+	const checkPricing = (order: PlacedOrder) => {
+		if (!pricing) return;
+		const wrong = pricingWrong(order as PricedOrder, pricing.code.code, pricing.method.id);
+		if (wrong === null) return;
+		mispricedCount++;
+		if (mispriced.length < 5) mispriced.push(`order ${(order as PricedOrder).id}: ${wrong}`);
+	};
 	let next = 0;
 	return {
-		request(vu, step, state) {
+		request(vu, step, state): FlowRequest {
 			const auth = { authorization: `Bearer ${tokens[vu]}` };
-			if (step === 0) {
+			const kind = kinds[step];
+			if (kind === "add") {
 				state.product = products[next++ % products.length];
 				return {
 					method: "POST",
@@ -363,8 +352,16 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 					body: { productId: state.product as string, quantity: 1 }
 				};
 			}
+			if (kind === "code") {
+				return {
+					method: "POST",
+					path: "/api/cart/discount",
+					headers: auth,
+					body: { code: pricing!.code.code }
+				};
+			}
 			state.key = randomUUID();
-			if (step === 2) {
+			if (kind === "pay") {
 				return {
 					method: "POST",
 					path: `/api/orders/${(state.order as { id: string }).id}/pay`,
@@ -381,14 +378,16 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 		},
 		onResponse(vu, step, state, _req, res) {
 			const unclearAnswer = !res || res.status >= 500;
-			if (step === 1) {
+			const kind = kinds[step];
+			if (kind === "checkout") {
 				if (res?.status === 201 && isOrder(res.body)) {
 					record(res.body);
+					checkPricing(res.body);
 					state.order = res.body;
 				} else if (unclearAnswer || res.status === 201) {
 					unclear.push({ token: tokens[vu], key: state.key as string });
 				}
-			} else if (step === 2) {
+			} else if (kind === "pay") {
 				const order = state.order as PlacedOrder & { id: string };
 				if (res?.status === 200) record(order, true);
 				else if (unclearAnswer) {
@@ -416,6 +415,7 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 					}).catch(() => null);
 					if (res?.status === 201 && isOrder(res.body)) {
 						record(res.body);
+						checkPricing(res.body);
 						replayedPlaced++;
 						// A purchase whose checkout answer was lost is not paid: its units stay reserved.
 						break;
@@ -497,12 +497,39 @@ async function runOrderFlow(baseUrl: string, { concurrency }: SetupContext): Pro
 				);
 			}
 			for (const u of unresolved) details.push(`unresolved ${u}`);
+			let pricingNote = "";
+			if (pricing) {
+				// Each order placed redeemed the code once; a checkout that failed after its take gave it back (the
+				// sweeper finishes a give-back its request did not), so allow the uses a few seconds to settle.
+				let used = -1;
+				for (let wait = 0; wait < 20; wait++) {
+					used = (
+						await call(baseUrl, "GET", `/api/discounts/${pricing.code.id}`, 200, { token: admin })
+					).used;
+					if (used === orders) break;
+					await new Promise(resolve => setTimeout(resolve, 500));
+				}
+				if (used !== orders) ok = false;
+				if (mispricedCount > 0) ok = false;
+				details.push(
+					`code ${pricing.code.code}: used ${used} times for ${orders} checkouts answered 201` +
+						(used !== orders ? " -- DISCREPANCY" : "") +
+						`; ${orders - mispricedCount} orders with the code's ${BENCH_CODE_PERCENT} % off and the ` +
+						`method's ${BENCH_SHIPPING_METHOD.price} shipping in their totals` +
+						(mispricedCount > 0 ? `, ${mispricedCount} without -- DISCREPANCY` : ""),
+					...mispriced.map(m => `mispriced ${m}`)
+				);
+				pricingNote =
+					used === orders && mispricedCount === 0
+						? `; the code redeemed once per order (${used}), every order priced with it and the shipping method`
+						: `; code used ${used} times for ${orders} orders, ${mispricedCount} mispriced`;
+			}
 			const summary = ok
 				? `0 oversell: ${products.length} products, reserved = units checked out and not paid, onHand ` +
 					`dropped by the units paid, over ${orders} checkouts answered 201 (warm-up included), available >= 0`
 				: `DISCREPANCY: stock does not match the ${orders} checkouts answered 201 (${units} units)` +
 					(unresolved.length > 0 ? `; ${unresolved.length} checkout(s) of unknown outcome` : "");
-			return { ok, summary, details };
+			return { ok, summary: summary + pricingNote, details };
 		}
 	};
 }
@@ -979,6 +1006,22 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
 		],
 		setup: runOrderFlow
+	},
+	{
+		// The purchase above as a shop with pricing makes it: a discount code applied to the cart (the cart priced
+		// with it), then a checkout with a shipping method (the code redeemed at the checkout, atomically within its
+		// limits), then the pay. Checked afterwards: the stock as above, and the code used once per order.
+		kind: "flow",
+		name: "purchase flow with code + shipping (cart item + code + checkout + pay)",
+		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments", "pricing"],
+		unit: "purchases",
+		steps: [
+			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
+			{ name: "apply code", method: "POST", path: "/api/cart/discount", expect: [200] },
+			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
+			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
+		],
+		setup: (baseUrl, ctx) => runOrderFlow(baseUrl, ctx, { priced: true })
 	},
 	{
 		// One hot product, thousands of buyers, the sale's units and not one more (see runFlashSale).

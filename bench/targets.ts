@@ -57,10 +57,10 @@ function requestTarget(
 	};
 }
 
-function purchaseTarget(report: BenchReport): TargetResult {
-	const name = "purchase flow (add to cart, checkout, pay; distinct users)";
+/** The purchase flow's target, of the row whose name starts with `starts`. */
+function purchaseTarget(report: BenchReport, name: string, starts: string): TargetResult {
 	const target = ">= 300 purchases/s, p95 < 100 ms per request, 0 errors, 0 oversell";
-	const r = row(report, "purchase flow");
+	const r = row(report, starts);
 	if (!r?.measurement || !r.flow)
 		return { scenario: name, target, measured: "not measured", ratio: "-", pass: null };
 	const f = r.flow;
@@ -183,7 +183,17 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 		requestTarget(report, "authenticated `GET /api/users/me`", "authenticated /api/users/me", {
 			ratio: 0.6
 		}),
-		purchaseTarget(report),
+		purchaseTarget(
+			report,
+			"purchase flow (add to cart, checkout, pay; distinct users)",
+			"purchase flow ("
+		),
+		// Issue 21: the same target with a discount code and a shipping method in every purchase.
+		purchaseTarget(
+			report,
+			"purchase flow with a discount code and a shipping method (add, apply code, checkout, pay)",
+			"purchase flow with code"
+		),
 		...flashSaleTargets(report),
 		holdsTarget(report)
 	];

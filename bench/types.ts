@@ -1,8 +1,106 @@
 /**
- * The shapes of a bench run's results (bench/results/latest.json, bench/REPORT.json), in one place so that the
- * files that measure and the files that write reports import them from here and not from each other.
+ * The shapes the bench's files share: the requests and flows that scenarios declare and flow.ts and measure.ts drive,
+ * and a run's results (bench/results/latest.json, bench/REPORT.json). In one place, importing nothing, so that the
+ * files that declare, measure and report import them from here and not from each other.
  */
-import type { FlowCheck, HttpMethod } from "./scenarios";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export type JsonValue =
+	string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** The request autocannon repeats: what a scenario declares, merged with what its setup returns. */
+export interface RequestOptions {
+	method: HttpMethod;
+	/** Path and query on the gateway, e.g. `/api/products?limit=20`. */
+	path: string;
+	headers: Record<string, string>;
+	/** A string is sent as is; anything else as JSON (with `Content-Type: application/json`). */
+	body?: string | JsonValue;
+	/**
+	 * Headers of one connection each, on top of `headers`: connection i sends entry i (modulo the length), e.g.
+	 * its own customer's `Authorization`, so that concurrent connections do not all write the same cart.
+	 */
+	connectionHeaders?: Array<Record<string, string>>;
+}
+
+/** What a setup knows of the row it prepares. */
+export interface SetupContext {
+	/** Concurrent connections (a request scenario) or virtual users (a flow) the row runs with. */
+	concurrency: number;
+	/** `--quick`: a smaller run where the scenario's size is its own (the flash sale's buyers and units). */
+	quick?: boolean;
+}
+
+/** One step of a flow, as the reports name it. */
+export interface FlowStep {
+	name: string;
+	method: HttpMethod;
+	/** The route, for the reports (e.g. `/api/cart/items/:productId`). */
+	path: string;
+	/** The statuses that let the iteration go on; any other answer (or none) ends the iteration there. */
+	expect: number[];
+}
+
+/** A request of a flow step, as sent. A body is sent as JSON. */
+export interface FlowRequest {
+	method: HttpMethod;
+	path: string;
+	headers?: Record<string, string>;
+	body?: JsonValue;
+}
+
+/** An answer to a flow step: the status and the body (parsed when it is JSON, else the text). */
+export interface FlowResponse {
+	status: number;
+	body: unknown;
+	/** The response's headers, names in lower case (e.g. `retry-after`). */
+	headers?: Record<string, string | string[] | undefined>;
+}
+
+/** What a flow's `verify` found after the run. */
+export interface FlowCheck {
+	ok: boolean;
+	/** One line, e.g. `0 oversell (...)`. */
+	summary: string;
+	/** The discrepancies, or what was checked. */
+	details: string[];
+}
+
+/** A prepared flow: builds every request, sees every answer, checks what the run left behind. */
+export interface Flow {
+	/**
+	 * Step `step` of the current iteration of virtual user `vu` (0..C-1). A virtual user runs one iteration at a
+	 * time; `state` is new for each iteration and shared by its steps.
+	 */
+	request(vu: number, step: number, state: Record<string, unknown>): FlowRequest;
+	/**
+	 * Whether step `step` of this iteration is left out (not sent, not counted: the iteration goes on with the next
+	 * step), e.g. an add to cart when the unit is still in the cart from an attempt that was turned away.
+	 */
+	skip?(vu: number, step: number, state: Record<string, unknown>): boolean;
+	/** Every answer, warm-up included; `null` when none came (connection error, client timeout); `ms` it took. */
+	onResponse?(
+		vu: number,
+		step: number,
+		state: Record<string, unknown>,
+		req: FlowRequest,
+		res: FlowResponse | null,
+		ms: number
+	): void;
+	/**
+	 * Before each iteration of virtual user `vu`: may wait (for a buyer who may try again) and fill `state`; false
+	 * when this virtual user has nothing left to do (it stops; the run ends when every one has stopped). `over()`
+	 * turns true once the run's time is up or it was stopped: a wait must end then.
+	 */
+	begin?(vu: number, state: Record<string, unknown>, over: () => boolean): Promise<boolean>;
+	/** After each iteration, whatever its outcome (`ok`: every step answered as expected). */
+	end?(vu: number, state: Record<string, unknown>, ok: boolean): void;
+	/** The flash sale's figures, once `verify` has run. */
+	flashSale?(): FlashSaleResult | undefined;
+	/** Runs once every iteration has finished (warm-up and measured). `ok: false` makes the bench exit 1. */
+	verify?(): Promise<FlowCheck>;
+}
 
 export interface Measurement {
 	/** Completed responses per second (any status), the mean of autocannon's per-second samples. */

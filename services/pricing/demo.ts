@@ -2,9 +2,9 @@
  * What `npm run seed` gives a shop to price with: shipping methods, tax rates and a welcome code. US sales tax
  * depends on the state, so the demo has no US rate; the European rates show tax-inclusive pricing (EUR, GBP).
  */
-import type { TaxRate } from "./pricing.service";
+import type { ShippingTerms, TaxRate } from "./types";
 
-export const DEMO_SHIPPING = [
+export const DEMO_SHIPPING: ShippingTerms[] = [
 	{ name: "Standard", price: 499, currency: "USD", countries: ["US", "CA"], freeAbove: 5000 },
 	{ name: "Express", price: 1499, currency: "USD", countries: ["US"] },
 	{ name: "Standard", price: 599, currency: "EUR", countries: ["DE", "FR", "NL"], freeAbove: 6000 },

@@ -28,16 +28,11 @@ import type { AppMeta } from "../../types/meta";
 import type { AppAction } from "../../types/moleculer-ext";
 import { DEMO_CODE, DEMO_SHIPPING, DEMO_TAX_RATES } from "./demo";
 import { type CodeDoc, type CustomerDoc, releaseRedemption, takeRedemption } from "./redemptions";
-import { type Totals, type TotalsLine, computeTotals } from "./totals";
+import { type TotalsLine, computeTotals } from "./totals";
+import type { DiscountReason, Quote, QuoteParams, ShippingTerms, TaxRate } from "./types";
 
-export type DiscountReason =
-	| "unknown"
-	| "expired"
-	| "not_started"
-	| "exhausted"
-	| "customer_limit"
-	| "min_subtotal"
-	| "not_applicable";
+// Carts and orders name these from here.
+export type { DiscountReason, Quote, QuoteParams, TaxRate } from "./types";
 
 interface DiscountDoc extends CodeDoc {
 	/** Unique: the code while it exists, the id once deleted (so the code can be used again). */
@@ -56,46 +51,13 @@ interface DiscountDoc extends CodeDoc {
 
 export type Discount = Omit<DiscountDoc, "_id" | "key" | "ops" | "deleted"> & { id: string };
 
-interface ShippingDoc {
+interface ShippingDoc extends ShippingTerms {
 	_id: string;
-	name: string;
-	price: number;
-	currency: string;
-	countries: string[];
-	freeAbove?: number;
 	createdAt: string;
 	updatedAt: string;
 }
 
 export type ShippingMethod = Omit<ShippingDoc, "_id"> & { id: string };
-
-export interface TaxRate {
-	country: string;
-	category?: string;
-	rate: number;
-}
-
-/** What carts and orders send to be priced. */
-export interface QuoteParams {
-	currency: string;
-	items: Array<{ productId: string; lineTotal: number }>;
-	code?: string;
-	userId?: string;
-	shippingMethodId?: string;
-	country?: string;
-	/** Throw 422 for a code that cannot be used (applying, checkout) instead of pricing without it (a cart's view). */
-	strict?: boolean;
-}
-
-/** The totals, and what they were made of. */
-export interface Quote extends Totals {
-	taxIncluded: boolean;
-	country: string;
-	discount?: { id: string; code: string; type: string; value: number; amount: number };
-	/** An applied code that cannot be used now, and why (a cart's view only). */
-	discountRejected?: { code: string; reason: DiscountReason };
-	shippingMethod?: { id: string; name: string; price: number };
-}
 
 interface RedeemParams {
 	discountId: string;
@@ -254,6 +216,7 @@ const actions = {
 				throw new ConflictError("DISCOUNT_CODE_TAKEN", "A discount with this code exists");
 			}
 			ctx.meta.$statusCode = 201;
+			ctx.meta.$location = `/api/discounts/${doc._id}`;
 			return toDiscount(doc);
 		}
 	},
@@ -343,6 +306,7 @@ const actions = {
 			};
 			await this.stores.shipping.insert(doc);
 			ctx.meta.$statusCode = 201;
+			ctx.meta.$location = `/api/shipping-methods/${doc._id}`;
 			return toShipping(doc);
 		}
 	},
@@ -704,22 +668,32 @@ export function createPricingService(
 				return (await this.adapter.findOne({ key: code.toUpperCase() })) as DiscountDoc | null;
 			},
 
-			/** The categories of products (unknown ones absent), from products, cached like the carts' catalog. */
+			/**
+			 * The categories of products (unknown ones absent), cached like the carts' catalog: those not held come
+			 * in one `products.summaries` call. Products not answering leaves them absent (priced at the country's
+			 * rate, not kept), as an unknown product is.
+			 */
 			async categories(
 				this: PricingThis,
 				ctx: Context,
 				ids: string[]
 			): Promise<Record<string, string>> {
+				if (ids.length === 0) return {};
 				return this.catalog.getMany<string>(ids, appCfg.catalog.cacheTtl * 1000, async missing => {
-					const found = await Promise.all(
-						missing.map(id =>
-							ctx
-								.call<{ category: string }, { idOrSlug: string }>("products.get", { idOrSlug: id })
-								.then(p => [id, p.category] as const)
-								.catch(() => null)
-						)
-					);
-					return Object.fromEntries(found.filter(f => f !== null));
+					const found = await ctx
+						.call<Record<string, { category: string }>, { ids: string[] }>("products.summaries", {
+							ids: missing
+						})
+						.catch(err => {
+							this.logger.warn("Could not read product categories; priced without them", err);
+							return {} as Record<string, { category: string }>;
+						});
+					// No prototype: a product id such as `constructor` must find nothing.
+					const out: Record<string, string> = Object.create(null);
+					for (const id of missing) {
+						if (Object.hasOwn(found, id)) out[id] = found[id].category;
+					}
+					return out;
 				});
 			},
 

@@ -131,6 +131,7 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			perCustomerLimit: 1
 		});
 		expect(created.status).toBe(201);
+		expect(created.headers.get("location")).toBe(`/api/discounts/${created.body.id}`);
 		expect(created.body).toMatchObject({
 			code: c,
 			type: "fixed",
@@ -174,6 +175,7 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			countries: ["is", "FO"]
 		});
 		expect(method.status).toBe(201);
+		expect(method.headers.get("location")).toBe(`/api/shipping-methods/${method.body.id}`);
 		expect(method.body.countries).toEqual(["IS", "FO"]);
 		const forIceland = await api(cluster.gateways[1], "GET", "/api/shipping-methods?country=IS");
 		expect(forIceland.status).toBe(200);
