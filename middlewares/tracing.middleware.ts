@@ -17,10 +17,14 @@ const HTTP_ENTRY_ACTIONS = new Set(["api.rest"]);
 type ActionDef = { name: string; service?: { name?: string } };
 type ChannelDef = { name: string; group: string };
 type Handler = (ctx: Context, ...rest: unknown[]) => Promise<unknown>;
+type CallOpts = {
+	headers?: Record<string, unknown>;
+	parentCtx?: { headers?: Record<string, unknown> };
+} & Record<string, unknown>;
 type CallFn = (
 	action: string | { action?: { name?: string }; name?: string },
 	params?: unknown,
-	opts?: { headers?: Record<string, unknown> } & Record<string, unknown>
+	opts?: CallOpts
 ) => Promise<unknown> & { ctx?: Context };
 type SendToChannel = (
 	channel: string,
@@ -49,8 +53,16 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 		call(next: CallFn): CallFn {
 			return function tracedCall(action, params, opts = {}) {
 				const parent = tracing.active();
-				// Unsampled (or no trace): nothing is recorded, so the callee gets no context and makes no spans.
-				if (!tracing.isSampled(parent)) return next(action, params, opts);
+				if (!tracing.isSampled(parent)) {
+					// Unsampled: nothing is recorded. The caller's unsampled `traceparent` (a request's, read from the
+					// gateway) goes on as it is, so the callee keeps the decision without any span or context work.
+					const inherited = opts.parentCtx?.headers;
+					if (!opts.headers?.traceparent && tracing.unsampledIn(inherited)) {
+						const headers = { ...opts.headers, traceparent: inherited!.traceparent };
+						return next(action, params, { ...opts, headers });
+					}
+					return next(action, params, opts);
+				}
 				const name =
 					typeof action === "string" ? action : (action.action?.name ?? action.name ?? "");
 				const { span, ctx } = tracing.start(
@@ -73,6 +85,8 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 		localAction(next: Handler, action: ActionDef): Handler {
 			if (HTTP_ENTRY_ACTIONS.has(action.name)) {
 				return function httpEntry(ctx: Context, ...rest: unknown[]) {
+					// An unsampled request is never entered: its calls pass its headers on (call above).
+					if (tracing.unsampledIn(ctx.headers)) return next(ctx, ...rest);
 					return tracing.with(tracing.extract(ctx.headers), () => next(ctx, ...rest));
 				};
 			}
@@ -83,6 +97,7 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 				"moleculer.node": nodeID
 			};
 			return function tracedAction(ctx: Context, ...rest: unknown[]) {
+				if (tracing.unsampledIn(ctx.headers)) return next(ctx, ...rest);
 				const parent = tracing.extract(ctx.headers, tracing.active());
 				return tracing.inSpan(
 					action.name,

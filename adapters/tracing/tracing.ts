@@ -20,13 +20,21 @@ import {
 	trace
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { W3CTraceContextPropagator, setGlobalErrorHandler } from "@opentelemetry/core";
+import {
+	W3CTraceContextPropagator,
+	parseTraceParent,
+	setGlobalErrorHandler
+} from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
 	BasicTracerProvider,
 	BatchSpanProcessor,
+	type IdGenerator,
 	ParentBasedSampler,
+	RandomIdGenerator,
+	type Sampler,
+	SamplingDecision,
 	type SpanExporter,
 	TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base";
@@ -79,6 +87,15 @@ export function traceHeadersOf(ctx: OtelContext): TraceHeaders {
 /** The trace context in `carrier` on top of `base`; `base` itself when the carrier has none (or a malformed one). */
 export function extractTrace(carrier: unknown, base: OtelContext = ROOT_CONTEXT): OtelContext {
 	return carrier ? propagator.extract(base, carrier, carrierGetter) : base;
+}
+
+/**
+ * Whether `headers` carry a `traceparent` that is not sampled: read from its flags alone (their place is fixed in
+ * every version of the format), so the work of an unsampled request passes it on and parses nothing.
+ */
+export function unsampledIn(headers: Record<string, unknown> | null | undefined): boolean {
+	const tp = headers?.traceparent;
+	return typeof tp === "string" && tp.length >= 55 && (parseInt(tp.slice(53, 55), 16) & 1) === 0;
 }
 
 /** Whether `ctx` holds a span to continue: a trace is joined, never started, by calls and store operations. */
@@ -156,11 +173,41 @@ type WarnLogger = { warn(...args: unknown[]): void };
 /** Export failures (collector down, slow) are logged at most this often: spans are dropped, requests never wait. */
 const EXPORT_WARNING_INTERVAL_MS = 60_000;
 
+/**
+ * What the gateway decided for one HTTP request: the server span when it is sampled (null otherwise: no OpenTelemetry
+ * object exists for an unsampled request), and the W3C headers to answer and to hand to the gateway's action.
+ */
+export interface HttpTrace {
+	span: Span | null;
+	headers: TraceHeaders;
+}
+
+/**
+ * Random ids, except that the gateway may name the next root span's trace id: it has already sampled that id with
+ * the root sampler, and the SDK, sampling it again with the same deterministic sampler, comes to the same decision.
+ */
+class GatewayIdGenerator implements IdGenerator {
+	private readonly random = new RandomIdGenerator();
+	next: string | null = null;
+
+	generateTraceId(): string {
+		const id = this.next ?? this.random.generateTraceId();
+		this.next = null;
+		return id;
+	}
+
+	generateSpanId(): string {
+		return this.random.generateSpanId();
+	}
+}
+
 /** One node's tracing: its tracer, its exporter behind a bounded batch processor, and the gateway's trust list. */
 export class Tracing {
 	readonly tracer: Tracer;
 	private readonly provider: BasicTracerProvider;
 	private readonly trust: (address: string, hop: number) => boolean;
+	private readonly rootSampler: Sampler;
+	private readonly ids = new GatewayIdGenerator();
 	private logger: WarnLogger | null = null;
 
 	constructor(
@@ -175,6 +222,7 @@ export class Tracing {
 	) {
 		registerProcessWide();
 		this.trust = proxyaddr.compile(cfg.trustedClients);
+		this.rootSampler = new TraceIdRatioBasedSampler(cfg.sampleRatio);
 		this.provider = new BasicTracerProvider({
 			resource: resourceFromAttributes({
 				[ATTR_SERVICE_NAME]: cfg.serviceName,
@@ -182,7 +230,8 @@ export class Tracing {
 				"service.instance.id": resource.nodeID
 			}),
 			// A trace continued from a client or another node keeps its decision; new ones are sampled by ratio.
-			sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
+			sampler: new ParentBasedSampler({ root: this.rootSampler }),
+			idGenerator: this.ids,
 			// Bounded: past maxQueueSize spans are dropped, never queued without end nor waited for by a request.
 			spanProcessors: [new BatchSpanProcessor(exporter, cfg.batch)]
 		});
@@ -206,6 +255,11 @@ export class Tracing {
 	/** The W3C headers of `ctx`'s span (traceHeadersOf). */
 	headersOf(ctx: OtelContext): TraceHeaders {
 		return traceHeadersOf(ctx);
+	}
+
+	/** Whether `headers` carry an unsampled `traceparent` (unsampledIn). */
+	unsampledIn(headers: Record<string, unknown> | null | undefined): boolean {
+		return unsampledIn(headers);
 	}
 
 	/** Whether `ctx` holds a span to join (hasSpan). */
@@ -282,6 +336,57 @@ export class Tracing {
 		if (!isSampled(parent)) return work();
 		const { span, ctx } = this.start(name, kind, attributes, parent);
 		return context.with(ctx, () => settle(span, work()));
+	}
+
+	/**
+	 * The gateway's trace for one HTTP request, its sampling decided before any OpenTelemetry object is made: from the
+	 * trusted client's `traceparent` (`clientHeaders`, null for an untrusted peer), else by the root sampler on a new
+	 * trace id. A sampled request gets its server span; an unsampled one only its W3C headers (flag 00, a span id
+	 * of its own), so the answer still names the trace and the nodes keep the decision, at the cost of a string.
+	 */
+	beginHttp(
+		name: string,
+		attributes: Attributes,
+		clientHeaders: Record<string, string | string[] | undefined> | null
+	): HttpTrace {
+		const raw = clientHeaders?.traceparent;
+		// As the W3C propagator reads it: the first of repeated headers, all-zero ids refused.
+		const header = Array.isArray(raw) ? raw[0] : raw;
+		const parsed = typeof header === "string" ? parseTraceParent(header) : null;
+		const client = parsed && isSpanContextValid(parsed) ? parsed : null;
+		if (client) {
+			if ((client.traceFlags & TraceFlags.SAMPLED) === 0) {
+				const tracestate = clientHeaders?.tracestate;
+				return {
+					span: null,
+					headers: {
+						traceparent: `00-${client.traceId}-${this.ids.generateSpanId()}-00`,
+						...(typeof tracestate === "string" && tracestate ? { tracestate } : {})
+					}
+				};
+			}
+			const { span, ctx } = this.start(name, "server", attributes, extractTrace(clientHeaders));
+			return { span, headers: traceHeadersOf(ctx) };
+		}
+		const traceId = this.ids.generateTraceId();
+		const decision = this.rootSampler.shouldSample(
+			ROOT_CONTEXT,
+			traceId,
+			name,
+			SpanKind.SERVER,
+			attributes,
+			[]
+		);
+		if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) {
+			return {
+				span: null,
+				headers: { traceparent: `00-${traceId}-${this.ids.generateSpanId()}-00` }
+			};
+		}
+		this.ids.next = traceId;
+		const { span, ctx } = this.start(name, "server", attributes, ROOT_CONTEXT);
+		this.ids.next = null;
+		return { span, headers: traceHeadersOf(ctx) };
 	}
 
 	/** Exports what is buffered now (tests, and an operator's flush). */

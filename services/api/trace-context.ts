@@ -3,7 +3,8 @@
  * `tracestate`) only when the client's socket address is in TRACING_TRUSTED_CLIENTS, else starting a new trace (a
  * stranger must not pick our trace ids or sampling decisions). Every answer carries the request's `traceparent`;
  * `X-Request-Id` is untouched. The span's context goes to the gateway's action in the call options' headers, where
- * the tracing middleware takes it up. Nothing happens with tracing off.
+ * the tracing middleware takes it up (an unsampled request's only to be passed on, never entered). Nothing happens
+ * with tracing off.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { tracingOf } from "../../adapters/tracing";
@@ -21,22 +22,20 @@ export function traceHttpRequest(
 	const tracing = tracingOf(broker);
 	if (!tracing) return;
 	const method = req.method ?? "GET";
-	const parent = tracing.trustsClient(req.socket.remoteAddress)
-		? tracing.extract(req.headers)
-		: tracing.root;
-	const { span, ctx } = tracing.start(
+	// Sampling is decided first: an unsampled request (nine in ten at 0.1) gets its `traceparent` and nothing else,
+	// no span, no context to enter, no hook on its answer.
+	const { span, headers } = tracing.beginHttp(
 		method,
-		"server",
 		{
 			"http.request.method": method,
 			"url.path": (req.url ?? "/").split("?")[0],
 			"url.scheme": "http"
 		},
-		parent
+		tracing.trustsClient(req.socket.remoteAddress) ? req.headers : null
 	);
-	const headers = tracing.headersOf(ctx);
-	options.headers = { ...options.headers, ...headers };
+	options.headers = options.headers ? { ...options.headers, ...headers } : { ...headers };
 	if (headers.traceparent) res.setHeader("traceparent", headers.traceparent);
+	if (!span) return;
 	res.once("close", () => {
 		// The operation's template (as the HTTP metrics name it), known once routing is done.
 		const alias = req.$alias;

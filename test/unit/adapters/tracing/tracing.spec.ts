@@ -157,6 +157,23 @@ describe("middlewares/tracing", () => {
 		expect(seen).toEqual([undefined]);
 		await broker.destroyService(watcher);
 	});
+	it("passes a request's unsampled traceparent from call to call in ctx.headers, making no spans", async () => {
+		const seen: unknown[] = [];
+		const watcher = broker.createService({
+			name: "relay",
+			actions: {
+				first: (ctx: Context) => ctx.call("relay.second", {}),
+				second: (ctx: Context) => void seen.push(ctx.headers.traceparent)
+			}
+		});
+		await broker.waitForServices("relay");
+		const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+		// As the gateway hands an unsampled request to its action: in the call's headers, no context entered.
+		await broker.call("relay.first", {}, { headers: { traceparent } });
+		expect(seen).toEqual([traceparent]);
+		expect(await spans()).toEqual([]);
+		await broker.destroyService(watcher);
+	});
 });
 
 describe("adapters/tracing export", () => {

@@ -15,10 +15,14 @@ const CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c";
 const CLIENT_SPAN = "b7ad6b7169203331";
 
 /** A gateway stand-in: the real hook on a real HTTP server, answering `status` for the route `/api/things/:id`. */
-async function gateway(trustedClients: string, status = 200) {
+async function gateway(trustedClients: string, status = 200, sampleRatio = "1") {
 	const exporter = new InMemorySpanExporter();
 	const tracing = new Tracing(
-		loadConfig({ TRACING_ENABLED: "true", TRACING_TRUSTED_CLIENTS: trustedClients }).tracing!,
+		loadConfig({
+			TRACING_ENABLED: "true",
+			TRACING_TRUSTED_CLIENTS: trustedClients,
+			TRACING_SAMPLE_RATIO: sampleRatio
+		}).tracing!,
 		{ namespace: "t", nodeID: "gw" },
 		exporter
 	);
@@ -110,6 +114,34 @@ describe("services/api/trace-context", () => {
 		await send(gw.url, { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` });
 		const spans = await gw.spans();
 		expect(spans.map(s => s.spanContext().traceFlags)).toEqual([1]);
+		await gw.close();
+	});
+
+	it("samples a new trace once, at the door: an unsampled one answers and passes on flag 00, and records nothing", async () => {
+		const gw = await gateway("loopback", 200, "0");
+		const res = await send(gw.url);
+		const traceparent = res.headers.get("traceparent") ?? "";
+		expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+		expect(traceparent).not.toMatch(/^00-0{32}-|-0{16}-/);
+		// The action gets the same unsampled context, for the nodes to keep the decision.
+		expect(gw.passed[0]).toEqual({ traceparent });
+		// A sampled client trace sent after it is the only span exported (ratio 0 samples no new trace).
+		await send(gw.url, { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` });
+		const spans = await gw.spans();
+		expect(spans.map(s => s.spanContext().traceId)).toEqual([CLIENT_TRACE]);
+		await gw.close();
+	});
+
+	it("at a ratio, samples a new trace as the span's own sampler does: every answer flagged 01 is exported", async () => {
+		const gw = await gateway("loopback", 200, "0.5");
+		const answered: string[] = [];
+		for (let i = 0; i < 40; i++)
+			answered.push((await send(gw.url)).headers.get("traceparent") ?? "");
+		const sampled = answered.filter(t => t.endsWith("-01")).map(t => t.split("-")[1]);
+		expect(sampled.length).toBeGreaterThan(0);
+		expect(sampled.length).toBeLessThan(40);
+		const spans = await gw.spans(sampled.length);
+		expect(spans.map(s => s.spanContext().traceId).sort()).toEqual([...sampled].sort());
 		await gw.close();
 	});
 
