@@ -491,7 +491,7 @@ export interface paths {
         };
         /**
          * Get a stock level
-         * @description Admin: the stock of a product; `available = onHand - reserved`.
+         * @description Admin: the stock of a product's default variant (a product without options has one, whose id is the product's); `available = onHand - reserved`. A product with options has stock per variant: `/api/inventory/variants/{variantId}`.
          */
         get: operations["inventory.get"];
         /**
@@ -499,6 +499,30 @@ export interface paths {
          * @description Admin: set the units on hand. Refused with 409 if that would drop below the units reserved for unpaid orders.
          */
         put: operations["inventory.set"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/inventory/variants/{variantId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a variant's stock level
+         * @description Admin: the stock of one variant; `available = onHand - reserved`.
+         */
+        get: operations["inventory.getVariant"];
+        /**
+         * Set a variant's stock level
+         * @description Admin: set one variant's units on hand. Refused with 409 if that would drop below the units reserved for unpaid orders.
+         */
+        put: operations["inventory.setVariant"];
         post?: never;
         delete?: never;
         options?: never;
@@ -723,7 +747,7 @@ export interface paths {
         put?: never;
         /**
          * Add to cart
-         * @description Add units of a product (to its existing line if any; a line holds 1..99 units, more is 422). Unknown or archived product: 404. A product in another currency than the cart's: 422 CURRENCY_MISMATCH. A client-sent price is never read.
+         * @description Add units of a variant (to its existing line if any; a line holds 1..99 units, more is 422), named by `variantId`, or by `productId` alone for a product without options (its default variant; a product with options is 409 VARIANT_REQUIRED). One of the two is required (422). Unknown or archived product or variant, or a variant of another product: 404. A product in another currency than the cart's: 422 CURRENCY_MISMATCH. A client-sent price is never read.
          */
         post: operations["carts.add"];
         delete?: never;
@@ -744,14 +768,14 @@ export interface paths {
         post?: never;
         /**
          * Remove a cart line
-         * @description Remove a line. 404 when the product is not in the cart.
+         * @description Remove a line, named by its variant's id or by its product's id (the product's one line in the cart). 404 when it is not in the cart.
          */
         delete: operations["carts.remove"];
         options?: never;
         head?: never;
         /**
          * Change a cart line
-         * @description Set the quantity of a line (1..99). 404 when the product is not in the cart.
+         * @description Set the quantity of a line (1..99), named by its variant's id or by its product's id (the product's one line in the cart). 404 when it is not in the cart.
          */
         patch: operations["carts.update"];
         trace?: never;
@@ -1306,9 +1330,10 @@ export interface components {
          */
         CategoryList: components["schemas"]["Category"][];
         /**
-         * @description A product's stock: `available = onHand - reserved`, never below 0
+         * @description A variant's stock: `available = onHand - reserved`, never below 0. A product without options has one variant, whose id (`variantId`) is the product's
          * @example {
          *       "productId": "p3fYpQk2Lx8aB1cD",
+         *       "variantId": "p3fYpQk2Lx8aB1cD",
          *       "onHand": 50,
          *       "reserved": 8,
          *       "available": 42
@@ -1316,6 +1341,7 @@ export interface components {
          */
         InventoryLevel: {
             productId: string;
+            variantId: string;
             /** @description Units in the warehouse */
             onHand: number;
             /** @description Units held for unpaid orders */
@@ -1324,9 +1350,10 @@ export interface components {
             available: number;
         };
         /**
-         * @description A product of a sale: its sale price (in the product's currency), the units allotted, the most one customer may hold or buy, and the units not yet held or sold
+         * @description A variant of a sale (a product without options: its one variant, whose id is the product's): its sale price (in the product's currency), the units allotted, the most one customer may hold or buy, and the units not yet held or sold
          * @example {
          *       "productId": "p3fYpQk2Lx8aB1cD",
+         *       "variantId": "p3fYpQk2Lx8aB1cD",
          *       "salePrice": 999,
          *       "units": 10000,
          *       "perCustomerLimit": 2,
@@ -1335,6 +1362,7 @@ export interface components {
          */
         SaleItem: {
             productId: string;
+            variantId: string;
             /** @description Minor units (cents) */
             salePrice: number;
             units: number;
@@ -1353,6 +1381,7 @@ export interface components {
          *       "items": [
          *         {
          *           "productId": "p3fYpQk2Lx8aB1cD",
+         *           "variantId": "p3fYpQk2Lx8aB1cD",
          *           "salePrice": 999,
          *           "units": 10000,
          *           "perCustomerLimit": 2,
@@ -1394,6 +1423,7 @@ export interface components {
          *           "items": [
          *             {
          *               "productId": "p3fYpQk2Lx8aB1cD",
+         *               "variantId": "p3fYpQk2Lx8aB1cD",
          *               "salePrice": 999,
          *               "units": 10000,
          *               "perCustomerLimit": 2,
@@ -1419,10 +1449,13 @@ export interface components {
             totalPages: number;
         };
         /**
-         * @description A line of the cart at the product's current price
+         * @description A line of the cart: one variant (a product without options: its default one, whose id is the product's) at its current price
          * @example {
          *       "productId": "p3fYpQk2Lx8aB1cD",
+         *       "variantId": "p3fYpQk2Lx8aB1cD",
+         *       "sku": "MUG-BLUE-350",
          *       "name": "Blue enamel mug",
+         *       "options": {},
          *       "unitPrice": 1299,
          *       "quantity": 2,
          *       "lineTotal": 2598
@@ -1430,7 +1463,13 @@ export interface components {
          */
         CartItem: {
             productId: string;
+            variantId: string;
+            sku: string;
             name: string;
+            /** @description The variant's option values; `{}` for a product without options */
+            options: {
+                [key: string]: string;
+            };
             /** @description Minor units (cents) */
             unitPrice: number;
             quantity: number;
@@ -1445,7 +1484,10 @@ export interface components {
          *       "items": [
          *         {
          *           "productId": "p3fYpQk2Lx8aB1cD",
+         *           "variantId": "p3fYpQk2Lx8aB1cD",
+         *           "sku": "MUG-BLUE-350",
          *           "name": "Blue enamel mug",
+         *           "options": {},
          *           "unitPrice": 1299,
          *           "quantity": 2,
          *           "lineTotal": 2598
@@ -1723,11 +1765,13 @@ export interface components {
          */
         OrderStatus: "pending_payment" | "paid" | "shipped" | "delivered" | "cancelled" | "expired" | "refunded";
         /**
-         * @description A line of an order at the price it was bought at
+         * @description A line of an order as it was sold: the variant, its sku, the product's name and the option values then, at the price it was bought at (later catalog changes leave it alone)
          * @example {
          *       "productId": "p3fYpQk2Lx8aB1cD",
+         *       "variantId": "p3fYpQk2Lx8aB1cD",
          *       "sku": "MUG-BLUE-350",
          *       "name": "Blue enamel mug",
+         *       "options": {},
          *       "unitPrice": 1299,
          *       "quantity": 2,
          *       "lineTotal": 2598
@@ -1735,8 +1779,13 @@ export interface components {
          */
         OrderItem: {
             productId?: string;
+            variantId?: string;
             sku?: string;
             name?: string;
+            /** @description The variant's option values; `{}` for a product without options */
+            options?: {
+                [key: string]: string;
+            };
             /** @description Minor units (cents) */
             unitPrice?: number;
             quantity?: number;
@@ -1769,8 +1818,10 @@ export interface components {
          *       "items": [
          *         {
          *           "productId": "p3fYpQk2Lx8aB1cD",
+         *           "variantId": "p3fYpQk2Lx8aB1cD",
          *           "sku": "MUG-BLUE-350",
          *           "name": "Blue enamel mug",
+         *           "options": {},
          *           "unitPrice": 1299,
          *           "quantity": 2,
          *           "lineTotal": 2598
@@ -1861,8 +1912,10 @@ export interface components {
          *           "items": [
          *             {
          *               "productId": "p3fYpQk2Lx8aB1cD",
+         *               "variantId": "p3fYpQk2Lx8aB1cD",
          *               "sku": "MUG-BLUE-350",
          *               "name": "Blue enamel mug",
+         *               "options": {},
          *               "unitPrice": 1299,
          *               "quantity": 2,
          *               "lineTotal": 2598
@@ -3599,6 +3652,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The product has options: name a variant (VARIANT_REQUIRED, its variant ids in `data`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             422: components["responses"]["E422"];
             429: components["responses"]["E429"];
             431: components["responses"]["E431"];
@@ -3641,6 +3704,114 @@ export interface operations {
             401: components["responses"]["E401"];
             403: components["responses"]["E403"];
             /** @description No stock level for this product (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `onHand` would drop below the units reserved (STOCK_BELOW_RESERVED), the stock kept changing (STOCK_CHANGED: retry), or the product has options (VARIANT_REQUIRED) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.getVariant": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                variantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InventoryLevel"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No stock level for this variant (NOT_FOUND) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            431: components["responses"]["E431"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+            504: components["responses"]["E504"];
+        };
+    };
+    "inventory.setVariant": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Echoed back when sane; generated otherwise. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                variantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    onHand: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The new stock level */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InventoryLevel"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            /** @description No stock level for this variant (NOT_FOUND) */
             404: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3725,7 +3896,10 @@ export interface operations {
                     endsAt: string;
                     holdSeconds?: number;
                     items: {
-                        productId: string;
+                        /** @description The product: alone, its default variant (409 VARIANT_REQUIRED when it has options) */
+                        productId?: string;
+                        /** @description The variant on sale */
+                        variantId?: string;
                         salePrice: number;
                         units: number;
                         perCustomerLimit: number;
@@ -3757,7 +3931,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A product is already in a sale whose window overlaps (SALE_OVERLAP) */
+            /** @description A product is already in a sale whose window overlaps (SALE_OVERLAP), or an item names only a product with options (VARIANT_REQUIRED) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -3905,7 +4079,10 @@ export interface operations {
                     endsAt?: string;
                     holdSeconds?: number;
                     items?: {
-                        productId: string;
+                        /** @description The product: alone, its default variant (409 VARIANT_REQUIRED when it has options) */
+                        productId?: string;
+                        /** @description The variant on sale */
+                        variantId?: string;
                         salePrice: number;
                         units: number;
                         perCustomerLimit: number;
@@ -3937,7 +4114,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP) */
+            /** @description The sale has started (SALE_STARTED), or a product is in another sale at that time (SALE_OVERLAP), or an item names only a product with options (VARIANT_REQUIRED) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -4652,7 +4829,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    productId: string;
+                    /** @description The product: alone, its default variant (409 VARIANT_REQUIRED when it has options); with `variantId`, the variant's product (404 when it is another's) */
+                    productId?: string;
+                    /** @description The variant to add */
+                    variantId?: string;
                     quantity: number;
                 };
             };
@@ -4670,8 +4850,18 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
-            /** @description No such product, or archived (NOT_FOUND) */
+            /** @description No such product or variant, or archived (NOT_FOUND) */
             404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The product has options: name a variant (VARIANT_REQUIRED, its variant ids in `data`) */
+            409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
@@ -4707,6 +4897,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
+                /** @description The line's variant id, or its product's id (a product without options: the same id; with options: the product's one line in the cart) */
                 productId: string;
             };
             cookie?: never;
@@ -4725,8 +4916,18 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
-            /** @description The product is not in the cart (NOT_FOUND) */
+            /** @description The variant or product is not in the cart (NOT_FOUND) */
             404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A product id, and the cart holds several of its variants (VARIANT_REQUIRED) */
+            409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
@@ -4751,6 +4952,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
+                /** @description The line's variant id, or its product's id (a product without options: the same id; with options: the product's one line in the cart) */
                 productId: string;
             };
             cookie?: never;
@@ -4775,8 +4977,18 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
-            /** @description The product is not in the cart (NOT_FOUND) */
+            /** @description The variant or product is not in the cart (NOT_FOUND) */
             404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A product id, and the cart holds several of its variants (VARIANT_REQUIRED) */
+            409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
