@@ -212,8 +212,9 @@ export function demoCatalog(): DemoProduct[] {
 			}
 		});
 	}
+	const withOptions: DemoProduct[] = [];
 	for (const p of WITH_OPTIONS) {
-		products.push({
+		withOptions.push({
 			sku: p.sku,
 			name: p.name,
 			description: `${p.name}, in ${p.options.map(o => `${o.values.length} ${o.name}s`).join(" and ")} (demo item with variants).`,
@@ -230,5 +231,7 @@ export function demoCatalog(): DemoProduct[] {
 			}))
 		});
 	}
-	return products;
+	// Created first, so the newest-first default listing starts with products a client can add by product id alone
+	// (a product with options is 409 VARIANT_REQUIRED without a variant id). The values are drawn as before.
+	return [...withOptions, ...products];
 }

@@ -697,7 +697,9 @@ export function createCartsService(
 			async productOf(this: CartsThis, ctx: Context, params: AddParams): Promise<string> {
 				if (params.productId) return params.productId;
 				if (!params.variantId) {
+					// Both named: a client from before variants knows only productId.
 					throw new UnprocessableError("VALIDATION_ERROR", "Name a productId or a variantId", [
+						{ field: "productId", type: "required", message: "productId or variantId is required" },
 						{ field: "variantId", type: "required", message: "productId or variantId is required" }
 					]);
 				}

@@ -149,7 +149,13 @@ describe.each(targets)("the typed client against %s", (_name, start) => {
 		const stock = await admin.client.GET("/api/inventory/{productId}", {
 			params: { path: { productId: product.id } }
 		});
-		expect(stock.data).toEqual({ productId: product.id, onHand: 3, reserved: 0, available: 3 });
+		expect(stock.data).toEqual({
+			productId: product.id,
+			variantId: product.id,
+			onHand: 3,
+			reserved: 0,
+			available: 3
+		});
 	});
 
 	it("answers a product by id and by slug on one path, and 404 in the Error shape", async () => {

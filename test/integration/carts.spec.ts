@@ -22,7 +22,7 @@ type Cart = {
 	taxTotal: number;
 	total: number;
 };
-type Product = { id: string; name: string; price: number; currency: string };
+type Product = { id: string; sku: string; name: string; price: number; currency: string };
 type Res = { status: number; body: any };
 
 function expectError(res: Res, status: number, type: string) {
@@ -51,13 +51,18 @@ function expectCart(res: Res): Cart {
 		total: cart.subtotal
 	});
 	for (const item of cart.items) {
+		// Round 2 variants: each line names its variant; these products have no options, so it is the default one.
 		expect(Object.keys(item).sort()).toEqual([
 			"lineTotal",
 			"name",
+			"options",
 			"productId",
 			"quantity",
-			"unitPrice"
+			"sku",
+			"unitPrice",
+			"variantId"
 		]);
+		expect(item).toMatchObject({ variantId: item.productId, options: {} });
 		expect(item.lineTotal).toBe(item.unitPrice * item.quantity);
 	}
 	expect(cart.subtotal).toBe(cart.items.reduce((sum, i) => sum + i.lineTotal, 0));
@@ -160,6 +165,9 @@ describe("carts over a cluster", () => {
 			expect(cart.items).toEqual([
 				{
 					productId: p.id,
+					variantId: p.id,
+					sku: p.sku,
+					options: {},
 					name: "Renamed Kettle",
 					unitPrice: 1250,
 					quantity: 3,

@@ -228,6 +228,20 @@ describe("catalog over a cluster", () => {
 				category: "testing",
 				images: [],
 				available: 9,
+				// A product without options: its one default variant, whose id is the product's.
+				options: [],
+				variants: [
+					{
+						id: created.id,
+						sku: created.sku,
+						options: {},
+						price: 4200,
+						currency: "USD",
+						images: [],
+						available: 9
+					}
+				],
+				priceRange: { min: 4200, max: 4200 },
 				createdAt: expect.any(String),
 				updatedAt: expect.any(String)
 			});
@@ -284,7 +298,13 @@ describe("catalog over a cluster", () => {
 				images: []
 			});
 			const stock = await api(gw0, "GET", `/api/inventory/${p.id}`, { token: admin });
-			expect(stock.body).toEqual({ productId: p.id, onHand: 12, reserved: 0, available: 12 });
+			expect(stock.body).toEqual({
+				productId: p.id,
+				variantId: p.id,
+				onHand: 12,
+				reserved: 0,
+				available: 12
+			});
 		});
 
 		it("refuses a duplicate sku with 409", async () => {
@@ -403,7 +423,13 @@ describe("catalog over a cluster", () => {
 				body: { onHand: 11 }
 			});
 			expect(set.status).toBe(200);
-			expect(set.body).toEqual({ productId: p.id, onHand: 11, reserved: 0, available: 11 });
+			expect(set.body).toEqual({
+				productId: p.id,
+				variantId: p.id,
+				onHand: 11,
+				reserved: 0,
+				available: 11
+			});
 			expect(
 				(await api(gw0, "GET", `/api/inventory/${p.id}`, { token: admin })).body.available
 			).toBe(11);
@@ -541,7 +567,13 @@ describe("products and inventory, each without the other", () => {
 			if (stock.status !== 200) await new Promise(r => setTimeout(r, 200));
 		}
 		expect(stock.status).toBe(200);
-		expect(stock.body).toEqual({ productId: early.id, onHand: 7, reserved: 0, available: 7 });
+		expect(stock.body).toEqual({
+			productId: early.id,
+			variantId: early.id,
+			onHand: 7,
+			reserved: 0,
+			available: 7
+		});
 		// The catalog's reads show it too (the stock's announcement dropped any cached read).
 		let available = 0;
 		for (let i = 0; i < 50 && available !== 7; i++) {
@@ -560,6 +592,7 @@ describe("products and inventory, each without the other", () => {
 		expect((await api(base, "GET", `/api/products/${id}`)).body.available).toBe(4);
 		expect((await api(base, "GET", `/api/inventory/${id}`, { token: admin })).body).toEqual({
 			productId: id,
+			variantId: id,
 			onHand: 4,
 			reserved: 0,
 			available: 4
@@ -573,7 +606,13 @@ describe("products and inventory, each without the other", () => {
 			body: { onHand: 12 }
 		});
 		expect(set.status).toBe(200);
-		expect(set.body).toEqual({ productId: early.id, onHand: 12, reserved: 0, available: 12 });
+		expect(set.body).toEqual({
+			productId: early.id,
+			variantId: early.id,
+			onHand: 12,
+			reserved: 0,
+			available: 12
+		});
 		expectError(
 			await api(base, "PUT", "/api/inventory/never-created", { token: admin, body: { onHand: 1 } }),
 			404,

@@ -131,7 +131,13 @@ describe("durability", () => {
 		await eventually(async () => (await s.order(order.id)).status === "paid");
 		// The sale the crash interrupted is finished by the sweeper: 2 units sold, none reserved.
 		await eventually(async () => (await s.stock(productId)).onHand === 8);
-		expect(await s.stock(productId)).toEqual({ productId, onHand: 8, reserved: 0, available: 8 });
+		expect(await s.stock(productId)).toEqual({
+			productId,
+			variantId: productId,
+			onHand: 8,
+			reserved: 0,
+			available: 8
+		});
 		expect((await probe.call<any[]>("payments.ledger", { orderId: order.id })).length).toBe(1);
 	});
 
@@ -186,6 +192,12 @@ describe("durability", () => {
 			status: "refunded"
 		});
 		expect((await s.order(order.id)).status).toBe("expired");
-		expect(await s.stock(productId)).toEqual({ productId, onHand: 5, reserved: 0, available: 5 });
+		expect(await s.stock(productId)).toEqual({
+			productId,
+			variantId: productId,
+			onHand: 5,
+			reserved: 0,
+			available: 5
+		});
 	});
 });

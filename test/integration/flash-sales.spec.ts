@@ -273,7 +273,9 @@ describe("flash sales", () => {
 		const late = await s.customer();
 		const refused = await buyOne(late.token, product, cluster.gateways[1]);
 		expectError(refused, 409, "OUT_OF_STOCK");
-		expect(refused.body.data.lines).toEqual([{ productId: product, requested: 1, available: 0 }]);
+		expect(refused.body.data.lines).toEqual([
+			{ productId: product, variantId: product, requested: 1, available: 0 }
+		]);
 		expect(await counted()).toBe(before + 1);
 
 		// A cancel brings a unit back: the next buyer gets it.

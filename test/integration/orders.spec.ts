@@ -125,7 +125,9 @@ describe("orders", () => {
 			await s.addToCart(token, scarce, 3);
 			const res = await s.checkout(token);
 			expectError(res, 409, "OUT_OF_STOCK");
-			expect(res.body.data.lines).toEqual([{ productId: scarce, requested: 3, available: 1 }]);
+			expect(res.body.data.lines).toEqual([
+				{ productId: scarce, variantId: scarce, requested: 3, available: 1 }
+			]);
 			expect(await s.stock(plenty)).toMatchObject({ reserved: 0, available: 10 });
 			expect(await s.stock(scarce)).toMatchObject({ reserved: 0, available: 1 });
 			expect((await api(s.base, "GET", "/api/cart", { token })).body.items).toHaveLength(2);
@@ -159,6 +161,7 @@ describe("orders", () => {
 			expect(refused.every(a => a.status === 409 && a.body.type === "OUT_OF_STOCK")).toBe(true);
 			expect(await s.stock(product)).toEqual({
 				productId: product,
+				variantId: product,
 				onHand: N,
 				reserved: N,
 				available: 0
@@ -249,7 +252,13 @@ describe("orders", () => {
 				token: admin,
 				body: { onHand: 3 }
 			});
-			expect(atReserved.body).toEqual({ productId: product, onHand: 3, reserved: 3, available: 0 });
+			expect(atReserved.body).toEqual({
+				productId: product,
+				variantId: product,
+				onHand: 3,
+				reserved: 3,
+				available: 0
+			});
 		});
 
 		it("refuses transitions that do not exist, and admin routes to customers", async () => {

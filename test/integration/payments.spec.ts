@@ -70,7 +70,13 @@ describe("payments, fulfilment and durable events", () => {
 				payment: { id: expect.any(String), status: "succeeded", amount: 3000 }
 			});
 			expect(res.headers.get("x-request-id")).toBeTruthy();
-			expect(await s.stock(productId)).toEqual({ productId, onHand: 3, reserved: 0, available: 3 });
+			expect(await s.stock(productId)).toEqual({
+				productId,
+				variantId: productId,
+				onHand: 3,
+				reserved: 0,
+				available: 3
+			});
 			expect((await s.order(order.id)).status).toBe("paid");
 			const entries = await ledger(order.id);
 			expect(succeededCharges(entries)).toHaveLength(1);
@@ -196,7 +202,13 @@ describe("payments, fulfilment and durable events", () => {
 			for (const a of answers.filter(a => a.status !== 200))
 				expectError(a, 409, "INVALID_ORDER_STATE");
 			expect(charges(await ledger(order.id))).toHaveLength(1);
-			expect(await s.stock(productId)).toEqual({ productId, onHand: 2, reserved: 0, available: 2 });
+			expect(await s.stock(productId)).toEqual({
+				productId,
+				variantId: productId,
+				onHand: 2,
+				reserved: 0,
+				available: 2
+			});
 		});
 
 		it("10 concurrent pays with one key: one charge; the others are in use (409) or replays (200)", async () => {
@@ -255,6 +267,7 @@ describe("payments, fulfilment and durable events", () => {
 			await eventually(async () => (await s.stock(productId)).onHand === 50 - sold);
 			expect(await s.stock(productId)).toEqual({
 				productId,
+				variantId: productId,
 				onHand: 50 - sold,
 				reserved: 0,
 				available: 50 - sold
@@ -275,7 +288,13 @@ describe("payments, fulfilment and durable events", () => {
 				status: "refunded",
 				payment: { status: "refunded", amount: 7500 }
 			});
-			expect(await s.stock(productId)).toEqual({ productId, onHand: 4, reserved: 0, available: 4 });
+			expect(await s.stock(productId)).toEqual({
+				productId,
+				variantId: productId,
+				onHand: 4,
+				reserved: 0,
+				available: 4
+			});
 			const entries = await ledger(order.id);
 			expect(refunds(entries)).toEqual([expect.objectContaining({ amount: 7500 })]);
 			expectError(await s.cancel(token, order.id), 409, "INVALID_ORDER_STATE");
@@ -341,7 +360,8 @@ describe("payments, fulfilment and durable events", () => {
 				currency: "USD"
 			});
 			expect(probe.received("orders.created", ofOrder)[0].items).toEqual([
-				{ productId: order.items[0].productId, quantity: 2 }
+				// A product without options: its default variant, whose id is the product's.
+				{ productId: order.items[0].productId, variantId: order.items[0].productId, quantity: 2 }
 			]);
 			expect(probe.received("users.registered", p => p.userId === userId)).toHaveLength(1);
 		});
