@@ -188,11 +188,58 @@ async function plentifulProducts(
 	return ids;
 }
 
+/** Sizes of each variant product a checkout run creates: one variant per size, each with its own stock. */
+const BENCH_SIZES = ["S", "M", "L"];
+
+/**
+ * Products with options (`variants`): one per size, each variant with the stock given, the product and its
+ * variants created in one request. Answers the variant ids; the stock checks read them one by one.
+ */
+async function plentifulVariants(
+	baseUrl: string,
+	adminToken: string,
+	n: number,
+	stock: number
+): Promise<string[]> {
+	const ids: string[] = [];
+	for (let i = 0; i < n; i++) {
+		const sku = `BENCH-${randomUUID().slice(0, 8).toUpperCase()}`;
+		const body = {
+			sku,
+			name: `Bench Tee ${i} ${randomUUID().slice(0, 8)}`,
+			price: 1999,
+			category: "bench",
+			options: [{ name: "size", values: BENCH_SIZES }],
+			variants: BENCH_SIZES.map(size => ({ sku: `${sku}-${size}`, options: { size }, stock }))
+		};
+		const product = await call(baseUrl, "POST", "/api/products", 201, { body, token: adminToken });
+		ids.push(...(product.variants as Array<{ id: string }>).map(v => v.id));
+	}
+	return ids;
+}
+
 /** A product of the seeded demo catalog, for the reads below. */
 async function someProduct(baseUrl: string): Promise<{ id: string; category: string }> {
 	const page = await call(baseUrl, "GET", "/api/products?pageSize=1&sort=name", 200);
 	if (page.rows.length === 0) throw new Error("no product to read: is the catalog seeded?");
 	return page.rows[0];
+}
+
+/** A product of the demo catalog with options (`npm run seed` makes some), the most variants first. */
+async function someVariantProduct(baseUrl: string): Promise<{ id: string }> {
+	for (let page = 1; ; page++) {
+		const res = await call(
+			baseUrl,
+			"GET",
+			`/api/products?pageSize=100&sort=name&page=${page}`,
+			200
+		);
+		const found = (res.rows as Array<{ id: string; variants: unknown[] }>)
+			.filter(p => p.variants.length > 1)
+			.sort((a, b) => b.variants.length - a.variants.length)[0];
+		if (found) return found;
+		if (res.rows.length < 100) throw new Error("no product with variants: is the catalog seeded?");
+	}
 }
 
 /** A product that can be bought now. */
@@ -233,7 +280,7 @@ const BENCH_CODE_PERCENT = 10;
 const BENCH_CODE_USES = 100_000_000;
 
 interface PlacedOrder {
-	items: Array<{ productId: string; quantity: number }>;
+	items: Array<{ productId: string; variantId?: string; quantity: number }>;
 }
 
 /** What a priced purchase's order answers besides its lines (API.md "Totals"). */
@@ -285,10 +332,16 @@ const isOrder = (body: unknown): body is PlacedOrder =>
 async function runOrderFlow(
 	baseUrl: string,
 	{ concurrency }: SetupContext,
-	{ priced = false }: { priced?: boolean } = {}
+	{ priced = false, variants = false }: { priced?: boolean; variants?: boolean } = {}
 ): Promise<Flow> {
 	const adminToken = await login(baseUrl, BENCH_ADMIN);
-	const products = await plentifulProducts(baseUrl, adminToken, CHECKOUT_PRODUCTS, CHECKOUT_STOCK);
+	// With `variants`, the ids below are variant ids: every line, count and stock check is per variant.
+	const products = await (variants ? plentifulVariants : plentifulProducts)(
+		baseUrl,
+		adminToken,
+		CHECKOUT_PRODUCTS,
+		CHECKOUT_STOCK
+	);
 	const pricing = priced
 		? {
 				code: (await call(baseUrl, "POST", "/api/discounts", 201, {
@@ -312,7 +365,7 @@ async function runOrderFlow(
 	const placed = new Map(products.map(id => [id, { orders: 0, units: 0, paid: 0 }]));
 	const record = (order: PlacedOrder, paid = false) => {
 		for (const item of order.items) {
-			const count = placed.get(item.productId);
+			const count = placed.get((variants && item.variantId) || item.productId);
 			if (!count) continue;
 			if (paid) count.paid += item.quantity;
 			else {
@@ -349,7 +402,7 @@ async function runOrderFlow(
 					method: "POST",
 					path: "/api/cart/items",
 					headers: auth,
-					body: { productId: state.product as string, quantity: 1 }
+					body: { [variants ? "variantId" : "productId"]: state.product as string, quantity: 1 }
 				};
 			}
 			if (kind === "code") {
@@ -462,7 +515,8 @@ async function runOrderFlow(
 			let orders = 0;
 			let units = 0;
 			for (const id of products) {
-				const stock = await call(baseUrl, "GET", `/api/inventory/${id}`, 200, { token: admin });
+				const path = variants ? `/api/inventory/variants/${id}` : `/api/inventory/${id}`;
+				const stock = await call(baseUrl, "GET", path, 200, { token: admin });
 				const want = placed.get(id)!;
 				orders += want.orders;
 				units += want.units;
@@ -525,7 +579,7 @@ async function runOrderFlow(
 						: `; code used ${used} times for ${orders} orders, ${mispricedCount} mispriced`;
 			}
 			const summary = ok
-				? `0 oversell: ${products.length} products, reserved = units checked out and not paid, onHand ` +
+				? `0 oversell: ${products.length} ${variants ? "variants" : "products"}, reserved = units checked out and not paid, onHand ` +
 					`dropped by the units paid, over ${orders} checkouts answered 201 (warm-up included), available >= 0`
 				: `DISCREPANCY: stock does not match the ${orders} checkouts answered 201 (${units} units)` +
 					(unresolved.length > 0 ? `; ${unresolved.length} checkout(s) of unknown outcome` : "");
@@ -938,6 +992,16 @@ export const SCENARIOS: Scenario[] = [
 		}
 	},
 	{
+		// The read above of a product with options: its variants, price range and each variant's availability.
+		name: "variant product by id /api/products/:id",
+		method: "GET",
+		path: "/api/products/:id",
+		requires: ["api", "products", "inventory"],
+		async setup(baseUrl) {
+			return { path: `/api/products/${(await someVariantProduct(baseUrl)).id}` };
+		}
+	},
+	{
 		// A page of one category, cached like the product (a miss: products, with availability in one inventory call).
 		name: "product list /api/products?category=&page=",
 		method: "GET",
@@ -1022,6 +1086,20 @@ export const SCENARIOS: Scenario[] = [
 			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
 		],
 		setup: (baseUrl, ctx) => runOrderFlow(baseUrl, ctx, { priced: true })
+	},
+	{
+		// The purchase above on products with options: each line names a variant (one of a few products' sizes),
+		// its stock reserved, held and sold per variant. Checked afterwards per variant, as above per product.
+		kind: "flow",
+		name: "purchase flow of variants (variant cart item + checkout + pay)",
+		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments"],
+		unit: "purchases",
+		steps: [
+			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
+			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
+			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
+		],
+		setup: (baseUrl, ctx) => runOrderFlow(baseUrl, ctx, { variants: true })
 	},
 	{
 		// One hot product, thousands of buyers, the sale's units and not one more (see runFlashSale).

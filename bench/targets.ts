@@ -176,6 +176,13 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 				errors: true
 			}
 		),
+		// Issue 20: the same read of a product with options (its variants and their availability).
+		requestTarget(
+			report,
+			"`GET /api/products/:id` of a product with variants (public, cached), 50 connections",
+			"variant product by id",
+			{ ratio: 0.6, rps: 5000, p99: 25, errors: true }
+		),
 		requestTarget(report, "`GET /api/products?category=&page=`", "product list", {
 			ratio: 0.4,
 			p99: 40
@@ -193,6 +200,12 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 			report,
 			"purchase flow with a discount code and a shipping method (add, apply code, checkout, pay)",
 			"purchase flow with code"
+		),
+		// Issue 20: the same target when every line names a variant of a product with options.
+		purchaseTarget(
+			report,
+			"purchase flow of variants (add a variant, checkout, pay)",
+			"purchase flow of variants"
 		),
 		...flashSaleTargets(report),
 		holdsTarget(report)

@@ -106,9 +106,67 @@ describe("the operator REPL on the embedded default", () => {
 
 	it("stock <productId> shows the levels and the order holding units", async () => {
 		const answer = await repl.run(`stock ${productId}`);
-		expect(answer.stock).toEqual({ productId, onHand: 5, reserved: 2, available: 3 });
+		expect(answer.stock).toEqual({
+			productId,
+			variantId: productId,
+			onHand: 5,
+			reserved: 2,
+			available: 3
+		});
 		expect(answer.product).toMatchObject({ id: productId, archived: false });
 		expect(answer.holds).toEqual([{ orderId, quantity: 2 }]);
+	});
+
+	it("stock of a product with options shows each variant's levels; of a variant id, that variant's", async () => {
+		const sku = unique("REPLTEE");
+		const tee = await api(base, "POST", "/api/products", {
+			token: adminToken,
+			body: {
+				sku,
+				name: "Repl Tee",
+				price: 1500,
+				category: "testing",
+				options: [{ name: "size", values: ["S", "M"] }],
+				variants: [
+					{ sku: `${sku}-S`, options: { size: "S" }, stock: 3 },
+					{ sku: `${sku}-M`, options: { size: "M" }, stock: 7 }
+				]
+			}
+		});
+		expect(tee.status).toBe(201);
+		const [small, medium] = tee.body.variants;
+		const answer = await repl.run(`stock ${tee.body.id}`);
+		expect(answer.product).toMatchObject({ id: tee.body.id, defaultVariantId: null });
+		expect(answer.variants).toEqual(
+			expect.arrayContaining([
+				{
+					variantId: small.id,
+					sku: `${sku}-S`,
+					options: { size: "S" },
+					stock: {
+						productId: tee.body.id,
+						variantId: small.id,
+						onHand: 3,
+						reserved: 0,
+						available: 3
+					},
+					holds: []
+				},
+				expect.objectContaining({
+					variantId: medium.id,
+					stock: expect.objectContaining({ onHand: 7, available: 7 })
+				})
+			])
+		);
+		const one = await repl.run(`stock ${medium.id}`);
+		expect(one.stock).toEqual({
+			productId: tee.body.id,
+			variantId: medium.id,
+			onHand: 7,
+			reserved: 0,
+			available: 7
+		});
+		expect(one.product).toMatchObject({ id: tee.body.id });
 	});
 
 	it("deadletters lists the event the failing consumer gave up on", async () => {
