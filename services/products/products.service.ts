@@ -502,11 +502,13 @@ function productsActions(cfg: AppConfig) {
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/products/${doc._id}`;
 				// Nothing can be reserved before the product exists: what is available is the stock it was created with.
-				const stock = ctx.params.variants
-					? Object.fromEntries(
-							doc.variants!.map((v, i) => [v.id, ctx.params.variants![i].stock ?? 0])
-						)
-					: { [doc._id]: ctx.params.stock ?? 0 };
+				// Variants given are the product's own only with options (an empty list without options means none).
+				const stock =
+					(doc.options ?? []).length > 0 && ctx.params.variants
+						? Object.fromEntries(
+								doc.variants!.map((v, i) => [v.id, ctx.params.variants![i].stock ?? 0])
+							)
+						: { [doc._id]: ctx.params.stock ?? 0 };
 				return this.toProduct(doc, stock);
 			}
 		},

@@ -77,6 +77,16 @@ describe("products.create without an inventory service", () => {
 		]);
 	});
 
+	it("takes an empty variants list without options as none: the default variant with the stock given", async () => {
+		const p = (await broker.call("products.create", body({ stock: 4, variants: [] }), admin)) as {
+			id: string;
+			available: number;
+			variants: Array<{ id: string; available: number }>;
+		};
+		expect(p.available).toBe(4);
+		expect(p.variants).toEqual([expect.objectContaining({ id: p.id, available: 4 })]);
+	});
+
 	it("writes stock 0 for a product created without stock", async () => {
 		const p = (await broker.call("products.create", body(), admin)) as { id: string };
 		for (let i = 0; i < 50 && !created.some(e => e.productId === p.id); i++) {
