@@ -1,8 +1,9 @@
 /**
  * OpenTelemetry's JS SDK behind the tracing port (index.ts loads this file only when TRACING_ENABLED is on, so a node
  * without tracing never loads the SDK): spans batched and exported over OTLP/HTTP (JSON), the W3C propagator, the
- * AsyncLocalStorage context manager the active span follows async code with. Callers (the tracing middleware, the
- * gateway's trace context, the ports) use this class's methods and never import OpenTelemetry themselves.
+ * context manager the active span follows async code with (context-manager.ts, on the process's one
+ * AsyncLocalStorage). Callers (the tracing middleware, the gateway's trace context, the ports) use this class's
+ * methods and never import OpenTelemetry themselves.
  */
 import {
 	type Attributes,
@@ -19,7 +20,7 @@ import {
 	isSpanContextValid,
 	trace
 } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { SharedStorageContextManager } from "./context-manager";
 import {
 	W3CTraceContextPropagator,
 	parseTraceParent,
@@ -164,7 +165,7 @@ let processWide = false;
 function registerProcessWide(): void {
 	if (processWide) return;
 	processWide = true;
-	context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+	context.setGlobalContextManager(new SharedStorageContextManager().enable());
 	setTraceIdsSource(activeTraceIds);
 }
 
