@@ -965,6 +965,22 @@ async function runFlashSale(baseUrl: string, { quick }: SetupContext): Promise<F
 	};
 }
 
+/** The steps the flows share, in the order a shop's client makes them. */
+const ADD_TO_CART: FlowStep = {
+	name: "add to cart",
+	method: "POST",
+	path: "/api/cart/items",
+	expect: [200]
+};
+const APPLY_CODE: FlowStep = {
+	name: "apply code",
+	method: "POST",
+	path: "/api/cart/discount",
+	expect: [200]
+};
+const CHECKOUT: FlowStep = { name: "checkout", method: "POST", path: "/api/orders", expect: [201] };
+const PAY: FlowStep = { name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] };
+
 export const SCENARIOS: Scenario[] = [
 	{
 		// Answered by the gateway itself: HTTP handling and moleculer-web routing, no NATS hop.
@@ -1051,10 +1067,7 @@ export const SCENARIOS: Scenario[] = [
 		name: "checkout flow (cart item + POST /api/orders)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders"],
 		unit: "purchases",
-		steps: [
-			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
-			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
-		],
+		steps: [ADD_TO_CART, CHECKOUT],
 		setup: runOrderFlow
 	},
 	{
@@ -1064,11 +1077,7 @@ export const SCENARIOS: Scenario[] = [
 		name: "purchase flow (cart item + checkout + pay)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments"],
 		unit: "purchases",
-		steps: [
-			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
-			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
-			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
-		],
+		steps: [ADD_TO_CART, CHECKOUT, PAY],
 		setup: runOrderFlow
 	},
 	{
@@ -1079,12 +1088,7 @@ export const SCENARIOS: Scenario[] = [
 		name: "purchase flow with code + shipping (cart item + code + checkout + pay)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments", "pricing"],
 		unit: "purchases",
-		steps: [
-			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
-			{ name: "apply code", method: "POST", path: "/api/cart/discount", expect: [200] },
-			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
-			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
-		],
+		steps: [ADD_TO_CART, APPLY_CODE, CHECKOUT, PAY],
 		setup: (baseUrl, ctx) => runOrderFlow(baseUrl, ctx, { priced: true })
 	},
 	{
@@ -1094,11 +1098,7 @@ export const SCENARIOS: Scenario[] = [
 		name: "purchase flow of variants (variant cart item + checkout + pay)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders", "payments"],
 		unit: "purchases",
-		steps: [
-			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
-			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] },
-			{ name: "pay", method: "POST", path: "/api/orders/:id/pay", expect: [200] }
-		],
+		steps: [ADD_TO_CART, CHECKOUT, PAY],
 		setup: (baseUrl, ctx) => runOrderFlow(baseUrl, ctx, { variants: true })
 	},
 	{
@@ -1107,10 +1107,7 @@ export const SCENARIOS: Scenario[] = [
 		name: "flash-sale (one product, thousands of buyers)",
 		requires: ["api", "users", "products", "inventory", "carts", "orders"],
 		unit: "checkout attempts",
-		steps: [
-			{ name: "add to cart", method: "POST", path: "/api/cart/items", expect: [200] },
-			{ name: "checkout", method: "POST", path: "/api/orders", expect: [201] }
-		],
+		steps: [ADD_TO_CART, CHECKOUT],
 		untilDoneSeconds: 300,
 		setupTimeoutMs: 20 * 60_000,
 		verifyTimeoutMs: 2 * 60_000,

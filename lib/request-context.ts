@@ -44,6 +44,22 @@ export function runInTraceContext<T>(trace: unknown, fn: () => T): T {
 	return storage.run({ scope: storage.getStore()?.scope, trace }, fn);
 }
 
+/**
+ * Makes `trace` the active trace context of the rest of the current async chain, in the same scope; the returned
+ * function restores the store it replaced (OpenTelemetry's experimental `attach`).
+ */
+export function enterTraceContext(trace: unknown): () => void {
+	const previous = storage.getStore();
+	storage.enterWith({ scope: previous?.scope, trace });
+	let restored = false;
+	return () => {
+		if (restored) return;
+		restored = true;
+		// enterWith(undefined) clears the store: what a chain outside any scope had.
+		storage.enterWith(previous as Store);
+	};
+}
+
 /** The trace context active now, if any. */
 export function currentTraceContext(): unknown {
 	return storage.getStore()?.trace;

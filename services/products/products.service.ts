@@ -504,7 +504,7 @@ function productsActions(cfg: AppConfig) {
 				// Nothing can be reserved before the product exists: what is available is the stock it was created with.
 				// Variants given are the product's own only with options (an empty list without options means none).
 				const stock =
-					(doc.options ?? []).length > 0 && ctx.params.variants
+					optionsOf(doc).length > 0 && ctx.params.variants
 						? Object.fromEntries(
 								doc.variants!.map((v, i) => [v.id, ctx.params.variants![i].stock ?? 0])
 							)
