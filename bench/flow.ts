@@ -13,6 +13,7 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
+import type { WindowHooks } from "./cpu";
 import { latencySummary, round } from "./measure";
 import type {
 	Flow,
@@ -31,6 +32,8 @@ export interface FlowOptions {
 	warmup: number;
 	/** A request without an answer after this long counts as a timeout (the gateway answers 504 well before). */
 	timeoutMs?: number;
+	/** Told when the measured window opens (after the warm-up) and when its last iteration has finished. */
+	window?: WindowHooks;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -138,6 +141,9 @@ export async function runFlow(
 	const windowEnd = windowStart + opts.duration * 1000;
 	let lastEnd = windowStart;
 	const over = () => run.stopped || performance.now() >= windowEnd;
+	const opening = opts.window
+		? setTimeout(() => opts.window!.opened(), Math.max(0, windowStart - performance.now()))
+		: undefined;
 
 	const virtualUser = async (vu: number) => {
 		while (!run.stopped) {
@@ -197,9 +203,11 @@ export async function runFlow(
 			)
 		);
 	} finally {
+		clearTimeout(opening);
 		agent.destroy();
 		if (current === run) current = null;
 	}
+	opts.window?.closed();
 	// Until the window's end, or the last measured iteration's when they ran past it or all stopped before it.
 	const until = Math.max(lastEnd, Math.min(performance.now(), windowEnd));
 	const seconds = Math.max(0, (until - windowStart) / 1000);

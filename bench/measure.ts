@@ -1,5 +1,6 @@
 /** Drives one request with autocannon: a warm-up that is thrown away, then the measured run. */
 import autocannon from "autocannon";
+import type { WindowHooks } from "./cpu";
 import type { Measurement, RequestOptions } from "./types";
 
 export interface LoadOptions {
@@ -8,6 +9,8 @@ export interface LoadOptions {
 	duration: number;
 	/** Seconds of load before the measured run, not counted (0 for none). */
 	warmup: number;
+	/** Told when the measured run starts and ends. */
+	window?: WindowHooks;
 }
 
 let current: autocannon.Instance | null = null;
@@ -25,7 +28,9 @@ export async function measure(
 ): Promise<Measurement> {
 	if (opts.warmup > 0) await fire(baseUrl, req, opts.connections, opts.warmup, null);
 	const latencies: number[] = [];
+	opts.window?.opened();
 	const result = await fire(baseUrl, req, opts.connections, opts.duration, latencies);
+	opts.window?.closed();
 	const statusCodes: Record<string, number> = {};
 	for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) {
 		statusCodes[code] = stat.count ?? 0;

@@ -26,6 +26,9 @@ interface CpuProfile {
 	endTime: number;
 }
 
+/** The longest interval one sample may stand for (the sampler's default interval is 1 ms). */
+const MAX_SAMPLE_GAP_US = 100_000;
+
 export interface SelfTime {
 	name: string;
 	ms: number;
@@ -77,7 +80,10 @@ export function summarise(file: string, top = 25): ProfileSummary {
 	const selfUs = new Map<number, number>();
 	for (let i = 0; i < profile.samples.length; i++) {
 		const id = profile.samples[i];
-		selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+		// A gap of seconds between two samples is the sampler stalled (seen once at the end of a bench run: 30 s in
+		// one sample), not that frame running: it counts as one long interval at most.
+		const us = Math.min(profile.timeDeltas[i] ?? 0, MAX_SAMPLE_GAP_US);
+		selfUs.set(id, (selfUs.get(id) ?? 0) + us);
 	}
 	const fn = new Map<string, number>();
 	const pkg = new Map<string, number>();

@@ -31,9 +31,29 @@ export interface VariantOverhead {
 	p99Ratio: number;
 	/** With tracing: perSecond over that of metrics + logs without tracing, i.e. what tracing itself costs. */
 	ratioToUntraced: number | null;
+	/**
+	 * With tracing: the median of the rounds' own ratios to metrics + logs alone (round i of one over round i of the
+	 * other, measured minutes apart at most), so that a drift of the machine over the run cancels out.
+	 */
+	pairedRatioToUntraced: number | null;
+	/** With tracing: CPU ms per request (or iteration) over that of metrics + logs alone (1.08 is 8 % more CPU). */
+	cpuRatioToUntraced: number | null;
 }
 
 const ratioOf = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+
+/** The median of a[i] / b[i] over the rounds both have (an even count: the mean of the middle two), or null. */
+function pairedRatio(a: number[], b: number[]): number | null {
+	const ratios = a
+		.slice(0, b.length)
+		.map((v, i) => v / b[i])
+		.filter(r => Number.isFinite(r) && r > 0)
+		.sort((x, y) => x - y);
+	if (ratios.length === 0) return null;
+	const mid = Math.floor(ratios.length / 2);
+	const m = ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
+	return Math.round(m * 1000) / 1000;
+}
 
 /** Every variant but "off", for each scenario "off" measured. */
 export function variantOverheads(o: ObservabilityOverhead): VariantOverhead[] {
@@ -52,7 +72,12 @@ export function variantOverheads(o: ObservabilityOverhead): VariantOverhead[] {
 				figure,
 				ratio: ratioOf(figure.perSecond, base.perSecond),
 				p99Ratio: ratioOf(figure.p99, base.p99),
-				ratioToUntraced: reference ? ratioOf(figure.perSecond, reference.perSecond) : null
+				ratioToUntraced: reference ? ratioOf(figure.perSecond, reference.perSecond) : null,
+				pairedRatioToUntraced: reference ? pairedRatio(figure.rounds, reference.rounds) : null,
+				cpuRatioToUntraced:
+					reference?.cpuMsPerUnit && figure.cpuMsPerUnit
+						? ratioOf(figure.cpuMsPerUnit, reference.cpuMsPerUnit)
+						: null
 			});
 		}
 	}
@@ -73,8 +98,14 @@ const OBSERVABILITY_HEADER = [
 	"p99 ms",
 	"p99 vs off",
 	"tracing's own cost",
+	"CPU ms each",
+	"tracing's own CPU",
 	"shipped"
 ];
+
+/** A figure's CPU ms per request or iteration, "-" when it has none (results from before it was measured). */
+const cpuEach = (f: ObservabilityFigure) =>
+	f.cpuMsPerUnit === undefined ? "-" : f.cpuMsPerUnit.toFixed(f.cpuMsPerUnit < 10 ? 3 : 1);
 
 /** The observability table: "off" once per scenario, then every other variant against it. */
 function observabilityRows(o: ObservabilityOverhead): string[][] {
@@ -91,7 +122,18 @@ function observabilityRows(o: ObservabilityOverhead): string[][] {
 	const off = o.variants?.[0];
 	const out: string[][] = [];
 	for (const f of off?.figures ?? []) {
-		out.push([off!.label, f.scenario, rate(f), "-", f.p99.toFixed(1), "-", "-", shipped(off!)]);
+		out.push([
+			off!.label,
+			f.scenario,
+			rate(f),
+			"-",
+			f.p99.toFixed(1),
+			"-",
+			"-",
+			cpuEach(f),
+			"-",
+			shipped(off!)
+		]);
 		for (const x of variantOverheads(o).filter(x => x.figure.scenario === f.scenario)) {
 			out.push([
 				x.variant.label,
@@ -100,7 +142,11 @@ function observabilityRows(o: ObservabilityOverhead): string[][] {
 				`${x.ratio.toFixed(3)} (${percentChange(x.ratio)})`,
 				x.figure.p99.toFixed(1),
 				percentChange(x.p99Ratio),
-				x.ratioToUntraced === null ? "-" : percentChange(x.ratioToUntraced),
+				x.ratioToUntraced === null
+					? "-"
+					: `${percentChange(x.ratioToUntraced)}${x.pairedRatioToUntraced === null ? "" : ` (paired ${percentChange(x.pairedRatioToUntraced)})`}`,
+				cpuEach(x.figure),
+				x.cpuRatioToUntraced === null ? "-" : percentChange(x.cpuRatioToUntraced),
 				shipped(x.variant)
 			]);
 		}
@@ -111,13 +157,16 @@ function observabilityRows(o: ObservabilityOverhead): string[][] {
 const OBSERVABILITY_NOTE =
 	"Medians of rounds measured in turns on clusters up at once. rate: req/s of the product read, whole " +
 	"purchases/s of the flow; p99: of each request, of a whole purchase. vs off: the variant's rate over the " +
-	"rate with everything off. tracing's own cost: the rate with tracing over the rate with metrics + logs alone.";
+	"rate with everything off. tracing's own cost: the rate with tracing over the rate with metrics + logs alone " +
+	"(paired: the median of each round's own ratio). CPU ms each: the CPU time FlashMart's nodes spent (/proc) per " +
+	"request or whole purchase of the measured windows (median of rounds), without the load generator, the sinks " +
+	"and nats-server; tracing's own CPU: that with tracing over that with metrics + logs alone.";
 
 /** What observability costs, as lines of plain text. */
 export function observabilityText(o: ObservabilityOverhead): string {
 	if (!o.variants) return observabilityLine(o);
 	const note = `observability overhead (LOG_LEVEL=${o.logLevel}): ${OBSERVABILITY_NOTE}`;
-	return `${note}\n${aligned(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6]))}`;
+	return `${note}\n${aligned(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6, 7, 8]))}`;
 }
 
 /** What observability costs, as markdown. */
@@ -126,7 +175,7 @@ export function observabilityMarkdown(o: ObservabilityOverhead): string {
 	return [
 		`LOG_LEVEL=${o.logLevel} on every cluster. ${OBSERVABILITY_NOTE}`,
 		"",
-		markdownTable(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6]))
+		markdownTable(OBSERVABILITY_HEADER, observabilityRows(o), new Set([2, 3, 4, 5, 6, 7, 8]))
 	].join("\n");
 }
 
@@ -302,6 +351,9 @@ export function flashSaleLines(fs: FlashSaleResult, md = false): string[] {
 		.join(", ");
 	return [
 		`${fs.buyers} buyers registered in ${fs.registrationSeconds} s (before the sale started); ` +
+			(fs.warmup
+				? `then ${fs.warmup.seconds} s of warm-up on another product (${fs.warmup.checkouts} checkouts); `
+				: "") +
 			`${fs.units} units, limit ${fs.perCustomerLimit} per buyer`,
 		`${b(`${fs.sustainedPerSec.toFixed(0)} checkouts/s sustained`)} (${fs.admitted} admitted over ` +
 			`${fs.sellOutSeconds} s to the last unit; ${fs.runSeconds} s to the last answer)`,

@@ -5,6 +5,7 @@
  */
 import type { Proc } from "../scripts/lib/cluster";
 import { whileAlive, withTimeout } from "./child";
+import type { WindowHooks } from "./cpu";
 import { type Cli, MAX_VIRTUAL_USERS } from "./cli";
 import { runFlow, stopFlow } from "./flow";
 import type { Target } from "./launch";
@@ -82,15 +83,16 @@ export async function measureFlowRow(
 	scenario: FlowScenario,
 	target: Target,
 	cli: Cli,
-	baseline: Measurement | undefined
+	baseline: Measurement | undefined,
+	window?: WindowHooks
 ): Promise<RowResult> {
 	const virtualUsers = Math.min(cli.connections, MAX_VIRTUAL_USERS);
 	const base = rowBase(scenario);
 	const untilDone = scenario.untilDoneSeconds;
-	const window = untilDone
+	const span = untilDone
 		? `until done (at most ${untilDone} s)`
 		: `${cli.warmup} s warm-up, ${cli.duration} s measured`;
-	progress(`${scenario.name}: setup, then ${virtualUsers} virtual users, ${window}`);
+	progress(`${scenario.name}: setup, then ${virtualUsers} virtual users, ${span}`);
 	try {
 		const flow = await whileAlive(
 			target.procs,
@@ -105,7 +107,8 @@ export async function measureFlowRow(
 			runFlow(target.url, scenario.steps, flow, {
 				virtualUsers,
 				duration: untilDone ?? cli.duration,
-				warmup: untilDone ? 0 : cli.warmup
+				warmup: untilDone ? 0 : cli.warmup,
+				window
 			})
 		);
 		const { total: m, ...flowOnly } = f;
@@ -163,9 +166,10 @@ export function measureScenarioRow(
 	target: Target,
 	cli: Cli,
 	load: LoadOptions,
-	baseline: Measurement | undefined
+	baseline: Measurement | undefined,
+	window?: WindowHooks
 ): Promise<RowResult> {
-	if (isFlow(scenario)) return measureFlowRow(scenario, target, cli, baseline);
+	if (isFlow(scenario)) return measureFlowRow(scenario, target, cli, baseline, window);
 	const request = async () =>
 		resolveRequest(
 			scenario,
@@ -177,7 +181,7 @@ export function measureScenarioRow(
 					)
 				: {}
 		);
-	return measureRow(rowBase(scenario), target, request, load, baseline);
+	return measureRow(rowBase(scenario), target, request, { ...load, window }, baseline);
 }
 
 /** Where each process's output is now, to read what it prints from here on (`newLogLines`). */

@@ -178,6 +178,11 @@ export interface RowResult {
 	note?: string;
 	/** The flash-sale scenario's figures. */
 	flashSale?: FlashSaleResult;
+	/**
+	 * CPU ms FlashMart's nodes spent per request (a flow: per whole iteration) over the measured window, from /proc
+	 * (`--observability`; absent where it could not be read).
+	 */
+	cpuMsPerUnit?: number;
 }
 
 /** Checkouts admitted while one stretch of units sold (bench/scenarios.ts's flash sale). */
@@ -194,6 +199,8 @@ export interface FlashSaleResult {
 	buyers: number;
 	/** Seconds it took to register them (before the sale started; not in any rate). */
 	registrationSeconds: number;
+	/** The warm-up before the clock (absent on results from before it): its seconds and checkouts of another product. */
+	warmup?: { seconds: number; checkouts: number };
 	units: number;
 	perCustomerLimit: number;
 	/** Units per window (250). */
@@ -239,6 +246,9 @@ export interface ObservabilityFigure {
 	p99: number;
 	/** perSecond of every round, in the order measured. */
 	rounds: number[];
+	/** The median of the rounds' CPU ms per request (or iteration), and every round's; absent without /proc. */
+	cpuMsPerUnit?: number;
+	cpuRounds?: number[];
 }
 
 /** One cluster of `--observability`: what it had on, and what it measured. */

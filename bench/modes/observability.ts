@@ -5,6 +5,7 @@
  */
 import { ALL_SERVICES } from "../../config";
 import type { Cli } from "../cli";
+import { cpuWindow } from "../cpu";
 import { type ModeContext, runMeasured } from "../harness";
 import { type Target, startFlashMart } from "../launch";
 import { type LogSink, startLogSink } from "../log-sink";
@@ -25,7 +26,7 @@ export const OBSERVED_SCENARIO = "product by id /api/products/:id";
 export const OBSERVED_FLOW = "purchase flow (cart item + checkout + pay)";
 
 /** Rounds of `--observability`: each variant is measured this many times per scenario, in turns. */
-const OBSERVABILITY_ROUNDS = 3;
+const OBSERVABILITY_ROUNDS = 5;
 
 /** The production default, on every cluster: the variants differ in what they observe, not in what they log. */
 const LOG_LEVEL = "info";
@@ -55,6 +56,13 @@ function figureOf(row: RowResult): { perSecond: number; p99: number } | null {
 	if (row.flow)
 		return { perSecond: row.flow.iterationsPerSec, p99: row.flow.iterationLatencyMs.p99 };
 	return { perSecond: row.measurement.requestsPerSec, p99: row.measurement.latencyMs.p99 };
+}
+
+/** CPU ms per request (a flow: per completed iteration) of a measured round, or null when not known. */
+function cpuPerUnit(row: RowResult, seconds: number | null): number | null {
+	if (seconds === null || row.status !== "measured") return null;
+	const units = row.flow ? row.flow.completed : (row.measurement?.responses ?? 0);
+	return units > 0 ? Math.round(((seconds * 1000) / units) * 1000) / 1000 : null;
 }
 
 /** Empty is unset (config/): each variable is spelled out, so the caller's environment cannot switch one on. */
@@ -134,9 +142,12 @@ export async function measureObservability(
 				for (let k = 0; k < clusters.length && !session.interrupted; k++) {
 					const cluster = clusters[(k + round - 1) % clusters.length];
 					progress(`${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}:`);
-					const row = await measureScenarioRow(scenario, cluster.target, cli, load, baseline);
+					const cpu = cpuWindow(cluster.target.procs.map(p => p.child.pid));
+					const row = await measureScenarioRow(scenario, cluster.target, cli, load, baseline, cpu);
+					const cpuMsPerUnit = cpuPerUnit(row, cpu.seconds());
 					cluster.rounds[s].push({
 						...row,
+						...(cpuMsPerUnit !== null ? { cpuMsPerUnit } : {}),
 						name: `${scenario.name} [${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}]`
 					});
 				}
@@ -201,12 +212,16 @@ function summarise(c: Cluster, scenarios: Scenario[]): ObservabilityVariant {
 		const measured = c.rounds[s].flatMap(r => figureOf(r) ?? []);
 		if (measured.length === 0) continue;
 		const flowRow = c.rounds[s].find(r => r.flow);
+		// Every measured round's, or none: a median of some rounds would not pair with another variant's.
+		const cpu = c.rounds[s].flatMap(r => (figureOf(r) ? [r.cpuMsPerUnit] : []));
+		const cpuRounds = cpu.every(v => v !== undefined) ? (cpu as number[]) : [];
 		figures.push({
 			scenario: scenario.name,
 			unit: flowRow ? `${flowRow.unit ?? "iterations"}/s` : "req/s",
 			perSecond: median(measured.map(m => m.perSecond)),
 			p99: median(measured.map(m => m.p99)),
-			rounds: measured.map(m => m.perSecond)
+			rounds: measured.map(m => m.perSecond),
+			...(cpuRounds.length > 0 ? { cpuMsPerUnit: median(cpuRounds), cpuRounds } : {})
 		});
 	}
 	return {
