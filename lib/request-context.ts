@@ -10,6 +10,11 @@ export interface RequestScope {
 	requestId?: string;
 	userId?: string;
 	orderId?: string;
+	/**
+	 * The W3C `traceparent` the request arrived with (tracing on). The tracing adapter passes an unsampled one on to
+	 * work that leaves the request (an outbox event), so its consumers keep the decision instead of starting traces.
+	 */
+	traceparent?: string;
 }
 
 /**

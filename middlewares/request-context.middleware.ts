@@ -11,8 +11,14 @@ type Handler = (ctx: Context, ...rest: unknown[]) => Promise<unknown>;
 function scoped(next: Handler): Handler {
 	return function requestScope(ctx: Context, ...rest: unknown[]) {
 		const meta = (ctx.meta ?? {}) as AppMeta;
-		return runInScope({ requestId: ctx.requestID ?? undefined, userId: meta.user?.id }, () =>
-			next(ctx, ...rest)
+		const traceparent = ctx.headers?.traceparent;
+		return runInScope(
+			{
+				requestId: ctx.requestID ?? undefined,
+				userId: meta.user?.id,
+				...(typeof traceparent === "string" ? { traceparent } : {})
+			},
+			() => next(ctx, ...rest)
 		);
 	};
 }

@@ -109,11 +109,16 @@ export default function TracingMiddleware(tracing: Tracing | null): Middleware {
 			};
 		},
 
-		/** A consumer span for each delivery, child of the publish; a root one for an event that carries no trace. */
+		/**
+		 * A consumer span for each delivery, child of the publish; a root one for an event that carries no trace (one
+		 * written outside any request, by a sweeper); none for an event of an unsampled trace.
+		 */
 		localChannel(next: Handler, chan: ChannelDef): Handler {
 			const channel = chan.name.startsWith(prefix) ? chan.name.slice(prefix.length) : chan.name;
 			return function tracedConsume(ctx: Context, raw?: unknown) {
 				const message = raw as { headers?: unknown } | undefined;
+				// Published by an unsampled request: nothing is recorded here either, and no trace of its own begins.
+				if (tracing.unsampledCarrier(message?.headers)) return next(ctx, raw);
 				const { span, ctx: active } = tracing.start(
 					`consume ${channel}`,
 					"consumer",

@@ -42,7 +42,7 @@ import {
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import proxyaddr from "proxy-addr";
 import type { AppConfig } from "../../config";
-import { setTraceIdsSource } from "../../lib/request-context";
+import { currentScope, setTraceIdsSource } from "../../lib/request-context";
 import { type ServiceLike, instrumentPorts } from "./ports";
 import type { SpanKindName, TraceHeaders } from "./types";
 
@@ -118,11 +118,21 @@ export function isSampled(ctx: OtelContext): boolean {
 
 /**
  * The W3C headers of the span running now, for work that leaves the request (an outbox event published later,
- * perhaps by another node): empty when nothing is traced, so tracing off adds nothing to a stored event.
+ * perhaps by another node); in an unsampled request, its unsampled `traceparent` (its consumers then record nothing);
+ * empty when nothing is traced, so tracing off adds nothing to a stored event.
  */
 export function currentTraceHeaders(): TraceHeaders {
 	const active = context.active();
-	return hasSpan(active) ? traceHeadersOf(active) : {};
+	if (hasSpan(active)) return traceHeadersOf(active);
+	// An unsampled request enters no context: its decision is the traceparent its scope arrived with.
+	const arrived = currentScope()?.traceparent;
+	return arrived && unsampledIn({ traceparent: arrived }) ? { traceparent: arrived } : {};
+}
+
+/** Whether a message's headers (any carrier: a plain object, a nats.js `MsgHdrs`) carry an unsampled `traceparent`. */
+export function unsampledCarrier(carrier: unknown): boolean {
+	const tp = carrier ? carrierGetter.get(carrier, "traceparent") : undefined;
+	return unsampledIn({ traceparent: Array.isArray(tp) ? tp[0] : tp });
 }
 
 /** Marks a span failed: status ERROR, `error.type` (a FlashMart error's stable `type`, else its class), the exception. */
@@ -261,6 +271,11 @@ export class Tracing {
 	/** Whether `headers` carry an unsampled `traceparent` (unsampledIn). */
 	unsampledIn(headers: Record<string, unknown> | null | undefined): boolean {
 		return unsampledIn(headers);
+	}
+
+	/** Whether a message's headers carry an unsampled `traceparent` (unsampledCarrier). */
+	unsampledCarrier(carrier: unknown): boolean {
+		return unsampledCarrier(carrier);
 	}
 
 	/** Whether `ctx` holds a span to join (hasSpan). */

@@ -8,7 +8,8 @@ import { context, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { loadConfig } from "../../../../config";
 import { attachTracing } from "../../../../adapters/tracing";
-import { Tracing } from "../../../../adapters/tracing/tracing";
+import { Tracing, currentTraceHeaders } from "../../../../adapters/tracing/tracing";
+import RequestContextMiddleware from "../../../../middlewares/request-context.middleware";
 import TracingMiddleware from "../../../../middlewares/tracing.middleware";
 import { logRecord } from "../../../../adapters/logging/logger";
 import { ConflictError } from "../../../../lib/errors";
@@ -173,6 +174,68 @@ describe("middlewares/tracing", () => {
 		expect(seen).toEqual([traceparent]);
 		expect(await spans()).toEqual([]);
 		await broker.destroyService(watcher);
+	});
+});
+
+describe("middlewares/tracing: the events of an unsampled request", () => {
+	const exporter = new InMemorySpanExporter();
+	const tracing = new Tracing(cfg, { namespace: "t", nodeID: "n2" }, exporter);
+	const middleware = TracingMiddleware(tracing) as unknown as {
+		localChannel(
+			next: (ctx: Context, raw?: unknown) => Promise<unknown>,
+			chan: { name: string; group: string }
+		): (ctx: Context, raw?: unknown) => Promise<unknown>;
+	};
+	const UNSAMPLED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+	const SAMPLED = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	const broker = new ServiceBroker({
+		logger: false,
+		nodeID: "n2",
+		// Registered as moleculer.config.ts does (the last one registered wraps outermost: tracing outside the scope).
+		middlewares: [RequestContextMiddleware, middleware as never]
+	});
+	const written: unknown[] = [];
+	broker.createService({
+		name: "writer",
+		actions: {
+			// What an outbox event stores of the trace it was written in.
+			write: async () => void written.push(currentTraceHeaders())
+		}
+	});
+	beforeAll(() => broker.start());
+	afterAll(() => broker.stop());
+	beforeEach(() => {
+		written.length = 0;
+		exporter.reset();
+	});
+
+	it("an event written by an unsampled request carries its unsampled traceparent", async () => {
+		await broker.call("writer.write", {}, { headers: { traceparent: UNSAMPLED } });
+		expect(written).toEqual([{ traceparent: UNSAMPLED }]);
+		// Outside any request, nothing: an event of a sweeper carries no trace.
+		await broker.call("writer.write", {});
+		expect(written[1]).toEqual({});
+	});
+
+	it("its consumer records nothing and starts no trace, whatever the carrier; a sampled one's consumer joins", async () => {
+		const consumed: string[] = [];
+		const handler = middleware.localChannel(async () => void consumed.push("ran"), {
+			name: "orders.created",
+			group: "notifications"
+		});
+		const ctx = { params: { eventId: "e1" } } as unknown as Context;
+		await handler(ctx, { headers: { traceparent: UNSAMPLED } });
+		// A JetStream message's headers are read with get().
+		await handler(ctx, { headers: { get: (k: string) => (k === "traceparent" ? UNSAMPLED : "") } });
+		await tracing.flush();
+		expect(consumed).toEqual(["ran", "ran"]);
+		expect(exporter.getFinishedSpans()).toEqual([]);
+		await handler(ctx, { headers: { traceparent: SAMPLED } });
+		await tracing.flush();
+		const [span] = exporter.getFinishedSpans();
+		expect(span.name).toBe("consume orders.created");
+		expect(span.spanContext().traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+		expect(span.parentSpanContext?.spanId).toBe("00f067aa0ba902b7");
 	});
 });
 
