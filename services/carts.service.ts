@@ -167,11 +167,18 @@ interface CartsVars {
 	catalog: ReadCache;
 	/** Inventory's sale terms by product, read at most once per SALE_TERMS_TTL_MS (dropped when a sale changes). */
 	saleTerms?: { at: number; view: Promise<SaleTermsView> };
+	/**
+	 * The product of each variant seen: a variant never changes product, so this is never stale (a variant archived or
+	 * gone since is refused by the product's summary, read as before). At most VARIANT_PRODUCTS_MAX, then emptied.
+	 */
+	variantProducts: Map<string, string>;
 }
 
 type CartsThis = Service & DbServiceThis & CartsMethods & CartsVars;
 
 const PRODUCT_ID = { type: "string", min: 1, max: 64 } as const;
+/** Entries of the variant → product map before it is emptied (an id and a product id each: about 2 MB). */
+const VARIANT_PRODUCTS_MAX = 20_000;
 const MAX_QUANTITY = 99;
 /** Units of one product in a cart: an integer 1..99; "2" and 1.5 are 422, never converted or rounded. */
 const QUANTITY = {
@@ -599,6 +606,7 @@ export function createCartsService(
 
 		created(this: CartsThis) {
 			this.catalog = new ReadCache();
+			this.variantProducts = new Map();
 		},
 
 		events: {
@@ -703,6 +711,9 @@ export function createCartsService(
 						{ field: "variantId", type: "required", message: "productId or variantId is required" }
 					]);
 				}
+				// Known: no call (every add of a variant asked products before, a hop of its own).
+				const known = this.variantProducts.get(params.variantId);
+				if (known) return known;
 				const found = await ctx.call<Record<string, ProductSummary>, { variantIds: string[] }>(
 					"products.summaries",
 					{ variantIds: [params.variantId] }
@@ -711,6 +722,8 @@ export function createCartsService(
 					Object.hasOwn(p.variants ?? {}, params.variantId!)
 				);
 				if (!product) throw new NotFoundError("Variant");
+				if (this.variantProducts.size >= VARIANT_PRODUCTS_MAX) this.variantProducts.clear();
+				this.variantProducts.set(params.variantId, product.id);
 				return product.id;
 			},
 

@@ -16,6 +16,8 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 
 	const catalog = new Map<string, ProductSummary>();
 	const summaryCalls: string[][] = [];
+	/** The variant lookups (`variantIds`) the service made. */
+	const variantCalls: string[][] = [];
 	/** Adds or changes a product and announces it, as the products service does on every change. */
 	const product = (id: string, fields: Partial<ProductSummary> = {}) => {
 		catalog.set(id, productSummary(id, fields));
@@ -27,12 +29,23 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 		name: "products",
 		actions: {
 			summaries: {
-				async handler(ctx: { params: { ids: string[] } }) {
-					summaryCalls.push(ctx.params.ids);
+				async handler(ctx: { params: { ids?: string[]; variantIds?: string[] } }) {
 					// Answer asynchronously, as a remote node would, so racing requests interleave.
+					if (ctx.params.variantIds) {
+						variantCalls.push(ctx.params.variantIds);
+						await new Promise(resolve => setImmediate(resolve));
+						const wanted = ctx.params.variantIds;
+						return Object.fromEntries(
+							[...catalog.values()]
+								.filter(p => wanted.some(v => Object.hasOwn(p.variants, v)))
+								.map(p => [p.id, p])
+						);
+					}
+					const ids = ctx.params.ids ?? [];
+					summaryCalls.push(ids);
 					await new Promise(resolve => setImmediate(resolve));
 					return Object.fromEntries(
-						ctx.params.ids.filter(id => catalog.has(id)).map(id => [id, catalog.get(id)])
+						ids.filter(id => catalog.has(id)).map(id => [id, catalog.get(id)])
 					);
 				}
 			}
@@ -98,6 +111,22 @@ describe("carts service (in-process, NeDB, a stub catalog)", () => {
 			expect(summaryCalls).toEqual([["b"]]);
 			expect(findOne).toHaveBeenCalledTimes(1);
 			expect(updateMany).toHaveBeenCalledTimes(1);
+		});
+
+		it("asks products for a variant's product once, and still refuses a variant archived since", async () => {
+			product("vx", { price: 300 });
+			const user = asUser();
+			variantCalls.length = 0;
+			await call("add", { variantId: "vx", quantity: 1 }, user);
+			const cart = await call("add", { variantId: "vx", quantity: 1 }, user);
+			expect(cart.items).toMatchObject([{ productId: "vx", variantId: "vx", quantity: 2 }]);
+			expect(variantCalls).toEqual([["vx"]]);
+			// The product now answers the variant archived: known or not, the add is refused by the summary.
+			product("vx", { price: 300, archived: true });
+			await expect(call("add", { variantId: "vx", quantity: 1 }, user)).rejects.toMatchObject({
+				code: 404
+			});
+			expect(variantCalls).toEqual([["vx"]]);
 		});
 
 		it("prices from the catalog again once a change is announced", async () => {
