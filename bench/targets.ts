@@ -242,8 +242,8 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
 			target: `<= ${TRACING_COST_LIMIT * 100}% of the throughput`,
 			measured:
 				x && own !== null
-					? `${fmt((1 - own) * 100, 1)}% ${x.pairedRatioToUntraced != null ? "(median of paired rounds)" : ""} ` +
-						`(${fmt(x.figure.perSecond, 1)} ${x.figure.unit})${cpu}; vs all off: ` +
+					? `${fmt((1 - own) * 100, 1)}% (${x.pairedRatioToUntraced != null ? "median of paired rounds; " : ""}` +
+						`${fmt(x.figure.perSecond, 1)} ${x.figure.unit})${cpu}; vs all off: ` +
 						`${percentChange(x.ratio)} throughput, p99 ${fmt(x.figure.p99, 1)} ms (${percentChange(x.p99Ratio)})`
 					: "not measured",
 			ratio: own !== null ? `${own.toFixed(2)}x (traced/untraced)` : "-",
