@@ -158,6 +158,14 @@ describe("middlewares/tracing", () => {
 		expect(seen).toEqual([undefined]);
 		await broker.destroyService(watcher);
 	});
+	it("never writes the headers into a caller's own options (a constant without parentCtx)", async () => {
+		const OPTIONS = { timeout: 5000 };
+		const { done } = inTrace(() => broker.call("inner.work", {}, OPTIONS));
+		await done;
+		expect(OPTIONS).toEqual({ timeout: 5000 });
+		expect(named(await spans(), "inner.work")).toBeDefined();
+	});
+
 	it("passes a request's unsampled traceparent from call to call in ctx.headers, making no spans", async () => {
 		const seen: unknown[] = [];
 		const watcher = broker.createService({
