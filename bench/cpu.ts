@@ -68,3 +68,43 @@ export function cpuWindow(pids: Array<number | undefined>): WindowHooks & {
 		seconds: () => used
 	};
 }
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+/** Cores `pids` used over the next `ms` (1.0: one core busy), or null where /proc cannot tell. */
+export async function coresUsed(
+	pids: Array<number | undefined>,
+	ms: number
+): Promise<number | null> {
+	const start = cpuSecondsOfAll(pids);
+	const t0 = performance.now();
+	await sleep(ms);
+	const end = cpuSecondsOfAll(pids);
+	const elapsed = (performance.now() - t0) / 1000;
+	return start === null || end === null ? null : (end - start) / elapsed;
+}
+
+/** What `settle` waits for: the nodes back within this many cores of their idle level. */
+const SETTLED_ABOVE_IDLE = 0.05;
+const SETTLE_WINDOW_MS = 500;
+
+/**
+ * Waits until `pids` are back at their idle level (`idleCores`, from `coresUsed` before any load), for at most
+ * `maxMs`: what a round of load left running (events still consumed, outboxes relayed, garbage collected) would
+ * otherwise be paid by the next round measured, on whichever cluster that is. Answers the seconds waited, and whether
+ * the level was reached.
+ */
+export async function settle(
+	pids: Array<number | undefined>,
+	idleCores: number,
+	maxMs: number
+): Promise<{ waitedSeconds: number; settled: boolean }> {
+	const t0 = performance.now();
+	for (;;) {
+		const used = await coresUsed(pids, SETTLE_WINDOW_MS);
+		const waitedSeconds = (performance.now() - t0) / 1000;
+		if (used === null || used <= idleCores + SETTLED_ABOVE_IDLE)
+			return { waitedSeconds, settled: true };
+		if (waitedSeconds * 1000 >= maxMs) return { waitedSeconds, settled: false };
+	}
+}

@@ -42,17 +42,22 @@ export interface VariantOverhead {
 
 const ratioOf = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
 
-/** The median of a[i] / b[i] over the rounds both have (an even count: the mean of the middle two), or null. */
-function pairedRatio(a: number[], b: number[]): number | null {
-	const ratios = a
-		.slice(0, b.length)
-		.map((v, i) => v / b[i])
-		.filter(r => Number.isFinite(r) && r > 0)
-		.sort((x, y) => x - y);
-	if (ratios.length === 0) return null;
-	const mid = Math.floor(ratios.length / 2);
-	const m = ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
-	return Math.round(m * 1000) / 1000;
+/** The middle value of a sorted copy (of an even count, the upper middle: always one of the values), or undefined. */
+export const median = (values: number[]): number | undefined =>
+	[...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * The median of a[i] / b[i] over the rounds both measured, or null. Round i of one variant ran beside round i of the
+ * other, so a round that measured nothing (null) drops its pair instead of shifting the pairs after it.
+ */
+function pairedRatio(a: Array<number | null>, b: Array<number | null>): number | null {
+	const ratios = a.flatMap((v, i) => {
+		const w = b[i];
+		const r = v !== null && w !== null && w !== undefined ? v / w : NaN;
+		return Number.isFinite(r) && r > 0 ? [r] : [];
+	});
+	const m = median(ratios);
+	return m === undefined ? null : Math.round(m * 1000) / 1000;
 }
 
 /** Every variant but "off", for each scenario "off" measured. */

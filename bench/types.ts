@@ -244,8 +244,8 @@ export interface ObservabilityFigure {
 	perSecond: number;
 	/** ms: of each request, or of a flow's whole iteration (all its steps back to back). */
 	p99: number;
-	/** perSecond of every round, in the order measured. */
-	rounds: number[];
+	/** perSecond of every round, in the order measured; null for a round that measured nothing. */
+	rounds: Array<number | null>;
 	/** The median of the rounds' CPU ms per request (or iteration), and every round's; absent without /proc. */
 	cpuMsPerUnit?: number;
 	cpuRounds?: number[];
@@ -276,8 +276,11 @@ export interface ObservabilityOverhead {
 	ratio: number;
 	/** Log lines the stand-in sink indexed during the "on" cluster's life. */
 	linesShipped: number;
-	/** req/s of every round, in the order measured (off and on in turns); the figures above are their medians. */
-	rounds?: { off: number[]; on: number[] };
+	/**
+	 * req/s of every round, in the order measured (off and on in turns; null: a round that measured nothing); the
+	 * figures above are their medians.
+	 */
+	rounds?: { off: Array<number | null>; on: Array<number | null> };
 	/**
 	 * Every variant, "off" first, then metrics + logs, then with tracing; the fields above are the first two's
 	 * product read. Absent in results from before tracing was measured.

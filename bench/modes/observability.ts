@@ -5,11 +5,12 @@
  */
 import { ALL_SERVICES } from "../../config";
 import type { Cli } from "../cli";
-import { cpuWindow } from "../cpu";
+import { coresUsed, cpuWindow, settle } from "../cpu";
 import { type ModeContext, runMeasured } from "../harness";
 import { type Target, startFlashMart } from "../launch";
 import { type LogSink, startLogSink } from "../log-sink";
 import { type OtlpSink, startOtlpSink } from "../otlp-sink";
+import { median } from "../report";
 import { measureScenarioRow, newLogLines, outputMarks } from "../rows";
 import { SCENARIOS, type Scenario } from "../scenarios";
 import { progress, session } from "../session";
@@ -38,6 +39,20 @@ interface Variant {
 	sampleRatio: number | null;
 }
 
+/** The longest wait before a round for the nodes to finish what the round before left running. */
+const SETTLE_MAX_MS = 30_000;
+
+/** The cores `pids` use with no load: the least of a few windows (a node just started may still be busy). */
+async function idleLevel(pids: Array<number | undefined>): Promise<number | null> {
+	const windows: number[] = [];
+	for (let i = 0; i < 6; i++) {
+		const used = await coresUsed(pids, 500);
+		if (used === null) return null;
+		windows.push(used);
+	}
+	return Math.min(...windows);
+}
+
 /** "off" first: every other variant is compared to it. */
 const VARIANTS: Variant[] = [
 	{ label: "observability off", metricsAndLogs: false, sampleRatio: null },
@@ -45,10 +60,6 @@ const VARIANTS: Variant[] = [
 	{ label: "metrics + logs + tracing at 1.0", metricsAndLogs: true, sampleRatio: 1 },
 	{ label: "metrics + logs + tracing at 0.1", metricsAndLogs: true, sampleRatio: 0.1 }
 ];
-
-/** The middle value (of an odd count; the upper middle otherwise). */
-const median = (values: number[]) =>
-	[...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** What a round measured: a flow's whole iterations (purchases/s, their p99), else its requests. */
 function figureOf(row: RowResult): { perSecond: number; p99: number } | null {
@@ -97,8 +108,9 @@ interface Cluster {
  * OTLP collector of its own when it ships logs and spans, so that each one's counts are its own. They are measured
  * in turns (round by round, each scenario on every cluster one after the other, who goes first rotating): on a
  * shared machine the load of the moment drifts by tens of percent from one minute to the next, and measured in
- * turns every variant sees the same drift. An idle cluster costs the others little (heartbeats, timers). Each
- * variant's figure is the median of its rounds.
+ * turns every variant sees the same drift. An idle cluster costs the others little (heartbeats, timers), but a
+ * cluster just measured does not idle at once (events still consumed): each round starts once every cluster is back
+ * at its idle level. Each variant's figure is the median of its rounds.
  */
 export async function measureObservability(
 	{ natsUrl, services, load, baseline }: ModeContext,
@@ -133,6 +145,9 @@ export async function measureObservability(
 				rounds: scenarios.map(() => [])
 			});
 		}
+		const allPids = clusters.flatMap(c => c.target.procs.map(p => p.child.pid));
+		const idleCores = await idleLevel(allPids);
+		if (idleCores !== null) progress(`idle level of all clusters: ${idleCores.toFixed(2)} cores`);
 		for (
 			let round = 1;
 			round <= OBSERVABILITY_ROUNDS && clusters.length === VARIANTS.length;
@@ -141,6 +156,12 @@ export async function measureObservability(
 			for (const [s, scenario] of scenarios.entries()) {
 				for (let k = 0; k < clusters.length && !session.interrupted; k++) {
 					const cluster = clusters[(k + round - 1) % clusters.length];
+					if (idleCores !== null) {
+						const { waitedSeconds, settled } = await settle(allPids, idleCores, SETTLE_MAX_MS);
+						progress(
+							`${settled ? "settled" : "NOT settled"} after ${waitedSeconds.toFixed(1)} s of waiting`
+						);
+					}
 					progress(`${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}:`);
 					const cpu = cpuWindow(cluster.target.procs.map(p => p.child.pid));
 					const row = await measureScenarioRow(scenario, cluster.target, cli, load, baseline, cpu);
@@ -218,10 +239,10 @@ function summarise(c: Cluster, scenarios: Scenario[]): ObservabilityVariant {
 		figures.push({
 			scenario: scenario.name,
 			unit: flowRow ? `${flowRow.unit ?? "iterations"}/s` : "req/s",
-			perSecond: median(measured.map(m => m.perSecond)),
-			p99: median(measured.map(m => m.p99)),
-			rounds: measured.map(m => m.perSecond),
-			...(cpuRounds.length > 0 ? { cpuMsPerUnit: median(cpuRounds), cpuRounds } : {})
+			perSecond: median(measured.map(m => m.perSecond))!,
+			p99: median(measured.map(m => m.p99))!,
+			rounds: c.rounds[s].map(r => figureOf(r)?.perSecond ?? null),
+			...(cpuRounds.length > 0 ? { cpuMsPerUnit: median(cpuRounds)!, cpuRounds } : {})
 		});
 	}
 	return {

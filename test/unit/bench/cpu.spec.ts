@@ -3,7 +3,7 @@
  * null for a process that is not there, and a window that counts only what ran between its opening and closing.
  */
 import { spawn } from "node:child_process";
-import { cpuSecondsOf, cpuSecondsOfAll, cpuWindow } from "../../../bench/cpu";
+import { coresUsed, cpuSecondsOf, cpuSecondsOfAll, cpuWindow, settle } from "../../../bench/cpu";
 
 const linux = process.platform === "linux";
 
@@ -50,5 +50,52 @@ function spin(ms: number): void {
 		const seconds = window.seconds()!;
 		expect(seconds).toBeGreaterThanOrEqual(0.18);
 		expect(seconds).toBeLessThan(0.4);
+	});
+
+	/** A child process that keeps one core busy for `ms` (forever for Infinity), then idles until killed. */
+	function busyChild(ms: number) {
+		const until = Number.isFinite(ms) ? `Date.now() + ${ms}` : "Infinity";
+		const child = spawn(process.execPath, [
+			"-e",
+			`const end = ${until}; while (Date.now() < end) {} setInterval(() => {}, 1000);`
+		]);
+		return child;
+	}
+
+	it("reads the cores a process uses: about one for a spinning child, about none for an idle one", async () => {
+		const child = busyChild(Infinity);
+		try {
+			expect(await coresUsed([child.pid], 500)).toBeGreaterThan(0.5);
+		} finally {
+			child.kill("SIGKILL");
+		}
+		const idle = busyChild(0);
+		try {
+			await new Promise(resolve => setTimeout(resolve, 300));
+			expect(await coresUsed([idle.pid], 500)).toBeLessThan(0.1);
+		} finally {
+			idle.kill("SIGKILL");
+		}
+	});
+
+	it("settles once the processes are back at their idle level, and gives up at the limit", async () => {
+		const child = busyChild(1500);
+		try {
+			const done = await settle([child.pid], 0, 10_000);
+			expect(done.settled).toBe(true);
+			// It waited for the busy second and a half to end (less the child's own start-up), not for the limit.
+			expect(done.waitedSeconds).toBeGreaterThanOrEqual(0.9);
+			expect(done.waitedSeconds).toBeLessThan(5);
+		} finally {
+			child.kill("SIGKILL");
+		}
+		const forever = busyChild(Infinity);
+		try {
+			const done = await settle([forever.pid], 0, 1000);
+			expect(done).toEqual({ waitedSeconds: expect.any(Number), settled: false });
+			expect(done.waitedSeconds).toBeGreaterThanOrEqual(1);
+		} finally {
+			forever.kill("SIGKILL");
+		}
 	});
 });
