@@ -17,6 +17,8 @@ export interface Cli {
 	/** Services whose nodes run with --cpu-prof (`--profile [api,orders]`; bare `--profile`: the gateway). */
 	profile: string[];
 	observability: boolean;
+	/** Rounds of `--observability` per variant and scenario (`--rounds`, default 5). */
+	rounds: number;
 	/** `--report`: every phase, then bench/REPORT.md and bench/latency.svg. */
 	report: boolean;
 	/** Services whose nodes run with `--trace-gc` (the memory runs then report their heap after the last full GC). */
@@ -42,7 +44,9 @@ export const USAGE = `usage: npm run bench -- [options]
                       the flash sale: 1,000 units, 300 buyers
   --observability     product by id and the purchase flow on 4 clusters: all off, metrics + log shipping,
                       and those with tracing at TRACING_SAMPLE_RATIO 1.0 and 0.1 (spans to a loopback OTLP
-                      collector); reports each one's throughput and p99 against all off
+                      collector); reports each one's throughput and p99 against all off; --scenario
+                      keeps one of the two
+  --rounds <n>        rounds of --observability, each variant measured once per round (default 5)
   --report            the full run behind bench/REPORT.md: every scenario, then memory (3 runs of load, RSS
                       per node), observability (as --observability), scale-out (1 vs 2 gateways, 1 vs 2
                       products nodes), embedded cold start, reserve + commit by open holds (--holds); writes
@@ -109,6 +113,9 @@ export function parseArgs(argv: string[]): Cli {
 			case "--observability":
 				given.observability = true;
 				break;
+			case "--rounds":
+				given.rounds = number(1, true);
+				break;
 			case "--holds": {
 				// An optional list, as --profile's: `--holds`, `--holds 0,1000`, `--holds=0,5000`.
 				const next = inline ?? (argv[i + 1]?.startsWith("--") ? undefined : argv[++i]);
@@ -166,6 +173,7 @@ export function parseArgs(argv: string[]): Cli {
 		traceGc: given.traceGc ?? [],
 		memorySeconds: given.memorySeconds ?? 60,
 		observability: given.observability ?? false,
+		rounds: given.rounds ?? 5,
 		holds: given.holds ?? null,
 		quick
 	};

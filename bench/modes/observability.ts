@@ -26,9 +26,6 @@ export const OBSERVED_SCENARIO = "product by id /api/products/:id";
 /** The flow measured by `--observability`: every step of a purchase, so every kind of span. */
 export const OBSERVED_FLOW = "purchase flow (cart item + checkout + pay)";
 
-/** Rounds of `--observability`: each variant is measured this many times per scenario, in turns. */
-const OBSERVABILITY_ROUNDS = 5;
-
 /** The production default, on every cluster: the variants differ in what they observe, not in what they log. */
 const LOG_LEVEL = "info";
 
@@ -116,11 +113,7 @@ export async function measureObservability(
 	{ natsUrl, services, load, baseline }: ModeContext,
 	cli: Cli
 ): Promise<{ rows: RowResult[]; overhead: ObservabilityOverhead | null }> {
-	const scenarios = [OBSERVED_SCENARIO, OBSERVED_FLOW].map(name => {
-		const scenario = SCENARIOS.find(s => s.name === name);
-		if (!scenario) throw new Error(`no scenario '${name}'`);
-		return scenario;
-	});
+	const scenarios = observedScenarios(cli);
 	const clusters: Cluster[] = [];
 	try {
 		for (const variant of VARIANTS) {
@@ -148,11 +141,7 @@ export async function measureObservability(
 		const allPids = clusters.flatMap(c => c.target.procs.map(p => p.child.pid));
 		const idleCores = await idleLevel(allPids);
 		if (idleCores !== null) progress(`idle level of all clusters: ${idleCores.toFixed(2)} cores`);
-		for (
-			let round = 1;
-			round <= OBSERVABILITY_ROUNDS && clusters.length === VARIANTS.length;
-			round++
-		) {
+		for (let round = 1; round <= cli.rounds && clusters.length === VARIANTS.length; round++) {
 			for (const [s, scenario] of scenarios.entries()) {
 				for (let k = 0; k < clusters.length && !session.interrupted; k++) {
 					const cluster = clusters[(k + round - 1) % clusters.length];
@@ -162,14 +151,14 @@ export async function measureObservability(
 							`${settled ? "settled" : "NOT settled"} after ${waitedSeconds.toFixed(1)} s of waiting`
 						);
 					}
-					progress(`${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}:`);
+					progress(`${cluster.variant.label}, round ${round} of ${cli.rounds}:`);
 					const cpu = cpuWindow(cluster.target.procs.map(p => p.child.pid));
 					const row = await measureScenarioRow(scenario, cluster.target, cli, load, baseline, cpu);
 					const cpuMsPerUnit = cpuPerUnit(row, cpu.seconds());
 					cluster.rounds[s].push({
 						...row,
 						...(cpuMsPerUnit !== null ? { cpuMsPerUnit } : {}),
-						name: `${scenario.name} [${cluster.variant.label}, round ${round} of ${OBSERVABILITY_ROUNDS}]`
+						name: `${scenario.name} [${cluster.variant.label}, round ${round} of ${cli.rounds}]`
 					});
 				}
 			}
@@ -183,14 +172,15 @@ export async function measureObservability(
 	);
 	const variants = clusters.map(c => summarise(c, scenarios));
 	const [off, on] = variants;
+	// The summary's figures are of the read, or of the flow when only the flow was measured.
 	const readOf = (v: ObservabilityVariant | undefined) =>
-		v?.figures.find(f => f.scenario === OBSERVED_SCENARIO);
+		v?.figures.find(f => f.scenario === scenarios[0].name);
 	const offRead = readOf(off);
 	const onRead = readOf(on);
 	const overhead: ObservabilityOverhead | null =
 		offRead && onRead && offRead.perSecond > 0
 			? {
-					scenario: OBSERVED_SCENARIO,
+					scenario: scenarios[0].name,
 					logLevel: LOG_LEVEL,
 					offRequestsPerSec: offRead.perSecond,
 					onRequestsPerSec: onRead.perSecond,
@@ -255,8 +245,25 @@ function summarise(c: Cluster, scenarios: Scenario[]): ObservabilityVariant {
 	};
 }
 
+/** The read and the flow, or the one of them `--scenario` names. */
+function observedScenarios(cli: Cli): Scenario[] {
+	const filter = cli.filter?.toLowerCase();
+	return [OBSERVED_SCENARIO, OBSERVED_FLOW]
+		.filter(name => !filter || name.toLowerCase().includes(filter))
+		.map(name => {
+			const scenario = SCENARIOS.find(s => s.name === name);
+			if (!scenario) throw new Error(`no scenario '${name}'`);
+			return scenario;
+		});
+}
+
 /** The mode alone: the baseline, then the clusters (started after it, one at a time). */
-export function runObservability(cli: Cli): Promise<number> {
+export async function runObservability(cli: Cli): Promise<number> {
+	if (observedScenarios(cli).length === 0) {
+		console.error(`bench: --observability measures '${OBSERVED_SCENARIO}' and '${OBSERVED_FLOW}';`);
+		console.error(`neither contains '${cli.filter}'`);
+		return 2;
+	}
 	return runMeasured(cli, [...ALL_SERVICES], {
 		start: async () => null,
 		async measure(ctx) {
