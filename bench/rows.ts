@@ -191,16 +191,26 @@ export function outputMarks(procs: Proc[]): Map<Proc, string> {
 }
 
 /**
+ * The whole lines `output` holds after `mark` (outputMarks): from the start of the line the mark ended in, which the
+ * mark's moment may have caught half written, to the last finished line (the one being written is read next time).
+ * When the mark is gone (the output was trimmed since), from the first whole line left.
+ */
+export function linesSince(output: string, mark: string): string[] {
+	const at = mark ? output.lastIndexOf(mark) : 0;
+	const end = at >= 0 ? at + mark.length : output.indexOf("\n") + 1;
+	const from = at === 0 && !mark ? 0 : output.lastIndexOf("\n", end - 1) + 1;
+	const to = output.lastIndexOf("\n") + 1;
+	return to > from ? output.slice(from, to - 1).split("\n") : [];
+}
+
+/**
  * The warn-and-above lines the processes printed since `marks` (LOG_LEVEL is warn: every JSON line), grouped by
  * node, level and message, the most frequent first. Lines that are not JSON (a crash's stack) count as they are.
  */
 export function newLogLines(marks: Map<Proc, string>): LogGroup[] {
 	const groups = new Map<string, LogGroup>();
 	for (const [proc, mark] of marks) {
-		const all = proc.output();
-		const at = mark ? all.lastIndexOf(mark) : 0;
-		const text = at >= 0 ? all.slice(at + mark.length) : all;
-		for (const raw of text.split("\n")) {
+		for (const raw of linesSince(proc.output(), mark)) {
 			const line = raw.trim();
 			if (!line || GC_TRACE_LINE.test(line)) continue;
 			let level = "output";
