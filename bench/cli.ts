@@ -31,6 +31,8 @@ export interface Cli {
 	holds: number[] | null;
 	/** `--quick`: shorter runs (the holds mode times fewer pairs). */
 	quick: boolean;
+	/** `--groups`: one node per service group (SERVICE_GROUPS, as compose and Kubernetes run them), not per service. */
+	groups: boolean;
 }
 
 export class UsageError extends Error {}
@@ -60,10 +62,24 @@ export const USAGE = `usage: npm run bench -- [options]
                       a comma-separated list (default 0,1000,10000,50000); nothing else runs
   --nodes <list>      instances per service, e.g. api=2,products=2 (scale-out); request scenarios spread their
                       connections over every gateway
+  --groups            one node per service group, as docker-compose.yaml and Kubernetes run them (gateway: api;
+                      users; catalog: products, media; commerce: inventory, carts, orders, pricing; payments:
+                      payments, notifications), instead of one node per service; --nodes then names only api
   --profile [nodes]   CPU-profile FlashMart nodes into ${PROFILE_DIR}/: a comma-separated list of services
                       (e.g. api,orders; 'all' for every node), the gateway (api) when no list is given`;
 
 export function parseArgs(argv: string[]): Cli {
+	const cli = parseFlags(argv);
+	const others = Object.keys(cli.nodes).filter(service => service !== "api");
+	if (cli.groups && others.length > 0) {
+		throw new UsageError(
+			`--groups runs one node per group: --nodes may name api only, not ${others.join(", ")}`
+		);
+	}
+	return cli;
+}
+
+function parseFlags(argv: string[]): Cli {
 	const given: Partial<Cli> = {};
 	let quick = false;
 	for (let i = 0; i < argv.length; i++) {
@@ -154,6 +170,9 @@ export function parseArgs(argv: string[]): Cli {
 				given.nodes = nodes;
 				break;
 			}
+			case "--groups":
+				given.groups = true;
+				break;
 			case "--help":
 			case "-h":
 				throw new UsageError("");
@@ -175,6 +194,7 @@ export function parseArgs(argv: string[]): Cli {
 		observability: given.observability ?? false,
 		rounds: given.rounds ?? 5,
 		holds: given.holds ?? null,
-		quick
+		quick,
+		groups: given.groups ?? false
 	};
 }

@@ -7,10 +7,10 @@ import os from "node:os";
 import path from "node:path";
 import { startNats } from "../scripts/lib/cluster";
 import { type Cli, MAX_VIRTUAL_USERS } from "./cli";
-import { type Target, startBaseline } from "./launch";
+import { type Target, nodesOf, startBaseline } from "./launch";
 import type { LoadOptions } from "./measure";
 import { PROFILE_DIR, RESULTS_DIR, listProfiles, writeLatest, writeReportFiles } from "./output";
-import { findings, observabilityText, textTable } from "./report";
+import { findings, groupsText, observabilityText, textTable } from "./report";
 import { measureRow } from "./rows";
 import { cleanup, progress, session, startedAt } from "./session";
 import type {
@@ -64,16 +64,17 @@ export async function runMeasured<T extends Target | null>(
 		duration: cli.duration,
 		warmup: cli.warmup
 	};
+	const nodes = nodesOf(services, cli.groups);
 	progress(
 		`${cli.connections} connections, ${cli.warmup} s warm-up + ${cli.duration} s per row; ` +
-			`services: ${services.join(", ")}`
+			`services: ${services.join(", ")}${cli.groups ? ` (nodes: ${groupsText(nodes)})` : ""}`
 	);
 
 	try {
 		const nats = await startNats();
 		session.nats = nats;
 		progress(
-			`nats-server on ${nats.url}; starting the baseline and ${services.length} FlashMart node(s)`
+			`nats-server on ${nats.url}; starting the baseline and ${nodes.length} FlashMart node(s)`
 		);
 		const [baselineTarget, flashmart] = await Promise.all([
 			startBaseline(nats.url),
@@ -126,7 +127,8 @@ export async function runMeasured<T extends Target | null>(
 			...(scaleOut ? { scaleOut } : {}),
 			...(coldStart ? { coldStart } : {}),
 			...(holds ? { holds } : {}),
-			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {})
+			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {}),
+			...(cli.groups ? { groups: nodes.map(n => n.services) } : {})
 		};
 		writeLatest(report);
 		if (cli.report) writeReportFiles(report);

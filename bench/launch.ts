@@ -22,6 +22,31 @@ import { session } from "./session";
 
 export const START_TIMEOUT_MS = 60_000;
 
+/**
+ * The service groups docker-compose.yaml and deploy/kubernetes run, one node each (their SERVICES): what `--groups`
+ * starts. Calls inside a group stay in its process. test/unit/bench/launch.spec.ts holds this to both files.
+ */
+export const SERVICE_GROUPS: Record<string, string[]> = {
+	api: ["api"],
+	users: ["users"],
+	catalog: ["products", "media"],
+	commerce: ["inventory", "carts", "orders", "pricing"],
+	payments: ["payments", "notifications"]
+};
+
+/** The nodes a cluster of `services` has: one per service, or (`--groups`) one per group holding any of them. */
+export function nodesOf(
+	services: string[],
+	groups: boolean
+): Array<{ name: string; services: string[] }> {
+	if (!groups) return services.map(service => ({ name: service, services: [service] }));
+	const grouped = Object.entries(SERVICE_GROUPS)
+		.map(([name, members]) => ({ name, services: members.filter(m => services.includes(m)) }))
+		.filter(group => group.services.length > 0);
+	const loose = services.filter(s => !grouped.some(g => g.services.includes(s)));
+	return [...grouped, ...nodesOf(loose, false)];
+}
+
 export interface Target {
 	/** The first gateway's. */
 	url: string;
@@ -94,45 +119,53 @@ export async function startFlashMart(
 		...env
 	};
 	const dataDirs = new Map<string, string>();
-	const node = (service: string, instance: number, extra: Record<string, string> = {}): Proc => {
+	/** A node named `name` running `members` (a service, or a group's services). */
+	const node = (
+		name: string,
+		members: string[],
+		instance: number,
+		extra: Record<string, string> = {}
+	): Proc => {
 		// A second instance of a service shares the first one's store (as replicas share MongoDB in production):
 		// it starts once the first has seeded it, and the bench's reads see the same documents on both.
-		let dataDir = dataDirs.get(service);
+		let dataDir = dataDirs.get(name);
 		if (!dataDir) {
-			dataDir = tempDir(`bench-${service}`);
+			dataDir = tempDir(`bench-${name}`);
 			session.tempDirs.push(dataDir);
-			dataDirs.set(service, dataDir);
+			dataDirs.set(name, dataDir);
 		}
 		const suffix = instance > 0 ? `-${instance + 1}` : "";
-		const name = `flashmart-${service}${suffix}`;
+		const procName = `flashmart-${name}${suffix}`;
 		const env = {
 			...common,
-			NODE_ID: `${namespace}-${service}${suffix}`,
-			SERVICES: service,
+			NODE_ID: `${namespace}-${name}${suffix}`,
+			SERVICES: members.join(","),
 			DATA_DIR: dataDir,
 			...extra
 		};
-		const profiled = cli.profile.includes(service) || cli.profile.includes("all");
+		const named = (list: string[]) =>
+			list.includes("all") || list.includes(name) || members.some(m => list.includes(m));
 		// Node 20 refuses --cpu-prof in NODE_OPTIONS: node flags go on the command line.
-		const nodeArgs = profiled
+		const nodeArgs = named(cli.profile)
 			? [
 					"--cpu-prof",
 					`--cpu-prof-dir=${PROFILE_DIR}`,
-					`--cpu-prof-name=${name}.${process.pid}.cpuprofile`
+					`--cpu-prof-name=${procName}.${process.pid}.cpuprofile`
 				]
 			: [];
-		if (cli.traceGc.includes(service) || cli.traceGc.includes("all")) nodeArgs.push("--trace-gc");
-		const proc = startNode({ name, env, nodeArgs });
+		if (named(cli.traceGc)) nodeArgs.push("--trace-gc");
+		const proc = startNode({ name: procName, env, nodeArgs });
 		session.started.push(proc);
 		return proc;
 	};
 	if (!fs.existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run 'npm run build'`);
 	if (cli.profile.length > 0) fs.mkdirSync(path.join(ROOT, PROFILE_DIR), { recursive: true });
 	const gatewayEnv = (p: number) => ({ GATEWAY_HOST: "127.0.0.1", GATEWAY_PORT: String(p) });
-	const gateway = node("api", 0, gatewayEnv(port));
-	const backends = services
-		.filter(s => s !== "api")
-		.map(s => node(s, 0, { JWT_PRIVATE_KEY: keys.privateKey }));
+	const gateway = node("api", ["api"], 0, gatewayEnv(port));
+	const backends = nodesOf(
+		services.filter(s => s !== "api"),
+		cli.groups
+	).map(n => node(n.name, n.services, 0, { JWT_PRIVATE_KEY: keys.privateKey }));
 	const url = `http://127.0.0.1:${port}`;
 	const procs = [gateway, ...backends];
 	await whileAlive(procs, waitForStatus(`${url}/ready`, { timeoutMs: START_TIMEOUT_MS }));
@@ -143,7 +176,7 @@ export async function startFlashMart(
 		for (let i = 1; i < count; i++) {
 			if (service === "api") {
 				const extraPort = await freePort();
-				const proc = node("api", i, gatewayEnv(extraPort));
+				const proc = node("api", ["api"], i, gatewayEnv(extraPort));
 				procs.push(proc);
 				const extraUrl = `http://127.0.0.1:${extraPort}`;
 				await whileAlive(
@@ -153,7 +186,7 @@ export async function startFlashMart(
 				urls.push(extraUrl);
 			} else {
 				const metricsPort = await freePort();
-				const proc = node(service, i, {
+				const proc = node(service, [service], i, {
 					JWT_PRIVATE_KEY: keys.privateKey,
 					METRICS_ENABLED: "true",
 					METRICS_PORT: String(metricsPort)

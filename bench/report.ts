@@ -413,6 +413,11 @@ export function findings(row: RowResult): string[] {
 	return out;
 }
 
+/** Nodes' services as `--groups` ran them: "api; users; products + media; ...". */
+export function groupsText(groups: Array<string[] | { services: string[] }>): string {
+	return groups.map(g => (Array.isArray(g) ? g : g.services).join(" + ")).join("; ");
+}
+
 /**
  * The run as a markdown document: what was run, on what, and the table; then what observability costs, unless the
  * caller shows that itself (`observability: false`).
@@ -423,7 +428,10 @@ export function markdown(report: BenchReport, { observability = true } = {}): st
 		"",
 		`${report.date} · Node ${report.node} · ${report.platform} · ${report.cpus} CPU ` +
 			`(${report.cpuModel}) · ${report.connections} connections (flows: ${report.virtualUsers} virtual users) · ` +
-			`${report.duration} s measured after ${report.warmup} s warm-up · services: ${report.services.join(", ")}`,
+			`${report.duration} s measured after ${report.warmup} s warm-up · services: ${report.services.join(", ")}` +
+			(report.groups
+				? ` · one node per service group (\`--groups\`): ${groupsText(report.groups)}`
+				: ""),
 		"",
 		"`ratio` = req/s of the row / req/s of the baseline (a bare moleculer-web gateway calling an " +
 			"echo action over the same NATS, measured in the same run). Latency is over every response.",

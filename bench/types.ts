@@ -357,6 +357,8 @@ export interface BenchReport {
 	scaleOut?: ScaleOutRow[];
 	/** Instances per service when not one each (`--nodes`). */
 	nodes?: Record<string, number>;
+	/** `--groups`: the nodes' services, one list per node, when nodes ran service groups and not one service each. */
+	groups?: string[][];
 	/** `--holds` (and `--report`): reserve + commit on one product at levels of open holds. */
 	holds?: HoldsResult;
 }

@@ -42,7 +42,9 @@ export async function measureScaleOut(
 			target = await startFlashMart(natsUrl, SCALE_OUT_SERVICES, {
 				...cli,
 				nodes: layout,
-				profile: []
+				profile: [],
+				// Instances of one service each: a second products node is a node of its own.
+				groups: false
 			});
 		} catch (err) {
 			progress(
