@@ -64,7 +64,7 @@ export async function runMeasured<T extends Target | null>(
 		duration: cli.duration,
 		warmup: cli.warmup
 	};
-	const nodes = nodesOf(services, cli.groups);
+	const nodes = nodesOf(services, cli.groups).map(n => n.services);
 	progress(
 		`${cli.connections} connections, ${cli.warmup} s warm-up + ${cli.duration} s per row; ` +
 			`services: ${services.join(", ")}${cli.groups ? ` (nodes: ${groupsText(nodes)})` : ""}`
@@ -128,7 +128,7 @@ export async function runMeasured<T extends Target | null>(
 			...(coldStart ? { coldStart } : {}),
 			...(holds ? { holds } : {}),
 			...(Object.keys(cli.nodes).length > 0 ? { nodes: cli.nodes } : {}),
-			...(cli.groups ? { groups: nodes.map(n => n.services) } : {})
+			...(cli.groups ? { groups: nodes } : {})
 		};
 		writeLatest(report);
 		if (cli.report) writeReportFiles(report);

@@ -414,8 +414,8 @@ export function findings(row: RowResult): string[] {
 }
 
 /** Nodes' services as `--groups` ran them: "api; users; products + media; ...". */
-export function groupsText(groups: Array<string[] | { services: string[] }>): string {
-	return groups.map(g => (Array.isArray(g) ? g : g.services).join(" + ")).join("; ");
+export function groupsText(groups: string[][]): string {
+	return groups.map(g => g.join(" + ")).join("; ");
 }
 
 /**

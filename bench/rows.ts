@@ -197,8 +197,8 @@ export function outputMarks(procs: Proc[]): Map<Proc, string> {
  */
 export function linesSince(output: string, mark: string): string[] {
 	const at = mark ? output.lastIndexOf(mark) : 0;
-	const end = at >= 0 ? at + mark.length : output.indexOf("\n") + 1;
-	const from = at === 0 && !mark ? 0 : output.lastIndexOf("\n", end - 1) + 1;
+	const from =
+		at >= 0 ? output.lastIndexOf("\n", at + mark.length - 1) + 1 : output.indexOf("\n") + 1;
 	const to = output.lastIndexOf("\n") + 1;
 	return to > from ? output.slice(from, to - 1).split("\n") : [];
 }
