@@ -12,7 +12,12 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { AppConfig } from "../config";
-import { type EventPayload, type SendToChannel, eventHeaders } from "../adapters/events";
+import {
+	type EventPayload,
+	EventsNotReadyError,
+	type SendToChannel,
+	eventHeaders
+} from "../adapters/events";
 import { type TraceHeaders, currentTraceHeaders } from "../adapters/tracing";
 import { currentScope } from "../lib/request-context";
 import { METRIC } from "../lib/metric-names";
@@ -98,7 +103,7 @@ interface OutboxThis {
 	name: string;
 	broker: ServiceBroker & { sendToChannel?: SendToChannel };
 	adapter: DbAdapter;
-	logger: { warn(...a: unknown[]): void };
+	logger: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
 	relaying: Set<string>;
 	relayTimer?: NodeJS.Timeout;
 	/** Test hook (TEST_CRASH_BEFORE_PUBLISH): exit just before publishing this event. */
@@ -171,11 +176,13 @@ async function relayOutbox(this: OutboxThis, id?: string): Promise<number> {
 				this.broker.metrics.increment(METRIC.EVENTS_PUBLISHED, { event: entry.event });
 				published++;
 			} catch (err) {
-				// NATS down, stream unavailable, store hiccup: the event stays; the next relay retries it.
-				this.logger.warn(`Event ${entry.event} not published yet; it stays in the outbox`, {
-					eventId: entry.eventId,
-					error: (err as Error).message
-				});
+				// NATS down, stream unavailable, store hiccup: the event stays; the next relay retries it. Before the
+				// adapter is up (a start's own writes: the demo catalog) that is expected, and not worth a warning.
+				const notReady = err instanceof EventsNotReadyError;
+				this.logger[notReady ? "debug" : "warn"](
+					`Event ${entry.event} not published yet; it stays in the outbox`,
+					{ eventId: entry.eventId, error: (err as Error).message }
+				);
 				break; // keep a document's events in order
 			} finally {
 				this.relaying.delete(entry.eventId);

@@ -24,6 +24,17 @@ export interface AdapterBase {
 	addPrefixTopic(topic: string): string;
 	publish(channel: string, payload: unknown, opts?: Record<string, unknown>): Promise<void>;
 }
+/**
+ * A publish before the adapter can deliver anything (its consumers not subscribed yet, at start): the outbox keeps
+ * the event and publishes it once `$channels.ready` says so, which is the normal course of a start, not a warning.
+ */
+export class EventsNotReadyError extends Error {
+	readonly code = "EVENTS_NOT_READY";
+	constructor() {
+		super("The event adapter is not started yet; the message stays in the outbox");
+	}
+}
+
 export type AdapterClass = new (opts?: object) => AdapterBase;
 
 export const { Middleware: ChannelsMiddleware, Adapters } = ChannelsModule as unknown as {

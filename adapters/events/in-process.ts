@@ -2,7 +2,13 @@
  * Durable events in the embedded mode: @moleculer/channels' in-process adapter on Moleculer's local events, with the
  * retries and dead-letter destination the library's own lacks.
  */
-import { Adapters, type Chan, DEAD_LETTER_QUEUE, countDeadLetter } from "./channels";
+import {
+	Adapters,
+	type Chan,
+	DEAD_LETTER_QUEUE,
+	EventsNotReadyError,
+	countDeadLetter
+} from "./channels";
 import { MemoryDeadLetters } from "./dead-letters";
 
 /**
@@ -18,8 +24,7 @@ export class InProcessAdapter extends Adapters.Fake {
 	override async publish(channel: string, payload: unknown, opts: Record<string, unknown> = {}) {
 		if (this.stopping)
 			throw new Error("The event adapter is stopping; the message stays in the outbox");
-		if (!this.subscribed)
-			throw new Error("The event adapter is not started yet; the message stays in the outbox");
+		if (!this.subscribed) throw new EventsNotReadyError();
 		await this.broker.emit(`channels.${channel}`, { payload, headers: opts.headers });
 	}
 

@@ -11,7 +11,7 @@ import { type AdapterBase, ChannelsMiddleware, DEAD_LETTER_QUEUE } from "./chann
 import { InProcessAdapter } from "./in-process";
 import { jetStreamAdapter } from "./jetstream";
 
-export { DEAD_LETTER_QUEUE } from "./channels";
+export { DEAD_LETTER_QUEUE, EventsNotReadyError } from "./channels";
 export { type DeadLetter, type DeadLetterStore, deadLetterStore } from "./dead-letters";
 export { deferWorking, eventsConnectionOptions, natsConnection } from "./jetstream";
 

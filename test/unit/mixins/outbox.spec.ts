@@ -1,14 +1,16 @@
 /**
  * The outbox and the in-process event adapter (the embedded mode): an event written with a state change reaches its
  * consumer and leaves the outbox; one left behind by a crash is relayed by the periodic relay; a consumer that keeps
- * failing is retried, then its message is dead-lettered and counted.
+ * failing is retried, then its message is dead-lettered and counted; an event written before the adapter is up waits
+ * without a warning (a start's own writes), one that fails later is warned about.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
 import { ServiceBroker } from "moleculer";
-import { eventsMiddleware } from "../../../adapters/events";
+import { EventsNotReadyError, eventsMiddleware } from "../../../adapters/events";
+import { InProcessAdapter } from "../../../adapters/events/in-process";
 import { METRIC } from "../../../lib/metric-names";
 import BusinessMetrics from "../../../middlewares/business-metrics.middleware";
 import { DbMixin } from "../../../mixins/db.mixin";
@@ -136,5 +138,44 @@ describe("outbox and in-process events", () => {
 		expect(await waitFor(() => gauge(METRIC.OUTBOX_PENDING) === 0)).toBe(true);
 		expect(gauge(METRIC.OUTBOX_OLDEST_PENDING)).toBe(0);
 		expect(received.some(r => r.payload.thingId === "stuck")).toBe(true);
+	});
+
+	it("keeps an event written before the adapter is up without a warning, and warns of any other failure", async () => {
+		// The in-process adapter before its consumers are subscribed (a start seeding the demo catalog).
+		await expect(new InProcessAdapter().publish("things.made", {})).rejects.toBeInstanceOf(
+			EventsNotReadyError
+		);
+		const logger = things.logger as { warn(): void; debug(): void };
+		const warn = jest.spyOn(logger, "warn").mockImplementation(() => undefined);
+		const debug = jest.spyOn(logger, "debug").mockImplementation(() => undefined);
+		const send = jest.spyOn(
+			broker as unknown as { sendToChannel(): Promise<void> },
+			"sendToChannel"
+		);
+		try {
+			send.mockRejectedValue(new EventsNotReadyError());
+			await broker.call("things.make", { id: "early", relay: true });
+			expect(warn).not.toHaveBeenCalled();
+			expect(debug).toHaveBeenCalledWith(
+				"Event things.made not published yet; it stays in the outbox",
+				expect.objectContaining({ error: expect.stringContaining("not started yet") })
+			);
+			send.mockRejectedValue(new Error("stream unavailable"));
+			await broker.call("things.make", { id: "late", relay: true });
+			expect(warn).toHaveBeenCalledWith(
+				"Event things.made not published yet; it stays in the outbox",
+				expect.objectContaining({ error: "stream unavailable" })
+			);
+		} finally {
+			send.mockRestore();
+			warn.mockRestore();
+			debug.mockRestore();
+		}
+		// Both are published once the adapter takes them: the periodic relay.
+		expect(
+			await waitFor(() =>
+				["early", "late"].every(id => received.some(r => r.payload.thingId === id))
+			)
+		).toBe(true);
 	});
 });
