@@ -58,6 +58,8 @@ const KINDS: Record<SpanKindName, SpanKind> = {
 
 const propagator = new W3CTraceContextPropagator();
 
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+
 /**
  * Reads a header from any carrier FlashMart has: a plain object (`ctx.headers`, Node's request headers, the
  * in-process adapter's message) or a nats.js `MsgHdrs` (JetStream messages), whose values are read with `get`.
@@ -359,10 +361,11 @@ export class Tracing {
 	 * trusted client's `traceparent` (`clientHeaders`, null for an untrusted peer), else by the root sampler on a new
 	 * trace id. A sampled request gets its server span; an unsampled one only its W3C headers (flag 00, a span id
 	 * of its own), so the answer still names the trace and the nodes keep the decision, at the cost of a string.
+	 * `attributes` makes the server span's attributes, called only for a sampled request.
 	 */
 	beginHttp(
 		name: string,
-		attributes: Attributes,
+		attributes: () => Attributes,
 		clientHeaders: Record<string, string | string[] | undefined> | null
 	): HttpTrace {
 		const raw = clientHeaders?.traceparent;
@@ -381,16 +384,17 @@ export class Tracing {
 					}
 				};
 			}
-			const { span, ctx } = this.start(name, "server", attributes, extractTrace(clientHeaders));
+			const { span, ctx } = this.start(name, "server", attributes(), extractTrace(clientHeaders));
 			return { span, headers: traceHeadersOf(ctx) };
 		}
 		const traceId = this.ids.generateTraceId();
+		// The ratio sampler reads the trace id alone; the span's attributes are made only for a sampled request.
 		const decision = this.rootSampler.shouldSample(
 			ROOT_CONTEXT,
 			traceId,
 			name,
 			SpanKind.SERVER,
-			attributes,
+			NO_ATTRIBUTES,
 			[]
 		);
 		if (decision.decision !== SamplingDecision.RECORD_AND_SAMPLED) {
@@ -400,7 +404,7 @@ export class Tracing {
 			};
 		}
 		this.ids.next = traceId;
-		const { span, ctx } = this.start(name, "server", attributes, ROOT_CONTEXT);
+		const { span, ctx } = this.start(name, "server", attributes(), ROOT_CONTEXT);
 		this.ids.next = null;
 		return { span, headers: traceHeadersOf(ctx) };
 	}

@@ -23,17 +23,20 @@ export function traceHttpRequest(
 	if (!tracing) return;
 	const method = req.method ?? "GET";
 	// Sampling is decided first: an unsampled request (nine in ten at 0.1) gets its `traceparent` and nothing else,
-	// no span, no context to enter, no hook on its answer.
+	// no attributes, no span, no context to enter, no hook on its answer.
 	const { span, headers } = tracing.beginHttp(
 		method,
-		{
+		() => ({
 			"http.request.method": method,
 			"url.path": (req.url ?? "/").split("?")[0],
 			"url.scheme": "http"
-		},
+		}),
 		tracing.trustsClient(req.socket.remoteAddress) ? req.headers : null
 	);
-	options.headers = options.headers ? { ...options.headers, ...headers } : { ...headers };
+	// `headers` is this request's own object: the call takes it as it is.
+	options.headers = options.headers
+		? { ...options.headers, ...headers }
+		: (headers as Record<string, unknown>);
 	if (headers.traceparent) res.setHeader("traceparent", headers.traceparent);
 	if (!span) return;
 	res.once("close", () => {
