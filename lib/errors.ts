@@ -164,6 +164,12 @@ const BODY_PARSER: Record<string, HttpError> = {
 		code: 400,
 		type: "INVALID_REQUEST_BODY"
 	},
+	"entity.utf8.invalid": {
+		name: "BadRequestError",
+		message: "The request body is not valid UTF-8",
+		code: 400,
+		type: "INVALID_REQUEST_BODY"
+	},
 	"encoding.unsupported": {
 		name: "UnsupportedMediaTypeError",
 		message: "Unsupported content encoding",

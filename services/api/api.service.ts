@@ -3,6 +3,7 @@
  * operations of contract.ts (everything else is 404), gives every request an id that follows it across
  * nodes, enforces body limits, answers in the contract's error shape, and serves the operational endpoints.
  */
+import { isUtf8 } from "node:buffer";
 import fs from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import net from "node:net";
@@ -163,6 +164,18 @@ const DOCS_PAGE = `<!doctype html>
 
 /** Methods whose operations take a JSON body: a body of another type sent with them is refused (415). */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/**
+ * The JSON parser's `verify`: JSON text is UTF-8 (API.md; RFC 8259 8.1), where body-parser decodes other charsets,
+ * and broken bytes into U+FFFD, and lets them in. Bytes that are not UTF-8 are 400 (malformed, as broken JSON is);
+ * another charset sent to an operation that takes a body is 415, as another content type is.
+ */
+function refuseNonUtf8(req: IncomingMessage, _res: unknown, body: Buffer, encoding: string): void {
+	if (encoding !== "utf-8" && BODY_METHODS.has(req.method ?? "")) {
+		throw Object.assign(new Error(encoding), { type: "charset.unsupported" });
+	}
+	if (!isUtf8(body)) throw Object.assign(new Error("not UTF-8"), { type: "entity.utf8.invalid" });
+}
 
 /**
  * A route middleware that runs after the JSON body parser: refuses an oversized body whatever its Content-Type
@@ -439,7 +452,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 					// Only the aliases below are reachable: no `/api/<service>.<action>`, no `$node.*`.
 					mappingPolicy: "restrict",
 					autoAliases: false,
-					bodyParsers: { json: { limit: JSON_BODY_LIMIT, strict: true } },
+					bodyParsers: { json: { limit: JSON_BODY_LIMIT, strict: true, verify: refuseNonUtf8 } },
 					use: [bodyGuard],
 					authentication: true,
 					authorization: true,

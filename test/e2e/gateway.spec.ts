@@ -210,6 +210,42 @@ describe("the embedded gateway", () => {
 			expect(JSON.stringify(body)).not.toMatch(/stack|at JSON\.parse|node_modules/);
 		});
 
+		it("answers a body that is not UTF-8 with 400 INVALID_REQUEST_BODY, and changes nothing", async () => {
+			const email = `utf8-${Date.now()}@example.com`;
+			const register = (body: Buffer, type = "application/json") =>
+				fetch(`${base}/api/auth/register`, {
+					method: "POST",
+					headers: { "Content-Type": type },
+					body
+				});
+			const json = (name: string) =>
+				`{"email":"${email}","password":"password-123","name":"${name}"}`;
+			// 0xff never occurs in UTF-8: body-parser alone would have stored it as U+FFFD.
+			const broken = Buffer.concat([
+				Buffer.from(json("Zo").slice(0, -2)),
+				Buffer.from([0xff, 0xfe]),
+				Buffer.from('"}')
+			]);
+			const refused = await register(broken);
+			expect(refused.status).toBe(400);
+			expect(await refused.json()).toMatchObject({
+				code: 400,
+				type: "INVALID_REQUEST_BODY",
+				message: "The request body is not valid UTF-8"
+			});
+			// Another charset than UTF-8 (RFC 8259 8.1): 415, however well formed.
+			const utf16 = await register(
+				Buffer.from(json("Zoe"), "utf16le"),
+				"application/json; charset=utf-16le"
+			);
+			expect(utf16.status).toBe(415);
+			expect(((await utf16.json()) as Json).type).toBe("UNSUPPORTED_MEDIA_TYPE");
+			// Nothing was registered: the same email in well-formed UTF-8, non-ASCII name included, is new.
+			const ok = await register(Buffer.from(json("Zoë 日本")), "application/json; charset=UTF-8");
+			expect(ok.status).toBe(201);
+			expect(((await ok.json()) as { user: { name: string } }).user.name).toBe("Zoë 日本");
+		});
+
 		it("answers a body over 1 MiB with 413, JSON or not", async () => {
 			const big = JSON.stringify({ blob: "x".repeat(1024 * 1024) });
 			for (const type of ["application/json", "text/plain"]) {

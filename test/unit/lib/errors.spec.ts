@@ -92,7 +92,7 @@ describe("errors.toHttpError", () => {
 		expect(toHttpError("a string").code).toBe(500);
 	});
 
-	it("maps body-parser errors to 400 and 413", () => {
+	it("maps body-parser errors to 400, 413 and 415", () => {
 		expect(toHttpError({ type: "entity.parse.failed", status: 400 })).toMatchObject({
 			code: 400,
 			type: "INVALID_REQUEST_BODY"
@@ -104,6 +104,16 @@ describe("errors.toHttpError", () => {
 		expect(toHttpError({ type: "request.aborted", status: 400 })).toMatchObject({
 			code: 400,
 			type: "INVALID_REQUEST_BODY"
+		});
+		// The gateway's UTF-8 check, thrown from the parser's verify (body-parser would make it a 403).
+		expect(toHttpError({ type: "entity.utf8.invalid", status: 403 })).toMatchObject({
+			code: 400,
+			type: "INVALID_REQUEST_BODY",
+			message: "The request body is not valid UTF-8"
+		});
+		expect(toHttpError({ type: "charset.unsupported", status: 403 })).toMatchObject({
+			code: 415,
+			type: "UNSUPPORTED_MEDIA_TYPE"
 		});
 	});
 
