@@ -4,22 +4,27 @@
  * end, and so on while changes keep coming. Under load that is one message per window instead of one per change;
  * nothing is announced later than one window after it happened.
  */
-export class ThrottledBatch {
+export class ThrottledBatch<R = void> {
 	private pending = new Set<string>();
 	private timer: NodeJS.Timeout | null = null;
 
 	constructor(
 		private readonly windowMs: number,
-		private readonly send: (ids: string[]) => void
+		private readonly send: (ids: string[]) => R
 	) {}
 
-	add(ids: string[]): void {
+	/**
+	 * Announces `ids` now or at the window's end. Answers what `send` answered when they went out at once (a caller
+	 * can wait for the announcement before it answers its own client), undefined when they wait for the window.
+	 */
+	add(ids: string[]): R | undefined {
 		if (this.timer) {
 			for (const id of ids) this.pending.add(id);
-			return;
+			return undefined;
 		}
-		this.send([...new Set(ids)]);
+		const sent = this.send([...new Set(ids)]);
 		this.arm();
+		return sent;
 	}
 
 	/** Announces what is pending now and ends the window (e.g. when the service stops). */

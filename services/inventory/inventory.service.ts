@@ -632,8 +632,11 @@ export function createInventoryService(
 				saleIds: string[] = []
 			): Promise<void> {
 				for (const id of saleIds) this.changedSales.add(id);
-				this.announcer.add(productIds);
+				const announced = this.announcer.add(productIds);
 				await this.checkLow(productIds);
+				// An isolated change is broadcast before the caller answers, so the client's next read, on any gateway,
+				// sees it; under load the changes of a window go out together, at most CHANGE_WINDOW_MS later.
+				await announced;
 			},
 
 			/**
@@ -716,7 +719,12 @@ export function createInventoryService(
 			this.announcer = new ThrottledBatch(CHANGE_WINDOW_MS, productIds => {
 				const saleIds = [...this.changedSales];
 				this.changedSales.clear();
-				void announce(this, productIds, saleIds);
+				return announce(this, productIds, saleIds).catch((err: unknown) =>
+					this.logger.warn(
+						"Could not announce a stock change; caches keep it until they expire",
+						err
+					)
+				);
 			});
 		},
 

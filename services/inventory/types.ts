@@ -172,7 +172,7 @@ export interface InventoryVars {
 	holdsTimer?: NodeJS.Timeout;
 	sweepingHolds: boolean;
 	/** inventory.changed, at most once per CHANGE_WINDOW_MS (lib/throttled-batch.ts). */
-	announcer: ThrottledBatch;
+	announcer: ThrottledBatch<Promise<void>>;
 	/** Sales whose change is announced with the next inventory.changed. */
 	changedSales: Set<string>;
 }

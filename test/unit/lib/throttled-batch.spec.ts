@@ -27,6 +27,13 @@ describe("ThrottledBatch", () => {
 		batch.flush();
 	});
 
+	it("answers what the announcement answered when it went out at once, nothing when it waits", async () => {
+		const batch = new ThrottledBatch(40, async (ids: string[]) => ids.length);
+		await expect(batch.add(["a", "b"])).resolves.toBe(2);
+		expect(batch.add(["c"])).toBeUndefined();
+		batch.flush();
+	});
+
 	it("sends what is pending on flush", () => {
 		const sent: string[][] = [];
 		const batch = new ThrottledBatch(10_000, ids => sent.push(ids));
