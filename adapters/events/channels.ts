@@ -24,6 +24,7 @@ export interface AdapterBase {
 	addPrefixTopic(topic: string): string;
 	publish(channel: string, payload: unknown, opts?: Record<string, unknown>): Promise<void>;
 }
+
 /**
  * A publish before the adapter can deliver anything (its consumers not subscribed yet, at start): the outbox keeps
  * the event and publishes it once `$channels.ready` says so, which is the normal course of a start, not a warning.

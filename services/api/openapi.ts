@@ -64,7 +64,8 @@ from this document lives in the repository's \`client/\` folder; docs/api.md is 
 
 Conventions (API.md), and decisions where it is silent:
 - JSON in and out, UTF-8. Bodies over 1 MiB answer 413 whatever their Content-Type; malformed JSON, and a body
-  that is not valid UTF-8, answer 400 INVALID_REQUEST_BODY; a charset other than UTF-8 answers 415. Keys named \`__proto__\`, \`constructor\` or \`prototype\` are dropped from bodies.
+  that is not valid UTF-8, answer 400 INVALID_REQUEST_BODY; a charset other than UTF-8 answers 415. Keys named
+  \`__proto__\`, \`constructor\` or \`prototype\` are dropped from bodies.
 - Unknown body fields are dropped (never stored, never honoured); fields with the wrong type answer 422 with the
   field list. Unknown query parameters are ignored.
 - Every response carries \`X-Request-Id\`. A client-sent \`X-Request-Id\` is echoed when it is 1-128 characters of

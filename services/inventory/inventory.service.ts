@@ -721,7 +721,7 @@ export function createInventoryService(
 				this.changedSales.clear();
 				return announce(this, productIds, saleIds).catch((err: unknown) =>
 					this.logger.warn(
-						"Could not announce a stock change; caches keep it until they expire",
+						"Could not announce a stock change; caches show the old stock until their entries expire",
 						err
 					)
 				);
