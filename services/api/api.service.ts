@@ -494,6 +494,10 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 			 */
 			async httpHandler(this: ApiThis, req: GatewayRequest, res: ServerResponse, next?: Next) {
 				const started = performance.now();
+				// HEAD is GET without the body (RFC 9110 9.3.2): routed as the GET operation. Node made this response
+				// bodiless when it read the method, so the answer keeps GET's status and headers and sends nothing more.
+				const head = req.method === "HEAD";
+				if (head) req.method = "GET";
 				this.inFlight.add(res);
 				res.once("close", () => this.inFlight.delete(res));
 				if (this.draining) res.setHeader("Connection", "close");
@@ -507,6 +511,7 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 						new ServiceUnavailableError("This gateway is shutting down, please retry")
 					);
 				} else await gatewayHttpHandler.call(this, req, res, next);
+				if (head) req.method = "HEAD";
 				if (res.writableEnded) this.recordHttp(req, res, started);
 				else res.once("close", () => this.recordHttp(req, res, started));
 			},

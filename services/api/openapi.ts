@@ -74,6 +74,7 @@ Conventions (API.md), and decisions where it is silent:
   \`type\`. 5xx answers carry no details. 429 and 503 answers carry \`Retry-After\` (seconds).
 - Lists: \`?page=1&pageSize=20\` (pageSize 1..100) answer \`{ rows, total, page, pageSize, totalPages }\`.
 - Responses are \`Cache-Control: no-store\` unless stated otherwise.
+- Every GET operation answers HEAD too (RFC 9110): the status and headers GET would send, no body.
 - Unknown paths and methods answer 404 NOT_FOUND; internal actions are never reachable over HTTP.`;
 
 /** The document's path template of an operation: `/api/products/:id` is `/api/products/{id}`. */

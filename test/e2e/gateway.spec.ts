@@ -2,6 +2,7 @@
  * The gateway's conventions and operational endpoints, over real HTTP, against the embedded default that
  * `npm start` runs (node dist/server.js without TRANSPORTER).
  */
+import { connect } from "node:net";
 import { type Proc, freePort, stopAll, tempDir, waitForStatus } from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
 
@@ -179,6 +180,29 @@ describe("the embedded gateway", () => {
 			});
 		});
 
+		// Paths whose answer is the same twice (/health's uptime is not), so the lengths can be compared.
+		it.each([
+			"/live",
+			"/api/products?pageSize=1",
+			"/api/users/me",
+			"/api/nothing-here",
+			"/api/auth/login"
+		])("answers HEAD %s as GET would, with the same status and headers and no body", async path => {
+			const get = await fetch(`${base}${path}`);
+			const getBody = await get.arrayBuffer();
+			const head = await fetch(`${base}${path}`, { method: "HEAD" });
+			expect(head.status).toBe(get.status);
+			expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+			expect(head.headers.get("content-length")).toBe(String(getBody.byteLength));
+			expect(head.headers.get("x-request-id")).toBeTruthy();
+			// fetch never reads a HEAD answer's body: on the wire, nothing may follow the headers.
+			const raw = await rawExchange(
+				new URL(base).port,
+				`HEAD ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`
+			);
+			expect(raw.slice(raw.indexOf("\r\n\r\n") + 4)).toBe("");
+		});
+
 		it.each([
 			"/api/$node.list",
 			"/api/~node/list",
@@ -351,3 +375,15 @@ describe("npm start", () => {
 		expect(await exited).toBe(0);
 	});
 });
+
+/** Writes `request` to the gateway on a fresh connection and gives back everything it answers until it closes. */
+function rawExchange(port: string, request: string): Promise<string> {
+	return new Promise((resolve, reject) => {
+		const socket = connect(Number(port), "127.0.0.1", () => socket.write(request));
+		let answer = "";
+		socket.setEncoding("utf8");
+		socket.on("data", chunk => (answer += chunk));
+		socket.on("end", () => resolve(answer));
+		socket.on("error", reject);
+	});
+}
