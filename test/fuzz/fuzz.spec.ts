@@ -89,6 +89,20 @@ describe("fuzz checker", () => {
 		expect(op).toMatchObject({ id: "things.update", method: "PATCH", access: "user" });
 		expect(op.otherMethods).toEqual(["GET", "PUT", "POST", "DELETE", "HEAD"]);
 	});
+
+	it("takes HEAD as defined wherever GET is, and sends it to GET operations", () => {
+		const path = DOC.paths["/things/{id}"];
+		const ops = operations({
+			...DOC,
+			paths: { "/things/{id}": { ...path, get: { responses: { 200: {} } } } }
+		});
+		expect(ops.map(o => [o.method, o.otherMethods])).toEqual([
+			["GET", ["PUT", "POST", "DELETE"]],
+			["PATCH", ["PUT", "POST", "DELETE"]]
+		]);
+		const mutations = fc.sample(requestArbitrary(ops[0], {}), { seed: 7, numRuns: 400 });
+		expect(mutations.map(r => r.mutation)).toContain("method.HEAD");
+	});
 });
 
 describe("fuzz generation", () => {

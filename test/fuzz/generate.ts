@@ -361,6 +361,11 @@ function mutation(op: Operation): fc.Arbitrary<Mutate | undefined> {
 			weight: 2
 		}
 	];
+	if (op.method === "GET")
+		choices.push({
+			arbitrary: fc.constant<Mutate>(r => ({ ...r, mutation: "method.HEAD", method: "HEAD" })),
+			weight: 1
+		});
 	if (op.otherMethods.length)
 		choices.push({
 			arbitrary: fc

@@ -125,8 +125,9 @@ export function operations(doc: Doc): Operation[] {
 				body: body && Object.fromEntries(Object.entries(body).map(([t, m]) => [t, m.schema ?? {}])),
 				access: op["x-required-role"] === "admin" ? "admin" : security?.length ? "user" : "public",
 				responses,
+				// HEAD is defined wherever GET is: the document's description says it answers as GET, without the body.
 				otherMethods: [...METHODS, "head"]
-					.filter(m => !methods.includes(m))
+					.filter(m => !methods.includes(m) && !(m === "head" && methods.includes("get")))
 					.map(m => m.toUpperCase())
 			});
 		}

@@ -245,7 +245,7 @@ function verdict(checker: Checker, req: FuzzRequest, answer: Answer): string | u
 	const table =
 		req.method === "OPTIONS"
 			? PREFLIGHT
-			: req.method === req.op.method
+			: req.method === req.op.method || (req.method === "HEAD" && req.op.method === "GET")
 				? req.op.responses
 				: UNDEFINED_METHOD;
 	// A HEAD answer has no body to check, whatever its Content-Type says.
