@@ -2992,7 +2992,7 @@ export interface operations {
                     /** @description Minor units (cents) */
                     price: number;
                     /**
-                     * @description ISO-4217
+                     * @description ISO-4217 code of a currency in use (upper-cased); another is 422
                      * @default USD
                      */
                     currency?: string;
@@ -3166,7 +3166,7 @@ export interface operations {
                     description?: string;
                     /** @description Minor units (cents) */
                     price?: number;
-                    /** @description ISO-4217 */
+                    /** @description ISO-4217 code of a currency in use (upper-cased); another is 422 */
                     currency?: string;
                     /** @description Case-insensitive: trimmed and lower-cased (`Garden Tools` is stored and answered as `garden tools`) */
                     category?: string;
@@ -4196,6 +4196,7 @@ export interface operations {
                     /** @enum {unknown} */
                     type: "percentage" | "fixed";
                     value: number;
+                    /** @description ISO-4217 code of a currency in use (upper-cased); another is 422 */
                     currency?: string;
                     minSubtotal?: number;
                     /** Format: date-time */
@@ -4358,6 +4359,7 @@ export interface operations {
                     /** @enum {unknown} */
                     type?: "percentage" | "fixed";
                     value?: number;
+                    /** @description ISO-4217 code of a currency in use (upper-cased); another is 422 */
                     currency?: string;
                     minSubtotal?: number;
                     /** Format: date-time */
@@ -4464,7 +4466,10 @@ export interface operations {
                 "application/json": {
                     name: string;
                     price: number;
-                    /** @default USD */
+                    /**
+                     * @description ISO-4217 code of a currency in use (upper-cased); another is 422
+                     * @default USD
+                     */
                     currency?: string;
                     countries: string[];
                     freeAbove?: number;
@@ -4608,7 +4613,10 @@ export interface operations {
                 "application/json": {
                     name?: string;
                     price?: number;
-                    /** @default USD */
+                    /**
+                     * @description ISO-4217 code of a currency in use (upper-cased); another is 422
+                     * @default USD
+                     */
                     currency?: string;
                     countries?: string[];
                     freeAbove?: number;

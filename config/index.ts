@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import Validator from "fastest-validator";
 import proxyaddr from "proxy-addr";
-import { normalizeEmail } from "../lib/validation";
+import { isCurrency, normalizeEmail } from "../lib/validation";
 
 /**
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
@@ -595,6 +595,13 @@ export function loadConfig(
 		env.REQUIRED_SERVICES === undefined ? [...ALL_SERVICES] : list(env.REQUIRED_SERVICES);
 	if (r.HEARTBEAT_TIMEOUT <= r.HEARTBEAT_INTERVAL) {
 		throw new ConfigError("HEARTBEAT_TIMEOUT", "must be greater than HEARTBEAT_INTERVAL");
+	}
+	const notCurrencies = list(r.TAX_INCLUSIVE_CURRENCIES).filter(c => !isCurrency(c));
+	if (notCurrencies.length > 0) {
+		throw new ConfigError(
+			"TAX_INCLUSIVE_CURRENCIES",
+			`${notCurrencies.join(", ")}: not an ISO-4217 currency in use`
+		);
 	}
 
 	const transporter = r.TRANSPORTER ?? null;

@@ -111,6 +111,43 @@ export const timestampRule = () =>
 		jsonSchema: { format: "date-time" }
 	}) as const;
 
+/** The ISO-4217 codes in use, as Node's ICU lists them (no test or "no currency" codes such as XTS or XXX). */
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf("currency"));
+const CURRENCY_SHAPE = /^[A-Za-z]{3}$/;
+/** What currencyRule accepts, in the OpenAPI document's words. */
+export const CURRENCY_DESCRIPTION =
+	"ISO-4217 code of a currency in use (upper-cased); another is 422";
+
+/** Whether `code` (upper-case) is a currency in use: three letters alone do not make one. */
+export const isCurrency = (code: string): boolean => CURRENCIES.has(code);
+
+function currencyChecker(value: unknown, errors: CheckerError[]): unknown {
+	// A value of the wrong type or shape is already reported by the rule's own checks.
+	if (typeof value !== "string" || !CURRENCY_SHAPE.test(value)) return value;
+	const code = value.toUpperCase();
+	if (!isCurrency(code)) {
+		errors.push({
+			type: "currency",
+			actual: value,
+			message: "The '{field}' field must be an ISO-4217 currency code in use, such as USD or EUR."
+		});
+	}
+	return code;
+}
+
+/**
+ * A currency a client sets (a product's, a fixed discount's, a shipping method's): three letters of a currency in
+ * use, stored upper-cased, so a typo ("UDS") is a 422 and not a price no cart can mix with any other. A new rule
+ * object per field (see timestampRule).
+ */
+export const currencyRule = () =>
+	({
+		type: "string",
+		pattern: CURRENCY_SHAPE,
+		custom: currencyChecker,
+		jsonSchema: { description: CURRENCY_DESCRIPTION }
+	}) as const;
+
 /** A 422 naming one field, in the shape fastest-validator's own answers have, for rules it cannot express. */
 export function invalidField(field: string, type: string, message: string): UnprocessableError {
 	return new UnprocessableError("VALIDATION_ERROR", message, [{ field, type, message }]);

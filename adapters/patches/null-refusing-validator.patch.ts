@@ -5,6 +5,11 @@
  * required ones included, unless a rule says `nullable: false`. So this validator wraps the one place where
  * fastest-validator decides about absent values (`wrapRequiredCheckSourceCode`, called for every rule, nested
  * ones too) with a `null` check first: a `null` is a 422 naming the field, defaults are never applied to it.
+ *
+ * It also skips a rule's `custom` checker when an optional field is absent. fastest-validator runs it anyway and
+ * assigns what it returns, so an absent field came out as a key holding `undefined`: a PATCH that spread its params
+ * over the stored document erased every optional field with a checker that it did not send (a discount's
+ * validity window was lost when only its value changed).
  */
 import FastestValidatorLib from "fastest-validator";
 import { Validators } from "moleculer";
@@ -25,15 +30,22 @@ interface ValidatorInternals {
 		resVar?: string
 	): string;
 	makeError(opts: { type: string; actual: string; messages: Record<string, string> }): string;
+	makeCustomValidator(opts: CustomValidatorOptions): string;
+}
+
+interface CustomValidatorOptions {
+	vName?: string;
+	schema: { optional?: boolean };
 }
 
 const proto = (FastestValidatorLib as unknown as { prototype: ValidatorInternals }).prototype;
 if (
 	typeof proto.wrapRequiredCheckSourceCode !== "function" ||
-	typeof proto.makeError !== "function"
+	typeof proto.makeError !== "function" ||
+	typeof proto.makeCustomValidator !== "function"
 ) {
 	throw new Error(
-		"fastest-validator no longer has wrapRequiredCheckSourceCode/makeError: review adapters/patches/null-refusing-validator.patch.ts"
+		"fastest-validator no longer has wrapRequiredCheckSourceCode/makeError/makeCustomValidator: review adapters/patches/null-refusing-validator.patch.ts"
 	);
 }
 
@@ -62,6 +74,13 @@ class NullRefusingFastestValidator extends (FastestValidatorLib as unknown as ne
 			messages: rule.messages
 		});
 		return `if (value === null) { ${refuse} } else { ${src} }`;
+	}
+
+	override makeCustomValidator(opts: CustomValidatorOptions): string {
+		const src = super.makeCustomValidator(opts);
+		if (!src || opts.schema.optional !== true) return src;
+		// `vName` is the field's own expression (`parent["startsAt"]`), "value" when fastest-validator gives none.
+		return `if (${opts.vName ?? "value"} !== undefined) { ${src} }`;
 	}
 }
 

@@ -6,6 +6,7 @@
  * with the answers' shapes as the named schemas below (`SCHEMAS`), which generated clients turn into named types.
  */
 import type { Access, JsonSchema } from "./action-schema";
+import { CURRENCY_DESCRIPTION } from "../../lib/validation";
 
 export type { Access, JsonSchema } from "./action-schema";
 
@@ -1001,7 +1002,8 @@ const EMAIL_NOTE: JsonSchema = {
 		"invisible or format character (zero-width, soft hyphen, bidi controls) is refused with 422"
 };
 const MONEY_NOTE: JsonSchema = { description: MONEY.description };
-const CURRENCY_NOTE: JsonSchema = { description: CURRENCY.description };
+/** What a client may send as a currency (lib/validation currencyRule); answers always hold the upper-case code. */
+const CURRENCY_NOTE: JsonSchema = { description: CURRENCY_DESCRIPTION };
 
 const IDEMPOTENCY_HEADER = {
 	"Idempotency-Key": {

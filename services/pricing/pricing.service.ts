@@ -21,7 +21,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/erro
 import { METRIC } from "../../lib/metric-names";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
 import { ReadCache } from "../../lib/read-cache";
-import { timestampRule } from "../../lib/validation";
+import { currencyRule, timestampRule } from "../../lib/validation";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import type { AppMeta } from "../../types/meta";
@@ -90,6 +90,7 @@ const MONEY = { type: "number", integer: true, min: 0, max: 100_000_000, convert
 /** A line's total is up to 99 units of a price: more than MONEY allows (a cart of such a line answered 422). */
 const LINE_TOTAL = { ...MONEY, max: Number.MAX_SAFE_INTEGER } as const;
 const COUNTRY = { type: "string", trim: true, uppercase: true, pattern: /^[A-Za-z]{2}$/ } as const;
+/** The currency of a quote (carts, orders): the one stored with the product, checked for shape only. */
 const CURRENCY = { type: "string", uppercase: true, pattern: /^[A-Za-z]{3}$/ } as const;
 const CATEGORY = { type: "string", trim: true, min: 1, max: 100 } as const;
 const LIMIT = { type: "number", integer: true, min: 1, max: 100_000_000, convert: false } as const;
@@ -106,7 +107,7 @@ const DISCOUNT_FIELDS = {
 	code: CODE,
 	type: { type: "enum", values: ["percentage", "fixed"] },
 	value: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
-	currency: optional(CURRENCY),
+	currency: optional(currencyRule()),
 	minSubtotal: optional(MONEY),
 	startsAt: optional(timestampRule()),
 	endsAt: optional(timestampRule()),
@@ -119,7 +120,7 @@ const DISCOUNT_FIELDS = {
 const SHIPPING_FIELDS = {
 	name: { type: "string", trim: true, min: 1, max: 100 },
 	price: MONEY,
-	currency: { ...CURRENCY, default: "USD" },
+	currency: { ...currencyRule(), default: "USD" },
 	countries: { type: "array", items: COUNTRY, min: 1, max: 250, unique: true },
 	freeAbove: optional(MONEY)
 } as const;

@@ -22,7 +22,7 @@ import {
 	variantRequired
 } from "../../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
-import { enumRule, invalidField } from "../../lib/validation";
+import { currencyRule, enumRule, invalidField } from "../../lib/validation";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import {
@@ -202,7 +202,6 @@ const NAME = { type: "string", trim: true, min: 1, max: 200 } as const;
 const DESCRIPTION = { type: "string", trim: true, max: 5000 } as const;
 /** Integer minor units, at least 1 (a free product would give an order nobody can pay): a float is 422, never rounded. */
 const PRICE = { type: "number", integer: true, min: 1, max: 100_000_000, convert: false } as const;
-const CURRENCY = { type: "string", pattern: /^[A-Z]{3}$/ } as const;
 /** Categories are case-insensitive names: stored, answered and matched lower-cased, so `Garden` is `garden`. */
 const CATEGORY = {
 	type: "string",
@@ -479,7 +478,7 @@ function productsActions(cfg: AppConfig) {
 				name: NAME,
 				description: { ...DESCRIPTION, optional: true },
 				price: PRICE,
-				currency: { ...CURRENCY, default: "USD" },
+				currency: { ...currencyRule(), default: "USD" },
 				category: CATEGORY,
 				stock: {
 					...STOCK,
@@ -526,7 +525,7 @@ function productsActions(cfg: AppConfig) {
 				name: { ...NAME, optional: true },
 				description: { ...DESCRIPTION, optional: true },
 				price: { ...PRICE, optional: true },
-				currency: { ...CURRENCY, optional: true },
+				currency: { ...currencyRule(), optional: true },
 				category: { ...CATEGORY, optional: true },
 				options: optionsRule()
 			},

@@ -288,6 +288,23 @@ describe("catalog over a cluster", () => {
 	});
 
 	describe("products.create", () => {
+		it("stores a currency upper-cased, and refuses a change to one no one uses without changing anything", async () => {
+			const p = await newProduct({ currency: "gbp" });
+			expect(p.currency).toBe("GBP");
+			const res = await api(gw0, "PATCH", `/api/products/${p.id}`, {
+				token: admin,
+				body: { currency: "GBX", price: 999 }
+			});
+			expectError(res, 422, "VALIDATION_ERROR");
+			expect(res.body.data).toEqual([
+				expect.objectContaining({ field: "currency", type: "currency" })
+			]);
+			expect((await api(gw0, "GET", `/api/products/${p.id}`)).body).toMatchObject({
+				currency: "GBP",
+				price: p.price
+			});
+		});
+
 		it("creates a product with its stock (201)", async () => {
 			const p = await newProduct({ stock: 12, currency: "EUR" });
 			expect(p).toMatchObject({
@@ -322,6 +339,8 @@ describe("catalog over a cluster", () => {
 			["a string price", { price: "100" }, "price"],
 			["no category", { category: undefined }, "category"],
 			["a bad currency", { currency: "dollars" }, "currency"],
+			["a currency no one uses", { currency: "XYZ" }, "currency"],
+			["a test currency", { currency: "XTS" }, "currency"],
 			["a bad sku", { sku: "has spaces" }, "sku"]
 		])("refuses %s with 422 naming the field", async (_what, fields, field) => {
 			const res = await api(gw0, "POST", "/api/products", {
@@ -356,6 +375,7 @@ describe("catalog over a cluster", () => {
 			});
 			expect(patched.status).toBe(200);
 			expect(patched.body.price).toBe(1500);
+			expect(patched.body.currency).toBe(p.currency);
 			expect((await api(gw1, "GET", `/api/products/${p.id}`)).body.price).toBe(1500);
 			expect((await api(gw1, "GET", `/api/products/${p.slug}`)).body.price).toBe(1500);
 			expect((await list(`q=${p.sku}`, gw1)).rows[0].price).toBe(1500);

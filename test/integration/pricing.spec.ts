@@ -149,6 +149,17 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			422,
 			"VALIDATION_ERROR"
 		);
+		// Three letters are not a currency: a fixed amount off in "QQQ" is a typo, refused before it is stored.
+		const madeUp = await admin("POST", "/api/discounts", {
+			code: code(),
+			type: "fixed",
+			value: 100,
+			currency: "QQQ"
+		});
+		expectError(madeUp, 422, "VALIDATION_ERROR");
+		expect(madeUp.body.data).toEqual([
+			expect.objectContaining({ field: "currency", type: "currency" })
+		]);
 		expectError(
 			await api(s.base, "POST", "/api/discounts", {
 				token: customer.token,
@@ -158,7 +169,24 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			"FORBIDDEN"
 		);
 		const changed = await admin("PATCH", `/api/discounts/${created.body.id}`, { value: 700 });
-		expect(changed.body).toMatchObject({ value: 700, code: c });
+		expect(changed.body).toMatchObject({ value: 700, code: c, currency: "USD" });
+		// A change of one field keeps the others: the validity window survives a new value.
+		const windowed = await admin("POST", "/api/discounts", {
+			code: code(),
+			type: "percentage",
+			value: 10,
+			startsAt: "2026-01-01T00:00:00Z",
+			endsAt: "2099-01-01T00:00:00Z"
+		});
+		const window = { startsAt: "2026-01-01T00:00:00.000Z", endsAt: "2099-01-01T00:00:00.000Z" };
+		expect(windowed.body).toMatchObject(window);
+		expect(
+			(await admin("PATCH", `/api/discounts/${windowed.body.id}`, { value: 20 })).body
+		).toMatchObject({ value: 20, ...window });
+		expect((await admin("GET", `/api/discounts/${windowed.body.id}`)).body).toMatchObject({
+			value: 20,
+			...window
+		});
 		const list = await admin("GET", "/api/discounts?pageSize=100");
 		expect(list.body.rows.some((d: any) => d.id === created.body.id)).toBe(true);
 		expect((await admin("DELETE", `/api/discounts/${created.body.id}`)).status).toBe(204);
@@ -177,6 +205,15 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 		expect(method.status).toBe(201);
 		expect(method.headers.get("location")).toBe(`/api/shipping-methods/${method.body.id}`);
 		expect(method.body.countries).toEqual(["IS", "FO"]);
+		expect(method.body.currency).toBe("USD");
+		const unknownCurrency = await admin("POST", "/api/shipping-methods", {
+			name: "Nowhere post",
+			price: 900,
+			currency: "ABC",
+			countries: ["IS"]
+		});
+		expectError(unknownCurrency, 422, "VALIDATION_ERROR");
+		expect(unknownCurrency.body.data[0]).toMatchObject({ field: "currency", type: "currency" });
 		const forIceland = await api(cluster.gateways[1], "GET", "/api/shipping-methods?country=IS");
 		expect(forIceland.status).toBe(200);
 		expect(forIceland.body.map((m: any) => m.id)).toContain(method.body.id);

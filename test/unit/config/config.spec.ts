@@ -38,7 +38,9 @@ describe("config.loadConfig", () => {
 		["METRICS_ENABLED", "perhaps"],
 		["INVENTORY_SWEEP_INTERVAL", "50"],
 		["TRUSTED_PROXIES", "10.0.0.0/99"],
-		["TRUSTED_PROXIES", "loopback, proxy.example"]
+		["TRUSTED_PROXIES", "loopback, proxy.example"],
+		["TAX_INCLUSIVE_CURRENCIES", "EUR,eur"],
+		["TAX_INCLUSIVE_CURRENCIES", "EUR,XYZ"]
 	])("stops with a message naming %s when it is %p", (variable, value) => {
 		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
 		expect(() => loadConfig({ [variable]: value })).toThrow(

@@ -1,5 +1,5 @@
 import Validator from "fastest-validator";
-import { EMAIL_RULE, normalizeEmail } from "../../../lib/validation";
+import { EMAIL_RULE, currencyRule, normalizeEmail } from "../../../lib/validation";
 
 describe("lib/validation normalizeEmail", () => {
 	it("trims, applies NFKC and lower-cases", () => {
@@ -37,6 +37,41 @@ describe("lib/validation normalizeEmail", () => {
 			const res = check({ email });
 			expect(Array.isArray(res)).toBe(true);
 			expect((res as Array<{ field: string }>)[0].field).toBe("email");
+		}
+	});
+});
+
+describe("lib/validation currencyRule", () => {
+	const check = new Validator({ useNewCustomCheckerFunction: true }).compile({
+		currency: currencyRule()
+	} as never);
+
+	it("takes a currency in use in either case and gives it upper-cased", () => {
+		for (const [given, stored] of [
+			["USD", "USD"],
+			["eur", "EUR"],
+			["Jpy", "JPY"]
+		]) {
+			const params = { currency: given };
+			expect(check(params)).toBe(true);
+			expect(params.currency).toBe(stored);
+		}
+	});
+
+	it("refuses three letters that are no currency in use, once, naming the field", () => {
+		for (const currency of ["XYZ", "XTS", "XXX", "UDS"]) {
+			expect(check({ currency })).toEqual([
+				expect.objectContaining({ field: "currency", type: "currency", actual: currency })
+			]);
+		}
+	});
+
+	it("leaves other shapes and types to the rule's own checks: one error each, no throw", () => {
+		for (const currency of ["dollars", "US", 840, null]) {
+			const res = check({ currency }) as Array<{ field: string; type: string }>;
+			expect(res).toHaveLength(1);
+			expect(res[0].field).toBe("currency");
+			expect(res[0].type).not.toBe("currency");
 		}
 	});
 });

@@ -4,6 +4,9 @@ import {
 	NullRefusingValidator
 } from "../../../../adapters/patches/null-refusing-validator.patch";
 
+/** A custom checker as lib/validation's: it gives the value back changed, and leaves other types alone. */
+const upper = (value: unknown) => (typeof value === "string" ? value.toUpperCase() : value);
+
 describe("null-refusing validator (fastest-validator 1.19)", () => {
 	const broker = new ServiceBroker({
 		logger: false,
@@ -24,6 +27,19 @@ describe("null-refusing validator (fastest-validator 1.19)", () => {
 						props: { n: { type: "number", optional: true } }
 					},
 					list: { type: "array", optional: true, items: "string" }
+				},
+				handler: ctx => ctx.params
+			},
+			custom: {
+				params: {
+					$$strict: "remove",
+					stamp: { type: "string", optional: true, custom: upper },
+					inner: {
+						type: "object",
+						optional: true,
+						props: { stamp: { type: "string", optional: true, custom: upper } }
+					},
+					needed: { type: "string", optional: true, default: "d", custom: upper }
 				},
 				handler: ctx => ctx.params
 			}
@@ -72,5 +88,19 @@ describe("null-refusing validator (fastest-validator 1.19)", () => {
 			text: "x",
 			withDefault: "D"
 		});
+	});
+
+	it("runs no custom checker for an absent optional field, so it stays absent, not a key holding undefined", async () => {
+		const absent = (await broker.call("t.custom", { inner: {} })) as Record<string, unknown>;
+		expect(Object.keys(absent).sort()).toEqual(["inner", "needed"]);
+		expect(Object.keys(absent.inner as object)).toEqual([]);
+		expect(absent.needed).toBe("D");
+		await expect(broker.call("t.custom", { stamp: "ab", inner: { stamp: "cd" } })).resolves.toEqual(
+			{
+				stamp: "AB",
+				inner: { stamp: "CD" },
+				needed: "D"
+			}
+		);
 	});
 });
