@@ -4,7 +4,7 @@
  * query (`rate(x_sum[5m]) / rate(x_count[5m])`) finds nothing. This reporter prints every bucket histogram itself,
  * bounds ascending, then `+Inf`, `_sum` and `_count`; every other family is printed by Moleculer's code, unchanged.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { MetricReporters, type ServiceBroker } from "moleculer";
 import { handleHealth } from "../health";
 import { type PatchTarget, outOfRange, warnSkipped } from "./target";
@@ -97,6 +97,7 @@ export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
 	/** Called by the broker's constructor, before any middleware registers its metrics. */
 	override init(registry: never): void {
 		super.init(registry);
+		this.stopOnListenError();
 		const reg = (this as unknown as ReporterInternals).registry;
 		if (applies === undefined) {
 			const reason =
@@ -112,6 +113,34 @@ export class FlashMartPrometheusReporter extends MetricReporters.Prometheus {
 		if (!this.patched) return;
 		const register = reg.register.bind(reg);
 		reg.register = (opts: RegisterOptions) => register(withoutPerCallExtras(opts));
+	}
+
+	/**
+	 * Moleculer listens without an `error` listener, so a METRICS_PORT already in use threw an unhandled `error`
+	 * event: a stack trace and no log line. A node that cannot listen stops as the gateway does on its port, with a
+	 * fatal line naming the variable; an error after listening is logged and the node keeps running.
+	 */
+	private stopOnListenError(): void {
+		const { server, opts, logger } = this as unknown as {
+			server?: Server;
+			opts: { port?: number };
+			logger: { error(...args: unknown[]): void; fatal(message: string): void };
+		};
+		if (!server) return;
+		const onListenError = (err: NodeJS.ErrnoException) => {
+			const why =
+				err.code === "EADDRINUSE"
+					? `Metrics port ${opts.port} is already in use (METRICS_PORT)`
+					: `The metrics endpoint cannot listen on port ${opts.port} (METRICS_PORT)`;
+			// As broker.fatal does, but one line: its error argument would add the stack.
+			logger.fatal(`${why}: ${err.message}`);
+			process.exit(1);
+		};
+		server.once("error", onListenError);
+		server.once("listening", () => {
+			server.off("error", onListenError);
+			server.on("error", err => logger.error("Metrics endpoint error", err));
+		});
 	}
 
 	/** True while Moleculer's generator runs: it then skips the histograms printed here. */

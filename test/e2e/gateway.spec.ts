@@ -2,8 +2,15 @@
  * The gateway's conventions and operational endpoints, over real HTTP, against the embedded default that
  * `npm start` runs (node dist/server.js without TRANSPORTER).
  */
-import { connect } from "node:net";
-import { type Proc, freePort, stopAll, tempDir, waitForStatus } from "../../scripts/lib/cluster";
+import { type AddressInfo, connect, createServer } from "node:net";
+import {
+	type Proc,
+	freePort,
+	startNode,
+	stopAll,
+	tempDir,
+	waitForStatus
+} from "../../scripts/lib/cluster";
 import { startEmbedded } from "../helpers/embedded";
 
 type Json = Record<string, unknown>;
@@ -374,6 +381,39 @@ describe("npm start", () => {
 		}
 		expect(await exited).toBe(0);
 	});
+
+	it.each(["METRICS_PORT", "GATEWAY_PORT"])(
+		"stops with exit code 1 and one fatal line naming the port when %s is taken",
+		async variable => {
+			const taken = createServer();
+			await new Promise<void>(resolve => taken.listen(0, "0.0.0.0", resolve));
+			const port = String((taken.address() as AddressInfo).port);
+			try {
+				const node = startNode({
+					name: `port-taken-${variable}`,
+					env: {
+						NODE_ENV: "test",
+						TRANSPORTER: undefined,
+						SERVICES: undefined,
+						GATEWAY_PORT: String(await freePort()),
+						METRICS_PORT: "0",
+						DATA_DIR: tempDir("port-taken"),
+						[variable]: port
+					}
+				});
+				expect(await node.exited).toBe(1);
+				const fatal = node
+					.output()
+					.split("\n")
+					.filter(l => l.includes("FATAL"));
+				expect(fatal).toEqual([expect.stringContaining(`${port} is already in use`)]);
+				if (variable === "METRICS_PORT") expect(fatal[0]).toContain("(METRICS_PORT)");
+				expect(node.output()).not.toContain("Unhandled 'error' event");
+			} finally {
+				taken.close();
+			}
+		}
+	);
 });
 
 /** Writes `request` to the gateway on a fresh connection and gives back everything it answers until it closes. */
