@@ -24,7 +24,7 @@ import {
 } from "../lib/errors";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../lib/pagination";
 import { hashPassword, verifyPassword } from "../lib/password";
-import { EMAIL_RULE } from "../lib/validation";
+import { EMAIL_RULE, enumRule } from "../lib/validation";
 import { bindToScope } from "../lib/request-context";
 import {
 	type KeyPair,
@@ -184,7 +184,7 @@ const ADDRESS_ID = { type: "string", min: 1, max: 64 } as const;
 const MAX_ADDRESSES = 20;
 const ROLES = {
 	type: "array",
-	items: { type: "enum", values: ["customer", "admin"] },
+	items: enumRule("role", ["customer", "admin"]),
 	min: 1,
 	max: 2,
 	unique: true

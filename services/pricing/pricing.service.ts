@@ -21,7 +21,7 @@ import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/erro
 import { METRIC } from "../../lib/metric-names";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
 import { ReadCache } from "../../lib/read-cache";
-import { currencyRule, timestampRule } from "../../lib/validation";
+import { currencyRule, enumRule, timestampRule } from "../../lib/validation";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import type { AppMeta } from "../../types/meta";
@@ -105,7 +105,7 @@ const CODE = {
 
 const DISCOUNT_FIELDS = {
 	code: CODE,
-	type: { type: "enum", values: ["percentage", "fixed"] },
+	type: enumRule("discount type", ["percentage", "fixed"]),
 	value: { type: "number", integer: true, min: 1, max: 100_000_000, convert: false },
 	currency: optional(currencyRule()),
 	minSubtotal: optional(MONEY),

@@ -779,6 +779,22 @@ describe("users.update", () => {
 		expectError(await refresh(b.refreshToken), 401, "INVALID_TOKEN");
 	});
 
+	it("refuses a role that does not exist with 422 naming it, and changes nothing", async () => {
+		const b = await register();
+		const res = await call("PATCH", `/api/users/${b.user.id}`, {
+			token: admin,
+			body: { roles: ["customer", "superuser"] }
+		});
+		expectError(res, 422, "VALIDATION_ERROR");
+		expect(res.body.data).toEqual([
+			expect.objectContaining({
+				field: "roles[1]",
+				message: "'superuser' is not a valid role; allowed values: customer, admin"
+			})
+		]);
+		expect(expectBundle(await login(b.user.email, PASSWORD), 200).user.roles).toEqual(["customer"]);
+	});
+
 	it("answers 404 NOT_FOUND for an unknown id", async () => {
 		const res = await call("PATCH", `/api/users/${randomUUID()}`, {
 			token: admin,

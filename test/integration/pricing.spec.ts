@@ -149,6 +149,11 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			422,
 			"VALIDATION_ERROR"
 		);
+		const badType = await admin("POST", "/api/discounts", { code: code(), type: "bogo", value: 1 });
+		expectError(badType, 422, "VALIDATION_ERROR");
+		expect(badType.body.data[0].message).toBe(
+			"'bogo' is not a valid discount type; allowed values: percentage, fixed"
+		);
 		// Three letters are not a currency: a fixed amount off in "QQQ" is a typo, refused before it is stored.
 		const madeUp = await admin("POST", "/api/discounts", {
 			code: code(),
