@@ -1547,7 +1547,7 @@ export interface components {
             line2?: string;
             city: string;
             postalCode: string;
-            /** @description ISO-3166 alpha-2, upper-cased */
+            /** @description ISO-3166 alpha-2 code of a country (upper-cased); another is 422 */
             country: string;
         };
         /**
@@ -2692,7 +2692,7 @@ export interface operations {
                     line2?: string;
                     city: string;
                     postalCode: string;
-                    /** @description ISO-3166 alpha-2, upper-cased */
+                    /** @description ISO-3166 alpha-2 code of a country (upper-cased); another is 422 */
                     country: string;
                     label?: string;
                 };
@@ -2792,6 +2792,7 @@ export interface operations {
                     line2?: string;
                     city?: string;
                     postalCode?: string;
+                    /** @description ISO-3166 alpha-2 code of a country (upper-cased); another is 422 */
                     country?: string;
                     label?: string;
                 };
@@ -4419,7 +4420,7 @@ export interface operations {
     "pricing.listShippingMethods": {
         parameters: {
             query?: {
-                /** @description ISO-3166 alpha-2: only the methods that ship there */
+                /** @description ISO-3166 alpha-2: only the methods that ship there (none for a code no country has) */
                 country?: string;
             };
             header?: {
@@ -5159,7 +5160,7 @@ export interface operations {
                         line2?: string;
                         city: string;
                         postalCode: string;
-                        /** @description ISO-3166 alpha-2, upper-cased */
+                        /** @description ISO-3166 alpha-2 code of a country (upper-cased); another is 422 */
                         country: string;
                     };
                     shippingAddressId?: string;

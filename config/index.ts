@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import Validator from "fastest-validator";
 import proxyaddr from "proxy-addr";
-import { isCurrency, normalizeEmail } from "../lib/validation";
+import { isCountry, isCurrency, normalizeEmail } from "../lib/validation";
 
 /**
  * Every service FlashMart ships (a file `services/<name>.service.ts` each), in start order.
@@ -595,6 +595,9 @@ export function loadConfig(
 		env.REQUIRED_SERVICES === undefined ? [...ALL_SERVICES] : list(env.REQUIRED_SERVICES);
 	if (r.HEARTBEAT_TIMEOUT <= r.HEARTBEAT_INTERVAL) {
 		throw new ConfigError("HEARTBEAT_TIMEOUT", "must be greater than HEARTBEAT_INTERVAL");
+	}
+	if (!isCountry(r.TAX_DEFAULT_COUNTRY)) {
+		throw new ConfigError("TAX_DEFAULT_COUNTRY", "not an ISO 3166-1 alpha-2 country code");
 	}
 	const notCurrencies = list(r.TAX_INCLUSIVE_CURRENCIES).filter(c => !isCurrency(c));
 	if (notCurrencies.length > 0) {

@@ -2,6 +2,7 @@
  * Validation rules shared by every action that takes the same kind of value, so that one value has one meaning
  * everywhere (fastest-validator rules; pure, no broker).
  */
+import { getAlpha2Codes } from "i18n-iso-countries";
 import { UnprocessableError } from "./errors";
 
 /** Characters no one can see or that change how text around them is shown: format (Cf, bidi controls among them),
@@ -113,40 +114,71 @@ export const timestampRule = () =>
 
 /** The ISO-4217 codes in use, as Node's ICU lists them (no test or "no currency" codes such as XTS or XXX). */
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf("currency"));
-const CURRENCY_SHAPE = /^[A-Za-z]{3}$/;
-/** What currencyRule accepts, in the OpenAPI document's words. */
-export const CURRENCY_DESCRIPTION =
-	"ISO-4217 code of a currency in use (upper-cased); another is 422";
+/** ISO 3166-1 alpha-2 as i18n-iso-countries keeps it: the 249 assigned codes, and XK (Kosovo) in common use. */
+const COUNTRIES: ReadonlySet<string> = new Set(Object.keys(getAlpha2Codes()));
 
 /** Whether `code` (upper-case) is a currency in use: three letters alone do not make one. */
 export const isCurrency = (code: string): boolean => CURRENCIES.has(code);
+/** Whether `code` (upper-case) is a country's ISO 3166-1 alpha-2 code ("UK" is not: Britain is GB). */
+export const isCountry = (code: string): boolean => COUNTRIES.has(code);
 
-function currencyChecker(value: unknown, errors: CheckerError[]): unknown {
-	// A value of the wrong type or shape is already reported by the rule's own checks.
-	if (typeof value !== "string" || !CURRENCY_SHAPE.test(value)) return value;
-	const code = value.toUpperCase();
-	if (!isCurrency(code)) {
-		errors.push({
-			type: "currency",
-			actual: value,
-			message: "The '{field}' field must be an ISO-4217 currency code in use, such as USD or EUR."
-		});
-	}
-	return code;
+/** What currencyRule and countryRule accept, in the OpenAPI document's words. */
+export const CURRENCY_DESCRIPTION =
+	"ISO-4217 code of a currency in use (upper-cased); another is 422";
+export const COUNTRY_DESCRIPTION =
+	"ISO-3166 alpha-2 code of a country (upper-cased); another is 422";
+
+/**
+ * A rule for a code from a list (a currency, a country): letters of the list's length in either case, stored
+ * upper-cased; letters that are not on the list are 422 with `type` `kind`. A new rule object per call: one
+ * object twice in a schema is compiled once (see timestampRule).
+ */
+function listedCodeRule(
+	kind: string,
+	length: number,
+	isListed: (code: string) => boolean,
+	what: string,
+	description: string
+) {
+	const shape = new RegExp(`^[A-Za-z]{${length}}$`);
+	const checker = (value: unknown, errors: CheckerError[]): unknown => {
+		// A value of the wrong type or shape is already reported by the rule's own checks.
+		if (typeof value !== "string" || !shape.test(value)) return value;
+		const code = value.toUpperCase();
+		if (!isListed(code))
+			errors.push({ type: kind, actual: value, message: `The '{field}' field must be ${what}.` });
+		return code;
+	};
+	return () =>
+		({
+			type: "string",
+			trim: true,
+			pattern: shape,
+			custom: checker,
+			jsonSchema: { description }
+		}) as const;
 }
 
 /**
- * A currency a client sets (a product's, a fixed discount's, a shipping method's): three letters of a currency in
- * use, stored upper-cased, so a typo ("UDS") is a 422 and not a price no cart can mix with any other. A new rule
- * object per field (see timestampRule).
+ * A currency a client sets (a product's, a fixed discount's, a shipping method's), so a typo ("UDS") is a 422 and
+ * not a price no cart can mix with any other.
  */
-export const currencyRule = () =>
-	({
-		type: "string",
-		pattern: CURRENCY_SHAPE,
-		custom: currencyChecker,
-		jsonSchema: { description: CURRENCY_DESCRIPTION }
-	}) as const;
+export const currencyRule = listedCodeRule(
+	"currency",
+	3,
+	isCurrency,
+	"an ISO-4217 currency code in use, such as USD or EUR",
+	CURRENCY_DESCRIPTION
+);
+
+/** A country a client names (an address's, a shipping method's, a tax rate's): "XX" ships nowhere. */
+export const countryRule = listedCodeRule(
+	"country",
+	2,
+	isCountry,
+	"an ISO-3166 alpha-2 country code, such as US or GB",
+	COUNTRY_DESCRIPTION
+);
 
 /** A 422 naming one field, in the shape fastest-validator's own answers have, for rules it cannot express. */
 export function invalidField(field: string, type: string, message: string): UnprocessableError {

@@ -53,7 +53,9 @@ if (
 class NullRefusingFastestValidator extends (FastestValidatorLib as unknown as new (
 	opts?: object
 ) => ValidatorInternals) {
-	constructor(opts: { messages?: Record<string, string> } = {}) {
+	constructor(
+		opts: { messages?: Record<string, string>; useNewCustomCheckerFunction?: boolean } = {}
+	) {
 		super({
 			...opts,
 			messages: { [NULL_NOT_ALLOWED]: "The '{field}' field must not be null.", ...opts.messages }
@@ -82,6 +84,17 @@ class NullRefusingFastestValidator extends (FastestValidatorLib as unknown as ne
 		// `vName` is the field's own expression (`parent["startsAt"]`), "value" when fastest-validator gives none.
 		return `if (${opts.vName ?? "value"} !== undefined) { ${src} }`;
 	}
+}
+
+/**
+ * A check of `schema` as the broker's validator makes one (null refused, custom checkers called as lib/validation
+ * writes them), for a value that is not an action's params as a whole: the answer is true or the errors.
+ */
+export function compileCheck(schema: object): (value: unknown) => true | unknown[] {
+	const validator = new NullRefusingFastestValidator({ useNewCustomCheckerFunction: true });
+	return (
+		validator as unknown as { compile(s: object): (value: unknown) => true | unknown[] }
+	).compile(schema);
 }
 
 /** Moleculer's "Fastest" validator on the null-refusing fastest-validator; give an instance to `validator`. */

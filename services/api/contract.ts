@@ -6,7 +6,7 @@
  * with the answers' shapes as the named schemas below (`SCHEMAS`), which generated clients turn into named types.
  */
 import type { Access, JsonSchema } from "./action-schema";
-import { CURRENCY_DESCRIPTION } from "../../lib/validation";
+import { COUNTRY_DESCRIPTION, CURRENCY_DESCRIPTION } from "../../lib/validation";
 
 export type { Access, JsonSchema } from "./action-schema";
 
@@ -721,7 +721,7 @@ export const SCHEMAS: Record<SchemaName, JsonSchema> = {
 			country: {
 				type: "string",
 				pattern: "^[A-Za-z]{2}$",
-				description: "ISO-3166 alpha-2, upper-cased"
+				description: COUNTRY_DESCRIPTION
 			}
 		},
 		examples: [ADDRESS_EXAMPLE]
@@ -1197,7 +1197,7 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/users/me/addresses",
 		action: "users.addAddress",
-		notes: { country: { description: "ISO-3166 alpha-2, upper-cased" } },
+		notes: { country: { description: COUNTRY_DESCRIPTION } },
 		tag: "Accounts",
 		summary: "Save an address",
 		description:
@@ -1664,7 +1664,8 @@ export const API_OPERATIONS: Operation[] = [
 		action: "pricing.listShippingMethods",
 		notes: {
 			country: {
-				description: "ISO-3166 alpha-2: only the methods that ship there",
+				description:
+					"ISO-3166 alpha-2: only the methods that ship there (none for a code no country has)",
 				examples: ["GB"]
 			}
 		},
@@ -1865,7 +1866,7 @@ export const API_OPERATIONS: Operation[] = [
 		method: "POST",
 		path: "/orders",
 		action: "orders.create",
-		notes: { "shippingAddress.country": { description: "ISO-3166 alpha-2, upper-cased" } },
+		notes: { "shippingAddress.country": { description: COUNTRY_DESCRIPTION } },
 		tag: "Orders",
 		summary: "Check out",
 		description:

@@ -2,6 +2,7 @@
  * A postal address as checkout takes it (API.md "Orders": `shippingAddress`), and as users keeps a customer's saved
  * ones: one rule, so a saved address is always one checkout accepts.
  */
+import { countryRule } from "../../lib/validation";
 
 export interface ShippingAddress {
 	name: string;
@@ -21,7 +22,7 @@ export const ADDRESS_FIELDS = {
 	line2: { type: "string", trim: true, max: 200, optional: true },
 	city: TEXT(100),
 	postalCode: { type: "string", trim: true, min: 1, max: 20, pattern: /^[A-Za-z0-9 -]+$/ },
-	country: { type: "string", trim: true, uppercase: true, pattern: /^[A-Za-z]{2}$/ }
+	country: countryRule()
 } as const;
 
 export const ADDRESS = { type: "object", strict: "remove", props: ADDRESS_FIELDS } as const;

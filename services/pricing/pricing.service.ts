@@ -6,7 +6,6 @@
  * The only writer of the `discounts`, `discount_customers`, `shipping_methods` and `tax_rates` collections.
  */
 import { randomUUID } from "node:crypto";
-import Validator from "fastest-validator";
 import {
 	type Context,
 	Errors,
@@ -16,12 +15,13 @@ import {
 	type ServiceSettingSchema
 } from "moleculer";
 import { type AppConfig, configOf } from "../../config";
+import { compileCheck } from "../../adapters/patches/null-refusing-validator.patch";
 import { isDuplicateKeyError } from "../../adapters/store";
 import { ConflictError, NotFoundError, UnprocessableError } from "../../lib/errors";
 import { METRIC } from "../../lib/metric-names";
 import { PAGE_PARAMS, type Page, pageOf, pageWindow } from "../../lib/pagination";
 import { ReadCache } from "../../lib/read-cache";
-import { currencyRule, enumRule, timestampRule } from "../../lib/validation";
+import { countryRule, currencyRule, enumRule, timestampRule } from "../../lib/validation";
 import { CacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { DbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import type { AppMeta } from "../../types/meta";
@@ -89,6 +89,7 @@ const ID = { type: "string", min: 1, max: 64 } as const;
 const MONEY = { type: "number", integer: true, min: 0, max: 100_000_000, convert: false } as const;
 /** A line's total is up to 99 units of a price: more than MONEY allows (a cart of such a line answered 422). */
 const LINE_TOTAL = { ...MONEY, max: Number.MAX_SAFE_INTEGER } as const;
+/** A country to look up (a list filter, a quote's address already checked): its shape only; unknown ones match nothing. */
 const COUNTRY = { type: "string", trim: true, uppercase: true, pattern: /^[A-Za-z]{2}$/ } as const;
 /** The currency of a quote (carts, orders): the one stored with the product, checked for shape only. */
 const CURRENCY = { type: "string", uppercase: true, pattern: /^[A-Za-z]{3}$/ } as const;
@@ -121,7 +122,7 @@ const SHIPPING_FIELDS = {
 	name: { type: "string", trim: true, min: 1, max: 100 },
 	price: MONEY,
 	currency: { ...currencyRule(), default: "USD" },
-	countries: { type: "array", items: COUNTRY, min: 1, max: 250, unique: true },
+	countries: { type: "array", items: countryRule(), min: 1, max: 250, unique: true },
 	freeAbove: optional(MONEY)
 } as const;
 
@@ -129,17 +130,17 @@ const TAX_RATE = {
 	type: "object",
 	strict: "remove",
 	props: {
-		country: COUNTRY,
+		country: countryRule(),
 		category: optional(CATEGORY),
 		rate: { type: "number", integer: true, min: 0, max: 10_000, convert: false }
 	}
 } as const;
 
 /** The check of a table of tax rates (a PUT body, an array the action gets as numbered fields). */
-const checkRates = new Validator().compile({
+const checkRates = compileCheck({
 	$$strict: "remove",
 	rates: { type: "array", items: TAX_RATE, max: 2000 }
-}) as (value: unknown) => true | unknown[];
+});
 
 const partial = <T extends Record<string, object>>(fields: T) =>
 	Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { ...v, optional: true }])) as {

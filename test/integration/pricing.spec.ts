@@ -219,6 +219,15 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 		});
 		expectError(unknownCurrency, 422, "VALIDATION_ERROR");
 		expect(unknownCurrency.body.data[0]).toMatchObject({ field: "currency", type: "currency" });
+		const nowhere = await admin("POST", "/api/shipping-methods", {
+			name: "Nowhere post",
+			price: 900,
+			countries: ["IS", "XX"]
+		});
+		expectError(nowhere, 422, "VALIDATION_ERROR");
+		expect(nowhere.body.data[0]).toMatchObject({ field: "countries", type: "country" });
+		// A country that is no country's code lists no method; it is not an error to ask.
+		expect((await api(s.base, "GET", "/api/shipping-methods?country=XX")).body).toEqual([]);
 		const forIceland = await api(cluster.gateways[1], "GET", "/api/shipping-methods?country=IS");
 		expect(forIceland.status).toBe(200);
 		expect(forIceland.body.map((m: any) => m.id)).toContain(method.body.id);
@@ -249,6 +258,15 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			422,
 			"VALIDATION_ERROR"
 		);
+		// Two letters are not a country ("UK" is GB), and a null category is refused, not read as none.
+		for (const [rates, field, type] of [
+			[[{ country: "UK", rate: 2000 }], "rates[0].country", "country"],
+			[[{ country: "FR", category: null, rate: 550 }], "rates[0].category", "nullNotAllowed"]
+		] as const) {
+			const res = await admin("PUT", "/api/tax-rates", rates);
+			expectError(res, 422, "VALIDATION_ERROR");
+			expect(res.body.data).toEqual([expect.objectContaining({ field, type })]);
+		}
 		expectError(
 			await api(s.base, "PUT", "/api/tax-rates", { token: customer.token, body: [] }),
 			403,
@@ -294,6 +312,14 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 			422,
 			"VALIDATION_ERROR"
 		);
+		const nowhere = await api(s.base, "POST", "/api/users/me/addresses", {
+			token: a.token,
+			body: { ...ADDRESS, country: "ZZ" }
+		});
+		expectError(nowhere, 422, "VALIDATION_ERROR");
+		expect(nowhere.body.data).toEqual([
+			expect.objectContaining({ field: "country", type: "country" })
+		]);
 
 		const p = await product(1000);
 		await s.addToCart(b.token, p, 1);
@@ -304,6 +330,11 @@ describe("pricing: discount codes, shipping, tax, addresses", () => {
 		);
 		await s.addToCart(a.token, p, 1);
 		expectError(await checkout(a.token, {}), 422, "VALIDATION_ERROR");
+		expectError(
+			await checkout(a.token, { shippingAddress: { ...ADDRESS, country: "XX" } }),
+			422,
+			"VALIDATION_ERROR"
+		);
 		const order = await checkout(a.token, { shippingAddressId: saved.body.id });
 		expect(order.status).toBe(201);
 		expect(order.body.shippingAddress).toMatchObject({

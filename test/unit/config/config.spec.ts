@@ -40,7 +40,8 @@ describe("config.loadConfig", () => {
 		["TRUSTED_PROXIES", "10.0.0.0/99"],
 		["TRUSTED_PROXIES", "loopback, proxy.example"],
 		["TAX_INCLUSIVE_CURRENCIES", "EUR,eur"],
-		["TAX_INCLUSIVE_CURRENCIES", "EUR,XYZ"]
+		["TAX_INCLUSIVE_CURRENCIES", "EUR,XYZ"],
+		["TAX_DEFAULT_COUNTRY", "UK"]
 	])("stops with a message naming %s when it is %p", (variable, value) => {
 		expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
 		expect(() => loadConfig({ [variable]: value })).toThrow(

@@ -1,5 +1,5 @@
 import Validator from "fastest-validator";
-import { EMAIL_RULE, currencyRule, normalizeEmail } from "../../../lib/validation";
+import { EMAIL_RULE, countryRule, currencyRule, normalizeEmail } from "../../../lib/validation";
 
 describe("lib/validation normalizeEmail", () => {
 	it("trims, applies NFKC and lower-cases", () => {
@@ -73,5 +73,29 @@ describe("lib/validation currencyRule", () => {
 			expect(res[0].field).toBe("currency");
 			expect(res[0].type).not.toBe("currency");
 		}
+	});
+});
+
+describe("lib/validation countryRule", () => {
+	const check = new Validator({ useNewCustomCheckerFunction: true }).compile({
+		country: countryRule(),
+		countries: { type: "array", items: countryRule() }
+	} as never);
+
+	it("takes an ISO 3166-1 alpha-2 code, trimmed, in either case, and gives it upper-cased", () => {
+		const params = { country: " gb ", countries: ["de", "XK", "US"] };
+		expect(check(params)).toBe(true);
+		expect(params).toEqual({ country: "GB", countries: ["DE", "XK", "US"] });
+	});
+
+	it("refuses two letters that are no country's code: UK, EU, ZZ, XX", () => {
+		for (const country of ["UK", "EU", "ZZ", "xx"]) {
+			expect(check({ country, countries: ["FR"] })).toEqual([
+				expect.objectContaining({ field: "country", type: "country", actual: country })
+			]);
+		}
+		expect(check({ country: "FR", countries: ["FR", "QQ"] })).toEqual([
+			expect.objectContaining({ type: "country", actual: "QQ" })
+		]);
 	});
 });
