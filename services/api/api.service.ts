@@ -83,6 +83,8 @@ export interface GatewayRequest extends IncomingMessage {
 	/** The action the alias calls (moleculer-web sets it once the alias matched). */
 	$action?: { name?: string };
 	originalUrl?: string;
+	/** A HEAD request, routed as GET (httpHandler): what its trace span names. */
+	$head?: boolean;
 }
 
 type Next = (err?: unknown) => void;
@@ -497,7 +499,10 @@ export function createApiService(cfg: AppConfig): ServiceSchema<ApiSettings, Api
 				// HEAD is GET without the body (RFC 9110 9.3.2): routed as the GET operation. Node made this response
 				// bodiless when it read the method, so the answer keeps GET's status and headers and sends nothing more.
 				const head = req.method === "HEAD";
-				if (head) req.method = "GET";
+				if (head) {
+					req.method = "GET";
+					req.$head = true;
+				}
 				this.inFlight.add(res);
 				res.once("close", () => this.inFlight.delete(res));
 				if (this.draining) res.setHeader("Connection", "close");

@@ -10,7 +10,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { tracingOf } from "../../adapters/tracing";
 
 /** What this reads of a gateway request (the alias moleculer-web matched names the route template). */
-type GatewayRequest = IncomingMessage & { $alias?: { metricRoute?: string; fullPath?: string } };
+type GatewayRequest = IncomingMessage & {
+	$alias?: { metricRoute?: string; fullPath?: string };
+	/** Set by the gateway for a HEAD request, which it routes as GET. */
+	$head?: boolean;
+};
 
 /** Opens the request's span, answers its `traceparent` and hands its context to the call (rootCallOptions). */
 export function traceHttpRequest(
@@ -21,7 +25,7 @@ export function traceHttpRequest(
 ): void {
 	const tracing = tracingOf(broker);
 	if (!tracing) return;
-	const method = req.method ?? "GET";
+	const method = req.$head ? "HEAD" : (req.method ?? "GET");
 	// Sampling is decided first: an unsampled request (nine in ten at 0.1) gets its `traceparent` and nothing else,
 	// no attributes, no span, no context to enter, no hook on its answer.
 	const { span, headers } = tracing.beginHttp(

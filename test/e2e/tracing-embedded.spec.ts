@@ -34,6 +34,28 @@ describe("tracing, embedded", () => {
 		await receiver?.close();
 	});
 
+	it("names a HEAD request's span HEAD, though the gateway routes it as GET", async () => {
+		const client = clientTrace();
+		const res = await fetch(`${base}/api/products?pageSize=1`, {
+			method: "HEAD",
+			headers: { traceparent: client.traceparent }
+		});
+		expect(res.status).toBe(200);
+		const [span] = await eventually(async () => {
+			const http = receiver
+				.trace(client.traceId)
+				.filter(x => x.kind === "server" && x.attributes["http.request.method"]);
+			return http.length > 0 ? http : null;
+		});
+		expect(span).toMatchObject({
+			name: "HEAD /api/products",
+			attributes: expect.objectContaining({
+				"http.request.method": "HEAD",
+				"http.route": "/api/products"
+			})
+		});
+	});
+
 	it("one purchase is one trace, the in-process consumers children of their publish", async () => {
 		const client = clientTrace();
 		const { paid } = await purchase(shop({ base }), client.traceparent);
