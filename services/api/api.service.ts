@@ -192,7 +192,9 @@ function bodyGuard(
 	next: Next
 ) {
 	const tooLarge = () => {
-		res.setHeader("Connection", "close");
+		// Read and drop the rest (bounded), as an upload does, on a connection kept open: with `Connection: close`
+		// Node destroyed the socket once the 413 was sent, and a client still sending saw a broken pipe, not the 413.
+		discardRest(req);
 		next(
 			Object.assign(new Error("too large"), { type: "entity.too.large", status: 413, expose: true })
 		);
@@ -207,9 +209,6 @@ function bodyGuard(
 		seen += chunk.length;
 		if (seen > JSON_BODY_LIMIT) {
 			req.off("data", onData).off("end", onEnd);
-			// Read and drop the rest (bounded), as an upload does: a paused body leaves the client writing into a
-			// connection about to close, and it sees a broken pipe instead of the 413.
-			discardRest(req);
 			tooLarge();
 		}
 	};
